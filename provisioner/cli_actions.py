@@ -1,0 +1,1 @@
+"""CLI verbs for subscriptions, adherents, users, bulk import and audit (registered on `cli`)."""

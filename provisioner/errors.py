@@ -1,0 +1,103 @@
+"""Errors named by what went wrong, each carrying what a person needs to fix it."""
+
+from __future__ import annotations
+
+
+class ProvisionerError(Exception):
+    """Base of every error this project raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(ProvisionerError):
+    """A setting is missing or wrong; raised at start, naming the setting."""
+
+    def __init__(self, setting: str, problem: str):
+        self.setting = setting
+        self.problem = problem
+        super().__init__(f"{setting}: {problem}")
+
+
+class RealmSpecError(ProvisionerError):
+    """realm/ YAML is invalid: names the file, the key path and the problem."""
+
+    def __init__(self, file: str, key: str, problem: str):
+        self.file, self.key, self.problem = file, key, problem
+        super().__init__(f"{file}: {key}: {problem}")
+
+
+class UnsafePlan(ProvisionerError):
+    """The plan deletes objects or is unusually large and was not explicitly allowed."""
+
+
+# --- Keycloak gateway errors (translated once from HTTP statuses) ---------------------------------
+
+
+class KeycloakUnavailable(ProvisionerError):
+    """Keycloak cannot be reached (connection refused, timeout, 5xx)."""
+
+
+class NotFound(ProvisionerError):
+    """The object does not exist in Keycloak (HTTP 404)."""
+
+
+class Conflict(ProvisionerError):
+    """The object already exists (HTTP 409)."""
+
+
+class Forbidden(ProvisionerError):
+    """Keycloak refused the caller (HTTP 401/403)."""
+
+
+class KeycloakRejected(ProvisionerError):
+    """Keycloak refused the request as invalid (HTTP 400), e.g. a password against the policy."""
+
+
+# --- Domain errors ---------------------------------------------------------------------------------
+
+
+class ValidationError(ProvisionerError):
+    """One or more fields are invalid. ``errors`` maps field name -> message (French and English)."""
+
+    exit_code = 1
+
+    def __init__(self, errors: dict[str, "Message"]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v.en}" for k, v in errors.items()))
+
+
+class Message:
+    """A message in French (first) and English."""
+
+    __slots__ = ("fr", "en")
+
+    def __init__(self, fr: str, en: str):
+        self.fr, self.en = fr, en
+
+    def __str__(self) -> str:
+        return self.en
+
+    def __repr__(self) -> str:
+        return f"Message({self.fr!r}, {self.en!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Message) and (self.fr, self.en) == (other.fr, other.en)
+
+    def in_(self, lang: str) -> str:
+        return self.fr if lang.startswith("fr") else self.en
+
+
+class TenantViolation(ProvisionerError):
+    """An actor tried to act outside their own adherent."""
+
+    def __init__(self, actor: str, adherent: str | None, target: str):
+        self.actor, self.adherent, self.target = actor, adherent, target
+        super().__init__(f"{actor} may not act on {target} (outside adherent {adherent})")
+
+
+class RuleViolation(ProvisionerError):
+    """A domain rule refused the action; ``field`` names what to change, ``message`` says how."""
+
+    def __init__(self, field: str, message: Message):
+        self.field, self.message = field, message
+        super().__init__(f"{field}: {message.en}")

@@ -1,0 +1,354 @@
+"""The one module that talks to Keycloak's Admin API (python-keycloak behind it).
+
+The realm is fixed when the gateway is built. HTTP failures are translated once, here, into
+NotFound / Conflict / Forbidden / KeycloakRejected / KeycloakUnavailable. Reads of a missing object
+return None. The gateway never prints, exits or flashes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+from urllib.parse import quote
+
+import httpx
+import requests
+from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
+from keycloak.exceptions import KeycloakConnectionError, KeycloakError
+
+from provisioner.errors import Conflict, Forbidden, KeycloakRejected, KeycloakUnavailable, NotFound
+from provisioner.settings import Settings
+
+PAGE = 500  # page size for listings; never one request per user
+
+
+@dataclass(frozen=True)
+class User:
+    """A Keycloak user in our words."""
+
+    id: str
+    username: str
+    enabled: bool
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    attributes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    created_ms: int | None = None
+
+    def attr(self, name: str) -> str | None:
+        values = self.attributes.get(name) or ()
+        return values[0] if values else None
+
+    @classmethod
+    def from_rep(cls, rep: dict) -> "User":
+        return cls(id=rep["id"], username=rep["username"], enabled=bool(rep.get("enabled")),
+                   email=rep.get("email"), first_name=rep.get("firstName"), last_name=rep.get("lastName"),
+                   attributes={k: tuple(v) for k, v in (rep.get("attributes") or {}).items()},
+                   created_ms=rep.get("createdTimestamp"))
+
+
+@dataclass(frozen=True)
+class Group:
+    id: str
+    name: str
+    path: str
+    attributes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    sub_group_count: int = 0
+
+    def attr(self, name: str) -> str | None:
+        values = self.attributes.get(name) or ()
+        return values[0] if values else None
+
+    @classmethod
+    def from_rep(cls, rep: dict) -> "Group":
+        return cls(id=rep["id"], name=rep["name"], path=rep.get("path", "/" + rep["name"]),
+                   attributes={k: tuple(v) for k, v in (rep.get("attributes") or {}).items()},
+                   sub_group_count=rep.get("subGroupCount", len(rep.get("subGroups") or ())))
+
+
+def _translate(exc: Exception) -> Exception:
+    if isinstance(exc, (KeycloakConnectionError, requests.ConnectionError, requests.Timeout, httpx.TransportError)):
+        return KeycloakUnavailable(f"Keycloak unreachable: {exc}")
+    code = getattr(exc, "response_code", None)
+    body = getattr(exc, "response_body", b"") or b""
+    try:
+        detail = json.loads(body)
+        message = detail.get("errorMessage") or detail.get("error_description") or detail.get("error") or str(detail)
+    except (ValueError, AttributeError):
+        message = body.decode(errors="replace") if isinstance(body, bytes) else str(body)
+    if code == 404:
+        return NotFound(message)
+    if code == 409:
+        return Conflict(message)
+    if code in (401, 403):
+        return Forbidden(message or "forbidden")
+    if code == 400:
+        return KeycloakRejected(message)
+    if code is not None and code >= 500:
+        return KeycloakUnavailable(f"Keycloak error {code}: {message}")
+    return KeycloakRejected(f"HTTP {code}: {message}")
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    try:
+        yield
+    except (KeycloakError, requests.RequestException, httpx.TransportError) as exc:
+        raise _translate(exc) from exc
+
+
+class Gateway:
+    """Admin API calls for one realm, authenticated by one source of access tokens."""
+
+    def __init__(self, settings: Settings, connection: KeycloakOpenIDConnection, realm: str | None = None):
+        self.settings = settings
+        self.realm = realm or settings.realm
+        self._conn = connection
+        self._admin = KeycloakAdmin(connection=connection)
+        self._admin.change_current_realm(self.realm)
+
+    # --- construction: one per token source -----------------------------------------------------
+    @classmethod
+    def as_master_admin(cls, settings: Settings) -> "Gateway":
+        """For plan/apply of the realm itself (may create the realm)."""
+        user, password = settings.require_admin()
+        with translated():
+            conn = KeycloakOpenIDConnection(server_url=settings.keycloak_url, username=user, password=password,
+                                            realm_name=settings.realm, user_realm_name=settings.admin_realm,
+                                            client_id="admin-cli", timeout=30, pool_maxsize=16)
+        return cls(settings, conn)
+
+    @classmethod
+    def as_service_account(cls, settings: Settings, client_id: str | None = None,
+                           secret: str | None = None) -> "Gateway":
+        """The realm's automation client (client-credentials grant)."""
+        if client_id is None:
+            client_id, secret = settings.require_service_account()
+        with translated():
+            conn = KeycloakOpenIDConnection(server_url=settings.keycloak_url, client_id=client_id,
+                                            client_secret_key=secret, grant_type="client_credentials",
+                                            realm_name=settings.realm, user_realm_name=settings.realm,
+                                            timeout=30, pool_maxsize=16)
+        return cls(settings, conn)
+
+    @classmethod
+    def with_token(cls, settings: Settings, access_token: str) -> "Gateway":
+        """Act with a person's own access token (e.g. a delegate logged in to the portal)."""
+        conn = KeycloakOpenIDConnection(server_url=settings.keycloak_url, realm_name=settings.realm,
+                                        token={"access_token": access_token, "expires_in": 10**6},
+                                        timeout=30)
+        return cls(settings, conn)
+
+    # --- raw REST, relative to /admin/realms/{realm} --------------------------------------------
+    def _path(self, path: str) -> str:
+        return f"admin/realms/{self.realm}{path}" if path else f"admin/realms/{self.realm}"
+
+    def get(self, path: str, **params: Any) -> Any:
+        """GET; None when Keycloak answers 404."""
+        with translated():
+            resp = self._conn.raw_get(self._path(path), **params)
+        return self._result(resp, none_on_404=True)
+
+    def post(self, path: str, body: Any) -> str | None:
+        """POST; returns the created object's id from the Location header, if any."""
+        with translated():
+            resp = self._conn.raw_post(self._path(path), data=json.dumps(body))
+        self._result(resp)
+        location = resp.headers.get("Location")
+        return location.rstrip("/").rsplit("/", 1)[-1] if location else None
+
+    def post_json(self, path: str, body: Any) -> Any:
+        with translated():
+            resp = self._conn.raw_post(self._path(path), data=json.dumps(body))
+        return self._result(resp)
+
+    def put(self, path: str, body: Any) -> Any:
+        with translated():
+            resp = self._conn.raw_put(self._path(path), data=json.dumps(body))
+        return self._result(resp)
+
+    def delete(self, path: str, body: Any = None) -> None:
+        with translated():
+            resp = self._conn.raw_delete(self._path(path), data=json.dumps(body) if body is not None else None)
+        self._result(resp)
+
+    @staticmethod
+    def _result(resp: Any, none_on_404: bool = False) -> Any:
+        if resp.status_code == 404 and none_on_404:
+            return None
+        if resp.status_code >= 400:
+            raise _translate(KeycloakError(error_message=resp.text, response_code=resp.status_code,
+                                           response_body=resp.content))
+        if resp.status_code == 204 or not resp.content:
+            return None
+        try:
+            return resp.json()
+        except ValueError:
+            return resp.text
+
+    def paged(self, path: str, **params: Any) -> list[dict]:
+        """Every item of a listing, PAGE at a time."""
+        out: list[dict] = []
+        first = 0
+        while True:
+            page = self.get(path, **params, first=first, max=PAGE) or []
+            out.extend(page)
+            if len(page) < PAGE:
+                return out
+            first += PAGE
+
+    # --- realm ----------------------------------------------------------------------------------
+    def realm_exists(self) -> bool:
+        return self.get("") is not None
+
+    def get_realm(self) -> dict | None:
+        return self.get("")
+
+    def create_realm(self, rep: dict) -> None:
+        with translated():
+            resp = self._conn.raw_post("admin/realms", data=json.dumps({"realm": self.realm, **rep}))
+        self._result(resp)
+
+    def delete_realm(self) -> None:
+        with translated():
+            resp = self._conn.raw_delete(f"admin/realms/{self.realm}")
+        self._result(resp, none_on_404=True)
+
+    # --- clients, roles, mappers ----------------------------------------------------------------
+    def clients(self) -> list[dict]:
+        return self.get("/clients") or []
+
+    def client_by_client_id(self, client_id: str) -> dict | None:
+        found = self.get("/clients", clientId=client_id) or []
+        return found[0] if found else None
+
+    def client_uuid(self, client_id: str) -> str:
+        client = self.client_by_client_id(client_id)
+        if client is None:
+            raise NotFound(f"client {client_id} not found in realm {self.realm}")
+        return client["id"]
+
+    def service_account_user(self, client_uuid: str) -> dict:
+        return self.get(f"/clients/{client_uuid}/service-account-user")
+
+    # --- users (domain) -------------------------------------------------------------------------
+    def create_user(self, rep: dict) -> str:
+        """Create a user (with groups, attributes and credentials in the same call); returns its id."""
+        return self.post("/users", rep)
+
+    def user(self, user_id: str) -> User | None:
+        rep = self.get(f"/users/{quote(user_id)}")
+        return User.from_rep(rep) if rep else None
+
+    def user_by_username(self, username: str) -> User | None:
+        reps = self.get("/users", username=username, exact="true") or []
+        return User.from_rep(reps[0]) if reps else None
+
+    def users_by_attribute(self, name: str, value: str) -> list[User]:
+        return [User.from_rep(r) for r in self.paged("/users", q=f"{name}:{value}", briefRepresentation="false")]
+
+    def all_users(self) -> list[User]:
+        return [User.from_rep(r) for r in self.paged("/users", briefRepresentation="false")]
+
+    def update_user(self, user_id: str, rep: dict) -> None:
+        self.put(f"/users/{user_id}", rep)
+
+    def delete_user(self, user_id: str) -> None:
+        self.delete(f"/users/{user_id}")
+
+    def set_password(self, user_id: str, password: str, temporary: bool) -> None:
+        self.put(f"/users/{user_id}/reset-password", {"type": "password", "value": password,
+                                                      "temporary": temporary})
+
+    def logout_user(self, user_id: str) -> None:
+        self.post(f"/users/{user_id}/logout", {})
+
+    def user_groups(self, user_id: str) -> list[Group]:
+        return [Group.from_rep(g) for g in self.get(f"/users/{user_id}/groups", briefRepresentation="false") or []]
+
+    def add_to_group(self, user_id: str, group_id: str) -> None:
+        self.put(f"/users/{user_id}/groups/{group_id}", {})
+
+    def remove_from_group(self, user_id: str, group_id: str) -> None:
+        self.delete(f"/users/{user_id}/groups/{group_id}")
+
+    def credentials(self, user_id: str) -> list[dict]:
+        return self.get(f"/users/{user_id}/credentials") or []
+
+    def delete_credential(self, user_id: str, credential_id: str) -> None:
+        self.delete(f"/users/{user_id}/credentials/{credential_id}")
+
+    def brute_force_status(self, user_id: str) -> dict:
+        return self.get(f"/attack-detection/brute-force/users/{user_id}") or {}
+
+    def clear_brute_force(self, user_id: str) -> None:
+        self.delete(f"/attack-detection/brute-force/users/{user_id}")
+
+    # --- groups (domain) ------------------------------------------------------------------------
+    def group_by_path(self, path: str) -> Group | None:
+        rep = self.get(f"/group-by-path/{quote(path.strip('/'), safe='/')}")
+        return Group.from_rep(rep) if rep else None
+
+    def create_group(self, name: str, parent_id: str | None = None, attributes: dict | None = None) -> str:
+        body = {"name": name, "attributes": attributes or {}}
+        return self.post(f"/groups/{parent_id}/children" if parent_id else "/groups", body)
+
+    def update_group(self, group_id: str, rep: dict) -> None:
+        self.put(f"/groups/{group_id}", rep)
+
+    def delete_group(self, group_id: str) -> None:
+        self.delete(f"/groups/{group_id}")
+
+    def children(self, group_id: str) -> list[Group]:
+        return [Group.from_rep(g) for g in self.paged(f"/groups/{group_id}/children", briefRepresentation="false")]
+
+    def group_members(self, group_id: str) -> list[User]:
+        return [User.from_rep(r) for r in self.paged(f"/groups/{group_id}/members", briefRepresentation="false")]
+
+    def map_client_roles_to_group(self, group_id: str, client_uuid: str, roles: list[dict]) -> None:
+        self.post(f"/groups/{group_id}/role-mappings/clients/{client_uuid}", roles)
+
+    def map_realm_roles_to_group(self, group_id: str, roles: list[dict]) -> None:
+        self.post(f"/groups/{group_id}/role-mappings/realm", roles)
+
+    def map_realm_roles_to_user(self, user_id: str, roles: list[dict]) -> None:
+        self.post(f"/users/{user_id}/role-mappings/realm", roles)
+
+    # --- events ---------------------------------------------------------------------------------
+    def login_events(self, **params: Any) -> list[dict]:
+        return self.paged("/events", **params)
+
+    def admin_events(self, **params: Any) -> list[dict]:
+        return self.paged("/admin-events", **params)
+
+    # --- async bulk -----------------------------------------------------------------------------
+    async def create_users_concurrently(self, reps: list[dict], concurrency: int = 8,
+                                        on_done: Callable[[int, str | Exception], None] | None = None
+                                        ) -> list[str | Exception]:
+        """Create many users with bounded concurrency; each result is the new id or the translated error."""
+        sem = asyncio.Semaphore(concurrency)
+        with translated():
+            self._conn._refresh_if_required()
+        headers = dict(self._conn.headers)
+        url = f"{self.settings.keycloak_url}/{self._path('/users')}"
+
+        async def one(client: httpx.AsyncClient, i: int, rep: dict) -> str | Exception:
+            async with sem:
+                try:
+                    resp = await client.post(url, content=json.dumps(rep))
+                    self._result(resp)
+                    result: str | Exception = resp.headers.get("Location", "").rsplit("/", 1)[-1]
+                except httpx.TransportError as exc:
+                    result = _translate(exc)
+                except (Conflict, KeycloakRejected, Forbidden, NotFound, KeycloakUnavailable) as exc:
+                    result = exc
+            if on_done:
+                on_done(i, result)
+            return result
+
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(headers=headers, timeout=60, limits=limits) as client:
+            return await asyncio.gather(*(one(client, i, r) for i, r in enumerate(reps)))

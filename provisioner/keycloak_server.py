@@ -1,0 +1,134 @@
+"""Obtain the pinned Keycloak distribution from Maven Central, start it on loopback, wait, stop.
+
+Used by the test session fixture and by ``scripts/start``; never by production code.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+KEYCLOAK_VERSION = "26.7.0"  # see docs/keycloak-version.md
+ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION}:zip"
+CACHE_DIR = Path(os.environ.get("KEYCLOAK_CACHE", Path.home() / ".cache" / "cimr-keycloak"))
+
+
+def keycloak_home() -> Path:
+    """KEYCLOAK_HOME if set, else the cached distribution, fetched with mvn and unzipped on first use."""
+    if os.environ.get("KEYCLOAK_HOME"):
+        home = Path(os.environ["KEYCLOAK_HOME"])
+        if not (home / "bin" / "kc.sh").exists():
+            raise SystemExit(f"KEYCLOAK_HOME={home} has no bin/kc.sh")
+        return home
+    home = CACHE_DIR / f"keycloak-{KEYCLOAK_VERSION}"
+    if (home / "bin" / "kc.sh").exists():
+        return home
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    zip_path = CACHE_DIR / f"keycloak-quarkus-dist-{KEYCLOAK_VERSION}.zip"
+    if not zip_path.exists():
+        print(f"Fetching Keycloak {KEYCLOAK_VERSION} from Maven Central ...", file=sys.stderr)
+        subprocess.run(
+            ["mvn", "-q", "-B", "dependency:copy", f"-Dartifact={ARTIFACT}", f"-DoutputDirectory={CACHE_DIR}"],
+            check=True,
+        )
+    tmp = CACHE_DIR / f".unzip-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    with zipfile.ZipFile(zip_path) as z:
+        z.extractall(tmp)
+    extracted = tmp / f"keycloak-{KEYCLOAK_VERSION}"
+    for script in (extracted / "bin").glob("*.sh"):
+        script.chmod(0o755)
+    extracted.rename(home)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return home
+
+
+@dataclass
+class KeycloakServer:
+    """A Keycloak started from the distribution in dev mode on loopback."""
+
+    http_port: int = 8080
+    management_port: int = 9000
+    admin_user: str = "admin"
+    admin_password: str = "admin"
+    database: str = "keycloakdb"  # dev-file H2 database name under the distribution's data/h2
+    log_file: Path | None = None
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def is_ready(self) -> bool:
+        try:
+            return requests.get(f"http://127.0.0.1:{self.management_port}/health/ready", timeout=2).ok
+        except requests.RequestException:
+            return False
+
+    def start(self, timeout: float = 240) -> "KeycloakServer":
+        """Start Keycloak and block until /health/ready answers; raises RuntimeError with the log tail."""
+        if self.is_ready():
+            raise RuntimeError(f"something already answers on port {self.management_port}; stop it or pick other ports")
+        home = keycloak_home()
+        env = dict(os.environ)
+        env.update(
+            KC_BOOTSTRAP_ADMIN_USERNAME=self.admin_user,
+            KC_BOOTSTRAP_ADMIN_PASSWORD=self.admin_password,
+            JAVA_OPTS_KC_HEAP=env.get("JAVA_OPTS_KC_HEAP", "-Xms256m -Xmx1536m"),
+        )
+        log_file = self.log_file or (home / f"keycloak-{self.http_port}.log")
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        args = [
+            str(home / "bin" / "kc.sh"), "start-dev",
+            "--http-host=127.0.0.1", f"--http-port={self.http_port}",
+            f"--http-management-port={self.management_port}",
+            "--health-enabled=true", "--metrics-enabled=true",
+            f"--db-url-database={self.database}",
+            "--cache=local",
+        ]
+        self._log = open(log_file, "ab")
+        self.log_file = log_file
+        self.process = subprocess.Popen(args, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Keycloak exited with {self.process.returncode}:\n{self._tail()}")
+            if self.is_ready():
+                return self
+            time.sleep(1)
+        self.stop()
+        raise RuntimeError(f"Keycloak not ready after {timeout}s:\n{self._tail()}")
+
+    def stop(self) -> None:
+        """Stop Keycloak (SIGTERM to its process group, SIGKILL after 30 s)."""
+        if not self.process or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self._log.close()
+
+    def _tail(self, lines: int = 40) -> str:
+        if not self.log_file or not self.log_file.exists():
+            return ""
+        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+
+if __name__ == "__main__":  # python -m provisioner.keycloak_server fetch
+    if sys.argv[1:] == ["fetch"]:
+        print(keycloak_home())
+    else:
+        raise SystemExit("usage: python -m provisioner.keycloak_server fetch")

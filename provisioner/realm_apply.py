@@ -1,0 +1,262 @@
+"""Read the live realm into the plan's shape, and apply a plan through the gateway."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from provisioner.gateway import Gateway
+from provisioner.realm_plan import (BUILTIN_CLIENTS, FLOW_PREFIX, Change, Plan, compute_plan,
+                                    desired_state)
+from provisioner.realm_spec import RealmSpec
+
+Key = tuple[str, str]
+
+
+def _builtin_realm_roles(realm: str) -> set[str]:
+    return {f"default-roles-{realm}", "offline_access", "uma_authorization"}
+
+
+def read_live(gw: Gateway, spec: RealmSpec) -> tuple[dict[Key, Any], set[Key]]:
+    """The live objects of the kinds realm/ declares, and the subset this project owns."""
+    realm = gw.get_realm()
+    if realm is None:
+        return {}, set()
+    live: dict[Key, Any] = {("realm", spec.name): realm}
+    owned: set[Key] = set()
+    for role in gw.get("/roles") or []:
+        if role["name"] not in _builtin_realm_roles(spec.name):
+            live[("realm-role", role["name"])] = role
+            owned.add(("realm-role", role["name"]))
+    profile = gw.get("/users/profile") or {}
+    for attr in profile.get("attributes", []):
+        live[("user-profile-attribute", attr["name"])] = attr
+
+    flows = {f["id"]: f for f in gw.get("/authentication/flows") or []}
+    for flow in flows.values():
+        if flow["alias"].startswith(FLOW_PREFIX):
+            key = ("flow", flow["alias"])
+            live[key] = read_flow(gw, flow)
+            owned.add(key)
+
+    declared = {c.client_id for c in spec.clients}
+    for client in gw.clients():
+        cid = client["clientId"]
+        if cid in BUILTIN_CLIENTS:
+            continue
+        rep = dict(client)
+        overrides = rep.get("authenticationFlowBindingOverrides") or {}
+        rep["authenticationFlowBindingOverrides"] = {
+            k: flows[v]["alias"] if v in flows else v for k, v in overrides.items()}
+        live[("client", cid)] = rep
+        owned.add(("client", cid))
+        if cid not in declared:
+            continue
+        for role in gw.get(f"/clients/{client['id']}/roles") or []:
+            live[("client-role", f"{cid}/{role['name']}")] = role
+            owned.add(("client-role", f"{cid}/{role['name']}"))
+        for mapper in client.get("protocolMappers") or []:
+            live[("mapper", f"{cid}/{mapper['name']}")] = mapper
+            owned.add(("mapper", f"{cid}/{mapper['name']}"))
+        if client.get("serviceAccountsEnabled"):
+            live[("service-account-roles", cid)] = _live_service_account_roles(gw, client["id"])
+    for group in spec.groups:
+        found = gw.group_by_path("/" + group)
+        if found:
+            live[("group", "/" + group)] = {"name": found.name, "id": found.id}
+    return live, owned
+
+
+def _live_service_account_roles(gw: Gateway, client_uuid: str) -> dict[str, list[str]]:
+    sa = gw.service_account_user(client_uuid)
+    mappings = gw.get(f"/users/{sa['id']}/role-mappings") or {}
+    return {owner: sorted(r["name"] for r in m.get("mappings", []))
+            for owner, m in (mappings.get("clientMappings") or {}).items()}
+
+
+def read_flow(gw: Gateway, flow: dict) -> dict:
+    """A live flow normalised to the steps of ``realm_plan.restricted_browser_flow``."""
+    steps = []
+    for ex in gw.get(f"/authentication/flows/{_q(flow['alias'])}/executions") or []:
+        step: dict[str, Any] = {"level": ex["level"]}
+        if ex.get("authenticationFlow"):
+            step["flow"] = ex["displayName"].rsplit(" ", 1)[-1]
+        else:
+            step["provider"] = ex.get("providerId")
+        step["requirement"] = ex["requirement"]
+        if ex.get("authenticationConfig"):
+            config = gw.get(f"/authentication/config/{ex['authenticationConfig']}") or {}
+            step["config"] = config.get("config", {})
+        steps.append(step)
+    return {"alias": flow["alias"], "description": flow.get("description"), "steps": steps, "id": flow["id"]}
+
+
+def _q(alias: str) -> str:
+    from urllib.parse import quote
+    return quote(alias, safe="")
+
+
+def plan_realm(gw: Gateway, spec: RealmSpec) -> Plan:
+    """Read the live realm and compare it with realm/ (no change made)."""
+    live, owned = read_live(gw, spec)
+    return compute_plan(desired_state(spec), live, owned)
+
+
+def apply_plan(gw: Gateway, spec: RealmSpec, plan: Plan, progress: Callable[[Change], None] | None = None) -> None:
+    """Carry out the plan in its safe order (creates/updates by kind, then deletions in reverse)."""
+    for change in plan.changes:
+        if progress:
+            progress(change)
+        _APPLY[change.kind](gw, spec, change)
+
+
+# --- appliers, one per kind ------------------------------------------------------------------------
+
+def _realm(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
+    if ch.action == "create":
+        gw.create_realm(ch.desired)
+    else:
+        gw.put("", ch.desired)
+
+
+def _realm_role(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
+    if ch.action == "create":
+        gw.post("/roles", ch.desired)
+    elif ch.action == "update":
+        gw.put(f"/roles/{ch.key}", {**ch.live, **ch.desired})
+    else:
+        gw.delete(f"/roles/{ch.key}")
+
+
+def _profile_attribute(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
+    profile = gw.get("/users/profile")
+    attrs = [a for a in profile["attributes"] if a["name"] != ch.key]
+    if ch.action != "delete":
+        attrs.append(ch.desired)
+    profile["attributes"] = attrs
+    gw.put("/users/profile", profile)
+
+
+def _flow(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
+    if ch.action == "create":
+        build_flow(gw, ch.desired, ch.key)
+        return
+    if ch.action == "delete":
+        gw.delete(f"/authentication/flows/{ch.live['id']}")
+        return
+    # Update without a window where the client is unprotected: build the new flow beside the old,
+    # move the clients over, delete the old one, rename the new one.
+    new_alias = ch.key + ".new"
+    stale = next((f for f in gw.get("/authentication/flows") or [] if f["alias"] == new_alias), None)
+    if stale:
+        gw.delete(f"/authentication/flows/{stale['id']}")
+    new_id = build_flow(gw, ch.desired, new_alias)
+    _rebind_clients(gw, ch.live["id"], new_id)
+    gw.delete(f"/authentication/flows/{ch.live['id']}")
+    flow = gw.get(f"/authentication/flows/{new_id}")
+    gw.put(f"/authentication/flows/{new_id}", {**flow, "alias": ch.key})
+
+
+def build_flow(gw: Gateway, desired: dict, alias: str) -> str:
+    """Create a top-level flow with its sub-flows, requirements and configs; returns its id."""
+    flow_id = gw.post("/authentication/flows", {"alias": alias, "description": desired["description"],
+                                                "providerId": "basic-flow", "topLevel": True, "builtIn": False})
+    parents = [alias]
+    for step in desired["steps"]:
+        parent = parents[step["level"]]
+        del parents[step["level"] + 1:]
+        if "flow" in step:
+            sub = f"{alias} {step['flow']}"
+            gw.post(f"/authentication/flows/{_q(parent)}/executions/flow",
+                    {"alias": sub, "type": "basic-flow", "provider": "registration-page-form", "description": ""})
+            parents.append(sub)
+        else:
+            gw.post(f"/authentication/flows/{_q(parent)}/executions/execution", {"provider": step["provider"]})
+    executions = gw.get(f"/authentication/flows/{_q(alias)}/executions")
+    for i, (ex, step) in enumerate(zip(executions, desired["steps"])):
+        if ex["requirement"] != step["requirement"]:
+            gw.put(f"/authentication/flows/{_q(alias)}/executions", {**ex, "requirement": step["requirement"]})
+        if step.get("config"):
+            gw.post(f"/authentication/executions/{ex['id']}/config",
+                    {"alias": f"{alias}-{i}", "config": step["config"]})
+    return flow_id
+
+
+def _rebind_clients(gw: Gateway, old_id: str, new_id: str) -> None:
+    for client in gw.clients():
+        overrides = client.get("authenticationFlowBindingOverrides") or {}
+        if old_id in overrides.values():
+            client["authenticationFlowBindingOverrides"] = {k: new_id if v == old_id else v
+                                                            for k, v in overrides.items()}
+            gw.put(f"/clients/{client['id']}", client)
+
+
+def _flow_ids(gw: Gateway) -> dict[str, str]:
+    return {f["alias"]: f["id"] for f in gw.get("/authentication/flows") or []}
+
+
+def _client(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
+    if ch.action == "delete":
+        gw.delete(f"/clients/{ch.live['id']}")
+        return
+    rep = dict(ch.desired)
+    if "authenticationFlowBindingOverrides" in rep:
+        ids = _flow_ids(gw)
+        rep["authenticationFlowBindingOverrides"] = {k: ids[v] for k, v in rep["authenticationFlowBindingOverrides"].items()}
+    if ch.action == "create":
+        rep["secret"] = spec.client(ch.key).secret
+        gw.post("/clients", rep)
+    else:
+        live = gw.get(f"/clients/{ch.live['id']}")
+        merged = {**live, **rep, "attributes": {**(live.get("attributes") or {}), **(rep.get("attributes") or {})}}
+        gw.put(f"/clients/{ch.live['id']}", merged)
+
+
+def _client_role(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
+    client_id, role = ch.key.split("/", 1)
+    uuid = gw.client_uuid(client_id)
+    if ch.action == "create":
+        gw.post(f"/clients/{uuid}/roles", ch.desired)
+    elif ch.action == "update":
+        gw.put(f"/clients/{uuid}/roles/{role}", {**ch.live, **ch.desired})
+    else:
+        gw.delete(f"/clients/{uuid}/roles/{role}")
+
+
+def _mapper(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
+    client_id = ch.key.split("/", 1)[0]
+    uuid = gw.client_uuid(client_id)
+    if ch.action == "create":
+        gw.post(f"/clients/{uuid}/protocol-mappers/models", ch.desired)
+    elif ch.action == "update":
+        gw.put(f"/clients/{uuid}/protocol-mappers/models/{ch.live['id']}",
+               {**ch.desired, "id": ch.live["id"], "config": {**ch.live["config"], **ch.desired["config"]}})
+    else:
+        gw.delete(f"/clients/{uuid}/protocol-mappers/models/{ch.live['id']}")
+
+
+def _service_account_roles(gw_: Gateway, spec: RealmSpec, ch: Change) -> None:
+    sa = gw_.service_account_user(gw_.client_uuid(ch.key))
+    live = ch.live or {}
+    for owner in set(ch.desired or {}) | set(live):
+        owner_uuid = gw_.client_uuid(owner)
+        want, have = set((ch.desired or {}).get(owner, [])), set(live.get(owner, []))
+        roles = {r["name"]: r for r in gw_.get(f"/clients/{owner_uuid}/roles") or []}
+        if want - have:
+            gw_.post(f"/users/{sa['id']}/role-mappings/clients/{owner_uuid}", [roles[n] for n in sorted(want - have)])
+        if have - want:
+            gw_.delete(f"/users/{sa['id']}/role-mappings/clients/{owner_uuid}",
+                       [roles[n] for n in sorted(have - want)])
+
+
+def _group(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
+    if ch.action == "create":
+        gw.create_group(ch.desired["name"])
+    elif ch.action == "delete":
+        gw.delete_group(ch.live["id"])
+
+
+_APPLY: dict[str, Callable[[Gateway, RealmSpec, Change], None]] = {
+    "realm": _realm, "realm-role": _realm_role, "user-profile-attribute": _profile_attribute, "flow": _flow,
+    "client": _client, "client-role": _client_role, "mapper": _mapper,
+    "service-account-roles": _service_account_roles, "group": _group,
+}

@@ -1,0 +1,290 @@
+"""The realm's desired state as Keycloak objects, and a pure plan: Create / Update / Delete values.
+
+Nothing here does I/O. ``desired_state(spec)`` and the live state read by ``realm_apply.read_live``
+have the same shape: ``{(kind, key): object}``. Only what we declare is compared (Keycloak's
+defaults are never drift); deletions are planned only for kinds this project owns.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisioner.errors import UnsafePlan
+from provisioner.realm_spec import Client, RealmSpec
+
+# Apply order; deletions run in reverse.
+KINDS = ("realm", "realm-role", "user-profile-attribute", "flow", "client", "client-role", "mapper",
+         "service-account-roles", "group")
+FLOW_PREFIX = "cimr-browser-"
+BUILTIN_CLIENTS = frozenset({"account", "account-console", "admin-cli", "broker", "realm-management",
+                             "security-admin-console", "admin-permissions"})
+DENY_MESSAGE = ("Accès refusé : ce compte n'est pas autorisé pour ce téléservice. "
+                "/ Access denied: this login is not allowed for this teleservice.")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One planned change. ``diff`` lists (field, live, desired) for updates."""
+
+    action: str  # "create" | "update" | "delete"
+    kind: str
+    key: str
+    desired: Any = None
+    live: Any = None
+    diff: tuple[tuple[str, Any, Any], ...] = ()
+
+    @property
+    def order(self) -> tuple[int, int]:
+        index = KINDS.index(self.kind)
+        return (1, -index) if self.action == "delete" else (0, index)
+
+    def __str__(self) -> str:
+        sign = {"create": "+", "update": "~", "delete": "-"}[self.action]
+        line = f"{sign} {self.kind} {self.key}"
+        for name, old, new in self.diff:
+            line += f"\n    {name}: {_short(old)} -> {_short(new)}"
+        return line
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"action": self.action, "kind": self.kind, "key": self.key}
+        if self.diff:
+            out["diff"] = [{"field": f, "live": o, "desired": n} for f, o, n in self.diff]
+        return out
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[Change, ...] = field(default_factory=tuple)
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    @property
+    def deletes(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.action == "delete")
+
+    def raise_if_unsafe(self, allow_delete: bool, force: bool, max_changes: int = 200) -> None:
+        """Refuse deletions unless allowed, and unusually large change sets unless forced."""
+        if self.deletes and not allow_delete:
+            names = ", ".join(f"{c.kind} {c.key}" for c in self.deletes)
+            raise UnsafePlan(f"the plan deletes {names}; re-run with --allow-delete to do it")
+        if len(self.changes) > max_changes and not force:
+            raise UnsafePlan(f"the plan has {len(self.changes)} changes (> {max_changes}); re-run with --force")
+
+    def __str__(self) -> str:
+        if self.empty:
+            return "No changes: the live realm matches realm/."
+        counts = {a: sum(c.action == a for c in self.changes) for a in ("create", "update", "delete")}
+        lines = [str(c) for c in self.changes]
+        lines.append(f"Plan: {counts['create']} to create, {counts['update']} to update, "
+                     f"{counts['delete']} to delete.")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        return {"changes": [c.to_json() for c in self.changes], "empty": self.empty}
+
+
+# --- desired state ---------------------------------------------------------------------------------
+
+def desired_state(spec: RealmSpec) -> dict[tuple[str, str], Any]:
+    """Every object realm/ declares, keyed by (kind, key), in Keycloak's representation."""
+    state: dict[tuple[str, str], Any] = {("realm", spec.name): _realm(spec)}
+    for role in spec.realm_roles:
+        state[("realm-role", role.name)] = {"name": role.name, "description": role.description}
+    for attr in spec.attributes:
+        state[("user-profile-attribute", attr.name)] = _attribute(attr)
+    for group in spec.groups:
+        state[("group", "/" + group)] = {"name": group}
+    for client in spec.clients:
+        state[("client", client.client_id)] = _client(client)
+        for role in client.roles:
+            state[("client-role", f"{client.client_id}/{role.name}")] = {"name": role.name,
+                                                                         "description": role.description}
+        for claim in client.claims:
+            state[("mapper", f"{client.client_id}/{claim}")] = _mapper(claim, spec)
+        if client.restricts_login:
+            state[("flow", FLOW_PREFIX + client.client_id)] = restricted_browser_flow(client)
+        if client.service_account_roles:
+            state[("service-account-roles", client.client_id)] = {
+                owner: sorted(roles) for owner, roles in client.service_account_roles}
+    return state
+
+
+def _realm(spec: RealmSpec) -> dict:
+    bf, ev, se = spec.brute_force, spec.events, spec.sessions
+    return {
+        "enabled": True,
+        "displayName": spec.display_name,
+        "internationalizationEnabled": True,
+        "supportedLocales": sorted(spec.locales),
+        "defaultLocale": spec.default_locale,
+        "passwordPolicy": spec.password_policy.to_keycloak(),
+        "bruteForceProtected": bf.enabled,
+        "permanentLockout": bf.permanent_lockout,
+        "failureFactor": bf.max_failures,
+        "waitIncrementSeconds": bf.wait_increment_seconds,
+        "maxFailureWaitSeconds": bf.max_wait_seconds,
+        "maxDeltaTimeSeconds": bf.failure_reset_seconds,
+        "ssoSessionIdleTimeout": se.idle_seconds,
+        "ssoSessionMaxLifespan": se.max_seconds,
+        "accessTokenLifespan": se.access_token_seconds,
+        "eventsEnabled": ev.login,
+        "eventsExpiration": ev.retention_days * 86400,
+        "adminEventsEnabled": ev.admin,
+        "adminEventsDetailsEnabled": ev.admin_details,
+        "attributes": {"adminEventsExpiration": str(ev.retention_days * 86400)},
+        # One person may hold several logins (one per teleservice) with the same e-mail address.
+        "duplicateEmailsAllowed": True,
+        "loginWithEmailAllowed": False,
+        "registrationAllowed": False,
+        "resetPasswordAllowed": False,  # forgotten passwords go through the delegate or secret questions
+        "rememberMe": False,
+        # Fine-grained admin permissions v2: Keycloak confines each delegate to its adherent's groups.
+        "adminPermissionsEnabled": True,
+    }
+
+
+def _attribute(attr) -> dict:
+    who = ["admin"] if attr.admin_only else ["admin", "user"]
+    validations: dict[str, Any] = {}
+    if attr.values:
+        validations["options"] = {"options": list(attr.values)}
+    if attr.pattern:
+        validations["pattern"] = {"pattern": attr.pattern, "error-message": f"invalid {attr.name}"}
+    if attr.max_length:
+        validations["length"] = {"max": attr.max_length}
+    return {"name": attr.name, "displayName": attr.display, "multivalued": attr.multivalued,
+            "permissions": {"view": who, "edit": ["admin"] if attr.admin_only else who},
+            "validations": validations}
+
+
+def _client(client: Client) -> dict:
+    rep: dict[str, Any] = {
+        "clientId": client.client_id,
+        "name": client.name,
+        "enabled": True,
+        "protocol": "openid-connect",
+        "publicClient": False,
+        "clientAuthenticatorType": "client-secret",
+        "implicitFlowEnabled": False,
+        "directAccessGrantsEnabled": False,
+        "standardFlowEnabled": client.kind != "service",
+        "serviceAccountsEnabled": client.kind == "service",
+        "frontchannelLogout": False,
+        # Teleservice tokens carry only their own client's roles.
+        "fullScopeAllowed": client.kind != "teleservice",
+    }
+    if client.url:
+        rep.update(
+            rootUrl=client.url,
+            baseUrl="/",
+            redirectUris=sorted(client.url + p for p in client.redirect_paths),
+            webOrigins=[client.url],
+            attributes={
+                "pkce.code.challenge.method": "S256",
+                "post.logout.redirect.uris": client.url + "/",
+                "backchannel.logout.url": client.url + "/backchannel-logout",
+                "backchannel.logout.session.required": "true",
+            },
+        )
+    else:
+        rep.update(redirectUris=[], webOrigins=[])
+    if client.restricts_login:
+        rep["authenticationFlowBindingOverrides"] = {"browser": FLOW_PREFIX + client.client_id}
+    return rep
+
+
+def _mapper(claim: str, spec: RealmSpec) -> dict:
+    attr = next(a for a in spec.attributes if a.name == claim)
+    return {
+        "name": claim,
+        "protocol": "openid-connect",
+        "protocolMapper": "oidc-usermodel-attribute-mapper",
+        "config": {
+            "user.attribute": claim,
+            "claim.name": claim,
+            "jsonType.label": "String",
+            "multivalued": "true" if attr.multivalued else "false",
+            "id.token.claim": "true",
+            "access.token.claim": "true",
+            "userinfo.token.claim": "true",
+            "introspection.token.claim": "true",
+        },
+    }
+
+
+def restricted_browser_flow(client: Client) -> dict:
+    """Browser flow that authenticates (cookie or form), then denies users holding none of the client's roles.
+
+    The role check sits at the top level, after the REQUIRED authentication sub-flow, so that it also
+    runs when an SSO cookie from another teleservice authenticates the user.
+    """
+    steps: list[dict] = [
+        {"level": 0, "flow": "authenticate", "requirement": "REQUIRED"},
+        {"level": 1, "provider": "auth-cookie", "requirement": "ALTERNATIVE"},
+        {"level": 1, "flow": "forms", "requirement": "ALTERNATIVE"},
+        {"level": 2, "provider": "auth-username-password-form", "requirement": "REQUIRED"},
+        {"level": 0, "flow": "restrict", "requirement": "CONDITIONAL"},
+    ]
+    # Conditions of one sub-flow must all hold: "lacks role A" and "lacks role B" ... -> deny.
+    for role in client.roles:
+        steps.append({"level": 1, "provider": "conditional-user-role", "requirement": "REQUIRED",
+                      "config": {"condUserRole": f"{client.client_id}.{role.name}", "negate": "true"}})
+    steps.append({"level": 1, "provider": "deny-access-authenticator", "requirement": "REQUIRED",
+                  "config": {"denyErrorMessage": DENY_MESSAGE}})
+    return {"alias": FLOW_PREFIX + client.client_id,
+            "description": f"Browser login for {client.name}: only holders of its roles",
+            "steps": steps}
+
+
+# --- comparison ------------------------------------------------------------------------------------
+
+def included(desired: Any, live: Any) -> bool:
+    """True when every value declared in ``desired`` is present and equal in ``live``."""
+    if isinstance(desired, dict):
+        return isinstance(live, dict) and all(included(v, live.get(k)) for k, v in desired.items())
+    if isinstance(desired, list):
+        if not isinstance(live, list) or len(desired) != len(live):
+            return False
+        return all(included(d, l) for d, l in zip(desired, live))
+    return desired == live
+
+
+def field_diff(desired: Any, live: Any, path: str = "") -> tuple[tuple[str, Any, Any], ...]:
+    """The declared leaves whose live value differs, as (dotted path, live, desired)."""
+    if isinstance(desired, dict) and isinstance(live, dict):
+        return tuple(d for k, v in desired.items()
+                     for d in field_diff(v, live.get(k), f"{path}.{k}" if path else str(k)))
+    if isinstance(desired, list) and isinstance(live, list) and len(desired) == len(live) \
+            and any(isinstance(x, dict) for x in desired):
+        return tuple(d for i, (v, l) in enumerate(zip(desired, live)) for d in field_diff(v, l, f"{path}[{i}]"))
+    return () if included(desired, live) else ((path or "value", live, desired),)
+
+
+def compute_plan(desired: dict[tuple[str, str], Any], live: dict[tuple[str, str], Any],
+                 owned_live_keys: set[tuple[str, str]] | None = None) -> Plan:
+    """Pure: the changes that turn ``live`` into ``desired``.
+
+    ``owned_live_keys`` are live objects this project owns (so undeclared ones are deleted); by
+    default every live key is owned.
+    """
+    changes: list[Change] = []
+    for key, want in desired.items():
+        have = live.get(key)
+        if have is None:
+            changes.append(Change("create", key[0], key[1], desired=want))
+        elif not included(want, have):
+            diff = field_diff(want, have)
+            changes.append(Change("update", key[0], key[1], desired=want, live=have, diff=diff))
+    owned = set(live) if owned_live_keys is None else owned_live_keys
+    for key in sorted(owned - set(desired)):
+        changes.append(Change("delete", key[0], key[1], live=live[key]))
+    return Plan(tuple(sorted(changes, key=lambda c: (c.order, c.key))))

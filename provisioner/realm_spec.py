@@ -1,0 +1,324 @@
+"""realm/ YAML -> frozen dataclasses, checked strictly before anything touches Keycloak."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from provisioner.errors import RealmSpecError
+
+FILES = ("realm.yaml", "clients.yaml", "user-profile.yaml")
+# Roles of Keycloak's built-in realm-management client that a service account may be given.
+REALM_MANAGEMENT_ROLES = frozenset({
+    "view-realm", "view-users", "view-clients", "view-events", "view-identity-providers",
+    "view-authorization", "manage-realm", "manage-users", "manage-clients", "manage-events",
+    "manage-identity-providers", "manage-authorization", "query-users", "query-groups",
+    "query-clients", "query-realms", "create-client", "impersonation", "realm-admin",
+})
+CLAIMABLE = ("adherent", "user_type", "categories", "teleservice")
+_VAR = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{1,40}$")
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    min_length: int
+    max_length: int
+    pattern: str
+    not_username: bool
+    history: int
+
+    def to_keycloak(self) -> str:
+        parts = [f"length({self.min_length})", f"maxLength({self.max_length})", f"regexPattern({self.pattern})"]
+        if self.not_username:
+            parts.append("notUsername(undefined)")
+        if self.history:
+            parts.append(f"passwordHistory({self.history})")
+        return " and ".join(parts)
+
+
+@dataclass(frozen=True)
+class BruteForce:
+    enabled: bool
+    max_failures: int
+    wait_increment_seconds: int
+    max_wait_seconds: int
+    failure_reset_seconds: int
+    permanent_lockout: bool
+
+
+@dataclass(frozen=True)
+class Events:
+    login: bool
+    admin: bool
+    admin_details: bool
+    retention_days: int
+
+
+@dataclass(frozen=True)
+class Sessions:
+    idle_seconds: int
+    max_seconds: int
+    access_token_seconds: int
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    name: str
+    kind: str  # "teleservice" | "portal" | "service"
+    url: str | None
+    secret: str | None
+    redirect_paths: tuple[str, ...]
+    roles: tuple[Role, ...]
+    claims: tuple[str, ...]
+    service_account_roles: tuple[tuple[str, tuple[str, ...]], ...]
+
+    @property
+    def restricts_login(self) -> bool:
+        """Teleservices refuse, inside Keycloak, the login of a user holding none of their roles."""
+        return self.kind == "teleservice"
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    display: str
+    admin_only: bool
+    multivalued: bool
+    values: tuple[str, ...]
+    pattern: str | None
+    max_length: int | None
+
+
+@dataclass(frozen=True)
+class RealmSpec:
+    name: str
+    display_name: str
+    locales: tuple[str, ...]
+    default_locale: str
+    password_policy: PasswordPolicy
+    brute_force: BruteForce
+    events: Events
+    sessions: Sessions
+    realm_roles: tuple[Role, ...]
+    groups: tuple[str, ...]
+    clients: tuple[Client, ...]
+    attributes: tuple[Attribute, ...]
+
+    @property
+    def teleservices(self) -> tuple[Client, ...]:
+        return tuple(c for c in self.clients if c.kind == "teleservice")
+
+    def client(self, client_id: str) -> Client:
+        return next(c for c in self.clients if c.client_id == client_id)
+
+
+class _Reader:
+    """Walks one YAML file, recording the key path so every error names file, key and problem."""
+
+    def __init__(self, file: str, variables: Mapping[str, str]):
+        self.file, self.variables = file, variables
+
+    def fail(self, key: str, problem: str) -> RealmSpecError:
+        return RealmSpecError(self.file, key, problem)
+
+    def mapping(self, value: Any, key: str, allowed: set[str], required: set[str] = frozenset()) -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(key, f"must be a mapping, got {type(value).__name__}")
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise self.fail(f"{key}.{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        missing = sorted(required - set(value))
+        if missing:
+            raise self.fail(f"{key}.{missing[0]}", "is required")
+        return value
+
+    def typed(self, value: Any, key: str, kind: type | tuple, what: str) -> Any:
+        if isinstance(value, bool) and kind is int or not isinstance(value, kind):
+            raise self.fail(key, f"must be {what}, got {value!r}")
+        return value
+
+    def int_(self, m: dict, key: str, name: str, low: int = 0, high: int = 10**7) -> int:
+        v = self.typed(m[name], f"{key}.{name}", int, "a whole number")
+        if not low <= v <= high:
+            raise self.fail(f"{key}.{name}", f"must be between {low} and {high}, got {v}")
+        return v
+
+    def bool_(self, m: dict, key: str, name: str) -> bool:
+        return self.typed(m[name], f"{key}.{name}", bool, "true or false")
+
+    def str_(self, value: Any, key: str) -> str:
+        value = self.typed(value, key, str, "a string")
+        def sub(match: re.Match) -> str:
+            if match.group(1) not in self.variables:
+                raise self.fail(key, f"uses ${{{match.group(1)}}} but no such variable is declared or set")
+            return self.variables[match.group(1)]
+        return _VAR.sub(sub, value)
+
+    def str_list(self, value: Any, key: str) -> tuple[str, ...]:
+        self.typed(value, key, list, "a list of strings")
+        return tuple(self.str_(v, f"{key}[{i}]") for i, v in enumerate(value))
+
+    def roles(self, value: Any, key: str) -> tuple[Role, ...]:
+        self.typed(value, key, dict, "a mapping of role name to description")
+        out = []
+        for name, desc in value.items():
+            if not isinstance(name, str) or not _NAME.match(name):
+                raise self.fail(f"{key}.{name}", "role names are lower-case letters, digits and '-'")
+            out.append(Role(name, self.str_(desc or "", f"{key}.{name}")))
+        return tuple(out)
+
+
+def _load_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RealmSpecError(path.name, "-", "file is missing") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "-"
+        raise RealmSpecError(path.name, where, f"not valid YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise RealmSpecError(path.name, "-", "must hold a mapping at the top level")
+    return data
+
+
+def load_realm_spec(directory: Path, realm_name: str, overrides: Mapping[str, str] | None = None) -> RealmSpec:
+    """Read realm/ into a RealmSpec; raises RealmSpecError naming file, key and problem."""
+    raw = {name: _load_yaml(directory / name) for name in FILES}
+    declared = raw["realm.yaml"].get("variables") or {}
+    if not isinstance(declared, dict):
+        raise RealmSpecError("realm.yaml", "variables", "must be a mapping of NAME: default")
+    variables = {str(k): str(v) for k, v in declared.items()} | dict(overrides or {})
+
+    r = _Reader("realm.yaml", variables)
+    top = r.mapping(raw["realm.yaml"], "(top)", {"variables", "realm", "realm_roles", "groups"}, {"realm"})
+    realm = r.mapping(top["realm"], "realm",
+                      {"display_name", "locales", "default_locale", "password_policy", "brute_force", "events",
+                       "sessions"},
+                      {"display_name", "locales", "default_locale", "password_policy", "brute_force", "events",
+                       "sessions"})
+    locales = r.str_list(realm["locales"], "realm.locales")
+    default_locale = r.str_(realm["default_locale"], "realm.default_locale")
+    if default_locale not in locales:
+        raise r.fail("realm.default_locale", f"{default_locale!r} is not one of realm.locales {list(locales)}")
+
+    pp_keys = {"min_length", "max_length", "pattern", "not_username", "history"}
+    pp = r.mapping(realm["password_policy"], "realm.password_policy", pp_keys, pp_keys)
+    policy = PasswordPolicy(
+        min_length=r.int_(pp, "realm.password_policy", "min_length", 1, 128),
+        max_length=r.int_(pp, "realm.password_policy", "max_length", 1, 128),
+        pattern=r.str_(pp["pattern"], "realm.password_policy.pattern"),
+        not_username=r.bool_(pp, "realm.password_policy", "not_username"),
+        history=r.int_(pp, "realm.password_policy", "history", 0, 50),
+    )
+    if policy.max_length < policy.min_length:
+        raise r.fail("realm.password_policy.max_length", "must not be below min_length")
+    try:
+        re.compile(policy.pattern)
+    except re.error as e:
+        raise r.fail("realm.password_policy.pattern", f"not a valid regular expression: {e}") from None
+
+    bf_keys = {"enabled", "max_failures", "wait_increment_seconds", "max_wait_seconds", "failure_reset_seconds",
+               "permanent_lockout"}
+    bf = r.mapping(realm["brute_force"], "realm.brute_force", bf_keys, bf_keys)
+    brute = BruteForce(
+        enabled=r.bool_(bf, "realm.brute_force", "enabled"),
+        max_failures=r.int_(bf, "realm.brute_force", "max_failures", 1, 100),
+        wait_increment_seconds=r.int_(bf, "realm.brute_force", "wait_increment_seconds", 1),
+        max_wait_seconds=r.int_(bf, "realm.brute_force", "max_wait_seconds", 1),
+        failure_reset_seconds=r.int_(bf, "realm.brute_force", "failure_reset_seconds", 1),
+        permanent_lockout=r.bool_(bf, "realm.brute_force", "permanent_lockout"),
+    )
+    ev_keys = {"login", "admin", "admin_details", "retention_days"}
+    ev = r.mapping(realm["events"], "realm.events", ev_keys, ev_keys)
+    events = Events(r.bool_(ev, "realm.events", "login"), r.bool_(ev, "realm.events", "admin"),
+                    r.bool_(ev, "realm.events", "admin_details"),
+                    r.int_(ev, "realm.events", "retention_days", 1, 3650))
+    se_keys = {"idle_seconds", "max_seconds", "access_token_seconds"}
+    se = r.mapping(realm["sessions"], "realm.sessions", se_keys, se_keys)
+    sessions = Sessions(*(r.int_(se, "realm.sessions", k, 30) for k in ("idle_seconds", "max_seconds",
+                                                                        "access_token_seconds")))
+    realm_roles = r.roles(top.get("realm_roles") or {}, "realm_roles")
+    groups = r.str_list(top.get("groups") or [], "groups")
+
+    attributes = _attributes(_Reader("user-profile.yaml", variables), raw["user-profile.yaml"])
+    clients = _clients(_Reader("clients.yaml", variables), raw["clients.yaml"], {a.name for a in attributes})
+    return RealmSpec(realm_name, r.str_(realm["display_name"], "realm.display_name"), locales, default_locale,
+                     policy, brute, events, sessions, realm_roles, groups, clients, attributes)
+
+
+def _attributes(r: _Reader, data: dict) -> tuple[Attribute, ...]:
+    top = r.mapping(data, "(top)", {"attributes"}, {"attributes"})
+    attrs = r.typed(top["attributes"], "attributes", dict, "a mapping of attribute name to settings")
+    out = []
+    for name, body in attrs.items():
+        key = f"attributes.{name}"
+        body = r.mapping(body, key, {"display", "admin_only", "multivalued", "values", "pattern", "max_length"},
+                         {"display"})
+        out.append(Attribute(
+            name=name, display=r.str_(body["display"], f"{key}.display"),
+            admin_only=r.bool_(body, key, "admin_only") if "admin_only" in body else False,
+            multivalued=r.bool_(body, key, "multivalued") if "multivalued" in body else False,
+            values=r.str_list(body["values"], f"{key}.values") if "values" in body else (),
+            pattern=r.str_(body["pattern"], f"{key}.pattern") if "pattern" in body else None,
+            max_length=r.int_(body, key, "max_length", 1, 2000) if "max_length" in body else None,
+        ))
+    return tuple(out)
+
+
+def _clients(r: _Reader, data: dict, attribute_names: set[str]) -> tuple[Client, ...]:
+    top = r.mapping(data, "(top)", {"teleservices", "clients"}, {"teleservices"})
+    out: list[Client] = []
+    for section in ("teleservices", "clients"):
+        entries = r.typed(top.get(section) or {}, section, dict, "a mapping of client id to settings")
+        for client_id, body in entries.items():
+            key = f"{section}.{client_id}"
+            if not isinstance(client_id, str) or not _NAME.match(client_id):
+                raise r.fail(key, "client ids are lower-case letters, digits and '-'")
+            allowed = {"name", "url", "secret", "roles", "claims", "redirect_paths", "service_account_roles"}
+            required = {"name", "url", "secret", "roles"} if section == "teleservices" else {"name", "secret"}
+            body = r.mapping(body, key, allowed, required)
+            roles = r.roles(body.get("roles") or {}, f"{key}.roles")
+            if section == "teleservices" and not roles:
+                raise r.fail(f"{key}.roles", "a teleservice needs at least one role (access is holding one)")
+            claims = r.str_list(body.get("claims") or [], f"{key}.claims")
+            for i, claim in enumerate(claims):
+                if claim not in CLAIMABLE or claim not in attribute_names:
+                    raise r.fail(f"{key}.claims[{i}]",
+                                 f"{claim!r} is not a declared user-profile attribute usable as a claim "
+                                 f"({', '.join(CLAIMABLE)})")
+            sa = body.get("service_account_roles") or {}
+            r.typed(sa, f"{key}.service_account_roles", dict, "a mapping of client id to role list")
+            sa_roles = []
+            for owner, names in sa.items():
+                names = r.str_list(names, f"{key}.service_account_roles.{owner}")
+                for i, role in enumerate(names):
+                    if owner != "realm-management" or role not in REALM_MANAGEMENT_ROLES:
+                        raise r.fail(f"{key}.service_account_roles.{owner}[{i}]",
+                                     f"role {owner}/{role} is not declared (known realm-management roles: "
+                                     f"{', '.join(sorted(REALM_MANAGEMENT_ROLES))})")
+                sa_roles.append((owner, tuple(names)))
+            url = r.str_(body["url"], f"{key}.url").rstrip("/") if "url" in body else None
+            if url is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", url):
+                raise r.fail(f"{key}.url", f"must be an absolute http(s) URL, got {url!r}")
+            kind = "teleservice" if section == "teleservices" else ("portal" if url else "service")
+            paths = r.str_list(body.get("redirect_paths") or ["/callback"], f"{key}.redirect_paths") if url else ()
+            out.append(Client(client_id, r.str_(body["name"], f"{key}.name"), kind, url,
+                              r.str_(body["secret"], f"{key}.secret"), paths, roles, claims, tuple(sa_roles)))
+    ids = [c.client_id for c in out]
+    for cid in ids:
+        if ids.count(cid) > 1:
+            raise r.fail(cid, "client id declared twice")
+    return tuple(out)

@@ -1,0 +1,79 @@
+"""A browser-flow login over plain HTTP (form posts, cookies kept), for tests of Keycloak's flows."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import re
+import secrets
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import requests
+
+
+@dataclass
+class LoginResult:
+    code: str | None
+    page: str  # the last HTML page Keycloak showed (error or login form)
+    status: int
+    verifier: str = ""
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+class Browser:
+    """Keeps Keycloak's cookies across logins, like one browser would (SSO)."""
+
+    def __init__(self, keycloak_url: str, realm: str):
+        self.base = f"{keycloak_url}/realms/{realm}/protocol/openid-connect"
+        self.session = requests.Session()
+
+    def login(self, client_id: str, redirect_uri: str, username: str | None = None,
+              password: str | None = None) -> LoginResult:
+        """Start an authorization-code + PKCE request; post the form if one is shown."""
+        verifier, challenge = pkce_pair()
+        params = {"client_id": client_id, "redirect_uri": redirect_uri, "response_type": "code",
+                  "scope": "openid", "state": secrets.token_hex(8), "code_challenge": challenge,
+                  "code_challenge_method": "S256"}
+        resp = self.session.get(f"{self.base}/auth?{urlencode(params)}", allow_redirects=False)
+        self._trust_loopback_cookies()
+        if resp.status_code == 200 and username is not None and 'id="kc-form-login"' in resp.text:
+            action = html.unescape(re.search(r'action="([^"]+)"', resp.text).group(1))
+            resp = self.session.post(action, data={"username": username, "password": password,
+                                                   "credentialId": ""}, allow_redirects=False)
+        self._trust_loopback_cookies()
+        location = resp.headers.get("Location", "")
+        if resp.status_code in (302, 303) and location.startswith(redirect_uri):
+            query = parse_qs(urlparse(location).query)
+            return LoginResult(query.get("code", [None])[0], "", resp.status_code, verifier)
+        return LoginResult(None, resp.text, resp.status_code, verifier)
+
+    def _trust_loopback_cookies(self) -> None:
+        # Keycloak marks its cookies Secure; browsers send them to http://127.0.0.1 (a secure context),
+        # requests does not, so do what the browser does.
+        for cookie in self.session.cookies:
+            cookie.secure = False
+
+    def exchange(self, client_id: str, secret: str, redirect_uri: str, code: str, verifier: str) -> dict:
+        return requests.post(f"{self.base}/token", data={
+            "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+            "client_id": client_id, "client_secret": secret, "code_verifier": verifier}).json()
+
+
+def direct_grant(keycloak_url: str, realm: str, client_id: str, secret: str, username: str,
+                 password: str) -> requests.Response:
+    return requests.post(f"{keycloak_url}/realms/{realm}/protocol/openid-connect/token", data={
+        "grant_type": "password", "client_id": client_id, "client_secret": secret,
+        "username": username, "password": password, "scope": "openid"})
+
+
+def visible_text(page: str) -> str:
+    """The text a person would read on a Keycloak page (for assertion messages)."""
+    text = re.sub(r"<(script|style).*?</\1>", " ", page, flags=re.S)
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text))).strip()

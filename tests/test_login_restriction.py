@@ -1,0 +1,59 @@
+"""Keycloak itself refuses a teleservice's login to users holding none of its roles, SSO or not."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.oidc_flow import Browser, direct_grant, visible_text
+
+pytestmark = pytest.mark.keycloak
+PASSWORD = "Decl2026"
+
+
+@pytest.fixture
+def declarant(realm, admin_gw):
+    """A user holding only a Télédéclaration role (a fresh one per test: Keycloak's quick-login check
+    counts refused logins, so reusing one user across fast tests would lock it)."""
+    username = f"decl{uuid.uuid4().hex[:6]}"
+    user_id = admin_gw.create_user({"username": username, "enabled": True, "email": f"{username}@example.ma",
+                                    "firstName": "Test", "lastName": "Declarant",
+                                    "credentials": [{"type": "password", "value": PASSWORD, "temporary": False}]})
+    client = admin_gw.client_uuid("teledeclaration")
+    role = admin_gw.get(f"/clients/{client}/roles/fichier-preetabli")
+    admin_gw.post(f"/users/{user_id}/role-mappings/clients/{client}", [role])
+    yield username
+    admin_gw.delete_user(user_id)
+
+
+def redirect(spec, client_id: str) -> str:
+    client = spec.client(client_id)
+    return client.url + client.redirect_paths[0]
+
+
+def test_user_gets_a_code_for_their_teleservice_and_is_refused_elsewhere(declarant, settings, spec):
+    browser = Browser(settings.keycloak_url, settings.realm)
+    ok = browser.login("teledeclaration", redirect(spec, "teledeclaration"), declarant, PASSWORD)
+    assert ok.code, ok.page[:500]
+
+    # Same browser, SSO cookie present: Keycloak must still refuse E@syPaiement.
+    refused = browser.login("easypaiement", redirect(spec, "easypaiement"))
+    assert refused.code is None
+    assert "Accès refusé" in refused.page, visible_text(refused.page)
+
+
+@pytest.mark.parametrize("client_id", ["easypaiement", "compte-adherent", "eliquidation"])
+def test_fresh_login_to_another_teleservice_is_refused(declarant, settings, spec, client_id):
+    browser = Browser(settings.keycloak_url, settings.realm)
+    refused = browser.login(client_id, redirect(spec, client_id), declarant, PASSWORD)
+    assert refused.code is None
+    assert "Accès refusé" in refused.page, visible_text(refused.page)
+
+
+@pytest.mark.parametrize("client_id", ["teledeclaration", "compte-adherent", "easypaiement", "eliquidation"])
+def test_no_direct_grant_on_teleservice_clients(declarant, settings, spec, client_id):
+    resp = direct_grant(settings.keycloak_url, settings.realm, client_id, spec.client(client_id).secret,
+                        declarant, PASSWORD)
+    assert resp.status_code in (400, 401)
+    assert resp.json()["error"] == "unauthorized_client"

@@ -1,0 +1,79 @@
+"""plan/apply against the real Keycloak: idempotent, drift detected (exit 3) and repaired."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from provisioner.gateway import Gateway
+from provisioner.realm_apply import apply_plan, plan_realm
+from provisioner.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.keycloak
+
+
+def run_cli(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "provisioner", *args], env={**os.environ, **env},
+                          capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300)
+
+
+def test_applying_twice_leaves_nothing_to_do(realm, admin_gw, spec, test_env):
+    assert plan_realm(admin_gw, spec).empty
+    result = run_cli(test_env, "apply")
+    assert result.returncode == 0, result.stderr
+    assert "No changes" in result.stdout
+
+
+def test_a_hand_edit_is_reported_as_drift_with_exit_3_and_repaired_by_apply(realm, admin_gw, spec, test_env):
+    client = admin_gw.client_by_client_id("easypaiement")
+    admin_gw.put(f"/clients/{client['id']}", {**client, "redirectUris": ["https://attacker.example/*"]})
+
+    result = run_cli(test_env, "--json", "plan")
+    assert result.returncode == 3, result.stderr
+    assert json.loads(result.stdout)["changes"] == [{
+        "action": "update", "kind": "client", "key": "easypaiement",
+        "diff": [{"field": "redirectUris", "live": ["https://attacker.example/*"],
+                  "desired": ["http://127.0.0.1:8103/callback"]}]}]
+
+    assert run_cli(test_env, "apply").returncode == 0
+    assert plan_realm(admin_gw, spec).empty
+    assert run_cli(test_env, "plan").returncode == 0
+
+
+def test_a_weakened_login_flow_is_drift_and_is_rebuilt(realm, admin_gw, spec):
+    alias = "cimr-browser-compte-adherent"
+    deny = admin_gw.get(f"/authentication/flows/{alias}/executions")[-1]
+    admin_gw.put(f"/authentication/flows/{alias}/executions", {**deny, "requirement": "DISABLED"})
+    plan = plan_realm(admin_gw, spec)
+    assert [(c.action, c.key) for c in plan.changes] == [("update", alias)]
+    assert plan.changes[0].diff == (("steps[6].requirement", "DISABLED", "REQUIRED"),)
+    apply_plan(admin_gw, spec, plan)
+    assert plan_realm(admin_gw, spec).empty
+
+
+def test_deleting_needs_allow_delete(realm, admin_gw, spec, test_env):
+    admin_gw.post("/roles", {"name": "hand-made"})
+    refused = run_cli(test_env, "apply")
+    assert refused.returncode == 1 and "--allow-delete" in refused.stderr
+    assert admin_gw.get("/roles/hand-made") is not None
+    assert run_cli(test_env, "apply", "--allow-delete").returncode == 0
+    assert admin_gw.get("/roles/hand-made") is None
+
+
+def test_missing_admin_setting_fails_at_start_naming_it(test_env):
+    env = {k: v for k, v in test_env.items() if k != "KEYCLOAK_ADMIN_PASSWORD"}
+    result = subprocess.run([sys.executable, "-m", "provisioner", "plan"], env=env, capture_output=True,
+                            text=True, cwd=PROJECT_ROOT)
+    assert result.returncode == 1 and "KEYCLOAK_ADMIN_PASSWORD" in result.stderr
+
+
+def test_service_account_holds_only_what_realm_yaml_grants(realm, admin_gw):
+    sa = admin_gw.service_account_user(admin_gw.client_uuid("provisioner"))
+    mappings = admin_gw.get(f"/users/{sa['id']}/role-mappings")
+    names = sorted(r["name"] for r in mappings["clientMappings"]["realm-management"]["mappings"])
+    assert names == ["manage-users", "query-groups", "query-users", "view-events", "view-users"]
+    assert "realm-admin" not in names and "manage-realm" not in names

@@ -1,0 +1,63 @@
+"""The plan is pure: compare only what is declared, order changes safely, refuse unsafe plans."""
+
+from __future__ import annotations
+
+import pytest
+
+from provisioner.errors import UnsafePlan
+from provisioner.realm_plan import compute_plan, desired_state, included
+from provisioner.realm_spec import load_realm_spec
+from provisioner.settings import PROJECT_ROOT
+
+SPEC = load_realm_spec(PROJECT_ROOT / "realm", "cimr")
+
+
+def test_keycloak_defaults_are_not_drift():
+    assert included({"a": 1, "b": {"c": 2}}, {"a": 1, "b": {"c": 2, "d": 3}, "e": 4})
+    assert not included({"a": [1, 2]}, {"a": [1, 2, 3]})
+
+
+def test_empty_live_realm_plans_only_creates_in_apply_order():
+    plan = compute_plan(desired_state(SPEC), {})
+    kinds = [c.kind for c in plan.changes]
+    assert set(c.action for c in plan.changes) == {"create"}
+    assert kinds.index("realm") == 0
+    assert kinds.index("flow") < kinds.index("client") < kinds.index("client-role") < kinds.index("mapper")
+
+
+def test_a_changed_field_is_reported_exactly():
+    desired = desired_state(SPEC)
+    live = {k: v for k, v in desired.items()}
+    key = ("client", "teledeclaration")
+    live[key] = {**desired[key], "redirectUris": ["http://evil/*"], "surrogateAuthRequired": False}
+    plan = compute_plan(desired, live)
+    assert [(c.action, c.kind, c.key) for c in plan.changes] == [("update", "client", "teledeclaration")]
+    assert plan.changes[0].diff == (("redirectUris", ["http://evil/*"], ["http://127.0.0.1:8101/callback"]),)
+
+
+def test_undeclared_owned_objects_are_deleted_only_when_allowed():
+    desired = desired_state(SPEC)
+    live = dict(desired) | {("realm-role", "stray"): {"name": "stray"}}
+    plan = compute_plan(desired, live)
+    assert [str(c) for c in plan.changes] == ["- realm-role stray"]
+    with pytest.raises(UnsafePlan, match="--allow-delete"):
+        plan.raise_if_unsafe(allow_delete=False, force=False)
+    plan.raise_if_unsafe(allow_delete=True, force=False)
+
+
+def test_large_plans_need_force():
+    plan = compute_plan(desired_state(SPEC), {})
+    with pytest.raises(UnsafePlan, match="--force"):
+        plan.raise_if_unsafe(allow_delete=False, force=False, max_changes=10)
+
+
+def test_every_teleservice_refuses_users_without_its_roles():
+    desired = desired_state(SPEC)
+    for client in SPEC.teleservices:
+        flow = desired[("flow", f"cimr-browser-{client.client_id}")]
+        conditions = [s["config"]["condUserRole"] for s in flow["steps"] if s.get("provider") == "conditional-user-role"]
+        assert conditions == [f"{client.client_id}.{r.name}" for r in client.roles]
+        assert flow["steps"][-1]["provider"] == "deny-access-authenticator"
+        # The restriction sits at the top level, so an SSO cookie cannot skip it.
+        assert {"level": 0, "flow": "restrict", "requirement": "CONDITIONAL"} in flow["steps"]
+        assert desired[("client", client.client_id)]["directAccessGrantsEnabled"] is False
