@@ -60,9 +60,10 @@ def read_live(gw: Gateway, spec: RealmSpec) -> tuple[dict[Key, Any], set[Key]]:
         if client.get("serviceAccountsEnabled"):
             live[("service-account-roles", cid)] = _live_service_account_roles(gw, client["id"])
     for group in spec.groups:
-        found = gw.group_by_path("/" + group)
+        found = gw.get(f"/group-by-path/{group.name}")
         if found:
-            live[("group", "/" + group)] = {"name": found.name, "id": found.id}
+            roles = sorted(r["name"] for r in gw.get(f"/groups/{found['id']}/role-mappings/realm") or [])
+            live[("group", "/" + group.name)] = {"name": found["name"], "id": found["id"], "realmRoles": roles}
     return live, owned
 
 
@@ -249,10 +250,16 @@ def _service_account_roles(gw_: Gateway, spec: RealmSpec, ch: Change) -> None:
 
 
 def _group(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
-    if ch.action == "create":
-        gw.create_group(ch.desired["name"])
-    elif ch.action == "delete":
+    if ch.action == "delete":
         gw.delete_group(ch.live["id"])
+        return
+    group_id = gw.create_group(ch.desired["name"]) if ch.action == "create" else ch.live["id"]
+    have = set((ch.live or {}).get("realmRoles", []))
+    want = set(ch.desired["realmRoles"])
+    if want - have:
+        gw.map_realm_roles_to_group(group_id, [gw.get(f"/roles/{n}") for n in sorted(want - have)])
+    if have - want:
+        gw.delete(f"/groups/{group_id}/role-mappings/realm", [gw.get(f"/roles/{n}") for n in sorted(have - want)])
 
 
 _APPLY: dict[str, Callable[[Gateway, RealmSpec, Change], None]] = {

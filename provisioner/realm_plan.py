@@ -102,7 +102,7 @@ def desired_state(spec: RealmSpec) -> dict[tuple[str, str], Any]:
     for attr in spec.attributes:
         state[("user-profile-attribute", attr.name)] = _attribute(attr)
     for group in spec.groups:
-        state[("group", "/" + group)] = {"name": group}
+        state[("group", "/" + group.name)] = {"name": group.name, "realmRoles": sorted(group.realm_roles)}
     for client in spec.clients:
         state[("client", client.client_id)] = _client(client)
         for role in client.roles:

@@ -102,6 +102,12 @@ class Attribute:
 
 
 @dataclass(frozen=True)
+class GroupSpec:
+    name: str
+    realm_roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RealmSpec:
     name: str
     display_name: str
@@ -112,7 +118,7 @@ class RealmSpec:
     events: Events
     sessions: Sessions
     realm_roles: tuple[Role, ...]
-    groups: tuple[str, ...]
+    groups: tuple[GroupSpec, ...]
     clients: tuple[Client, ...]
     attributes: tuple[Attribute, ...]
 
@@ -251,12 +257,21 @@ def load_realm_spec(directory: Path, realm_name: str, overrides: Mapping[str, st
     sessions = Sessions(*(r.int_(se, "realm.sessions", k, 30) for k in ("idle_seconds", "max_seconds",
                                                                         "access_token_seconds")))
     realm_roles = r.roles(top.get("realm_roles") or {}, "realm_roles")
-    groups = r.str_list(top.get("groups") or [], "groups")
+    groups = []
+    role_names = {role.name for role in realm_roles}
+    for name, body in r.typed(top.get("groups") or {}, "groups", dict, "a mapping of group name to settings").items():
+        body = r.mapping(body or {}, f"groups.{name}", {"realm_roles"})
+        roles = r.str_list(body.get("realm_roles") or [], f"groups.{name}.realm_roles")
+        for i, role in enumerate(roles):
+            if role not in role_names:
+                raise r.fail(f"groups.{name}.realm_roles[{i}]",
+                             f"role {role!r} is not declared under realm_roles ({', '.join(sorted(role_names))})")
+        groups.append(GroupSpec(name, roles))
 
     attributes = _attributes(_Reader("user-profile.yaml", variables), raw["user-profile.yaml"])
     clients = _clients(_Reader("clients.yaml", variables), raw["clients.yaml"], {a.name for a in attributes})
     return RealmSpec(realm_name, r.str_(realm["display_name"], "realm.display_name"), locales, default_locale,
-                     policy, brute, events, sessions, realm_roles, groups, clients, attributes)
+                     policy, brute, events, sessions, realm_roles, tuple(groups), clients, attributes)
 
 
 def _attributes(r: _Reader, data: dict) -> tuple[Attribute, ...]:

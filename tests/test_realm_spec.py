@@ -58,6 +58,8 @@ def test_the_shipped_realm_loads():
      "teleservices.easypaiement.url", "no such variable"),
     ("clients.yaml", lambda d: d["teleservices"]["easypaiement"].update(url="ftp://x"),
      "teleservices.easypaiement.url", "absolute http(s) URL"),
+    ("realm.yaml", lambda d: d["groups"]["delegates"].update(realm_roles=["superuser"]),
+     "groups.delegates.realm_roles[0]", "is not declared under realm_roles"),
     ("user-profile.yaml", lambda d: d["attributes"]["adherent"].update(admin_only="true"),
      "attributes.adherent.admin_only", "must be true or false"),
 ])
