@@ -1,0 +1,126 @@
+"""Start the whole stack on loopback with the embedded defaults, print where to go, stop on Ctrl-C.
+
+Keycloak (dev-file database) -> realm applied from realm/ -> SMTP sink -> demo data -> portal and
+the four reference teleservices. ``--smoke`` starts everything, checks every URL answers, then stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from provisioner.keycloak_server import KeycloakServer  # noqa: E402
+
+VAR = ROOT / "var"
+TELESERVICES = {"teledeclaration": 8101, "compte-adherent": 8102, "easypaiement": 8103, "eliquidation": 8104}
+DEV_ENV = {
+    "KEYCLOAK_URL": "http://127.0.0.1:8080",
+    "KEYCLOAK_REALM": "cimr",
+    "KEYCLOAK_ADMIN_USER": "admin",
+    "KEYCLOAK_ADMIN_PASSWORD": "admin",
+    "PROVISIONER_CLIENT_SECRET": "dev-provisioner-secret",
+    "AUDITOR_CLIENT_SECRET": "dev-auditor-secret",
+    "PORTAL_CLIENT_SECRET": "dev-portal-secret",
+    "TELESERVICE_CLIENT_SECRET": "dev-teleservice-secret",
+    "DATABASE_URL": f"sqlite:///{VAR / 'cimr.db'}",
+    "SMTP_HOST": "127.0.0.1",
+    "SMTP_PORT": "2525",
+    "PORTAL_URL": "http://127.0.0.1:8000",
+}
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2, allow_redirects=False).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not answer within {timeout}s (logs in {VAR})")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="start, check every service answers, stop")
+    args = parser.parse_args()
+    VAR.mkdir(exist_ok=True)
+    env = {**os.environ, **{k: os.environ.get(k, v) for k, v in DEV_ENV.items()}}
+    py = sys.executable
+    children: list[subprocess.Popen] = []
+
+    def spawn(name: str, *cmd: str) -> None:
+        log = open(VAR / f"{name}.log", "ab")
+        children.append(subprocess.Popen(list(cmd), env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True))
+
+    keycloak = KeycloakServer(http_port=8080, management_port=9000, database="cimr-dev",
+                              admin_user=env["KEYCLOAK_ADMIN_USER"], admin_password=env["KEYCLOAK_ADMIN_PASSWORD"],
+                              log_file=VAR / "keycloak.log")
+    try:
+        if keycloak.is_ready():
+            print("» Keycloak already running on :8080, reusing it")
+        else:
+            print("» Starting Keycloak (first start takes about a minute) ...")
+            keycloak.start()
+        print("» Applying realm/ ...")
+        subprocess.run([py, "-m", "provisioner", "apply"], env=env, cwd=ROOT, check=True)
+        print("» Starting the SMTP sink on 127.0.0.1:2525 (mail printed to var/mail.log) ...")
+        spawn("mail", py, "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:2525", "-c", "aiosmtpd.handlers.Debugging")
+        print("» Seeding demo data ...")
+        demo = subprocess.run([py, "-m", "portal.demo"], env=env, cwd=ROOT, check=True, capture_output=True,
+                              text=True)
+        print("» Starting the portal and the reference teleservices ...")
+        spawn("portal", py, "-m", "gunicorn", "-w", "2", "-b", "127.0.0.1:8000", "portal:create_app()")
+        for client_id, port in TELESERVICES.items():
+            spawn(f"teleservice-{client_id}", py, "-m", "teleservice", "--client-id", client_id, "--port", str(port))
+        wait_http("http://127.0.0.1:8000/")
+        for port in TELESERVICES.values():
+            wait_http(f"http://127.0.0.1:{port}/")
+        print(f"""
+CIMR teleservices are running.
+
+  Portal (delegates, agents, auditors)  http://127.0.0.1:8000
+  Keycloak admin console                http://127.0.0.1:8080/admin  (admin / admin, master realm)
+  Teleservices                          {'  '.join(f'http://127.0.0.1:{p} ({c})' for c, p in TELESERVICES.items())}
+  Mail sink                             var/mail.log
+  Logs                                  var/*.log
+
+{demo.stdout.strip()}
+""")
+        if args.smoke:
+            return 0
+        print("Press Ctrl-C to stop.")
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
+    finally:
+        for child in children:
+            try:
+                os.killpg(child.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+        keycloak.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
