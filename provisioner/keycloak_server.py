@@ -38,7 +38,7 @@ def keycloak_home() -> Path:
         print(f"Fetching Keycloak {KEYCLOAK_VERSION} from Maven Central ...", file=sys.stderr)
         subprocess.run(
             ["mvn", "-q", "-B", "dependency:copy", f"-Dartifact={ARTIFACT}", f"-DoutputDirectory={CACHE_DIR}"],
-            check=True,
+            check=True, stdout=sys.stderr,
         )
     tmp = CACHE_DIR / f".unzip-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
