@@ -352,3 +352,8 @@ class Gateway:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         async with httpx.AsyncClient(headers=headers, timeout=60, limits=limits) as client:
             return await asyncio.gather(*(one(client, i, r) for i, r in enumerate(reps)))
+
+    # --- provisioner actions (issue 3): adherents, delegates, teleservice users ----------------------
+    def effective_realm_roles(self, user_id: str) -> set[str]:
+        """Names of the user's realm roles, through groups and composites."""
+        return {r["name"] for r in self.get(f"/users/{user_id}/role-mappings/realm/composite") or []}

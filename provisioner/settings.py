@@ -32,6 +32,24 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int = 0, high: in
     return value
 
 
+def _portal_secret_key(env: Mapping[str, str]) -> str | None:
+    key = env.get("PORTAL_SECRET_KEY") or None
+    if key is None and env.get("PORTAL_URL", "").startswith("https://"):
+        raise ConfigError("PORTAL_SECRET_KEY", "is required when the portal is served over https (production)")
+    if key is not None and len(key) < 16:
+        raise ConfigError("PORTAL_SECRET_KEY", "must be at least 16 characters")
+    return key
+
+
+def _list(env: Mapping[str, str], name: str, sep: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    if name not in env:
+        return default
+    values = tuple(v.strip() for v in env[name].split(sep) if v.strip())
+    if not values:
+        raise ConfigError(name, f"must list at least one value separated by {sep!r}")
+    return values
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the provisioner and the portal need from their environment."""
@@ -50,8 +68,22 @@ class Settings:
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
     mail_from: str = "teleservices@cimr.ma"
+    # Staff categories an adherent declares when its subscription does not say (DEFAULT_CATEGORIES, comma-separated).
+    default_categories: tuple[str, ...] = ("cadres", "employes", "ouvriers")
+    # Secret questions offered to users (SECRET_QUESTIONS, '|'-separated); free text is accepted too.
+    secret_question_choices: tuple[str, ...] = (
+        "Nom de jeune fille de votre mère ?", "Ville de naissance de votre père ?",
+        "Nom de votre premier animal de compagnie ?", "Nom de votre école primaire ?",
+        "Marque de votre première voiture ?")
+    # CIMR's promise: a subscription is decided within this many hours (SUBSCRIPTION_SLA_HOURS).
+    subscription_sla_hours: int = 48
     # Values substituted for ${NAME} in realm/ YAML (redirect URIs, client secrets).
     realm_vars: Mapping[str, str] = field(default_factory=dict)
+    # --- portal (OIDC client `portal` of the realm; Flask session signing) ---
+    portal_url: str = "http://127.0.0.1:8000"
+    portal_client_id: str = "portal"
+    portal_client_secret: str = "dev-portal-secret"
+    portal_secret_key: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -79,7 +111,14 @@ class Settings:
             smtp_host=env.get("SMTP_HOST", "127.0.0.1"),
             smtp_port=_int(env, "SMTP_PORT", 2525, 1, 65535),
             mail_from=env.get("MAIL_FROM", "teleservices@cimr.ma"),
+            default_categories=_list(env, "DEFAULT_CATEGORIES", ",", cls.default_categories),
+            secret_question_choices=_list(env, "SECRET_QUESTIONS", "|", cls.secret_question_choices),
+            subscription_sla_hours=_int(env, "SUBSCRIPTION_SLA_HOURS", 48, 1, 24 * 30),
             realm_vars={k[len("REALM_VAR_"):]: v for k, v in env.items() if k.startswith("REALM_VAR_")},
+            portal_url=_url(env, "PORTAL_URL", cls.portal_url),
+            portal_client_id=env.get("PORTAL_CLIENT_ID", "portal"),
+            portal_client_secret=env.get("PORTAL_CLIENT_SECRET", cls.portal_client_secret),
+            portal_secret_key=_portal_secret_key(env),
         )
 
     def require_admin(self) -> tuple[str, str]:

@@ -1,0 +1,28 @@
+"""What every action needs besides a Gateway: our database, the mailer, the realm's rules, the settings.
+
+The Gateway is passed to each action separately, so the same action runs under the provisioner's service
+account (CLI) or under a delegate's own token (portal: ``Gateway.with_token``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from provisioner.db import Database
+from provisioner.mailer import Mailer
+from provisioner.realm_spec import PasswordPolicy, RealmSpec, load_realm_spec
+from provisioner.settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    db: Database
+    mailer: Mailer
+    password_policy: PasswordPolicy
+
+    @classmethod
+    def from_settings(cls, settings: Settings, spec: RealmSpec | None = None) -> "Services":
+        """Open the database (tables created) and read the password policy from realm/ (RealmSpec)."""
+        spec = spec or load_realm_spec(settings.realm_dir, settings.realm, settings.realm_vars)
+        return cls(settings, Database(settings.database_url), Mailer.from_settings(settings), spec.password_policy)

@@ -1,0 +1,65 @@
+"""Outgoing mail through SMTP (settings.smtp_host/smtp_port). No password ever goes into a mail."""
+
+from __future__ import annotations
+
+import smtplib
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from provisioner.errors import ProvisionerError
+from provisioner.settings import Settings
+
+
+class MailError(ProvisionerError):
+    """The SMTP server could not be reached or refused the message."""
+
+
+@dataclass(frozen=True)
+class Mail:
+    to: str
+    subject: str
+    body: str
+
+
+class Mailer:
+    """Sends plain-text French/English mails; ``send`` raises MailError."""
+
+    def __init__(self, host: str, port: int, sender: str):
+        self.host, self.port, self.sender = host, port, sender
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Mailer":
+        return cls(settings.smtp_host, settings.smtp_port, settings.mail_from)
+
+    def send(self, mail: Mail) -> None:
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = self.sender, mail.to, mail.subject
+        msg.set_content(mail.body)
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
+                smtp.send_message(msg)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise MailError(f"could not send mail to {mail.to} via {self.host}:{self.port}: {exc}") from exc
+
+
+def approval_mail(to: str, adherent: str, raison_sociale: str) -> Mail:
+    """The delegate's notification that the subscription is approved (their login, never a password)."""
+    return Mail(to, f"CIMR Téléservices — abonnement validé / subscription approved ({adherent})",
+                f"Bonjour,\n\nL'abonnement aux téléservices CIMR de {raison_sociale} (adhérent {adherent}) est validé.\n"
+                f"Votre identifiant d'administrateur des utilisateurs est : {adherent}\n"
+                "Utilisez le mot de passe que vous avez choisi lors de l'abonnement.\n\n"
+                f"Hello,\n\nThe CIMR teleservices subscription of {raison_sociale} (member {adherent}) is approved.\n"
+                f"Your user-administrator login is: {adherent}\n"
+                "Use the password you chose when subscribing.\n")
+
+
+def rejection_mail(to: str, adherent: str, reason: str) -> Mail:
+    return Mail(to, f"CIMR Téléservices — abonnement refusé / subscription rejected ({adherent})",
+                f"Bonjour,\n\nL'abonnement de l'adhérent {adherent} n'a pas été validé. Motif : {reason}\n\n"
+                f"Hello,\n\nThe subscription of member {adherent} was not approved. Reason: {reason}\n")
+
+
+def notice_mail(to: str, adherent: str, what_fr: str, what_en: str) -> Mail:
+    """A short notice to the delegate (e-mail changed, password reset by CIMR, delegate replaced)."""
+    return Mail(to, f"CIMR Téléservices — adhérent {adherent}",
+                f"Bonjour,\n\n{what_fr}\n\nHello,\n\n{what_en}\n")
