@@ -1,0 +1,103 @@
+"""Reference teleservice: one Flask app, configured per teleservice client, logging in through Keycloak.
+
+Authorization code + PKCE via authlib; tokens validated (signature, issuer, audience/azp, expiry);
+server-side sessions keyed by Keycloak ``sid``; RP-initiated and back-channel logout.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from authlib.integrations.flask_client import OAuth, OAuthError
+from flask import Flask, abort, redirect, render_template_string, request, session, url_for
+from joserfc.jwk import KeySet
+
+from provisioner.errors import Message
+from teleservice.config import TeleserviceConfig
+from teleservice.powers import USER_TYPES, Identity, easypaiement_powers, role_labels
+from teleservice.sessions import ServerSessionInterface, SessionStore
+from teleservice.templates import PAGE
+from teleservice.tokens import InvalidToken, validate_access_token, validate_logout_token
+
+log = logging.getLogger(__name__)
+
+LOGIN_FAILED = Message("La connexion a échoué. Veuillez réessayer.", "Login failed. Please try again.")
+NOT_ALLOWED = Message("Accès refusé : ce compte n'est pas autorisé pour ce téléservice.",
+                      "Access denied: this login is not allowed for this teleservice.")
+
+
+def create_app(config: TeleserviceConfig, store: SessionStore | None = None) -> Flask:
+    """The reference app for one teleservice client."""
+    app = Flask(__name__)
+    app.config.update(SESSION_COOKIE_NAME=f"{config.client_id}_session",
+                      SESSION_COOKIE_SECURE=config.base_url.startswith("https://"))
+    app.session_interface = ServerSessionInterface(store or SessionStore(config.session_idle_seconds))
+    app.extensions["teleservice"] = config
+    oauth = OAuth(app)
+    kc = oauth.register("keycloak", client_id=config.client_id, client_secret=config.client_secret,
+                        server_metadata_url=config.metadata_url,
+                        client_kwargs={"scope": "openid", "code_challenge_method": "S256"})
+
+    def keys(force: bool = False) -> KeySet:
+        return KeySet.import_key_set(kc.fetch_jwk_set(force=force))
+
+    def checked(validate, token: str) -> dict:
+        try:
+            return validate(token, keys(), config.issuer, config.client_id)
+        except InvalidToken:  # keys may have rotated: fetch them once more
+            return validate(token, keys(force=True), config.issuer, config.client_id)
+
+    def page(status: int = 200, **ctx):
+        return render_template_string(PAGE, cfg=config, **ctx), status
+
+    @app.get("/")
+    def home():
+        me = Identity(**session["user"]) if "user" in session else None
+        return page(me=me, labels=role_labels(config.client_id, me.roles) if me else [],
+                    user_types=USER_TYPES, csrf=session.get("csrf"),
+                    powers=easypaiement_powers(me.roles) if me and config.client_id == "easypaiement" else [])
+
+    @app.get("/login")
+    def login():
+        return kc.authorize_redirect(config.base_url + "/callback", ui_locales="fr")
+
+    @app.get("/callback")
+    def callback():
+        try:
+            token = kc.authorize_access_token()  # ID token: signature, iss, aud, exp, nonce
+            claims = checked(validate_access_token, token["access_token"])
+        except (OAuthError, InvalidToken) as exc:
+            log.warning("login refused for %s: %s", config.client_id, exc)
+            return page(400, error=LOGIN_FAILED)
+        me = Identity.from_claims({**token["userinfo"], **claims}, config.client_id)
+        if not set(me.roles) & set(config.roles):  # Keycloak refuses these already; defence in depth
+            return page(403, error=NOT_ALLOWED)
+        session.clear()
+        session.regenerate()
+        session.update(user=me.to_json(), kc_sid=token["userinfo"].get("sid"), id_token=token["id_token"],
+                       access_token=token["access_token"], refresh_token=token.get("refresh_token"),
+                       csrf=secrets.token_urlsafe(16))
+        return redirect(url_for("home"))
+
+    @app.post("/logout")
+    def logout():
+        if not session.get("csrf") or request.form.get("csrf") != session["csrf"]:
+            abort(400)
+        id_token = session.get("id_token")
+        session.clear()
+        end = kc.create_logout_url(post_logout_redirect_uri=config.base_url + "/", id_token_hint=id_token)
+        return redirect(end["url"])
+
+    @app.post("/backchannel-logout")
+    def backchannel_logout():
+        try:
+            claims = checked(validate_logout_token, request.form.get("logout_token", ""))
+        except InvalidToken as exc:
+            log.warning("back-channel logout refused: %s", exc.reason)
+            return {"error": "invalid_request"}, 400, {"Cache-Control": "no-store"}
+        ended = app.session_interface.store.end_keycloak_session(claims.get("sid"), claims.get("sub"))
+        log.info("back-channel logout: %d session(s) ended", ended)
+        return "", 200, {"Cache-Control": "no-store"}
+
+    return app

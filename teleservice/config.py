@@ -1,0 +1,54 @@
+"""A reference teleservice's settings: which client it is, read once from the environment and realm/."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+from urllib.parse import urlparse
+
+from provisioner.errors import ConfigError
+from provisioner.realm_spec import load_realm_spec
+from provisioner.settings import Settings
+
+DEV_SECRET = "dev-teleservice-secret"
+
+
+@dataclass(frozen=True)
+class TeleserviceConfig:
+    client_id: str
+    name: str
+    base_url: str  # where the app is reached; redirect URI = base_url + "/callback"
+    client_secret: str
+    keycloak_url: str
+    realm: str
+    roles: tuple[str, ...]
+    session_idle_seconds: int = 1800
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.keycloak_url}/realms/{self.realm}"
+
+    @property
+    def metadata_url(self) -> str:
+        return f"{self.issuer}/.well-known/openid-configuration"
+
+    @property
+    def port(self) -> int:
+        return urlparse(self.base_url).port or 80
+
+    @classmethod
+    def from_env(cls, client_id: str, env: Mapping[str, str] | None = None,
+                 base_url: str | None = None) -> "TeleserviceConfig":
+        """The teleservice ``client_id`` as declared in realm/clients.yaml; raises ConfigError."""
+        env = os.environ if env is None else env
+        settings = Settings.from_env(env)
+        spec = load_realm_spec(settings.realm_dir, settings.realm, settings.realm_vars)
+        client = next((c for c in spec.teleservices if c.client_id == client_id), None)
+        if client is None:
+            names = ", ".join(c.client_id for c in spec.teleservices)
+            raise ConfigError("TELESERVICE", f"{client_id!r} is not a teleservice of realm/ ({names})")
+        return cls(client_id=client_id, name=client.name, base_url=(base_url or client.url).rstrip("/"),
+                   client_secret=env.get("TELESERVICE_CLIENT_SECRET") or DEV_SECRET,
+                   keycloak_url=settings.keycloak_url, realm=settings.realm,
+                   roles=tuple(r.name for r in client.roles), session_idle_seconds=spec.sessions.idle_seconds)

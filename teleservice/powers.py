@@ -1,0 +1,62 @@
+"""What a teleservice user may do, from the roles and claims of their token (pure, French first)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROLE_LABELS = {
+    "teledeclaration": {"fichier-preetabli": "Mode Fichier préétabli (dépôt de fichier)",
+                        "formulaire-saisie": "Mode Formulaire de saisie"},
+    "compte-adherent": {"utilisateur": "Utilisateur du Compte Adhérent"},
+    "easypaiement": {"ordonnateur": "Ordonnateur", "validateur": "Validateur"},
+    "eliquidation": {"utilisateur": "Utilisateur d'e-liquidation@"},
+}
+USER_TYPES = {"interne": "Interne (personnel de l'adhérent)", "externe": "Externe (fiduciaire ou prestataire)"}
+
+# E@syPaiement (brochure: paiement des cotisations, option prélèvement cas par cas).
+EASYPAIEMENT_POWERS = {
+    "ordonnateur": ("Saisir un ordre de paiement des cotisations (prélèvement cas par cas)",
+                    "Modifier ou annuler ses ordres tant qu'ils ne sont pas confirmés",
+                    "Soumettre l'ordre à la confirmation du ou des validateurs"),
+    "validateur": ("Consulter les ordres de paiement soumis par l'ordonnateur",
+                   "Confirmer ou rejeter un ordre de paiement",
+                   "Avec deux confirmations choisies par l'adhérent, un second validateur doit aussi confirmer"),
+}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is logged in, as a teleservice may rely on it (the contract's claims)."""
+
+    sub: str
+    username: str
+    name: str
+    adherent: str | None
+    roles: tuple[str, ...]
+    user_type: str | None
+    categories: tuple[str, ...]
+
+    @classmethod
+    def from_claims(cls, claims: dict, client_id: str) -> "Identity":
+        roles = ((claims.get("resource_access") or {}).get(client_id) or {}).get("roles") or []
+        cats = claims.get("categories") or []
+        return cls(sub=claims["sub"], username=claims.get("preferred_username", ""),
+                   name=claims.get("name") or claims.get("preferred_username", ""),
+                   adherent=claims.get("adherent"), roles=tuple(sorted(roles)),
+                   user_type=claims.get("user_type"),
+                   categories=tuple([cats] if isinstance(cats, str) else cats))
+
+    def to_json(self) -> dict:
+        return {"sub": self.sub, "username": self.username, "name": self.name, "adherent": self.adherent,
+                "roles": list(self.roles), "user_type": self.user_type, "categories": list(self.categories)}
+
+
+def role_labels(client_id: str, roles: tuple[str, ...]) -> list[str]:
+    labels = ROLE_LABELS.get(client_id, {})
+    return [labels.get(r, r) for r in roles]
+
+
+def easypaiement_powers(roles: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
+    """(role label, what it allows) for each E@syPaiement power the user holds."""
+    return [(ROLE_LABELS["easypaiement"][r], EASYPAIEMENT_POWERS[r]) for r in ("ordonnateur", "validateur")
+            if r in roles]

@@ -1,0 +1,43 @@
+"""The reference app's pages (French first, English second). Inline: the app is a reference, not a product."""
+
+PAGE = """<!doctype html>
+<html lang="fr">
+<head><meta charset="utf-8"><title>{{ cfg.name }} — CIMR</title>
+<style>body{font-family:sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}
+dt{font-weight:bold}small{color:#555}.err{color:#a00}</style></head>
+<body>
+<header><h1>{{ cfg.name }}</h1><p><small>Téléservice de référence CIMR / CIMR reference teleservice</small></p></header>
+<main>
+{% if error %}
+  <p class="err" role="alert">{{ error.fr }}<br><small lang="en">{{ error.en }}</small></p>
+  <p><a href="{{ url_for('home') }}">Retour / Back</a></p>
+{% elif me %}
+  <h2>Vous êtes connecté(e) <small lang="en">/ You are logged in</small></h2>
+  <dl>
+    <dt>Utilisateur / User</dt><dd id="username">{{ me.username }}</dd>
+    <dt>Nom / Name</dt><dd>{{ me.name }}</dd>
+    <dt>Numéro d'adhérent / Member number</dt><dd id="adherent">{{ me.adherent or "—" }}</dd>
+    <dt>Rôles / Roles</dt><dd id="roles">{% for r in me.roles %}<code>{{ r }}</code> ({{ labels[loop.index0] }}){% if not loop.last %}, {% endif %}{% endfor %}</dd>
+    {% if cfg.client_id == "teledeclaration" %}
+    <dt>Type d'utilisateur / User type</dt><dd id="user_type">{{ user_types.get(me.user_type, me.user_type or "—") }}</dd>
+    <dt>Catégories déclarées / Declared categories</dt><dd id="categories">{{ me.categories|join(", ") or "—" }}</dd>
+    {% endif %}
+  </dl>
+  {% if powers %}
+  <h2>Ce que vous pouvez faire <small lang="en">/ What you may do</small></h2>
+  {% for label, items in powers %}
+    <h3 id="power-{{ loop.index }}">{{ label }}</h3>
+    <ul>{% for item in items %}<li>{{ item }}</li>{% endfor %}</ul>
+  {% endfor %}
+  {% endif %}
+  <form method="post" action="{{ url_for('logout') }}">
+    <input type="hidden" name="csrf" value="{{ csrf }}">
+    <button type="submit">Se déconnecter / Log out</button>
+  </form>
+{% else %}
+  <p>Vous n'êtes pas connecté(e). <small lang="en">You are not logged in.</small></p>
+  <p><a id="login" href="{{ url_for('login') }}">Se connecter / Log in</a></p>
+{% endif %}
+</main>
+</body></html>
+"""
