@@ -110,6 +110,8 @@ def desired_state(spec: RealmSpec) -> dict[tuple[str, str], Any]:
                                                                          "description": role.description}
         for claim in client.claims:
             state[("mapper", f"{client.client_id}/{claim}")] = _mapper(claim, spec)
+        if client.url:
+            state[("mapper", f"{client.client_id}/audience")] = _audience_mapper(client.client_id)
         if client.restricts_login:
             state[("flow", FLOW_PREFIX + client.client_id)] = restricted_browser_flow(client)
         if client.service_account_roles:
@@ -218,6 +220,17 @@ def _mapper(claim: str, spec: RealmSpec) -> dict:
             "userinfo.token.claim": "true",
             "introspection.token.claim": "true",
         },
+    }
+
+
+def _audience_mapper(client_id: str) -> dict:
+    """Put the client itself in `aud`, so applications can check the token was issued for them."""
+    return {
+        "name": "audience",
+        "protocol": "openid-connect",
+        "protocolMapper": "oidc-audience-mapper",
+        "config": {"included.client.audience": client_id, "access.token.claim": "true",
+                   "id.token.claim": "false", "introspection.token.claim": "true"},
     }
 
 

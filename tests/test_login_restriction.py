@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.oidc_flow import Browser, direct_grant, visible_text
+from tests.oidc_flow import Browser, decode_unverified, direct_grant, visible_text
 
 pytestmark = pytest.mark.keycloak
 PASSWORD = "Decl2026"
@@ -57,3 +57,27 @@ def test_no_direct_grant_on_teleservice_clients(declarant, settings, spec, clien
                         declarant, PASSWORD)
     assert resp.status_code in (400, 401)
     assert resp.json()["error"] == "unauthorized_client"
+
+
+def test_token_carries_the_contract_claims(realm, admin_gw, settings, spec):
+    username = f"decl{uuid.uuid4().hex[:6]}"
+    user_id = admin_gw.create_user({
+        "username": username, "enabled": True, "email": f"{username}@example.ma", "firstName": "Amina",
+        "lastName": "Alaoui", "attributes": {"adherent": ["123456"], "user_type": ["externe"],
+                                             "categories": ["cadres", "employes"]},
+        "credentials": [{"type": "password", "value": PASSWORD, "temporary": False}]})
+    client = admin_gw.client_uuid("teledeclaration")
+    admin_gw.post(f"/users/{user_id}/role-mappings/clients/{client}",
+                  [admin_gw.get(f"/clients/{client}/roles/formulaire-saisie")])
+    browser = Browser(settings.keycloak_url, settings.realm)
+    login = browser.login("teledeclaration", redirect(spec, "teledeclaration"), username, PASSWORD)
+    tokens = browser.exchange("teledeclaration", spec.client("teledeclaration").secret,
+                              redirect(spec, "teledeclaration"), login.code, login.verifier)
+    claims = decode_unverified(tokens["access_token"])
+    assert claims["aud"] == "teledeclaration" and claims["azp"] == "teledeclaration"
+    assert claims["adherent"] == "123456"
+    assert claims["user_type"] == "externe"
+    assert claims["categories"] == ["cadres", "employes"]
+    # Only this teleservice's roles travel in its tokens.
+    assert claims["resource_access"] == {"teledeclaration": {"roles": ["formulaire-saisie"]}}
+    admin_gw.delete_user(user_id)
