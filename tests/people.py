@@ -81,3 +81,24 @@ def disable_user(gw: Gateway, adherent: Adherent, user_id: str, login: str) -> N
     user = gw.get(f"/users/{user_id}")
     gw.update_user(user_id, {**user, "enabled": False})
     gw.logout_user(user_id)  # disabling alone does not end sessions nor send back-channel logouts
+
+
+def suspend_adherent(gw: Gateway, adherent: Adherent) -> None:
+    """CIMR suspends the adherent: status=suspended, its enabled users disabled (tagged) and logged out."""
+    group = gw.get(f"/groups/{adherent.group_id}")
+    gw.update_group(adherent.group_id, {**group, "attributes": {**group["attributes"], "status": ["suspended"]}})
+    for user in gw.users_by_attribute("adherent", adherent.numero):
+        if user.enabled:
+            rep = gw.get(f"/users/{user.id}")
+            rep["attributes"] = {**(rep.get("attributes") or {}), "suspended_by_cimr": ["true"]}
+            gw.update_user(user.id, {**rep, "enabled": False})
+            gw.logout_user(user.id)
+
+
+def replace_delegate(gw: Gateway, adherent: Adherent, new_password: str) -> None:
+    """Réabonnement: the delegate account gets the new person; the previous password and sessions stop working."""
+    user = gw.user_by_username(adherent.numero)
+    rep = gw.get(f"/users/{user.id}")
+    gw.update_user(user.id, {**rep, "firstName": "Nouveau", "email": f"new{adherent.numero}@example.ma"})
+    gw.set_password(user.id, new_password, temporary=False)
+    gw.logout_user(user.id)
