@@ -23,9 +23,11 @@ def read_live(gw: Gateway, spec: RealmSpec) -> tuple[dict[Key, Any], set[Key]]:
         return {}, set()
     live: dict[Key, Any] = {("realm", spec.name): realm}
     owned: set[Key] = set()
+    all_clients = gw.clients()
+    client_ids = {c["id"]: c["clientId"] for c in all_clients}
     for role in gw.get("/roles") or []:
         if role["name"] not in _builtin_realm_roles(spec.name):
-            live[("realm-role", role["name"])] = role
+            live[("realm-role", role["name"])] = {**role, "composites": _live_composites(gw, role, client_ids)}
             owned.add(("realm-role", role["name"]))
     profile = gw.get("/users/profile") or {}
     for attr in profile.get("attributes", []):
@@ -39,7 +41,7 @@ def read_live(gw: Gateway, spec: RealmSpec) -> tuple[dict[Key, Any], set[Key]]:
             owned.add(key)
 
     declared = {c.client_id for c in spec.clients}
-    for client in gw.clients():
+    for client in all_clients:
         cid = client["clientId"]
         if cid in BUILTIN_CLIENTS:
             continue
@@ -65,6 +67,15 @@ def read_live(gw: Gateway, spec: RealmSpec) -> tuple[dict[Key, Any], set[Key]]:
             roles = sorted(r["name"] for r in gw.get(f"/groups/{found['id']}/role-mappings/realm") or [])
             live[("group", "/" + group.name)] = {"name": found["name"], "id": found["id"], "realmRoles": roles}
     return live, owned
+
+
+def _live_composites(gw: Gateway, role: dict, client_ids: dict[str, str]) -> list[str]:
+    """The realm role's direct composites in ``realm_plan.composite_keys`` form."""
+    if not role.get("composite"):
+        return []
+    found = gw.get(f"/roles-by-id/{role['id']}/composites") or []
+    return sorted(f"{client_ids.get(r['containerId'], r['containerId'])}/{r['name']}" if r.get("clientRole")
+                  else r["name"] for r in found)
 
 
 def _live_service_account_roles(gw: Gateway, client_uuid: str) -> dict[str, list[str]]:
@@ -120,12 +131,29 @@ def _realm(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
 
 
 def _realm_role(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
-    if ch.action == "create":
-        gw.post("/roles", ch.desired)
-    elif ch.action == "update":
-        gw.put(f"/roles/{ch.key}", {**ch.live, **ch.desired})
-    else:
+    if ch.action == "delete":
         gw.delete(f"/roles/{ch.key}")
+        return
+    want = (ch.desired or {}).get("composites", [])
+    have = (ch.live or {}).get("composites", [])
+    plain = {k: v for k, v in ch.desired.items() if k != "composites"}
+    if ch.action == "create":
+        gw.post("/roles", plain)
+    else:
+        live = {k: v for k, v in ch.live.items() if k != "composites"}
+        gw.put(f"/roles/{ch.key}", {**live, **plain})
+    if set(want) - set(have):
+        gw.post(f"/roles/{ch.key}/composites", [_role_rep(gw, k) for k in sorted(set(want) - set(have))])
+    if set(have) - set(want):
+        gw.delete(f"/roles/{ch.key}/composites", [_role_rep(gw, k) for k in sorted(set(have) - set(want))])
+
+
+def _role_rep(gw: Gateway, key: str) -> dict:
+    """The role named "client/role" (a client role) or "role" (a realm role)."""
+    if "/" in key:
+        client_id, name = key.split("/", 1)
+        return gw.get(f"/clients/{gw.client_uuid(client_id)}/roles/{name}")
+    return gw.get(f"/roles/{key}")
 
 
 def _profile_attribute(gw: Gateway, spec: RealmSpec, ch: Change) -> None:

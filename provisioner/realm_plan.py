@@ -98,7 +98,8 @@ def desired_state(spec: RealmSpec) -> dict[tuple[str, str], Any]:
     """Every object realm/ declares, keyed by (kind, key), in Keycloak's representation."""
     state: dict[tuple[str, str], Any] = {("realm", spec.name): _realm(spec)}
     for role in spec.realm_roles:
-        state[("realm-role", role.name)] = {"name": role.name, "description": role.description}
+        state[("realm-role", role.name)] = {"name": role.name, "description": role.description,
+                                            "composites": composite_keys(role.composites)}
     for attr in spec.attributes:
         state[("user-profile-attribute", attr.name)] = _attribute(attr)
     for group in spec.groups:
@@ -118,6 +119,12 @@ def desired_state(spec: RealmSpec) -> dict[tuple[str, str], Any]:
             state[("service-account-roles", client.client_id)] = {
                 owner: sorted(roles) for owner, roles in client.service_account_roles}
     return state
+
+
+def composite_keys(composites: tuple[tuple[str, tuple[str, ...]], ...]) -> list[str]:
+    """A role's composites as a sorted list of "client/role" ("role" for realm roles): compared exactly, so a
+    composite added by hand (e.g. manage-users on `delegate`) is drift."""
+    return sorted(f"{owner}/{name}" for owner, names in composites for name in names)
 
 
 def _realm(spec: RealmSpec) -> dict:

@@ -70,6 +70,8 @@ class Sessions:
 class Role:
     name: str
     description: str
+    # Roles this (realm) role is a composite of: ((client id, (role, ...)), ...). Compared by plan.
+    composites: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,13 +178,33 @@ class _Reader:
         self.typed(value, key, list, "a list of strings")
         return tuple(self.str_(v, f"{key}[{i}]") for i, v in enumerate(value))
 
-    def roles(self, value: Any, key: str) -> tuple[Role, ...]:
+    def roles(self, value: Any, key: str, composites: bool = False) -> tuple[Role, ...]:
+        """`name: description`, or (realm roles) `name: {description, composites: {client: [role, ...]}}`."""
         self.typed(value, key, dict, "a mapping of role name to description")
         out = []
         for name, desc in value.items():
             if not isinstance(name, str) or not _NAME.match(name):
                 raise self.fail(f"{key}.{name}", "role names are lower-case letters, digits and '-'")
-            out.append(Role(name, self.str_(desc or "", f"{key}.{name}")))
+            if composites and isinstance(desc, dict):
+                body = self.mapping(desc, f"{key}.{name}", {"description", "composites"}, {"description"})
+                out.append(Role(name, self.str_(body["description"] or "", f"{key}.{name}.description"),
+                                self.composites(body.get("composites") or {}, f"{key}.{name}.composites")))
+            else:
+                out.append(Role(name, self.str_(desc or "", f"{key}.{name}")))
+        return tuple(out)
+
+    def composites(self, value: Any, key: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Client roles a realm role is a composite of; only realm-management roles are known."""
+        self.typed(value, key, dict, "a mapping of client id to role list")
+        out = []
+        for owner, names in value.items():
+            names = self.str_list(names, f"{key}.{owner}")
+            for i, role in enumerate(names):
+                if owner != "realm-management" or role not in REALM_MANAGEMENT_ROLES:
+                    raise self.fail(f"{key}.{owner}[{i}]",
+                                    f"role {owner}/{role} is not declared (known realm-management roles: "
+                                    f"{', '.join(sorted(REALM_MANAGEMENT_ROLES))})")
+            out.append((owner, tuple(sorted(names))))
         return tuple(out)
 
 
@@ -256,7 +278,7 @@ def load_realm_spec(directory: Path, realm_name: str, overrides: Mapping[str, st
     se = r.mapping(realm["sessions"], "realm.sessions", se_keys, se_keys)
     sessions = Sessions(*(r.int_(se, "realm.sessions", k, 30) for k in ("idle_seconds", "max_seconds",
                                                                         "access_token_seconds")))
-    realm_roles = r.roles(top.get("realm_roles") or {}, "realm_roles")
+    realm_roles = r.roles(top.get("realm_roles") or {}, "realm_roles", composites=True)
     groups = []
     role_names = {role.name for role in realm_roles}
     for name, body in r.typed(top.get("groups") or {}, "groups", dict, "a mapping of group name to settings").items():
@@ -267,11 +289,31 @@ def load_realm_spec(directory: Path, realm_name: str, overrides: Mapping[str, st
                 raise r.fail(f"groups.{name}.realm_roles[{i}]",
                              f"role {role!r} is not declared under realm_roles ({', '.join(sorted(role_names))})")
         groups.append(GroupSpec(name, roles))
+    _check_delegate_roles(r, realm_roles, groups)
 
     attributes = _attributes(_Reader("user-profile.yaml", variables), raw["user-profile.yaml"])
     clients = _clients(_Reader("clients.yaml", variables), raw["clients.yaml"], {a.name for a in attributes})
     return RealmSpec(realm_name, r.str_(realm["display_name"], "realm.display_name"), locales, default_locale,
                      policy, brute, events, sessions, realm_roles, tuple(groups), clients, attributes)
+
+
+# The only realm-management roles a delegate may hold: any view-*/manage-* role makes Keycloak skip the
+# fine-grained admin permissions that confine the delegate to its own adherent (docs/security.md).
+DELEGATE_SAFE_ROLES = frozenset({"query-users", "query-groups"})
+
+
+def _check_delegate_roles(r: _Reader, realm_roles: tuple[Role, ...], groups: list[GroupSpec]) -> None:
+    by_name = {role.name: role for role in realm_roles}
+    for group in groups:
+        if group.name != "delegates":
+            continue
+        for role_name in group.realm_roles:
+            for owner, names in by_name[role_name].composites:
+                for name in names:
+                    if name not in DELEGATE_SAFE_ROLES:
+                        raise r.fail(f"realm_roles.{role_name}.composites.{owner}",
+                                     f"{name!r} is held by every delegate and would bypass the fine-grained "
+                                     f"admin permissions (allowed: {', '.join(sorted(DELEGATE_SAFE_ROLES))})")
 
 
 def _attributes(r: _Reader, data: dict) -> tuple[Attribute, ...]:
