@@ -1,0 +1,50 @@
+"""The CIMR teleservices portal: delegates, CIMR agents, auditors, and users' forgotten passwords.
+
+Thin by design: views parse input, call the provisioner, render French (then English) pages.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, Mapping
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from provisioner.settings import Settings
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the portal; settings are read once, from ``config["SETTINGS"]`` or the environment."""
+    app = Flask(__name__)
+    config = dict(config or {})
+    settings: Settings = config.pop("SETTINGS", None) or Settings.from_env()
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.portal_secret_key or secrets.token_hex(32),
+        SESSION_COOKIE_NAME="cimr_portal",
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=1800,
+        WTF_CSRF_TIME_LIMIT=None,  # bound to the server-side session, which expires on its own
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        BABEL_DEFAULT_LOCALE="fr",
+        BABEL_TRANSLATION_DIRECTORIES="translations",
+        HSTS=settings.portal_url.startswith("https://"),
+    )
+    app.config.update(config)
+
+    from portal import auth, i18n, security, sessions, services
+    from portal.views import agent, auditor, delegate, errors, public, reset
+
+    services.init_app(app)
+    CSRFProtect(app)
+    sessions.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
+    auth.init_app(app)
+    errors.init_app(app)
+    for bp in (public.bp, reset.bp, auth.bp, delegate.bp, agent.bp, auditor.bp):
+        app.register_blueprint(bp)
+    return app

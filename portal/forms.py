@@ -1,0 +1,217 @@
+"""Flask-WTF forms: field names, labels and CSRF only. The provisioner checks the values (no rule here);
+``apply_errors`` puts its messages next to the fields they name."""
+
+from __future__ import annotations
+
+from flask import flash
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import (Form, FormField, HiddenField, PasswordField, RadioField, SelectField, SelectMultipleField,
+                     StringField, TextAreaField)
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from provisioner.errors import Message, RuleViolation, ValidationError
+from portal.i18n import say
+
+CIVILITES = [("", "—"), ("M", "M."), ("Mme", "Mme")]
+
+
+class Starred:
+    """Marks a field mandatory (asterisk, aria-required); the provisioner says whether it is filled."""
+
+    field_flags = {"required": True}
+
+    def __call__(self, form, field) -> None:
+        pass
+
+
+STAR = [Starred()]
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def pre_validate(self, form) -> None:  # choices are checked by the provisioner, with a clear message
+        pass
+
+
+class LooseRadioField(RadioField):
+    def pre_validate(self, form) -> None:
+        pass
+
+
+class LooseSelectField(SelectField):
+    def pre_validate(self, form) -> None:
+        pass
+
+
+# --- subscription (Abonnement): the brochure's three parts -----------------------------------------------
+class CompanyForm(Form):
+    numero = StringField(_l("Numéro d'adhérent"), STAR)
+    raison_sociale = StringField(_l("Raison sociale"), STAR)
+    rc = StringField(_l("Numéro RC"), STAR)
+    patente = StringField(_l("Numéro de patente"), STAR)
+    adresse = StringField(_l("Adresse"))
+    telephone = StringField(_l("Téléphone"))
+    fax = StringField(_l("Fax"))
+    site_web = StringField(_l("Site web"))
+
+
+class ResponsableForm(Form):
+    civilite = LooseSelectField(_l("Civilité"), choices=CIVILITES)
+    nom = StringField(_l("Nom"), STAR)
+    prenom = StringField(_l("Prénom"), STAR)
+    fonction = StringField(_l("Fonction"), STAR)
+    telephone = StringField(_l("Téléphone fixe 1"))
+    telephone2 = StringField(_l("Téléphone fixe 2"))
+    fax = StringField(_l("Fax"))
+    gsm = StringField(_l("GSM"))
+    email = StringField(_l("E-mail"))
+
+
+class DelegateSubForm(Form):
+    civilite = LooseSelectField(_l("Civilité"), choices=CIVILITES)
+    nom = StringField(_l("Nom"), STAR)
+    prenom = StringField(_l("Prénom"), STAR)
+    fonction = StringField(_l("Fonction"), STAR)
+    telephone = StringField(_l("Téléphone direct"))
+    gsm = StringField(_l("GSM"))
+    fax = StringField(_l("Fax"))
+    email = StringField(_l("E-mail"), STAR)
+    password = PasswordField(_l("Mot de passe"), STAR)
+    password_confirm = PasswordField(_l("Saisir à nouveau le mot de passe"), STAR)
+
+
+class SubscriptionForm(FlaskForm):
+    company = FormField(CompanyForm, _l("Informations générales"))
+    responsable = FormField(ResponsableForm, _l("Responsable de l'entreprise"))
+    delegate = FormField(DelegateSubForm, _l("Personne déléguée"))
+
+
+class DelegateForm(FlaskForm):
+    """Agent: the new delegate of a réabonnement (same fields as the subscription's third part)."""
+
+    delegate = FormField(DelegateSubForm, _l("Nouvelle personne déléguée"))
+
+
+# --- delegate space ------------------------------------------------------------------------------------
+class UserForm(FlaskForm):
+    login = StringField(_l("Login (identifiant)"), STAR)
+    civilite = LooseSelectField(_l("Civilité"), choices=CIVILITES)
+    nom = StringField(_l("Nom"), STAR)
+    prenom = StringField(_l("Prénom"), STAR)
+    email = StringField(_l("E-mail"), STAR)
+    fonction = StringField(_l("Fonction"))
+    telephone = StringField(_l("Téléphone"))
+    user_type = LooseRadioField(_l("Type d'utilisateur"), choices=[("interne", _l("Interne")),
+                                                                  ("externe", _l("Externe (fiduciaire ou autre prestataire)"))])
+    provider = StringField(_l("Prestataire (fiduciaire)"))
+    powers = MultiCheckboxField(_l("Pouvoirs"), choices=[])
+    categories = MultiCheckboxField(_l("Catégories déclarées"), choices=[])
+    password = PasswordField(_l("Mot de passe"), STAR)
+    password_confirm = PasswordField(_l("Saisir à nouveau le mot de passe"), STAR)
+    question1 = LooseSelectField(_l("Question secrète 1"), choices=[])
+    answer1 = StringField(_l("Réponse 1"))
+    question2 = LooseSelectField(_l("Question secrète 2"), choices=[])
+    answer2 = StringField(_l("Réponse 2"))
+
+
+class AccessForm(FlaskForm):
+    user_type = LooseRadioField(_l("Type d'utilisateur"), choices=[("interne", _l("Interne")),
+                                                                  ("externe", _l("Externe (fiduciaire ou autre prestataire)"))])
+    provider = StringField(_l("Prestataire (fiduciaire)"))
+    powers = MultiCheckboxField(_l("Pouvoirs"), choices=[])
+    categories = MultiCheckboxField(_l("Catégories déclarées"), choices=[])
+
+
+class PasswordForm(FlaskForm):
+    password = PasswordField(_l("Nouveau mot de passe"), STAR)
+    password_confirm = PasswordField(_l("Saisir à nouveau le mot de passe"), STAR)
+
+
+class ConfirmationsForm(FlaskForm):
+    confirmations = LooseRadioField(_l("Nombre de confirmations E@syPaiement"),
+                                    choices=[("1", _l("1 confirmation")), ("2", _l("2 confirmations"))])
+
+
+class ImportForm(FlaskForm):
+    file = FileField(_l("Fichier CSV des utilisateurs"), STAR)
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: CSRF only."""
+
+
+class FindLoginForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET search
+    q = StringField(_l("Nom, e-mail ou login"))
+
+
+# --- agent back office ---------------------------------------------------------------------------------
+class RejectForm(FlaskForm):
+    reason = TextAreaField(_l("Motif du refus"), STAR)
+
+
+class FindAdherentForm(FlaskForm):
+    class Meta:
+        csrf = False
+    numero = StringField(_l("Numéro d'adhérent"))
+
+
+class EmailForm(FlaskForm):
+    email = StringField(_l("Nouvel e-mail de la personne déléguée"), STAR)
+
+
+class ReasonForm(FlaskForm):
+    reason = TextAreaField(_l("Motif"))
+
+
+# --- forgotten password --------------------------------------------------------------------------------
+class ResetLoginForm(FlaskForm):
+    login = StringField(_l("Login (identifiant)"), STAR)
+
+
+class ResetAnswersForm(FlaskForm):
+    answer1 = StringField("", STAR)
+    answer2 = StringField("", STAR)
+    answer3 = StringField("")
+
+
+class ResetPasswordForm(PasswordForm):
+    pass
+
+
+# --- errors from the provisioner, next to their fields -------------------------------------------------
+def _field(form, dotted: str):
+    node = form
+    for part in dotted.split("."):
+        node = getattr(node, "form", node)  # FormField -> its inner form
+        node = getattr(node, part, None) if node is not None else None
+        if node is None:
+            return None
+    return node if hasattr(node, "errors") and hasattr(node, "data") else None
+
+
+def apply_errors(form, exc: ValidationError | RuleViolation, aliases: dict[str, str] | None = None) -> None:
+    """Put each provisioner message next to its field; messages for no field become a flashed error."""
+    errors: dict[str, Message] = exc.errors if isinstance(exc, ValidationError) else {exc.field: exc.message}
+    for key, message in errors.items():
+        target = _field(form, (aliases or {}).get(key, key))
+        text = say(message)
+        if target is None:
+            flash(text, "error")
+        else:
+            if not isinstance(target.errors, list):
+                target.errors = list(target.errors)
+            target.errors.append(text)
+    _reset_error_cache(form)
+
+
+def _reset_error_cache(form) -> None:
+    form._errors = None  # WTForms caches Form.errors; ours were added after validate()
+    for f in form:
+        if isinstance(f, FormField):
+            _reset_error_cache(f.form)

@@ -1,0 +1,86 @@
+"""What the portal's views share: the provisioner's Services, the gateway for the person acting, the Actor.
+
+Built lazily and rebuilt after Keycloak was unreachable, so the portal recovers without a restart.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from flask import Flask, abort, current_app, g
+from sqlalchemy.engine import Engine
+
+from provisioner import core
+from provisioner.gateway import Gateway
+from provisioner.settings import Settings
+from provisioner.tenancy import AGENT, AUDITOR, DELEGATE, Actor
+
+
+class PortalServices:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._gateway: Gateway | None = None
+        self._core: core.Services | None = None
+
+    @property
+    def core(self) -> core.Services:
+        """The provisioner's Services (database, mailer, password policy), opened on first use."""
+        if self._core is None:
+            with self._lock:
+                if self._core is None:
+                    self._core = core.Services.from_settings(self.settings)
+        return self._core
+
+    @property
+    def engine(self) -> Engine:
+        return self.core.db.engine
+
+    def service_gateway(self) -> Gateway:
+        """The provisioner's service account (CIMR agents' actions, public forms); audited per person."""
+        if self._gateway is None:
+            with self._lock:
+                if self._gateway is None:
+                    self._gateway = Gateway.as_service_account(self.settings)
+        return self._gateway
+
+    def forget_gateway(self) -> None:
+        """Drop the gateway (after Keycloak was unreachable) so the next request builds a fresh one."""
+        self._gateway = None
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["cimr"] = PortalServices(app.config["SETTINGS"])
+
+
+def services() -> PortalServices:
+    return current_app.extensions["cimr"]
+
+
+def core_services() -> core.Services:
+    return services().core
+
+
+def settings() -> Settings:
+    return current_app.config["SETTINGS"]
+
+
+def actor() -> Actor:
+    """The logged-in person as the provisioner sees them (the role of the space being used)."""
+    user = g.get("user")
+    if not user:
+        abort(401)
+    space = {"delegate": DELEGATE, "agent": AGENT, "auditor": AUDITOR}.get(g.get("space") or "")
+    if space == DELEGATE and DELEGATE in user["roles"] and user.get("adherent"):
+        return Actor.delegate(user["adherent"])
+    if space in user["roles"]:
+        return Actor(user["username"], space)
+    abort(403)
+
+
+def gateway() -> Gateway:
+    """A delegate acts with their own token (Keycloak confines it to their adherent); others via the service account."""
+    if g.get("space") == "delegate":
+        from portal.auth import access_token
+        return Gateway.with_token(settings(), access_token())
+    return services().service_gateway()

@@ -1,0 +1,1 @@
+"""Blueprints, one per space: public, forgotten password, delegate, CIMR agent, auditor."""

@@ -1,0 +1,20 @@
+"""The security team's space (read-only). The audit report itself comes with the audit issue
+(provisioner/audit.py: build_report, render_html); the role, navigation and the trail exist now."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+
+from provisioner import audit_trail
+from portal.auth import guard_space
+from portal.services import core_services
+
+bp = Blueprint("auditor", __name__, url_prefix="/auditeur")
+guard_space(bp, "auditor")
+
+
+@bp.get("/")
+def home():
+    adherent = (request.args.get("adherent") or "").strip() or None
+    events = audit_trail.events(core_services().db, adherent=adherent, limit=500)
+    return render_template("auditor/home.html", events=events, adherent=adherent or "")

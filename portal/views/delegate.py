@@ -1,0 +1,252 @@
+"""The delegate's space (Administration des utilisateurs): the adherent is always the delegate's own,
+taken from the login, never from the request; the provisioner checks every user against it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
+
+from provisioner import adherents, audit_trail, bulk, users
+from provisioner.errors import RuleViolation, ValidationError
+from provisioner.rules import Access
+from provisioner.secret_questions import SecretAnswer
+from portal.auth import guard_space
+from portal.forms import (AccessForm, ActionForm, ConfirmationsForm, FindLoginForm, ImportForm, PasswordForm,
+                          UserForm, apply_errors)
+from portal.i18n import say
+from portal.services import actor, core_services, gateway
+
+bp = Blueprint("delegate", __name__, url_prefix="/delegue")
+guard_space(bp, "delegate")
+
+
+@dataclass(frozen=True)
+class Tab:
+    slug: str
+    label: str
+    teleservice: str
+    user_type: str | None = None
+
+
+# The orange bar of the brochure: Télédéclaration interne/externe, Compte Adhérent, E@syPaiement, e-liquidation@.
+TABS = (
+    Tab("teledeclaration-interne", _l("Télédéclaration interne"), "teledeclaration", "interne"),
+    Tab("teledeclaration-externe", _l("Télédéclaration externe"), "teledeclaration", "externe"),
+    Tab("compte-adherent", _l("Compte Adhérent"), "compte-adherent"),
+    Tab("easypaiement", _l("E@syPaiement"), "easypaiement"),
+    Tab("eliquidation", _l("e-liquidation@"), "eliquidation"),
+)
+TAB = {t.slug: t for t in TABS}
+POWER_LABELS = {
+    "fichier-preetabli": _l("Fichier préétabli"), "formulaire-saisie": _l("Formulaire de saisie"),
+    "ordonnateur": _l("Ordonnateur"), "validateur": _l("Validateur"), "utilisateur": _l("Utilisateur"),
+}
+POWERS = {"teledeclaration": ("fichier-preetabli", "formulaire-saisie"), "easypaiement": ("ordonnateur", "validateur")}
+TELESERVICE_LABELS = {"teledeclaration": _l("Télédéclaration"), "compte-adherent": _l("Compte Adhérent"),
+                      "easypaiement": _l("E@syPaiement"), "eliquidation": _l("e-liquidation@")}
+
+
+@bp.app_context_processor
+def labels() -> dict:
+    return {"TABS": TABS, "POWER_LABELS": POWER_LABELS, "TELESERVICE_LABELS": TELESERVICE_LABELS}
+
+
+def adherent() -> str:
+    return g.user["adherent"]
+
+
+def tab_of(user: users.TeleserviceUser) -> Tab:
+    if user.access.teleservice == "teledeclaration":
+        return TAB[f"teledeclaration-{user.access.user_type or 'interne'}"]
+    return TAB[user.access.teleservice]
+
+
+def _the_adherent() -> adherents.Adherent:
+    return adherents.get_adherent(gateway(), core_services(), actor(), adherent())
+
+
+@bp.get("/")
+def dashboard():
+    by_service = users.list_users(gateway(), core_services(), actor(), adherent())
+    by_tab = {t.slug: [] for t in TABS}
+    for items in by_service.values():
+        for u in items:
+            by_tab[tab_of(u).slug].append(u)
+    return render_template("delegate/dashboard.html", adh=_the_adherent(), by_tab=by_tab)
+
+
+@bp.get("/t/<slug>")
+def tab(slug: str):
+    t = TAB.get(slug) or abort(404)
+    listed = users.list_users(gateway(), core_services(), actor(), adherent(), t.teleservice).get(t.teleservice, [])
+    rows = [u for u in listed if tab_of(u) == t]
+    return render_template("delegate/tab.html", tab=t, rows=rows, action=ActionForm())
+
+
+def _prepare_user_form(form: UserForm, t: Tab, adh: adherents.Adherent) -> None:
+    form.powers.choices = [(p, POWER_LABELS[p]) for p in POWERS.get(t.teleservice, ())]
+    form.categories.choices = [(c, c) for c in adh.categories]
+    questions = [("", _("— choisir une question —"))] + [(q, q) for q in core_services().settings.secret_question_choices]
+    form.question1.choices = form.question2.choices = questions
+
+
+@bp.route("/t/<slug>/nouveau", methods=["GET", "POST"])
+def create(slug: str):
+    t = TAB.get(slug) or abort(404)
+    adh = _the_adherent()
+    form = UserForm()
+    _prepare_user_form(form, t, adh)
+    if request.method == "GET" and t.teleservice == "teledeclaration":
+        form.categories.data = list(adh.categories)  # the brochure: select every active category
+    if form.validate_on_submit():
+        access = Access(t.teleservice, tuple(form.powers.data or ()), t.user_type,
+                        form.provider.data.strip() or None if t.user_type == "externe" else None,
+                        tuple(form.categories.data or ()) if t.teleservice == "teledeclaration" else ())
+        new = users.NewUser(
+            login=form.login.data.strip(),
+            details=users.UserDetails(nom=form.nom.data.strip(), prenom=form.prenom.data.strip(),
+                                      email=form.email.data.strip(), civilite=form.civilite.data or "",
+                                      fonction=form.fonction.data.strip(), telephone=form.telephone.data.strip()),
+            access=access, password=form.password.data, password_confirm=form.password_confirm.data,
+            secret_answers=tuple(SecretAnswer(q, a) for q, a in ((form.question1.data, form.answer1.data),
+                                                                   (form.question2.data, form.answer2.data))
+                                 if (q or "").strip() or (a or "").strip()))
+        try:
+            created = users.create_user(gateway(), core_services(), actor(), adherent(), new)
+        except (ValidationError, RuleViolation) as exc:
+            apply_errors(form, exc, {"secret_questions": "question1", "teleservice": "powers"})
+        else:
+            flash(_("Utilisateur « %(login)s » créé.", login=created.login), "ok")
+            return redirect(url_for("delegate.tab", slug=slug))
+    return render_template("delegate/create.html", tab=t, form=form), 422 if form.errors else 200
+
+
+@bp.get("/utilisateurs/<login>")
+def detail(login: str):
+    u = users.get_user(gateway(), core_services(), actor(), adherent(), login)
+    t = tab_of(u)
+    access_form = AccessForm(data={"user_type": u.access.user_type, "provider": u.access.provider,
+                                   "powers": list(u.access.powers), "categories": list(u.access.categories)})
+    return _render_detail(u, t, PasswordForm(), access_form)
+
+
+def _render_detail(u, t, password_form, access_form, status=200):
+    adh = _the_adherent()
+    access_form.powers.choices = [(p, POWER_LABELS[p]) for p in POWERS.get(u.access.teleservice, ())]
+    access_form.categories.choices = [(c, c) for c in adh.categories]
+    return render_template("delegate/detail.html", u=u, tab=t, password_form=password_form,
+                           access_form=access_form, action=ActionForm()), status
+
+
+@bp.post("/utilisateurs/<login>/mot-de-passe")
+def set_password(login: str):
+    form = PasswordForm()
+    if form.validate_on_submit():
+        try:
+            users.set_password(gateway(), core_services(), actor(), adherent(), login, form.password.data,
+                               form.password_confirm.data)
+        except (ValidationError, RuleViolation) as exc:
+            apply_errors(form, exc)
+        else:
+            flash(_("Nouveau mot de passe enregistré : l'utilisateur devra le changer à sa prochaine connexion."), "ok")
+            return redirect(url_for("delegate.detail", login=login))
+    u = users.get_user(gateway(), core_services(), actor(), adherent(), login)
+    return _render_detail(u, tab_of(u), form, AccessForm(data={"user_type": u.access.user_type,
+                          "provider": u.access.provider, "powers": list(u.access.powers),
+                          "categories": list(u.access.categories)}), 422)
+
+
+@bp.post("/utilisateurs/<login>/acces")
+def change_access(login: str):
+    form = AccessForm()
+    u = users.get_user(gateway(), core_services(), actor(), adherent(), login)
+    if form.validate_on_submit():
+        access = Access(u.access.teleservice, tuple(form.powers.data or ()),
+                        form.user_type.data or u.access.user_type,
+                        (form.provider.data or "").strip() or None, tuple(form.categories.data or ()))
+        try:
+            users.change_access(gateway(), core_services(), actor(), adherent(), login, access)
+        except (ValidationError, RuleViolation) as exc:
+            apply_errors(form, exc, {"teleservice": "powers"})
+        else:
+            flash(_("Pouvoirs de « %(login)s » mis à jour.", login=login), "ok")
+            return redirect(url_for("delegate.detail", login=login))
+    return _render_detail(u, tab_of(u), PasswordForm(), form, 422)
+
+
+STATE_ACTIONS = {
+    "disable": (users.disable_user, _l("Compte « %(login)s » désactivé.")),
+    "enable": (users.enable_user, _l("Compte « %(login)s » réactivé.")),
+    "unlock": (users.unlock_user, _l("Compte « %(login)s » débloqué.")),
+}
+
+
+@bp.post("/utilisateurs/etat")
+def change_state():
+    """Disable / re-enable / unlock: the login comes in a form field and goes through the tenant check."""
+    form = ActionForm()
+    login, what = request.form.get("login", ""), request.form.get("action", "")
+    if not form.validate_on_submit() or what not in STATE_ACTIONS or not login:
+        abort(400)
+    action, done = STATE_ACTIONS[what]
+    try:
+        action(gateway(), core_services(), actor(), adherent(), login)
+    except RuleViolation as exc:
+        flash(say(exc.message), "error")
+    else:
+        flash(str(done) % {"login": login}, "ok")
+    return redirect(url_for("delegate.detail", login=login))
+
+
+@bp.route("/parametres", methods=["GET", "POST"])
+def settings_page():
+    adh = _the_adherent()
+    form = ConfirmationsForm(data={"confirmations": str(adh.easypaiement_confirmations)})
+    if form.validate_on_submit():
+        try:
+            adherents.set_easypaiement_confirmations(gateway(), core_services(), actor(), adherent(),
+                                                     int(form.confirmations.data or 0))
+        except (ValidationError, RuleViolation, ValueError) as exc:
+            if isinstance(exc, ValueError):
+                form.confirmations.errors = [_("Choisissez 1 ou 2 confirmations.")]
+            else:
+                apply_errors(form, exc)
+        else:
+            flash(_("Informations générales enregistrées."), "ok")
+            return redirect(url_for("delegate.settings_page"))
+    return render_template("delegate/settings.html", adh=adh, form=form), 422 if form.errors else 200
+
+
+@bp.get("/journal")
+def journal():
+    events = audit_trail.events(core_services().db, adherent=adherent(), limit=300)
+    return render_template("delegate/journal.html", events=events)
+
+
+@bp.get("/logins")
+def find_logins():
+    form = FindLoginForm(request.args)
+    found = users.find_logins(gateway(), core_services(), actor(), adherent(), form.q.data.strip()) \
+        if form.q.data and form.q.data.strip() else None
+    return render_template("delegate/find.html", form=form, found=found)
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def bulk_import():
+    form = ImportForm()
+    report = None
+    if form.validate_on_submit():
+        upload = form.file.data
+        raw = upload.read() if upload else b""
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("cp1252", errors="replace")  # Excel on Windows
+        if not text.strip():
+            form.file.errors = [_("Choisissez un fichier CSV non vide.")]
+        else:
+            report = bulk.import_users(gateway(), core_services(), actor(), adherent(), text)
+    return render_template("delegate/import.html", form=form, report=report, columns=bulk.COLUMNS,
+                           required=bulk.REQUIRED_COLUMNS), 422 if form.errors else 200

@@ -1,0 +1,49 @@
+"""Error pages: 400 (CSRF, bad request), 403 (another company's ids), 404, 503 (Keycloak unreachable)."""
+
+from __future__ import annotations
+
+import logging
+
+import requests
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+
+from provisioner.errors import Forbidden, KeycloakUnavailable, NotFound, TenantViolation
+from portal.services import services
+
+log = logging.getLogger(__name__)
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf(_e):
+        return render_template("error.html", code=400, kind="csrf"), 400
+
+    @app.errorhandler(400)
+    def bad_request(_e):
+        return render_template("error.html", code=400, kind="bad"), 400
+
+    @app.errorhandler(401)
+    def unauthorized(_e):
+        return render_template("error.html", code=401, kind="expired"), 401
+
+    @app.errorhandler(403)
+    @app.errorhandler(TenantViolation)
+    @app.errorhandler(Forbidden)
+    def forbidden(e):
+        if isinstance(e, (TenantViolation, Forbidden)):
+            log.warning("refused: %s", e)
+        return render_template("error.html", code=403, kind="forbidden"), 403
+
+    @app.errorhandler(404)
+    @app.errorhandler(NotFound)
+    def not_found(_e):
+        return render_template("error.html", code=404, kind="missing"), 404
+
+    @app.errorhandler(KeycloakUnavailable)
+    @app.errorhandler(requests.ConnectionError)
+    @app.errorhandler(requests.Timeout)
+    def unavailable(e):
+        log.error("Keycloak unavailable: %s", e)
+        services().forget_gateway()  # rebuilt on the next request: recovery without restart
+        return render_template("error.html", code=503, kind="unavailable"), 503, {"Retry-After": "30"}

@@ -1,0 +1,82 @@
+"""Public pages: home, language switch, the subscription form (Abonnement) and its printable summary,
+the brochure's three letters (pre-filled for a logged-in delegate)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+
+from provisioner import adherents, subscriptions
+from provisioner.errors import NotFound, RuleViolation, ValidationError
+from portal.forms import SubscriptionForm, apply_errors
+from portal.i18n import LANGUAGES
+from portal.security import safe_next
+from portal.services import actor, core_services, gateway, services
+
+bp = Blueprint("public", __name__)
+
+LETTERS = {
+    "reinitialisation-mot-de-passe": "Réinitialisation du mot de passe de la personne déléguée",
+    "reabonnement": "Réabonnement aux Téléservices CIMR",
+    "mise-a-jour-email": "Mise à jour de l'e-mail de la personne déléguée",
+}
+
+
+@bp.get("/")
+def home():
+    return render_template("public/home.html", letters=LETTERS)
+
+
+@bp.get("/langue/<code>")
+def set_language(code: str):
+    if code in LANGUAGES:
+        session["lang"] = code
+    return redirect(safe_next(request.args.get("next"), url_for("public.home")))
+
+
+def _strip(data: dict) -> dict:
+    return {k: (v.strip() if isinstance(v, str) and "password" not in k else v or "")
+            for k, v in data.items() if k != "csrf_token"}
+
+
+@bp.route("/abonnement", methods=["GET", "POST"])
+def subscribe():
+    form = SubscriptionForm()
+    if form.validate_on_submit():
+        sub_form = subscriptions.SubscriptionForm(
+            company=subscriptions.Company(**_strip(form.company.data)),
+            responsable=subscriptions.Responsable(**_strip(form.responsable.data)),
+            delegate=subscriptions.DelegateForm(**_strip(form.delegate.data)))
+        try:
+            sub = subscriptions.submit_subscription(services().service_gateway(), core_services(), sub_form)
+        except (ValidationError, RuleViolation) as exc:
+            apply_errors(form, exc)
+        else:
+            session["subscription_id"] = sub.id
+            return redirect(url_for("public.subscription_summary"))
+    return render_template("public/subscribe.html", form=form), 200 if not form.errors else 422
+
+
+@bp.get("/abonnement/recapitulatif")
+def subscription_summary():
+    """The form to print, sign and stamp: only in the session that submitted it."""
+    sub_id = session.get("subscription_id")
+    if not sub_id:
+        return redirect(url_for("public.subscribe"))
+    sub = subscriptions.get_subscription(core_services(), sub_id)
+    return render_template("public/summary.html", sub=sub, form=sub.form,
+                           sla=core_services().settings.subscription_sla_hours)
+
+
+@bp.get("/telechargements/<letter>")
+def letter(letter: str):
+    if letter not in LETTERS:
+        abort(404)
+    prefill = None
+    user = g.get("user")
+    if user and "delegate" in user["roles"] and user.get("adherent"):
+        g.space = "delegate"
+        try:
+            prefill = adherents.get_adherent(gateway(), core_services(), actor(), user["adherent"])
+        except NotFound:
+            prefill = None
+    return render_template(f"letters/{letter}.html", title=LETTERS[letter], adherent=prefill, user=user)

@@ -1,0 +1,92 @@
+"""Forgotten password of a teleservice user: login → secret questions → new password → done.
+
+Never says whether a login exists; locked after a few wrong answers (per login and per address)."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, redirect, render_template, request, session, url_for
+
+from provisioner import password_reset
+from provisioner.errors import KeycloakRejected, Message, ValidationError
+from portal.forms import ResetAnswersForm, ResetLoginForm, ResetPasswordForm, apply_errors
+from portal.i18n import say
+from portal.services import core_services, services
+
+bp = Blueprint("reset", __name__, url_prefix="/mot-de-passe-oublie")
+VERIFIED_FOR = 600  # seconds between correct answers and the new password
+
+
+def _locked(exc: password_reset.ResetLocked):
+    session.pop("reset", None)
+    return render_template("reset/locked.html", message=say(exc.message)), 429
+
+
+@bp.route("/", methods=["GET", "POST"])
+def start():
+    form = ResetLoginForm()
+    if form.validate_on_submit():
+        login = form.login.data or ""
+        if not login.strip():
+            form.login.errors = [say(Message("Indiquez votre login.", "Enter your login."))]
+        else:
+            try:
+                ch = password_reset.challenge(services().service_gateway(), core_services(), login,
+                                              request.remote_addr or "?")
+            except password_reset.ResetLocked as exc:
+                return _locked(exc)
+            session["reset"] = {"login": ch.login, "questions": list(ch.questions)}
+            return redirect(url_for("reset.questions"))
+    return render_template("reset/start.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/questions", methods=["GET", "POST"])
+def questions():
+    state = session.get("reset")
+    if not state:
+        return redirect(url_for("reset.start"))
+    form = ResetAnswersForm()
+    fields = [form.answer1, form.answer2, form.answer3][:len(state["questions"])]
+    for f, q in zip(fields, state["questions"]):
+        f.label.text = q
+    if form.validate_on_submit():
+        try:
+            user_id = password_reset.verify_answers(services().service_gateway(), core_services(), state["login"],
+                                                    request.remote_addr or "?", [f.data or "" for f in fields])
+        except password_reset.ResetLocked as exc:
+            return _locked(exc)
+        if user_id:
+            session["reset"] = {"login": state["login"], "user_id": user_id, "at": time.time()}
+            return redirect(url_for("reset.new_password"))
+        fields[0].errors = [say(password_reset.WRONG_ANSWERS)]
+    return render_template("reset/questions.html", form=form, fields=fields, login=state["login"]), \
+        422 if form.errors else 200
+
+
+@bp.route("/nouveau", methods=["GET", "POST"])
+def new_password():
+    state = session.get("reset") or {}
+    if not state.get("user_id") or time.time() - state.get("at", 0) > VERIFIED_FOR:
+        session.pop("reset", None)
+        return redirect(url_for("reset.start"))
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            password_reset.set_new_password(services().service_gateway(), core_services(), state["user_id"],
+                                            form.password.data or "", form.password_confirm.data or "")
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        except KeycloakRejected as exc:
+            form.password.errors = [str(exc)]
+        else:
+            session.pop("reset", None)
+            return redirect(url_for("reset.done"))
+    policy = core_services().password_policy
+    return render_template("reset/new.html", form=form, login=state["login"], policy=policy), \
+        422 if form.errors else 200
+
+
+@bp.get("/termine")
+def done():
+    return render_template("reset/done.html")

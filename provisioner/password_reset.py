@@ -1,0 +1,168 @@
+"""Forgotten password of a teleservice user, by secret questions (brochure: "Renseigner les questions secrètes").
+
+Wrong answers are counted per login and per client address; past a few failures the reset is locked for a
+while. Nothing here reveals whether a login exists: an unknown, disabled or question-less login gets stable
+decoy questions, the same refusal and the same lockout as a real one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, delete, func, insert, select
+
+from provisioner import audit_trail, secret_questions
+from provisioner.core import Services
+from provisioner.errors import Message, ProvisionerError
+from provisioner.gateway import Gateway, User
+from provisioner.mailer import notice_mail
+from provisioner.rules import check_password_pair, raise_if
+from provisioner.tenancy import Actor
+
+MAX_FAILURES_PER_LOGIN = 3
+MAX_FAILURES_PER_ADDRESS = 10
+WINDOW = timedelta(minutes=15)   # failures older than this are forgotten; a lock lasts at most this long
+DECOY_QUESTIONS = 2
+
+metadata = MetaData()
+reset_attempts = Table(
+    "reset_attempts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("login", String(120), nullable=False, index=True),   # as typed, case-folded
+    Column("address", String(64), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("ok", Boolean, nullable=False),
+)
+_created: set[int] = set()
+
+
+class ResetLocked(ProvisionerError):
+    """Too many wrong answers for this login or from this address: wait ``minutes``."""
+
+    def __init__(self, minutes: int):
+        self.minutes = minutes
+        self.message = Message(
+            f"Trop de réponses erronées. La réinitialisation est bloquée : réessayez dans {minutes} minute(s).",
+            f"Too many wrong answers. Password reset is locked: try again in {minutes} minute(s).")
+        super().__init__(self.message.en)
+
+
+WRONG_ANSWERS = Message("Les réponses ne correspondent pas à celles enregistrées pour ce login.",
+                        "The answers do not match those recorded for this login.")
+
+
+@dataclass(frozen=True)
+class Challenge:
+    login: str
+    questions: tuple[str, ...]
+
+
+def _table(services: Services) -> Table:
+    engine = services.db.engine
+    if id(engine) not in _created:
+        metadata.create_all(engine)
+        _created.add(id(engine))
+    return reset_attempts
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _key(login: str) -> str:
+    return login.strip().casefold()
+
+
+def _eligible(gw: Gateway, services: Services, login: str) -> User | None:
+    """The enabled teleservice user with secret questions behind this login, else None."""
+    user = gw.user_by_username(_key(login)) if login.strip() else None
+    if user is None or not user.enabled or not user.attr("teleservice"):
+        return None
+    return user if secret_questions.questions_of(services.db, user.id) else None
+
+
+def _decoys(services: Services, login: str) -> tuple[str, ...]:
+    """Stable questions for a login that cannot be reset, so that the page looks the same."""
+    choices = services.settings.secret_question_choices
+    key = (services.settings.provisioner_client_secret or services.settings.database_url).encode()
+    digest = hmac.new(key, _key(login).encode(), hashlib.sha256).digest()
+    first = digest[0] % len(choices)
+    second = (first + 1 + digest[1] % (len(choices) - 1)) % len(choices) if len(choices) > 1 else first
+    return (choices[first], choices[second])[:DECOY_QUESTIONS]
+
+
+def check_not_locked(services: Services, login: str, address: str, now: datetime | None = None) -> None:
+    """Raise ResetLocked when the login or the address has too many recent failures."""
+    now = now or _now()
+    t = _table(services)
+    since = now - WINDOW
+    with services.db.connect() as conn:
+        def failures(*where):
+            row = conn.execute(select(func.count(), func.min(t.c.at)).where(~t.c.ok, t.c.at > since, *where)).one()
+            return row[0], row[1]
+        for (count, oldest), limit in ((failures(t.c.login == _key(login)), MAX_FAILURES_PER_LOGIN),
+                                       (failures(t.c.address == address), MAX_FAILURES_PER_ADDRESS)):
+            if count >= limit:
+                if oldest.tzinfo is None:
+                    oldest = oldest.replace(tzinfo=timezone.utc)
+                wait = max(1, int(((oldest + WINDOW) - now).total_seconds() // 60) + 1)
+                raise ResetLocked(wait)
+
+
+def challenge(gw: Gateway, services: Services, login: str, address: str) -> Challenge:
+    """Step 1: the login's secret questions (decoys if it cannot be reset). Raises ResetLocked."""
+    check_not_locked(services, login, address)
+    user = _eligible(gw, services, login)
+    questions = tuple(secret_questions.questions_of(services.db, user.id)) if user else _decoys(services, login)
+    return Challenge(_key(login), questions)
+
+
+def verify_answers(gw: Gateway, services: Services, login: str, address: str, answers: list[str]) -> str | None:
+    """Step 2: the user id when every answer matches, else None (failure counted). Raises ResetLocked."""
+    check_not_locked(services, login, address)
+    user = _eligible(gw, services, login)
+    ok = secret_questions.verify(services.db, user.id, answers) if user else _burn(answers)
+    with services.db.begin() as conn:
+        conn.execute(insert(_table(services)).values(login=_key(login), address=address, at=_now(), ok=ok))
+        if ok:  # a success clears this login's failures
+            conn.execute(delete(reset_attempts).where(reset_attempts.c.login == _key(login), ~reset_attempts.c.ok))
+    if user:
+        audit_trail.record(services.db, Actor(user.username, "user", user.attr("adherent")),
+                           "user.reset_questions", user.attr("adherent"), user.username,
+                           "ok" if ok else "refused", detail=None if ok else "wrong answers")
+    return user.id if ok else None
+
+
+def _burn(answers: list[str]) -> bool:
+    """Spend the time of a real check, so an unknown login is not faster to refuse."""
+    secret_questions.hash_answer(" ".join(answers) or "x")
+    return False
+
+
+def set_new_password(gw: Gateway, services: Services, user_id: str, password: str, password_confirm: str) -> None:
+    """Step 3 (after verify_answers): a permanent new password; the user and the delegate are told by e-mail.
+
+    Raises ValidationError (policy, confirmation) or KeycloakRejected (e.g. password history)."""
+    user = gw.user(user_id)
+    if user is None:
+        raise ProvisionerError("user vanished during the reset")
+    raise_if(check_password_pair(services.password_policy, password, password_confirm, user.username))
+    adherent = user.attr("adherent")
+    actor = Actor(user.username, "user", adherent)
+    with audit_trail.audited(services.db, actor, "user.password_reset_by_questions", adherent, user.username):
+        gw.set_password(user.id, password, temporary=False)
+        gw.clear_brute_force(user.id)
+    delegate = gw.user_by_username(adherent) if adherent else None
+    fr = (f"Le mot de passe du login « {user.username} » (adhérent {adherent}) a été réinitialisé par "
+          "l'utilisateur à l'aide de ses questions secrètes. Si ce n'est pas vous, prévenez votre personne déléguée.")
+    en = (f"The password of login '{user.username}' (member {adherent}) was reset by the user with their secret "
+          "questions. If this was not you, tell your delegate.")
+    for to in {a for a in (user.email, delegate.email if delegate else None) if a}:
+        try:
+            services.mailer.send(notice_mail(to, adherent or "", fr, en))
+        except ProvisionerError:
+            audit_trail.record(services.db, actor, "mail.failed", adherent, to, "error",
+                               detail="password reset notice not sent")
