@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
+from sqlalchemy import insert, select, update
+
+from provisioner import rules
+from provisioner.audit_trail import audited
 from provisioner.core import Services
-from provisioner.gateway import Gateway
-from provisioner.subscriptions import DelegateForm
-from provisioner.tenancy import Actor
+from provisioner.db import delegate_history as history_table
+from provisioner.errors import KeycloakRejected, Message, NotFound, RuleViolation
+from provisioner.gateway import Gateway, User
+from provisioner.mailer import notice_mail
+from provisioner.subscriptions import DelegateForm, validate_delegate
+from provisioner.tenancy import Actor, require_adherent, require_agent
+from provisioner.tree import ACTIVE, SUSPENDED, adherent_state, enabled_validators, require_active
 
 
 @dataclass(frozen=True)
@@ -38,44 +46,184 @@ class DelegateTerm:
 
 
 def get_adherent(gw: Gateway, services: Services, actor: Actor, numero: str) -> Adherent:
-    """The adherent as Keycloak holds it (tenant-checked); NotFound when not approved yet."""
-    raise NotImplementedError
+    """The adherent as Keycloak holds it (tenant-checked); RuleViolation('adherent') when not approved."""
+    require_adherent(actor, numero, numero)
+    state = adherent_state(gw, numero)
+    delegate = gw.user_by_username(numero)
+    return Adherent(numero, state.raison_sociale, state.status, state.confirmations, state.categories, numero,
+                    delegate.email if delegate else None, bool(delegate and delegate.enabled))
+
+
+def _delegate(gw: Gateway, numero: str) -> User:
+    adherent_state(gw, numero)  # an approved adherent
+    user = gw.user_by_username(numero)
+    if user is None or user.attr("adherent") != numero:
+        raise NotFound(f"no delegate account for adherent {numero}")
+    return user
+
+
+def password_refused(exc: KeycloakRejected) -> RuleViolation:
+    """Keycloak's final word on a password (e.g. one of the last ones used), as a field message."""
+    text = str(exc)
+    if "istory" in text:
+        return RuleViolation("password", Message("Ce mot de passe a déjà été utilisé récemment : choisissez-en un "
+                                                 "autre.", "This password was used recently: choose another one."))
+    return RuleViolation("password", Message(f"Mot de passe refusé par Keycloak : {text}",
+                                             f"Password refused by Keycloak: {text}"))
 
 
 def reset_delegate_password(gw: Gateway, services: Services, actor: Actor, numero: str, password: str,
                             password_confirm: str) -> None:
     """Agent, on a signed letter: set a temporary delegate password (changed at next login), end sessions."""
-    raise NotImplementedError
+    with audited(services.db, actor, "delegate.reset_password", numero, numero):
+        require_agent(actor, numero, numero)
+        rules.raise_if(rules.check_password_pair(services.password_policy, password, password_confirm, numero))
+        user = _delegate(gw, numero)
+        try:
+            gw.set_password(user.id, password, temporary=True)
+        except KeycloakRejected as exc:
+            raise password_refused(exc) from None
+        gw.logout_user(user.id)
+        if user.email:
+            services.mailer.send(notice_mail(
+                user.email, numero, "Votre mot de passe d'administrateur des utilisateurs a été réinitialisé par la "
+                "CIMR à la suite de votre courrier. Il vous sera remis par la CIMR ; vous devrez le changer à la "
+                "première connexion.", "Your user-administrator password was reset by CIMR following your letter. "
+                "CIMR will hand it to you; you must change it at first login."))
 
 
 def change_delegate_email(gw: Gateway, services: Services, actor: Actor, numero: str, email: str) -> None:
     """Agent, on a signed letter: change the delegate's e-mail (notice sent to the old and new address)."""
-    raise NotImplementedError
+    with audited(services.db, actor, "delegate.change_email", numero, numero) as entry:
+        require_agent(actor, numero, numero)
+        rules.raise_if(rules.collect({"email": rules.check_email(email)}))
+        user = _delegate(gw, numero)
+        rep = gw.user_rep(user.id)
+        entry.before, entry.after = {"email": rep.get("email")}, {"email": email}
+        rep["email"], rep["emailVerified"] = email, True
+        gw.update_user(user.id, rep)
+        _update_open_term(services, numero, email=email)
+        for to in {entry.before["email"], email} - {None}:
+            services.mailer.send(notice_mail(
+                to, numero, f"L'adresse e-mail de l'administrateur des utilisateurs est désormais {email}.",
+                f"The user administrator's e-mail address is now {email}."))
 
 
 def replace_delegate(gw: Gateway, services: Services, actor: Actor, numero: str, new: DelegateForm) -> None:
     """Agent, réabonnement: the delegate account (username = numero) gets the new person; the previous one's
     password, sessions and OTP stop working; the history keeps who was delegate when."""
-    raise NotImplementedError
+    with audited(services.db, actor, "delegate.replace", numero, numero) as entry:
+        require_agent(actor, numero, numero)
+        rules.raise_if(validate_delegate(services, new, numero))
+        user = _delegate(gw, numero)
+        entry.before = {"nom": user.last_name, "prenom": user.first_name, "email": user.email}
+        entry.after = new.public()
+        try:  # first, what Keycloak may still refuse (password history): then nothing else has changed
+            gw.set_password(user.id, new.password, temporary=False)
+        except KeycloakRejected as exc:
+            raise password_refused(exc) from None
+        for cred in gw.credentials(user.id):
+            if cred.get("type") != "password":  # OTP, WebAuthn... of the previous delegate
+                gw.delete_credential(user.id, cred["id"])
+        rep = gw.user_rep(user.id)
+        attrs = {k: v for k, v in (rep.get("attributes") or {}).items()
+                 if k not in ("civilite", "fonction", "telephone", "gsm", "fax")}
+        attrs |= {k: [v] for k, v in (("civilite", new.civilite), ("fonction", new.fonction),
+                  ("telephone", new.telephone), ("gsm", new.gsm), ("fax", new.fax)) if v}
+        rep.update(firstName=new.prenom, lastName=new.nom, email=new.email, emailVerified=True, attributes=attrs,
+                   requiredActions=[])
+        gw.update_user(user.id, rep)
+        gw.logout_user(user.id)
+        _close_term(services, numero, actor)
+        with services.db.begin() as conn:
+            conn.execute(insert(history_table).values(
+                adherent=numero, user_id=user.id, civilite=new.civilite, nom=new.nom, prenom=new.prenom,
+                email=new.email, since=datetime.now(timezone.utc)))
+        services.mailer.send(notice_mail(
+            new.email, numero, "Vous êtes désormais l'administrateur des utilisateurs de l'adhérent "
+            f"{numero} (identifiant : {numero}, avec le mot de passe que vous avez choisi).",
+            f"You are now the user administrator of member {numero} (login: {numero}, with the password you chose)."))
+
+
+def _close_term(services: Services, numero: str, actor: Actor) -> None:
+    with services.db.begin() as conn:
+        conn.execute(update(history_table).where(history_table.c.adherent == numero, history_table.c.until.is_(None))
+                     .values(until=datetime.now(timezone.utc), ended_by=actor.username))
+
+
+def _update_open_term(services: Services, numero: str, **values: str) -> None:
+    with services.db.begin() as conn:
+        conn.execute(update(history_table).where(history_table.c.adherent == numero, history_table.c.until.is_(None))
+                     .values(**values))
 
 
 def delegate_history(services: Services, actor: Actor, numero: str) -> list[DelegateTerm]:
     """Who was delegate of the adherent, oldest first."""
-    raise NotImplementedError
+    require_adherent(actor, numero, numero)
+    with services.db.connect() as conn:
+        rows = conn.execute(select(history_table).where(history_table.c.adherent == numero)
+                            .order_by(history_table.c.since, history_table.c.id))
+        return [DelegateTerm(r.user_id, r.civilite, r.nom, r.prenom, r.email, r.since, r.until, r.ended_by)
+                for r in rows]
+
+
+def _members(gw: Gateway, numero: str) -> list[User]:
+    """Every account of the adherent: its teleservice users and its delegate."""
+    return [u for u in gw.users_by_attribute("adherent", numero) if u.attr("adherent") == numero]
 
 
 def suspend_adherent(gw: Gateway, services: Services, actor: Actor, numero: str, reason: str = "") -> int:
     """Agent: status=suspended; every enabled user of the adherent disabled (tagged) and logged out.
-    Returns how many accounts were disabled."""
-    raise NotImplementedError
+    Returns how many accounts were disabled. Re-runnable: a re-run finishes an interrupted suspension."""
+    with audited(services.db, actor, "adherent.suspend", numero, numero) as entry:
+        require_agent(actor, numero, numero)
+        state = adherent_state(gw, numero)
+        # The status first: while it says suspended, no delegate action goes through.
+        gw.set_group_attributes(state.group, {"status": [SUSPENDED]})
+        count = 0
+        for user in _members(gw, numero):
+            if user.enabled:
+                _set_user(gw, user.id, enabled=False, tag=True)
+                count += 1
+            gw.logout_user(user.id)
+        entry.before, entry.after = {"status": state.status}, {"status": SUSPENDED, "disabled": count}
+        entry.detail = reason or None
+        return count
 
 
 def reactivate_adherent(gw: Gateway, services: Services, actor: Actor, numero: str) -> int:
     """Agent: status=active; re-enables exactly the accounts the suspension disabled. Returns how many."""
-    raise NotImplementedError
+    with audited(services.db, actor, "adherent.reactivate", numero, numero) as entry:
+        require_agent(actor, numero, numero)
+        state = adherent_state(gw, numero)
+        count = 0
+        for user in _members(gw, numero):
+            if user.attr("suspended_by_cimr") == "true":
+                _set_user(gw, user.id, enabled=True, tag=False)
+                count += 1
+        gw.set_group_attributes(state.group, {"status": [ACTIVE]})
+        entry.before, entry.after = {"status": state.status}, {"status": ACTIVE, "enabled": count}
+        return count
+
+
+def _set_user(gw: Gateway, user_id: str, enabled: bool, tag: bool) -> None:
+    """Enable/disable in one PUT, tagging the accounts a suspension disabled."""
+    rep = gw.user_rep(user_id)
+    attrs = dict(rep.get("attributes") or {})
+    attrs.pop("suspended_by_cimr", None)
+    if tag:
+        attrs["suspended_by_cimr"] = ["true"]
+    rep.update(enabled=enabled, attributes=attrs)
+    gw.update_user(user_id, rep)
 
 
 def set_easypaiement_confirmations(gw: Gateway, services: Services, actor: Actor, numero: str,
                                    confirmations: int) -> None:
     """Delegate (own adherent) or agent: 1 or 2 confirmations; 2 is refused with fewer than two validators."""
-    raise NotImplementedError
+    with audited(services.db, actor, "adherent.easypaiement_confirmations", numero, numero) as entry:
+        require_adherent(actor, numero, numero)
+        state = adherent_state(gw, numero)
+        require_active(state)
+        entry.before, entry.after = {"confirmations": state.confirmations}, {"confirmations": confirmations}
+        rules.check_confirmations(confirmations, len(enabled_validators(gw, numero)))
+        gw.set_group_attributes(state.group, {"easypaiement_confirmations": [str(confirmations)]})

@@ -34,6 +34,7 @@ class Entry:
     after: dict | None = None
     detail: str | None = None
     target: str | None = None
+    adherent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,18 +74,18 @@ def record(db: Database, actor: Actor, action: str, adherent: str | None, target
 @contextmanager
 def audited(db: Database, actor: Actor, action: str, adherent: str | None, target: str | None) -> Iterator[Entry]:
     """Record the action's outcome: ok, refused (a rule, the tenant check, Keycloak's refusal) or error."""
-    entry = Entry(target=target)
+    entry = Entry(target=target, adherent=adherent)
     try:
         yield entry
     except REFUSALS as exc:
-        record(db, actor, action, adherent, entry.target, "refused", entry.before, entry.after,
+        record(db, actor, action, entry.adherent, entry.target, "refused", entry.before, entry.after,
                f"{type(exc).__name__}: {exc}")
         raise
-    except ProvisionerError as exc:
-        record(db, actor, action, adherent, entry.target, "error", entry.before, entry.after,
+    except Exception as exc:
+        record(db, actor, action, entry.adherent, entry.target, "error", entry.before, entry.after,
                f"{type(exc).__name__}: {exc}")
         raise
-    record(db, actor, action, adherent, entry.target, "ok", entry.before, entry.after, entry.detail)
+    record(db, actor, action, entry.adherent, entry.target, "ok", entry.before, entry.after, entry.detail)
 
 
 def events(db: Database, adherent: str | None = None, action: str | None = None, actor: str | None = None,

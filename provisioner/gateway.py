@@ -244,7 +244,10 @@ class Gateway:
         return User.from_rep(rep) if rep else None
 
     def user_by_username(self, username: str) -> User | None:
+        if not username:  # Keycloak treats an empty filter as "no filter"
+            return None
         reps = self.get("/users", username=username, exact="true") or []
+        reps = [r for r in reps if r["username"] == username.lower()]
         return User.from_rep(reps[0]) if reps else None
 
     def users_by_attribute(self, name: str, value: str) -> list[User]:
@@ -357,3 +360,52 @@ class Gateway:
     def effective_realm_roles(self, user_id: str) -> set[str]:
         """Names of the user's realm roles, through groups and composites."""
         return {r["name"] for r in self.get(f"/users/{user_id}/role-mappings/realm/composite") or []}
+
+    def user_rep(self, user_id: str) -> dict | None:
+        """The raw representation (to send back whole on update: a partial PUT may drop attributes)."""
+        return self.get(f"/users/{quote(user_id)}")
+
+    def ensure_group(self, parent: Group | None, name: str, attributes: dict | None = None) -> Group:
+        """The group `name` under parent (top level when None), created if missing; re-runnable."""
+        path = f"{parent.path if parent else ''}/{name}"
+        group = self.group_by_path(path)
+        if group is None:
+            try:
+                self.create_group(name, parent.id if parent else None, attributes)
+            except Conflict:  # created meanwhile by a concurrent run
+                pass
+            group = self.group_by_path(path)
+            if group is None:
+                raise NotFound(f"group {path} could not be created")
+        return group
+
+    def group_rep(self, group_id: str) -> dict | None:
+        return self.get(f"/groups/{group_id}")
+
+    def set_group_attributes(self, group: Group, attributes: dict[str, list[str]]) -> None:
+        """Merge attributes into the group's (others kept)."""
+        rep = self.group_rep(group.id) or {}
+        rep["attributes"] = {**(rep.get("attributes") or {}), **attributes}
+        self.update_group(group.id, rep)
+
+    def client_role(self, client_uuid: str, role: str) -> dict:
+        rep = self.get(f"/clients/{client_uuid}/roles/{quote(role)}")
+        if rep is None:
+            raise NotFound(f"client role {role} not found")
+        return rep
+
+    def group_client_roles(self, group_id: str, client_uuid: str) -> set[str]:
+        return {r["name"] for r in self.get(f"/groups/{group_id}/role-mappings/clients/{client_uuid}") or []}
+
+    def user_sessions(self, user_id: str) -> list[dict]:
+        return self.get(f"/users/{user_id}/sessions") or []
+
+    def search_users(self, search: str) -> list[User]:
+        return [User.from_rep(r) for r in self.paged("/users", search=search, briefRepresentation="false")]
+
+    def count_users(self, **params: Any) -> int:
+        return int(self.get("/users/count", **params) or 0)
+
+    def partial_import(self, rep: dict) -> dict:
+        """Keycloak's own partialImport (used by bench/ as the reference)."""
+        return self.post_json("/partialImport", rep)

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
+from sqlalchemy import insert, select, update
+
+from provisioner import rules
+from provisioner.audit_trail import audited
 from provisioner.core import Services
+from provisioner.db import delegate_history, subscriptions
+from provisioner.errors import Conflict, Message, NotFound, RuleViolation, ValidationError
 from provisioner.gateway import Gateway
-from provisioner.tenancy import Actor
+from provisioner.mailer import MailError, approval_mail, rejection_mail
+from provisioner.tenancy import Actor, require_agent
+from provisioner.tree import ACTIVE, delegate_group_path, ensure_tree
+
+PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
 
 
 @dataclass(frozen=True)
@@ -83,7 +93,58 @@ class Subscription:
 
 def validate_subscription(services: Services, form: SubscriptionForm) -> None:
     """Every field of the form; raises ValidationError mapping 'company.rc', 'delegate.email', ... to a Message."""
-    raise NotImplementedError
+    c, r, d = form.company, form.responsable, form.delegate
+    errors = rules.collect({
+        "company.numero": rules.check_adherent(c.numero),
+        "company.raison_sociale": rules.check_text(c.raison_sociale, True, 120),
+        "company.rc": rules.check_text(c.rc, True, 40),
+        "company.patente": rules.check_text(c.patente, True, 40),
+        "company.adresse": rules.check_text(c.adresse, False, 200),
+        "company.telephone": rules.check_phone(c.telephone),
+        "company.fax": rules.check_phone(c.fax),
+        "company.site_web": rules.check_url(c.site_web),
+        "responsable.civilite": rules.check_civilite(r.civilite),
+        "responsable.nom": rules.check_name(r.nom),
+        "responsable.prenom": rules.check_name(r.prenom),
+        "responsable.fonction": rules.check_text(r.fonction, True, 80),
+        "responsable.telephone": rules.check_phone(r.telephone),
+        "responsable.telephone2": rules.check_phone(r.telephone2),
+        "responsable.fax": rules.check_phone(r.fax),
+        "responsable.gsm": rules.check_phone(r.gsm),
+        "responsable.email": rules.check_email(r.email, required=False),
+        "categories": rules.check_categories(form.categories) if form.categories else None,
+    })
+    errors |= validate_delegate(services, d, c.numero)
+    rules.raise_if(errors)
+
+
+def validate_delegate(services: Services, d: DelegateForm, numero: str) -> dict[str, Message]:
+    """The delegate's block of the form (also used to replace a delegate)."""
+    errors = rules.collect({
+        "delegate.civilite": rules.check_civilite(d.civilite),
+        "delegate.nom": rules.check_name(d.nom),
+        "delegate.prenom": rules.check_name(d.prenom),
+        "delegate.fonction": rules.check_text(d.fonction, True, 80),
+        "delegate.email": rules.check_email(d.email),
+        "delegate.telephone": rules.check_phone(d.telephone),
+        "delegate.gsm": rules.check_phone(d.gsm),
+        "delegate.fax": rules.check_phone(d.fax),
+    })
+    pw = rules.check_password_pair(services.password_policy, d.password, d.password_confirm, numero)
+    return errors | {f"delegate.{k}": v for k, v in pw.items()}
+
+
+def delegate_rep(numero: str, d: DelegateForm, enabled: bool) -> dict:
+    """The delegate's Keycloak user, password included (one POST)."""
+    attrs = {"adherent": [numero]} | {k: [v] for k, v in (("civilite", d.civilite), ("fonction", d.fonction),
+                                      ("telephone", d.telephone), ("gsm", d.gsm), ("fax", d.fax)) if v}
+    return {"username": numero, "enabled": enabled, "email": d.email, "emailVerified": True,
+            "firstName": d.prenom, "lastName": d.nom, "attributes": attrs,
+            "credentials": [{"type": "password", "value": d.password, "temporary": False}]}
+
+
+ALREADY_SUBSCRIBED = Message("Cet adhérent a déjà un abonnement en cours ou validé.",
+                             "This member already has a pending or approved subscription.")
 
 
 def submit_subscription(gw: Gateway, services: Services, form: SubscriptionForm,
@@ -92,25 +153,143 @@ def submit_subscription(gw: Gateway, services: Services, form: SubscriptionForm,
 
     Raises ValidationError (fields), RuleViolation('company.numero') when the adherent is already subscribed.
     """
-    raise NotImplementedError
+    numero = form.company.numero
+    actor = actor or Actor(f"subscriber:{numero}", "subscriber", numero)
+    with audited(services.db, actor, "subscription.submit", numero or None, numero) as entry:
+        entry.after = form.public()
+        validate_subscription(services, form)
+        if _open_subscription(services, numero):
+            raise RuleViolation("company.numero", ALREADY_SUBSCRIBED)
+        _remove_leftover_delegate(gw, services, numero)
+        now = datetime.now(timezone.utc)
+        # The row and the account stand or fall together: the row commits only once Keycloak has the user.
+        with services.db.begin() as conn:
+            sid = conn.execute(insert(subscriptions).values(
+                adherent=numero, status=PENDING, form=form.public(), submitted_at=now)).inserted_primary_key[0]
+            try:
+                user_id = gw.create_user(delegate_rep(numero, form.delegate, enabled=False))
+            except Conflict:
+                raise RuleViolation("company.numero", ALREADY_SUBSCRIBED) from None
+            conn.execute(update(subscriptions).where(subscriptions.c.id == sid).values(delegate_user_id=user_id))
+        entry.target = f"subscription:{sid}"
+    return get_subscription(services, sid)
+
+
+def _open_subscription(services: Services, numero: str) -> bool:
+    with services.db.connect() as conn:
+        return conn.execute(select(subscriptions.c.id).where(
+            subscriptions.c.adherent == numero, subscriptions.c.status.in_((PENDING, APPROVED)))).first() is not None
+
+
+def _remove_leftover_delegate(gw: Gateway, services: Services, numero: str) -> None:
+    """A disabled account left by an interrupted or rejected submission (no open subscription) is removed."""
+    user = gw.user_by_username(numero)
+    if user is None:
+        return
+    if user.enabled or user.attr("adherent") != numero or gw.group_by_path(f"/adherents/{numero}"):
+        raise RuleViolation("company.numero", ALREADY_SUBSCRIBED)
+    gw.delete_user(user.id)
+
+
+def _row_to_subscription(row, sla_hours: int, now: datetime) -> Subscription:
+    submitted = _aware(row.submitted_at)
+    end = _aware(row.decided_at) if row.decided_at else now
+    age = (end - submitted).total_seconds() / 3600
+    return Subscription(row.id, row.adherent, row.status, row.form, submitted, _aware(row.decided_at),
+                        row.decided_by, row.reason, round(age, 2), row.status == PENDING and age > sla_hours)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite returns naive datetimes; we only ever store UTC.
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
 def list_subscriptions(services: Services, status: str | None = "pending",
                        now: datetime | None = None) -> list[Subscription]:
     """Subscriptions (pending by default), oldest first, with their age and the overdue flag."""
-    raise NotImplementedError
+    now = now or datetime.now(timezone.utc)
+    q = select(subscriptions).order_by(subscriptions.c.submitted_at, subscriptions.c.id)
+    if status:
+        q = q.where(subscriptions.c.status == status)
+    with services.db.connect() as conn:
+        return [_row_to_subscription(r, services.settings.subscription_sla_hours, now) for r in conn.execute(q)]
 
 
 def get_subscription(services: Services, subscription_id: int) -> Subscription:
-    raise NotImplementedError
+    with services.db.connect() as conn:
+        row = conn.execute(select(subscriptions).where(subscriptions.c.id == subscription_id)).first()
+    if row is None:
+        raise NotFound(f"no subscription {subscription_id}")
+    return _row_to_subscription(row, services.settings.subscription_sla_hours, datetime.now(timezone.utc))
+
+
+NOT_PENDING = Message("Cet abonnement a déjà été traité.", "This subscription has already been decided.")
 
 
 def approve_subscription(gw: Gateway, services: Services, actor: Actor, subscription_id: int) -> Subscription:
     """Agent only: create the adherent's group tree, enable the delegate, mail them (no password). Re-runnable."""
-    raise NotImplementedError
+    with audited(services.db, actor, "subscription.approve", None, f"subscription:{subscription_id}") as entry:
+        require_agent(actor, None, f"subscription:{subscription_id}")
+        sub = get_subscription(services, subscription_id)
+        entry.adherent = sub.adherent
+        if sub.status != PENDING:
+            raise RuleViolation("subscription", NOT_PENDING)
+        form = sub.form
+        categories = form.get("categories") or list(services.settings.default_categories)
+        ensure_tree(gw, sub.adherent, {
+            "raison_sociale": [form["company"]["raison_sociale"]], "status": [ACTIVE],
+            "easypaiement_confirmations": ["1"], "categories": categories})
+        delegate = gw.user_by_username(sub.adherent)
+        if delegate is None:
+            raise NotFound(f"the delegate account {sub.adherent} is missing")
+        gw.add_to_group(delegate.id, gw.group_by_path(delegate_group_path(sub.adherent)).id)
+        _set_enabled(gw, delegate.id, True)
+        try:
+            services.mailer.send(approval_mail(form["delegate"]["email"], sub.adherent,
+                                               form["company"]["raison_sociale"]))
+        except MailError:
+            _set_enabled(gw, delegate.id, False)  # undo: still pending, a re-run finishes the job
+            raise
+        _decide(services, sub, APPROVED, actor, None)
+        _open_term(services, sub.adherent, delegate.id, form["delegate"])
+        entry.before, entry.after = {"status": PENDING}, {"status": APPROVED, "categories": categories}
+    return get_subscription(services, subscription_id)
+
+
+def _set_enabled(gw: Gateway, user_id: str, enabled: bool) -> None:
+    rep = gw.user_rep(user_id)
+    rep["enabled"] = enabled
+    gw.update_user(user_id, rep)
+
+
+def _decide(services: Services, sub: Subscription, status: str, actor: Actor, reason: str | None) -> None:
+    with services.db.begin() as conn:
+        conn.execute(update(subscriptions).where(subscriptions.c.id == sub.id).values(
+            status=status, decided_at=datetime.now(timezone.utc), decided_by=actor.username, reason=reason))
+
+
+def _open_term(services: Services, numero: str, user_id: str, delegate: dict) -> None:
+    """Start a delegate_history term (the delegate from now on)."""
+    with services.db.begin() as conn:
+        conn.execute(insert(delegate_history).values(
+            adherent=numero, user_id=user_id, civilite=delegate.get("civilite"), nom=delegate.get("nom"),
+            prenom=delegate.get("prenom"), email=delegate.get("email"), since=datetime.now(timezone.utc)))
 
 
 def reject_subscription(gw: Gateway, services: Services, actor: Actor, subscription_id: int,
                         reason: str) -> Subscription:
     """Agent only: mark rejected, remove the disabled delegate account, mail the delegate the reason."""
-    raise NotImplementedError
+    with audited(services.db, actor, "subscription.reject", None, f"subscription:{subscription_id}") as entry:
+        require_agent(actor, None, f"subscription:{subscription_id}")
+        rules.raise_if(rules.collect({"reason": rules.check_text(reason, True, 500)}))
+        sub = get_subscription(services, subscription_id)
+        entry.adherent = sub.adherent
+        if sub.status != PENDING:
+            raise RuleViolation("subscription", NOT_PENDING)
+        services.mailer.send(rejection_mail(sub.form["delegate"]["email"], sub.adherent, reason))
+        delegate = gw.user_by_username(sub.adherent)
+        if delegate is not None and not delegate.enabled:
+            gw.delete_user(delegate.id)
+        _decide(services, sub, REJECTED, actor, reason)
+        entry.before, entry.after = {"status": PENDING}, {"status": REJECTED, "reason": reason}
+    return get_subscription(services, subscription_id)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Callable
 
+from provisioner import rules, secret_questions
+from provisioner.adherents import password_refused
+from provisioner.audit_trail import audited
 from provisioner.core import Services
-from provisioner.gateway import Gateway
-from provisioner.rules import Access
+from provisioner.errors import Conflict, KeycloakRejected, Message, RuleViolation
+from provisioner.gateway import Gateway, User
+from provisioner.rules import EASYPAIEMENT, POWERS, TELEDECLARATION, VALIDATEUR, Access
 from provisioner.secret_questions import SecretAnswer
-from provisioner.tenancy import Actor
+from provisioner.tenancy import Actor, require_adherent, user_of
+from provisioner.tree import (AdherentState, adherent_state, enabled_validators, leaf_group, leaf_path, powers_of,
+                              require_active)
 
 
 @dataclass(frozen=True)
@@ -44,58 +51,270 @@ class TeleserviceUser:
     locked: bool = False
 
 
+# --- pure: validation and the Keycloak representation ---------------------------------------------------
+def check_details(d: UserDetails) -> dict[str, Message]:
+    return rules.collect({
+        "civilite": rules.check_civilite(d.civilite),
+        "nom": rules.check_name(d.nom),
+        "prenom": rules.check_name(d.prenom),
+        "fonction": rules.check_text(d.fonction, False, 80),
+        "email": rules.check_email(d.email),
+        "telephone": rules.check_phone(d.telephone),
+    })
+
+
+def check_new_user(services: Services, new: NewUser, active_categories: tuple[str, ...]) -> dict[str, Message]:
+    """Every field of the form (no I/O): login, details, password, secret questions, teleservice access."""
+    errors = rules.collect({"login": rules.check_login(new.login)}) | check_details(new.details)
+    if new.password_confirm is None:
+        problem = rules.check_password(services.password_policy, new.password, new.login)
+        errors |= {"password": problem} if problem else {}
+    else:
+        errors |= rules.check_password_pair(services.password_policy, new.password, new.password_confirm, new.login)
+    errors |= rules.check_secret_questions([(a.question, a.answer) for a in new.secret_answers])
+    return errors | rules.check_access(new.access, active_categories)
+
+
+def user_attributes(adherent: str, d: UserDetails, access: Access) -> dict[str, list[str]]:
+    attrs = {"adherent": [adherent], "teleservice": [access.teleservice]}
+    attrs |= {k: [v] for k, v in (("civilite", d.civilite), ("fonction", d.fonction),
+                                  ("telephone", d.telephone)) if v}
+    if access.teleservice == TELEDECLARATION:
+        attrs["user_type"] = [access.user_type]
+        attrs["categories"] = list(access.categories)
+        if access.provider:
+            attrs["provider"] = [access.provider]
+    return attrs
+
+
+def user_rep(adherent: str, new: NewUser, access: Access) -> dict:
+    """User, groups, attributes and (temporary) password in ONE representation: one POST, all or nothing."""
+    d = new.details
+    return {"username": new.login, "enabled": True, "email": d.email, "emailVerified": True,
+            "firstName": d.prenom, "lastName": d.nom, "attributes": user_attributes(adherent, d, access),
+            "groups": [leaf_path(adherent, access.teleservice, p) for p in access.powers],
+            "credentials": [{"type": "password", "value": new.password, "temporary": True}]}
+
+
+def _view(user: User, adherent: str, powers: tuple[str, ...], locked: bool = False) -> TeleserviceUser:
+    details = UserDetails(user.last_name or "", user.first_name or "", user.email or "", user.attr("civilite") or "",
+                          user.attr("fonction") or "", user.attr("telephone") or "")
+    access = Access(user.attr("teleservice") or "", powers, user.attr("user_type"), user.attr("provider"),
+                    tuple(user.attributes.get("categories") or ()))
+    return TeleserviceUser(user.id, user.username, adherent, user.enabled, details, access, locked)
+
+
+def _public(view: TeleserviceUser) -> dict:
+    return {"login": view.login, "enabled": view.enabled, **asdict(view.details), **asdict(view.access)}
+
+
+def _active_state(gw: Gateway, actor: Actor, adherent: str, target: str) -> AdherentState:
+    require_adherent(actor, adherent, target)
+    state = adherent_state(gw, adherent)
+    require_active(state)
+    return state
+
+
+# --- actions ------------------------------------------------------------------------------------------
 def create_user(gw: Gateway, services: Services, actor: Actor, adherent: str, new: NewUser) -> TeleserviceUser:
     """One POST: user with groups, attributes and (temporary) password; then the hashed secret answers
     (undone in Keycloak if they cannot be stored). Raises ValidationError, RuleViolation, TenantViolation."""
-    raise NotImplementedError
+    with audited(services.db, actor, "user.create", adherent, new.login) as entry:
+        state = _active_state(gw, actor, adherent, new.login)
+        rules.raise_if(check_new_user(services, new, state.categories))
+        access = new.access.normalised(state.categories)
+        entry.after = {"login": new.login, **asdict(new.details), **asdict(access)}
+        if gw.user_by_username(new.login) is not None:
+            raise RuleViolation("login", rules.login_taken(new.login))
+        hashes = [secret_questions.hash_answer(a.answer) for a in new.secret_answers]
+        user_id = _post_user(gw, user_rep(adherent, new, access))
+        _store_or_undo(gw, services, user_id, new.secret_answers, hashes)
+        return TeleserviceUser(user_id, new.login, adherent, True, new.details, access)
+
+
+def _post_user(gw: Gateway, rep: dict) -> str:
+    try:
+        return gw.create_user(rep)
+    except Conflict:
+        raise RuleViolation("login", rules.login_taken(rep["username"])) from None
+    except KeycloakRejected as exc:
+        raise password_refused(exc) if "assword" in str(exc) else exc from None
+
+
+def _store_or_undo(gw: Gateway, services: Services, user_id: str, answers, hashes) -> None:
+    try:
+        secret_questions.store(services.db, user_id, list(answers), hashes)
+    except Exception:
+        gw.delete_user(user_id)  # compensate: the user exists with its answers, or not at all
+        raise
 
 
 def list_users(gw: Gateway, services: Services, actor: Actor, adherent: str,
                teleservice: str | None = None) -> dict[str, list[TeleserviceUser]]:
     """The adherent's users grouped by teleservice (every teleservice listed, maybe empty)."""
-    raise NotImplementedError
+    with audited(services.db, actor, "user.list", adherent, teleservice):
+        require_adherent(actor, adherent, adherent)
+        adherent_state(gw, adherent)
+        clients = [teleservice] if teleservice else list(POWERS)
+        powers: dict[str, list[str]] = {}
+        for client in clients:
+            for role in POWERS[client]:
+                for member in gw.group_members(leaf_group(gw, adherent, client, role).id):
+                    powers.setdefault(member.id, []).append(role)
+        users = [u for u in gw.users_by_attribute("adherent", adherent)
+                 if u.attr("adherent") == adherent and u.attr("teleservice") in clients]
+        out: dict[str, list[TeleserviceUser]] = {c: [] for c in clients}
+        for u in sorted(users, key=lambda u: u.username):
+            out[u.attr("teleservice")].append(_view(u, adherent, tuple(sorted(powers.get(u.id, ())))))
+        return out
 
 
 def get_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str) -> TeleserviceUser:
-    raise NotImplementedError
+    with audited(services.db, actor, "user.show", adherent, login):
+        user = user_of(gw, actor, adherent, login)
+        locked = bool(gw.brute_force_status(user.id).get("disabled"))
+        return _view(user, adherent, powers_of(gw, adherent, user.id), locked)
 
 
 def find_logins(gw: Gateway, services: Services, actor: Actor, adherent: str, query: str) -> list[TeleserviceUser]:
     """'Show a user's login': the adherent's users whose name, e-mail or login contains query."""
-    raise NotImplementedError
+    with audited(services.db, actor, "user.find_login", adherent, query):
+        require_adherent(actor, adherent, adherent)
+        needle = query.casefold().strip()
+        found = [u for u in gw.users_by_attribute("adherent", adherent)
+                 if u.attr("adherent") == adherent and u.attr("teleservice")
+                 and any(needle in (v or "").casefold() for v in (u.username, u.email, u.first_name, u.last_name,
+                                                                   f"{u.first_name} {u.last_name}"))]
+        return [_view(u, adherent, ()) for u in sorted(found, key=lambda u: u.username)]
 
 
 def set_password(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str, password: str,
                  password_confirm: str | None = None) -> None:
     """A temporary password: the user must change it at next login. Policy checked first."""
-    raise NotImplementedError
+    with audited(services.db, actor, "user.set_password", adherent, login):
+        _active_state(gw, actor, adherent, login)
+        user = user_of(gw, actor, adherent, login)
+        if password_confirm is None:
+            problem = rules.check_password(services.password_policy, password, login)
+            rules.raise_if({"password": problem} if problem else {})
+        else:
+            rules.raise_if(rules.check_password_pair(services.password_policy, password, password_confirm, login))
+        try:
+            gw.set_password(user.id, password, temporary=True)
+        except KeycloakRejected as exc:
+            raise password_refused(exc) from None
+
+
+ONE_TELESERVICE = Message("Un identifiant ne sert qu'un seul téléservice : créez un autre identifiant pour ce "
+                          "téléservice.", "One login serves exactly one teleservice: create another login for "
+                          "that teleservice.")
 
 
 def change_access(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str,
                   access: Access) -> TeleserviceUser:
     """New powers / type / provider / categories, same teleservice only (one login, one teleservice)."""
-    raise NotImplementedError
+    with audited(services.db, actor, "user.change_access", adherent, login) as entry:
+        state = _active_state(gw, actor, adherent, login)
+        user = user_of(gw, actor, adherent, login)
+        if access.teleservice != user.attr("teleservice"):
+            raise RuleViolation("teleservice", ONE_TELESERVICE)
+        rules.raise_if(rules.check_access(access, state.categories))
+        new = access.normalised(state.categories)
+        old = powers_of(gw, adherent, user.id)
+        before = _view(user, adherent, old)
+        entry.before, entry.after = asdict(before.access), asdict(new)
+        if VALIDATEUR in old and VALIDATEUR not in new.powers and user.enabled:
+            rules.check_validator_removal(state.confirmations, len(enabled_validators(gw, adherent)) - 1)
+        _apply_access(gw, adherent, user, old, new)
+        return _view(gw.user(user.id), adherent, new.powers)
+
+
+def _apply_access(gw: Gateway, adherent: str, user: User, old: tuple[str, ...], new: Access) -> None:
+    """Attributes, then group changes; on failure, what was done is undone (compensation)."""
+    undo: list[Callable[[], None]] = []
+    try:
+        rep = gw.user_rep(user.id)
+        saved = dict(rep.get("attributes") or {})
+        rep["attributes"] = {k: v for k, v in saved.items() if k not in ("user_type", "provider", "categories")}
+        rep["attributes"] |= {k: v for k, v in user_attributes(adherent, UserDetails("", "", ""), new).items()
+                              if k in ("user_type", "provider", "categories")}
+        gw.update_user(user.id, rep)
+        undo.append(lambda: gw.update_user(user.id, {**rep, "attributes": saved}))
+        for role in set(new.powers) - set(old):
+            gid = leaf_group(gw, adherent, new.teleservice, role).id
+            gw.add_to_group(user.id, gid)
+            undo.append(lambda gid=gid: gw.remove_from_group(user.id, gid))
+        for role in set(old) - set(new.powers):
+            gid = leaf_group(gw, adherent, new.teleservice, role).id
+            gw.remove_from_group(user.id, gid)
+            undo.append(lambda gid=gid: gw.add_to_group(user.id, gid))
+    except Exception:
+        for step in reversed(undo):
+            step()
+        raise
 
 
 def update_details(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str,
                    details: UserDetails) -> TeleserviceUser:
-    raise NotImplementedError
+    """Name, e-mail, civilité, fonction, phone (one PUT)."""
+    with audited(services.db, actor, "user.update_details", adherent, login) as entry:
+        _active_state(gw, actor, adherent, login)
+        user = user_of(gw, actor, adherent, login)
+        rules.raise_if(check_details(details))
+        rep = gw.user_rep(user.id)
+        entry.before = {"nom": rep.get("lastName"), "prenom": rep.get("firstName"), "email": rep.get("email")}
+        entry.after = asdict(details)
+        attrs = {k: v for k, v in (rep.get("attributes") or {}).items() if k not in ("civilite", "fonction",
+                                                                                     "telephone")}
+        attrs |= {k: [v] for k, v in (("civilite", details.civilite), ("fonction", details.fonction),
+                                      ("telephone", details.telephone)) if v}
+        rep.update(firstName=details.prenom, lastName=details.nom, email=details.email, attributes=attrs)
+        gw.update_user(user.id, rep)
+        return _view(gw.user(user.id), adherent, powers_of(gw, adherent, user.id))
 
 
 def set_secret_questions(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str,
                          answers: tuple[SecretAnswer, ...]) -> None:
-    raise NotImplementedError
+    """Replace the user's secret questions (answers hashed, never in Keycloak nor in the audit trail)."""
+    with audited(services.db, actor, "user.set_secret_questions", adherent, login) as entry:
+        user = user_of(gw, actor, adherent, login)
+        rules.raise_if(rules.check_secret_questions([(a.question, a.answer) for a in answers]))
+        entry.after = {"questions": [a.question for a in answers]}
+        secret_questions.store(services.db, user.id, list(answers))
 
 
 def disable_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str) -> None:
-    """A departing user: disabled and logged out at once (a needed validator is refused)."""
-    raise NotImplementedError
+    """A departing user: disabled and logged out at once (a validator still needed is refused)."""
+    with audited(services.db, actor, "user.disable", adherent, login) as entry:
+        state = _active_state(gw, actor, adherent, login)
+        user = user_of(gw, actor, adherent, login)
+        if user.enabled and VALIDATEUR in powers_of(gw, adherent, user.id):
+            rules.check_validator_removal(state.confirmations, len(enabled_validators(gw, adherent)) - 1)
+        entry.before, entry.after = {"enabled": user.enabled}, {"enabled": False}
+        _set_enabled(gw, user.id, False)
+        gw.logout_user(user.id)
 
 
 def enable_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str) -> None:
-    raise NotImplementedError
+    with audited(services.db, actor, "user.enable", adherent, login) as entry:
+        _active_state(gw, actor, adherent, login)
+        user = user_of(gw, actor, adherent, login)
+        entry.before, entry.after = {"enabled": user.enabled}, {"enabled": True}
+        _set_enabled(gw, user.id, True)
+
+
+def _set_enabled(gw: Gateway, user_id: str, enabled: bool) -> None:
+    rep = gw.user_rep(user_id)
+    rep["enabled"] = enabled
+    gw.update_user(user_id, rep)
 
 
 def unlock_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str) -> bool:
     """Clear a brute-force lockout; returns whether the user was locked."""
-    raise NotImplementedError
+    with audited(services.db, actor, "user.unlock", adherent, login) as entry:
+        _active_state(gw, actor, adherent, login)
+        user = user_of(gw, actor, adherent, login)
+        locked = bool(gw.brute_force_status(user.id).get("disabled"))
+        gw.clear_brute_force(user.id)
+        entry.before, entry.after = {"locked": locked}, {"locked": False}
+        return locked

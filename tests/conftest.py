@@ -39,7 +39,7 @@ def keycloak_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def test_env(keycloak_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def test_env(keycloak_url: str, smtp_server: "MailBox", tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The environment our code reads, pointing at the test Keycloak, a fresh realm and database."""
     realm = f"cimr-test-{uuid.uuid4().hex[:8]}"
     db = tmp_path_factory.mktemp("db") / "cimr.db"
@@ -51,6 +51,8 @@ def test_env(keycloak_url: str, tmp_path_factory: pytest.TempPathFactory) -> dic
         "PROVISIONER_CLIENT_SECRET": "dev-provisioner-secret",
         "DATABASE_URL": f"sqlite:///{db}",
         "REALM_DIR": str(PROJECT_ROOT / "realm"),
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_server.port),
         "PATH": os.environ.get("PATH", ""),
     }
 
@@ -84,3 +86,81 @@ def realm(settings: Settings, spec, admin_gw: Gateway) -> str:
 def service_gw(settings: Settings, realm: str) -> Gateway:
     """The provisioner's least-privilege service account on the applied realm."""
     return Gateway.as_service_account(settings)
+
+
+# --- a real SMTP server (aiosmtpd in its own process); messages land in a directory ------------------------
+class MailBox:
+    """The messages the test SMTP server received, parsed."""
+
+    def __init__(self, directory: Path, port: int):
+        self.directory, self.port = directory, port
+
+    def messages(self, to: str | None = None) -> list:
+        import email
+        from email import policy
+
+        out = []
+        for path in sorted(self.directory.glob("*.eml")):
+            msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+            if to is None or to in (msg["To"] or ""):
+                out.append(msg)
+        return out
+
+    def bodies(self, to: str | None = None) -> list[str]:
+        return [m.get_content() for m in self.messages(to)]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def smtp_server(tmp_path_factory: pytest.TempPathFactory) -> MailBox:
+    """tests/smtp_sink.py started once per session on a free port; stopped at the end."""
+    import subprocess
+    import sys
+
+    directory = tmp_path_factory.mktemp("mail")
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "tests" / "smtp_sink.py"), str(directory), str(port)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready", "the test SMTP server did not start"
+        yield MailBox(directory, port)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+# --- provisioner actions (issue 3): services, actors, approved adherents ------------------------------------
+@pytest.fixture(scope="session")
+def services(settings: Settings, spec, realm: str):
+    """Our database, mailer and the realm's password policy, for the session's realm."""
+    from provisioner.core import Services
+
+    return Services.from_settings(settings, spec)
+
+
+@pytest.fixture(scope="session")
+def agent():
+    from provisioner.tenancy import Actor
+
+    return Actor.agent("agent.benali")
+
+
+@pytest.fixture(scope="session")
+def make_adherent(service_gw: Gateway, services, agent):
+    """A factory: submit and approve a subscription; returns the new numéro d'adhérent."""
+    from tests.provisioning import approved_adherent
+
+    return lambda **kw: approved_adherent(service_gw, services, agent, **kw)
+
+
+@pytest.fixture(scope="module")
+def adherent(make_adherent) -> str:
+    """An approved adherent shared by a test module (tests that change its settings make their own)."""
+    return make_adherent()

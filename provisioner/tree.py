@@ -1,0 +1,94 @@
+"""The adherent's groups in Keycloak: /adherents/<n>/<client>/<role> (leaves carry the client role),
+/delegates/<n>; group attributes hold the adherent's status, confirmations and categories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from provisioner.errors import Message, RuleViolation
+from provisioner.gateway import Gateway, Group, User
+from provisioner.rules import EASYPAIEMENT, POWERS, VALIDATEUR
+
+ADHERENTS, DELEGATES = "adherents", "delegates"
+ACTIVE, SUSPENDED = "active", "suspended"
+
+
+def adherent_path(numero: str) -> str:
+    return f"/{ADHERENTS}/{numero}"
+
+
+def leaf_path(numero: str, client: str, role: str) -> str:
+    return f"/{ADHERENTS}/{numero}/{client}/{role}"
+
+
+def delegate_group_path(numero: str) -> str:
+    return f"/{DELEGATES}/{numero}"
+
+
+@dataclass(frozen=True)
+class AdherentState:
+    numero: str
+    group: Group
+    raison_sociale: str
+    status: str
+    confirmations: int
+    categories: tuple[str, ...]
+
+    @property
+    def suspended(self) -> bool:
+        return self.status == SUSPENDED
+
+
+def ensure_tree(gw: Gateway, numero: str, attributes: dict[str, list[str]]) -> Group:
+    """Create what is missing of the adherent's group tree (re-runnable) and return /adherents/<n>."""
+    top = gw.ensure_group(None, ADHERENTS)
+    adherent = gw.ensure_group(top, numero, attributes)
+    for client, roles in POWERS.items():
+        client_uuid = gw.client_uuid(client)
+        middle = gw.ensure_group(adherent, client)
+        for role in roles:
+            leaf = gw.ensure_group(middle, role)
+            if role not in gw.group_client_roles(leaf.id, client_uuid):
+                gw.map_client_roles_to_group(leaf.id, client_uuid, [gw.client_role(client_uuid, role)])
+    gw.ensure_group(gw.ensure_group(None, DELEGATES), numero)
+    return adherent
+
+
+NOT_SUBSCRIBED = Message("Cet adhérent n'a pas d'abonnement validé aux téléservices.",
+                         "This member has no approved teleservices subscription.")
+
+
+def adherent_state(gw: Gateway, numero: str) -> AdherentState:
+    """The approved adherent's group and attributes; RuleViolation('adherent') when there is none."""
+    group = gw.group_by_path(adherent_path(numero))
+    if group is None:
+        raise RuleViolation("adherent", NOT_SUBSCRIBED)
+    return AdherentState(numero, group, group.attr("raison_sociale") or "", group.attr("status") or ACTIVE,
+                         int(group.attr("easypaiement_confirmations") or 1),
+                         tuple(group.attributes.get("categories") or ()))
+
+
+def require_active(state: AdherentState) -> None:
+    if state.suspended:
+        raise RuleViolation("adherent", Message(
+            "L'adhérent est suspendu par la CIMR : aucune modification n'est possible.",
+            "The member is suspended by CIMR: no change is possible."))
+
+
+def leaf_group(gw: Gateway, numero: str, client: str, role: str) -> Group:
+    group = gw.group_by_path(leaf_path(numero, client, role))
+    if group is None:
+        raise RuleViolation("adherent", NOT_SUBSCRIBED)
+    return group
+
+
+def enabled_validators(gw: Gateway, numero: str) -> list[User]:
+    """The adherent's enabled E@syPaiement validators."""
+    return [u for u in gw.group_members(leaf_group(gw, numero, EASYPAIEMENT, VALIDATEUR).id) if u.enabled]
+
+
+def powers_of(gw: Gateway, numero: str, user_id: str) -> tuple[str, ...]:
+    """The leaf groups (roles) of the adherent the user is a member of."""
+    prefix = adherent_path(numero) + "/"
+    return tuple(sorted(g.path.rsplit("/", 1)[-1] for g in gw.user_groups(user_id)
+                        if g.path.startswith(prefix) and g.path.count("/") == 4))
