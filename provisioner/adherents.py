@@ -65,7 +65,7 @@ def _delegate(gw: Gateway, numero: str) -> User:
 def password_refused(exc: KeycloakRejected) -> RuleViolation:
     """Keycloak's final word on a password (e.g. one of the last ones used), as a field message."""
     text = str(exc)
-    if "istory" in text:
+    if "istory" in text or "last " in text:
         return RuleViolation("password", Message("Ce mot de passe a déjà été utilisé récemment : choisissez-en un "
                                                  "autre.", "This password was used recently: choose another one."))
     return RuleViolation("password", Message(f"Mot de passe refusé par Keycloak : {text}",
