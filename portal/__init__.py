@@ -32,6 +32,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         BABEL_DEFAULT_LOCALE="fr",
         BABEL_TRANSLATION_DIRECTORIES="translations",
         HSTS=settings.portal_url.startswith("https://"),
+        # Delegates call the Admin API with their own token (needs the realm's per-adherent fine-grained
+        # permissions); False: the service account, confined by the provisioner's tenant check only.
+        DELEGATE_OWN_TOKEN=True,
     )
     app.config.update(config)
 

@@ -17,14 +17,14 @@ from flask import Blueprint, Flask, abort, current_app, g, redirect, render_temp
 from portal.security import safe_next
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
-oauth = OAuth()
 PORTAL_ROLES = ("delegate", "agent", "auditor")
 HOME = {"delegate": "delegate.dashboard", "agent": "agent.pending", "auditor": "auditor.home"}
 
 
 def init_app(app: Flask) -> None:
     s = app.config["SETTINGS"]
-    oauth.init_app(app)
+    oauth = OAuth(app)  # one per app: each app has its own Keycloak
+    app.extensions["portal_oauth"] = oauth
     oauth.register(
         "keycloak",
         client_id=s.portal_client_id,
@@ -40,6 +40,11 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def user_context() -> dict:
         return {"user": g.get("user")}
+
+
+def keycloak():
+    """This app's OIDC client of the realm (server metadata fetched on first use, retried after a failure)."""
+    return current_app.extensions["portal_oauth"].keycloak
 
 
 def _claims(jwt: str) -> dict:
@@ -64,7 +69,7 @@ def redirect_uri() -> str:
 @bp.get("/login")
 def login():
     session["next"] = safe_next(request.args.get("next"), "")
-    return oauth.keycloak.authorize_redirect(redirect_uri(), ui_locales=request.args.get("lang") or
+    return keycloak().authorize_redirect(redirect_uri(), ui_locales=request.args.get("lang") or
                                              session.get("lang") or "fr")
 
 
@@ -73,7 +78,7 @@ def callback():
     if request.args.get("error"):
         return render_template("auth_error.html", error=request.args.get("error")), 401
     try:
-        token = oauth.keycloak.authorize_access_token()
+        token = keycloak().authorize_access_token()
     except OAuthError:
         return render_template("auth_error.html", error="state"), 400
     ident = identity_from_token(token)
@@ -117,7 +122,7 @@ def access_token() -> str:
     tokens = session.get("tokens") or {}
     if tokens.get("expires_at") and tokens["expires_at"] - 30 < time.time():
         try:
-            fresh = oauth.keycloak.fetch_access_token(grant_type="refresh_token",
+            fresh = keycloak().fetch_access_token(grant_type="refresh_token",
                                                       refresh_token=tokens.get("refresh_token"))
         except OAuthError:
             session.clear()

@@ -79,8 +79,9 @@ def actor() -> Actor:
 
 
 def gateway() -> Gateway:
-    """A delegate acts with their own token (Keycloak confines it to their adherent); others via the service account."""
-    if g.get("space") == "delegate":
+    """A delegate acts with their own token (Keycloak's fine-grained permissions confine it to their adherent,
+    on top of the provisioner's tenant check); agents and public forms use the service account."""
+    if g.get("space") == "delegate" and current_app.config["DELEGATE_OWN_TOKEN"]:
         from portal.auth import access_token
         return Gateway.with_token(settings(), access_token())
     return services().service_gateway()

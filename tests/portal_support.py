@@ -1,0 +1,140 @@
+"""Fixtures and helpers of the portal tests: the portal served on loopback against the session's realm,
+logins through Keycloak's real browser flow, people created through the provisioner's actions.
+
+Test modules import the fixtures they use: ``from tests.portal_support import *``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from provisioner.gateway import Gateway
+from provisioner.settings import Settings
+from provisioner.staff import StaffMember, create_staff
+from provisioner.tenancy import Actor
+
+DEFAULT_PORTAL = "http://127.0.0.1:8000"
+STAFF_PASSWORD = "Staff2026"
+OPERATOR = Actor("test-operator", "agent")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def allow_portal_url(admin_gw: Gateway, url: str) -> None:
+    """Add a test portal's callback and post-logout URIs to the realm's `portal` client."""
+    client = admin_gw.client_by_client_id("portal")
+    uris = set(client.get("redirectUris") or []) | {url + "/auth/callback"}
+    attrs = dict(client.get("attributes") or {})
+    post = set(filter(None, (attrs.get("post.logout.redirect.uris") or "").split("##"))) | {url + "/"}
+    attrs["post.logout.redirect.uris"] = "##".join(sorted(post))
+    admin_gw.put(f"/clients/{client['id']}", {**client, "redirectUris": sorted(uris), "attributes": attrs})
+
+
+@dataclass
+class Portal:
+    url: str
+    app: object
+    settings: Settings
+
+    def client(self):
+        return self.app.test_client()
+
+
+@pytest.fixture(scope="session")
+def portal(test_env: dict, realm: str, admin_gw: Gateway, services) -> Portal:
+    """The portal app, served in a thread on 127.0.0.1:8000 when free, else on a free port (then allowed in
+    the test realm's portal client)."""
+    from portal import create_app
+
+    port = 8000 if _port_free(8000) else _free_port()
+    url = f"http://127.0.0.1:{port}"
+    if url != DEFAULT_PORTAL:
+        allow_portal_url(admin_gw, url)
+    settings = Settings.from_env({**test_env, "PORTAL_URL": url, "PORTAL_SECRET_KEY": "portal-tests-secret-key"})
+    # TODO(fgap): True once the realm gives delegates per-adherent fine-grained permissions.
+    app = create_app({"SETTINGS": settings, "DELEGATE_OWN_TOKEN": False})
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Portal(url, app, settings)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def staff(service_gw: Gateway, services) -> dict[str, str]:
+    """One agent and one auditor, through the provisioner's action; role -> username."""
+    out = {}
+    for role in ("agent", "auditor"):
+        username = f"{role}.{uuid.uuid4().hex[:6]}"
+        create_staff(service_gw, services, OPERATOR, StaffMember(username, role, "Test", role.capitalize(),
+                                                                 f"{username}@cimr.ma", STAFF_PASSWORD))
+        out[role] = username
+    return out
+
+
+def keycloak_login(auth_url: str, username: str, password: str) -> str:
+    """Follow Keycloak's login page like a browser (form post, cookies); returns the redirect to the callback."""
+    s = requests.Session()
+    resp = s.get(auth_url, allow_redirects=False)
+    assert resp.status_code == 200 and 'id="kc-form-login"' in resp.text, resp.text[:500]
+    action = html.unescape(re.search(r'action="([^"]+)"', resp.text).group(1))
+    for cookie in s.cookies:
+        cookie.secure = False
+    resp = s.post(action, data={"username": username, "password": password, "credentialId": ""},
+                  allow_redirects=False)
+    assert resp.status_code in (302, 303), f"login refused for {username}: {resp.status_code}"
+    return resp.headers["Location"]
+
+
+def login_client(portal: Portal, username: str, password: str):
+    """A Flask test client logged in to the portal through Keycloak's browser flow (code + PKCE)."""
+    client = portal.client()
+    resp = client.get("/auth/login")
+    assert resp.status_code == 302
+    callback = keycloak_login(resp.headers["Location"], username, password)
+    parsed = urlparse(callback)
+    assert parsed.path == "/auth/callback" and "code" in parse_qs(parsed.query), callback
+    resp = client.get(f"/auth/callback?{parsed.query}")
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
+    return client
+
+
+def csrf_token(client, path: str) -> str:
+    """The CSRF token of the form on a page (the session's token)."""
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def text(resp) -> str:
+    """The visible text of a response, for readable assertions."""
+    body = re.sub(r"<(script|style).*?</\1>", " ", resp.get_data(as_text=True), flags=re.S)
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))).strip()
+
+
+__all__ = ["portal", "staff", "login_client", "csrf_token", "text", "keycloak_login", "Portal", "STAFF_PASSWORD"]

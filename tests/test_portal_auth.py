@@ -1,0 +1,145 @@
+"""Portal login through Keycloak, spaces by role, logout, security headers, open redirects, 503 and recovery."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from provisioner.settings import Settings
+from tests.portal_support import *  # noqa: F401,F403 (fixtures)
+from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, text
+from tests.provisioning import DELEGATE_PASSWORD
+
+pytestmark = pytest.mark.keycloak
+
+
+def test_security_headers_on_every_page(portal):
+    resp = portal.client().get("/")
+    h = resp.headers
+    assert "script-src 'self'" in h["Content-Security-Policy"] and "unsafe-inline" not in h["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in h["Content-Security-Policy"]
+    assert h["X-Frame-Options"] == "DENY"
+    assert h["Referrer-Policy"] == "no-referrer"
+    assert h["X-Content-Type-Options"] == "nosniff"
+
+
+def test_hsts_when_served_over_tls(test_env, realm):
+    from portal import create_app
+    app = create_app({"SETTINGS": Settings.from_env({**test_env, "PORTAL_URL": "https://portal.cimr.ma",
+                                                     "PORTAL_SECRET_KEY": "x" * 32})})
+    assert "max-age=" in app.test_client().get("/").headers["Strict-Transport-Security"]
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"])
+def test_no_open_redirect(portal, target):
+    resp = portal.client().get("/langue/en", query_string={"next": target})
+    assert resp.headers["Location"] == "/"
+
+
+def test_anonymous_is_sent_to_login_then_back(portal):
+    resp = portal.client().get("/delegue/journal")
+    assert resp.status_code == 302 and resp.headers["Location"].startswith("/auth/login?next=/delegue/journal")
+
+
+def test_login_goes_through_keycloak_with_pkce(portal):
+    resp = portal.client().get("/auth/login")
+    location = resp.headers["Location"]
+    assert location.startswith(f"{portal.settings.keycloak_url}/realms/{portal.settings.realm}/")
+    assert "code_challenge_method=S256" in location and "client_id=portal" in location
+
+
+def test_session_cookie_holds_no_token(portal, make_adherent):
+    numero = make_adherent()
+    client = login_client(portal, numero, DELEGATE_PASSWORD)
+    cookie = client.get_cookie("cimr_portal")
+    assert cookie is not None and cookie.secure and cookie.http_only
+    assert len(cookie.value) < 60 and "." not in cookie.value  # a random id, not a signed token or JWT
+
+
+def test_delegate_lands_on_own_dashboard_and_is_refused_elsewhere(portal, make_adherent):
+    numero = make_adherent()
+    client = login_client(portal, numero, DELEGATE_PASSWORD)
+    resp = client.get("/delegue/")
+    assert resp.status_code == 200, text(resp)[:400]
+    assert numero in text(resp)
+    assert client.get("/agent/").status_code == 403
+    assert client.get("/auditeur/").status_code == 403
+
+
+def test_agent_and_auditor_spaces(portal, staff):
+    agent = login_client(portal, staff["agent"], STAFF_PASSWORD)
+    assert agent.get("/agent/").status_code == 200
+    assert agent.get("/delegue/").status_code == 403
+    auditor = login_client(portal, staff["auditor"], STAFF_PASSWORD)
+    assert auditor.get("/auditeur/").status_code == 200
+    assert auditor.get("/agent/").status_code == 403
+
+
+def test_logout_ends_the_session_and_needs_csrf(portal, staff):
+    client = login_client(portal, staff["agent"], STAFF_PASSWORD)
+    assert client.post("/auth/logout").status_code == 400  # no CSRF token
+    token = csrf_token(client, "/agent/")
+    resp = client.post("/auth/logout", data={"csrf_token": token})
+    assert resp.status_code == 302 and "/protocol/openid-connect/logout" in resp.headers["Location"]
+    assert "id_token_hint=" in resp.headers["Location"]
+    assert client.get("/agent/").status_code == 302  # back to login
+
+
+class Relay:
+    """A TCP relay to Keycloak that the test can cut and restore (Keycloak itself is never stopped)."""
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.up = True
+        self.sock.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            if not self.up:
+                conn.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b):
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+def test_keycloak_unreachable_gives_503_then_recovers_without_restart(test_env, realm):
+    from urllib.parse import urlparse
+
+    from portal import create_app
+    relay = Relay(urlparse(test_env["KEYCLOAK_URL"]).port)
+    settings = Settings.from_env({**test_env, "KEYCLOAK_URL": f"http://127.0.0.1:{relay.port}"})
+    client = create_app({"SETTINGS": settings}).test_client()
+    relay.up = False
+    resp = client.get("/auth/login")
+    assert resp.status_code == 503 and "indisponible" in text(resp)
+    assert client.get("/mot-de-passe-oublie/").status_code == 200  # pages without Keycloak still work
+    relay.up = True
+    resp = client.get("/auth/login")
+    assert resp.status_code == 302 and f":{relay.port}/realms/" in resp.headers["Location"]
+    relay.sock.close()
