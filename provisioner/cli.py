@@ -100,5 +100,6 @@ def apply(ctx: Context, allow_delete: bool, force: bool) -> None:
 
 def main() -> None:
     from provisioner import cli_actions  # noqa: F401  (registers the action verbs)
+    from provisioner import cli_audit  # noqa: F401  (registers `audit`)
 
     cli(prog_name="provisioner")

@@ -409,3 +409,90 @@ class Gateway:
     def partial_import(self, rep: dict) -> dict:
         """Keycloak's own partialImport (used by bench/ as the reference)."""
         return self.post_json("/partialImport", rep)
+
+    # --- issue 5: audit, read-only bulk reads (the realm's `auditor` service account) ----------------
+    # The audit never makes one request per user: users are read in pages, memberships per group,
+    # direct role mappings per role, events in pages; independent reads go over a few pooled
+    # keep-alive connections at once.
+    @classmethod
+    def as_auditor(cls, settings: Settings) -> "Gateway":
+        """The security team's read-only client (view-*/query-* roles, no manage-*, no export)."""
+        client_id, secret = settings.require_auditor()
+        return cls.as_service_account(settings, client_id, secret)
+
+    def get_many(self, requests_: list[str | tuple[str, dict]], workers: int = 4) -> list[Any]:
+        """GET each (path, params) relative to the realm, ``workers`` at a time; results in order, None for 404.
+
+        Raises the translated error of the first failure (Forbidden for a read the caller may not do).
+        """
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
+        with translated():
+            self._conn._refresh_if_required()
+        headers = {"Authorization": self._conn.headers["Authorization"], "Accept": "application/json"}
+        base = f"{self.settings.keycloak_url}/{self._path('')}"
+        local, sessions = threading.local(), []
+
+        self.bulk_reads = getattr(self, "bulk_reads", 0) + len(requests_)
+
+        def one(item: str | tuple[str, dict]) -> Any:
+            path, params = (item, {}) if isinstance(item, str) else item
+            http = getattr(local, "http", None)
+            if http is None:
+                http = local.http = requests.Session()
+                http.trust_env = False  # no proxy/netrc lookups per request
+                http.headers.update(headers)
+                sessions.append(http)
+            with translated():
+                resp = http.get(base + path, params=params, timeout=60)
+            return self._result(resp, none_on_404=True)
+
+        try:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                return list(pool.map(one, requests_))
+        finally:
+            for http in sessions:
+                http.close()
+
+    def paged_many(self, path: str, total: int | None = None, workers: int = 4, page: int = PAGE,
+                   **params: Any) -> list[dict]:
+        """Every item of a listing; with ``total`` known, its pages are read concurrently."""
+        if total is None:
+            out: list[dict] = []
+            first = 0
+            while True:
+                batch = self.get_many([(path, {**params, "first": first, "max": page})], workers=1)[0] or []
+                out.extend(batch)
+                if len(batch) < page:
+                    return out
+                first += page
+        pages = self.get_many([(path, {**params, "first": f, "max": page}) for f in range(0, total + 1, page)],
+                              workers=workers)
+        return [item for batch in pages for item in batch or []]
+
+    def audit_users(self, workers: int = 4) -> list[dict]:
+        """Every user, full representation (attributes, createdTimestamp, serviceAccountClientId)."""
+        total = int(self.get_many(["/users/count"])[0] or 0)
+        return self.paged_many("/users", total=total, workers=workers, briefRepresentation="false")
+
+    def audit_members(self, group_ids: list[str], workers: int = 4) -> dict[str, list[str]]:
+        """Member user ids of each group (one paged read per group, never one per user)."""
+        reads = self.get_many([(f"/groups/{g}/members", {"briefRepresentation": "true", "first": 0, "max": 1000})
+                               for g in group_ids], workers=workers)
+        out = {g: [u["id"] for u in members or []] for g, members in zip(group_ids, reads)}
+        for g, ids in out.items():
+            if len(ids) == 1000:  # a big group: read the rest page by page
+                out[g] = [u["id"] for u in self.paged_many(f"/groups/{g}/members", briefRepresentation="true",
+                                                           page=1000)]
+        return out
+
+    def audit_role_users(self, role_paths: list[str], workers: int = 4) -> dict[str, list[str]]:
+        """User ids holding each role by a direct mapping (not through groups)."""
+        reads = self.get_many([(f"{p}/users", {"briefRepresentation": "true", "first": 0, "max": 10000})
+                               for p in role_paths], workers=workers)
+        out = {p: [u["id"] for u in users or []] for p, users in zip(role_paths, reads)}
+        for p, ids in out.items():
+            if len(ids) == 10000:
+                out[p] = [u["id"] for u in self.paged_many(f"{p}/users", briefRepresentation="true", page=10000)]
+        return out

@@ -63,6 +63,9 @@ class Settings:
     # The realm's automation client (service account, least privilege).
     provisioner_client_id: str = "provisioner"
     provisioner_client_secret: str | None = None
+    # The security team's read-only client (`provisioner audit`): view-*/query-* roles only.
+    auditor_client_id: str = "auditor"
+    auditor_client_secret: str | None = None
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'cimr.db'}"
     realm_dir: Path = PROJECT_ROOT / "realm"
     smtp_host: str = "127.0.0.1"
@@ -106,6 +109,8 @@ class Settings:
             admin_password=env.get("KEYCLOAK_ADMIN_PASSWORD") or None,
             provisioner_client_id=env.get("PROVISIONER_CLIENT_ID", "provisioner"),
             provisioner_client_secret=env.get("PROVISIONER_CLIENT_SECRET") or None,
+            auditor_client_id=env.get("AUDITOR_CLIENT_ID", "auditor"),
+            auditor_client_secret=env.get("AUDITOR_CLIENT_SECRET") or None,
             database_url=db,
             realm_dir=realm_dir,
             smtp_host=env.get("SMTP_HOST", "127.0.0.1"),
@@ -128,6 +133,12 @@ class Settings:
         if not self.admin_password:
             raise ConfigError("KEYCLOAK_ADMIN_PASSWORD", "is required to plan/apply the realm")
         return self.admin_user, self.admin_password
+
+    def require_auditor(self) -> tuple[str, str]:
+        """The read-only audit client's credentials, or ConfigError naming what is missing."""
+        if not self.auditor_client_secret:
+            raise ConfigError("AUDITOR_CLIENT_SECRET", "is required (the realm's read-only 'auditor' client secret)")
+        return self.auditor_client_id, self.auditor_client_secret
 
     def require_service_account(self) -> tuple[str, str]:
         """The automation client's credentials, or ConfigError naming what is missing."""

@@ -1,0 +1,470 @@
+"""The security team's audit: who holds what, findings with a severity, admin activity (pure).
+
+``provisioner.audit_collect.collect`` reads everything in bulk (read-only ``auditor`` account, our
+database) into an ``AuditData``; ``build_report`` turns it into a ``Report`` without any I/O; the
+``render_*`` functions turn a report into a table, CSV, JSON or a self-contained HTML page.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping
+
+from provisioner.errors import Message
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+ADHERENTS, DELEGATES = "adherents", "delegates"
+STAFF_ROLES = ("agent", "auditor")
+DELEGATE_ROLE = "delegate"
+EASYPAIEMENT, VALIDATEUR = "easypaiement", "validateur"
+CREATION_ACTIONS = ("user.create", "subscription.submit", "staff.create.")
+# A trail entry and the Keycloak admin events it caused: the entry is written when the action ends.
+JOIN_WINDOW = timedelta(seconds=120)
+
+# kind -> (severity, title)
+KINDS: dict[str, tuple[str, Message]] = {
+    "two-teleservices": ("high", Message("Un même identifiant détient les rôles de plusieurs téléservices",
+                                         "One login holds roles of several teleservices")),
+    "direct-role": ("high", Message("Rôle attribué directement à l'utilisateur (hors groupes de l'adhérent)",
+                                    "Role mapped directly to the user (not through the adherent's groups)")),
+    "validators-missing": ("high", Message("Deux confirmations E@syPaiement mais moins de deux validateurs actifs",
+                                           "Two E@syPaiement confirmations but fewer than two enabled validators")),
+    "suspended-enabled": ("high", Message("Adhérent suspendu avec des comptes encore actifs",
+                                          "Suspended adherent with enabled accounts")),
+    "foreign-adherent": ("high", Message("Pouvoirs dans un autre adhérent que le sien",
+                                         "Powers in an adherent other than the user's own")),
+    "outside-adherent": ("medium", Message("Utilisateur rattaché à aucun adhérent",
+                                           "User outside any adherent")),
+    "no-delegate": ("medium", Message("Adhérent sans personne déléguée active",
+                                      "Adherent without an enabled delegate")),
+    "realm-drift": ("medium", Message("La configuration du realm diffère de realm/",
+                                      "The realm's configuration differs from realm/")),
+    "inactive": ("low", Message("Aucune connexion depuis longtemps", "No login for a long time")),
+    "no-secret-questions": ("low", Message("Questions secrètes non renseignées", "No secret questions")),
+}
+
+
+def severity_rank(severity: str) -> int:
+    """Position of a severity in SEVERITIES; ValueError names the allowed ones."""
+    if severity not in SEVERITIES:
+        raise ValueError(f"unknown severity {severity!r} (one of {', '.join(SEVERITIES)})")
+    return SEVERITIES.index(severity)
+
+
+# --- input: what the collector read --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Account:
+    """A Keycloak user as the audit sees it: memberships (group paths) and direct role mappings."""
+
+    id: str
+    username: str
+    enabled: bool
+    created: datetime | None = None
+    adherent: str | None = None          # the `adherent` attribute
+    teleservice: str | None = None       # the `teleservice` attribute
+    service_account: str | None = None   # client id when this is a client's service account
+    groups: tuple[str, ...] = ()         # paths of the role-carrying groups (and their subgroups) it is in
+    direct_roles: tuple[str, ...] = ()   # "client:role" or "realm:role" mapped to the user itself
+
+
+@dataclass(frozen=True)
+class AdherentInfo:
+    numero: str
+    raison_sociale: str = ""
+    status: str = "active"
+    confirmations: int = 1
+
+
+@dataclass(frozen=True)
+class TrailEvent:
+    at: datetime
+    actor: str
+    actor_role: str
+    adherent: str | None
+    action: str
+    target: str | None
+    outcome: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class AdminEvent:
+    at: datetime
+    actor: str            # who held the token (a service account hides the person: see the trail)
+    operation: str        # CREATE / UPDATE / DELETE / ACTION
+    resource_type: str
+    resource_path: str
+    target: str | None = None  # username when the resource is a user
+
+
+@dataclass(frozen=True)
+class AuditData:
+    realm: str
+    collected_at: datetime
+    accounts: tuple[Account, ...]
+    adherents: tuple[AdherentInfo, ...]
+    group_roles: Mapping[str, tuple[str, ...]]  # group path -> roles it carries ("client:role" / "realm:role")
+    teleservices: tuple[str, ...]               # client ids of the teleservices
+    last_logins: Mapping[str, datetime] = field(default_factory=dict)  # user id -> last LOGIN event
+    login_retention_days: int | None = None
+    secret_question_users: frozenset[str] = frozenset()
+    trail: tuple[TrailEvent, ...] = ()
+    admin_events: tuple[AdminEvent, ...] = ()
+    drift: tuple[str, ...] | None = None  # None: could not be computed (see drift_note)
+    drift_note: str = ""
+    activity_since: datetime | None = None  # older trail entries are read only for "created by"
+    reads: int = 0                        # Keycloak requests the collector made
+
+
+# --- output ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Holding:
+    adherent: str
+    raison_sociale: str
+    adherent_status: str
+    teleservice: str
+    role: str
+    username: str
+    enabled: bool
+    last_login: datetime | None
+    created: datetime | None
+    created_by: str | None
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: str
+    kind: str
+    subject: str
+    adherent: str | None
+    detail: str
+
+    @property
+    def title(self) -> Message:
+        return KINDS[self.kind][1]
+
+
+@dataclass(frozen=True)
+class Activity:
+    at: datetime
+    actor: str
+    actor_role: str
+    adherent: str | None
+    action: str
+    target: str | None
+    outcome: str
+    keycloak: tuple[str, ...]   # admin events it caused: "UPDATE users/<id>"
+    source: str                 # "trail+keycloak" | "trail" | "keycloak"
+
+
+@dataclass(frozen=True)
+class Report:
+    realm: str
+    generated_at: datetime
+    inactive_days: int
+    holdings: tuple[Holding, ...]
+    findings: tuple[Finding, ...]
+    activity: tuple[Activity, ...]
+    drift_note: str
+    notes: tuple[str, ...]
+    counts: Mapping[str, int]
+
+    def at_or_above(self, severity: str) -> tuple[Finding, ...]:
+        """Findings of this severity or worse."""
+        rank = severity_rank(severity)
+        return tuple(f for f in self.findings if severity_rank(f.severity) >= rank)
+
+    def to_json(self) -> dict:
+        def plain(obj: Any) -> Any:
+            return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(obj).items()}
+        return {"realm": self.realm, "generated_at": self.generated_at.isoformat(),
+                "inactive_days": self.inactive_days, "counts": dict(self.counts), "notes": list(self.notes),
+                "drift": self.drift_note,
+                "findings": [{**plain(f), "title": f.title.en, "title_fr": f.title.fr} for f in self.findings],
+                "holdings": [plain(h) for h in self.holdings],
+                "activity": [{**plain(a), "keycloak": list(a.keycloak)} for a in self.activity]}
+
+
+# --- the rules -------------------------------------------------------------------------------------
+
+def _adherent_of_path(path: str) -> str | None:
+    parts = path.strip("/").split("/")
+    return parts[1] if len(parts) >= 2 and parts[0] in (ADHERENTS, DELEGATES) else None
+
+
+class _View:
+    """Derived facts about each account (effective roles, kind), computed once."""
+
+    def __init__(self, data: AuditData):
+        self.data = data
+        self.roles: dict[str, set[str]] = {}
+        self.tele: dict[str, dict[str, set[tuple[str, str]]]] = {}  # id -> client -> {(adherent, role)}
+        for a in data.accounts:
+            roles = set(a.direct_roles)
+            tele: dict[str, set[tuple[str, str]]] = {}
+            for path in a.groups:
+                for role in data.group_roles.get(path, ()):
+                    roles.add(role)
+                    client, _, name = role.partition(":")
+                    if client in data.teleservices:
+                        tele.setdefault(client, set()).add((_adherent_of_path(path) or a.adherent or "", name))
+            for role in a.direct_roles:
+                client, _, name = role.partition(":")
+                if client in data.teleservices:
+                    tele.setdefault(client, set()).add((a.adherent or "", name))
+            self.roles[a.id], self.tele[a.id] = roles, tele
+
+    def is_staff(self, a: Account) -> bool:
+        return any(f"realm:{r}" in self.roles[a.id] for r in STAFF_ROLES)
+
+    def delegate_of(self, a: Account) -> str | None:
+        return next((_adherent_of_path(p) for p in a.groups if p.startswith(f"/{DELEGATES}/")), None)
+
+    def kind(self, a: Account) -> str:
+        if a.service_account:
+            return "service-account"
+        if self.is_staff(a):
+            return "staff"
+        if self.delegate_of(a) or "realm:delegate" in self.roles[a.id]:
+            return "delegate"
+        return "user"
+
+    def adherents_of(self, a: Account) -> set[str]:
+        found = {_adherent_of_path(p) for p in a.groups} - {None}
+        return found | ({a.adherent} if a.adherent else set())
+
+
+def _finding(kind: str, subject: str, adherent: str | None, detail: str) -> Finding:
+    return Finding(KINDS[kind][0], kind, subject, adherent, detail)
+
+
+def find_issues(data: AuditData, view: _View, inactive_days: int, now: datetime) -> list[Finding]:
+    """Every finding, each rule applied to the whole realm's data."""
+    out: list[Finding] = []
+    adherents = {ad.numero: ad for ad in data.adherents}
+    for a in data.accounts:
+        kind = view.kind(a)
+        if kind == "service-account":
+            continue
+        tele = view.tele[a.id]
+        if len(tele) >= 2:
+            held = ", ".join(f"{c}:{r}" for c in sorted(tele) for _, r in sorted(tele[c]))
+            out.append(_finding("two-teleservices", a.username, a.adherent, f"holds {held}"))
+        for role in sorted(a.direct_roles):
+            out.append(_finding("direct-role", a.username, a.adherent, f"{role} mapped to the user directly"))
+        foreign = sorted({ad for roles in tele.values() for ad, _ in roles} - {a.adherent, ""})
+        if kind == "user" and a.adherent and foreign:
+            out.append(_finding("foreign-adherent", a.username, a.adherent,
+                                f"adherent {a.adherent} but powers in {', '.join(foreign)}"))
+        in_adherent = any(p.startswith(f"/{ADHERENTS}/") for p in a.groups)
+        if kind == "user" and not in_adherent:
+            out.append(_finding("outside-adherent", a.username, a.adherent,
+                                f"in no adherent's group (adherent attribute: {a.adherent or 'none'})"))
+        if a.enabled and kind in ("user", "delegate", "staff"):
+            last = data.last_logins.get(a.id)
+            since = last or a.created
+            if since is not None and now - since > timedelta(days=inactive_days):
+                what = f"last login {last:%Y-%m-%d}" if last else f"never logged in (created {a.created:%Y-%m-%d})"
+                out.append(_finding("inactive", a.username, a.adherent, f"{what}; threshold {inactive_days} days"))
+        if kind == "user" and a.enabled and tele and a.id not in data.secret_question_users:
+            out.append(_finding("no-secret-questions", a.username, a.adherent, "no secret questions stored"))
+
+    delegates: dict[str, list[Account]] = {}
+    validators: dict[str, list[Account]] = {}
+    tied: dict[str, list[Account]] = {}
+    for a in data.accounts:
+        if a.service_account:
+            continue
+        d = view.delegate_of(a)
+        if d:
+            delegates.setdefault(d, []).append(a)
+        for ad, role in view.tele[a.id].get(EASYPAIEMENT, ()):
+            if role == VALIDATEUR and a.enabled:
+                validators.setdefault(ad, []).append(a)
+        for ad in view.adherents_of(a):
+            tied.setdefault(ad, []).append(a)
+    for numero, ad in sorted(adherents.items()):
+        if ad.status == "suspended":
+            enabled = sorted(a.username for a in tied.get(numero, ()) if a.enabled)
+            if enabled:
+                out.append(_finding("suspended-enabled", numero, numero,
+                                    f"{len(enabled)} enabled: {', '.join(enabled[:20])}"))
+            continue
+        if not any(a.enabled for a in delegates.get(numero, ())):
+            out.append(_finding("no-delegate", numero, numero, "no enabled member of /delegates/" + numero))
+        if ad.confirmations >= 2 and len(validators.get(numero, ())) < 2:
+            out.append(_finding("validators-missing", numero, numero,
+                                f"{len(validators.get(numero, ()))} enabled validator(s) for 2 confirmations"))
+    for change in data.drift or ():
+        out.append(_finding("realm-drift", data.realm, None, change))
+    return sorted(out, key=lambda f: (-severity_rank(f.severity), f.kind, f.adherent or "", f.subject))
+
+
+def _creators(trail: tuple[TrailEvent, ...]) -> dict[str, TrailEvent]:
+    out: dict[str, TrailEvent] = {}
+    for e in sorted(trail, key=lambda e: e.at):
+        if e.outcome == "ok" and e.target and e.action.startswith(CREATION_ACTIONS) and e.target not in out:
+            out[e.target] = e
+    return out
+
+
+def holdings(data: AuditData, view: _View) -> list[Holding]:
+    """Per adherent, teleservice and role, the accounts holding it."""
+    adherents = {ad.numero: ad for ad in data.adherents}
+    creators = _creators(data.trail)
+    rows = []
+    for a in data.accounts:
+        created_by = creators[a.username].actor if a.username in creators else None
+        for client, held in view.tele[a.id].items():
+            for numero, role in held:
+                ad = adherents.get(numero, AdherentInfo(numero, "", "unknown"))
+                rows.append(Holding(numero, ad.raison_sociale, ad.status, client, role, a.username, a.enabled,
+                                    data.last_logins.get(a.id), a.created, created_by))
+    return sorted(rows, key=lambda h: (h.adherent, h.teleservice, h.role, h.username))
+
+
+def admin_activity(data: AuditData) -> list[Activity]:
+    """Our audit trail (the person) joined with Keycloak's admin events (what Keycloak changed)."""
+    pending = sorted(data.admin_events, key=lambda e: e.at)
+    used: set[int] = set()
+    rows = []
+    for t in sorted(data.trail, key=lambda e: e.at):
+        if data.activity_since and t.at < data.activity_since:
+            continue
+        caused = []
+        for i, k in enumerate(pending):
+            if i not in used and t.target and k.target == t.target and t.at - JOIN_WINDOW <= k.at <= t.at + \
+                    timedelta(seconds=2):
+                used.add(i)
+                caused.append(f"{k.operation} {k.resource_path}")
+        rows.append(Activity(t.at, t.actor, t.actor_role, t.adherent, t.action, t.target, t.outcome,
+                             tuple(caused), "trail+keycloak" if caused else "trail"))
+    for i, k in enumerate(pending):
+        if i not in used:
+            rows.append(Activity(k.at, k.actor, "keycloak", None, f"{k.resource_type} {k.operation}".lower(),
+                                 k.target or k.resource_path, "ok", (f"{k.operation} {k.resource_path}",),
+                                 "keycloak"))
+    return sorted(rows, key=lambda r: r.at, reverse=True)
+
+
+def build_report(data: AuditData, inactive_days: int = 90, now: datetime | None = None) -> Report:
+    """The full report (pure): holdings, findings, admin activity, counts and caveats."""
+    now = now or data.collected_at
+    view = _View(data)
+    findings = find_issues(data, view, inactive_days, now)
+    notes = []
+    if data.login_retention_days is not None and data.login_retention_days < inactive_days:
+        notes.append(f"Login events are kept {data.login_retention_days} days: 'inactive' cannot see logins older "
+                     f"than that.")
+    notes.append("Last login comes from Keycloak LOGIN events (Keycloak stores no last-login time).")
+    kinds = [view.kind(a) for a in data.accounts]
+    counts = {"accounts": len(data.accounts), "users": kinds.count("user"), "delegates": kinds.count("delegate"),
+              "staff": kinds.count("staff"), "service_accounts": kinds.count("service-account"),
+              "adherents": len(data.adherents), "findings": len(findings), "keycloak_reads": data.reads}
+    for s in SEVERITIES:
+        counts[f"findings_{s}"] = sum(f.severity == s for f in findings)
+    return Report(data.realm, now, inactive_days, tuple(holdings(data, view)), tuple(findings),
+                  tuple(admin_activity(data)), data.drift_note, tuple(notes), counts)
+
+
+# --- renderers -------------------------------------------------------------------------------------
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, datetime):
+        return v.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")
+    if isinstance(v, bool):
+        return "enabled" if v else "DISABLED"
+    if isinstance(v, tuple):
+        return "; ".join(v)
+    return str(v)
+
+
+SECTIONS = {
+    "findings": ("severity", "kind", "adherent", "subject", "detail"),
+    "holdings": ("adherent", "raison_sociale", "adherent_status", "teleservice", "role", "username", "enabled",
+                 "last_login", "created", "created_by"),
+    "activity": ("at", "actor", "actor_role", "adherent", "action", "target", "outcome", "source", "keycloak"),
+}
+
+
+def _rows(report: Report, section: str) -> list[dict]:
+    items = {"findings": report.findings, "holdings": report.holdings, "activity": report.activity}[section]
+    return [{c: getattr(i, c) for c in SECTIONS[section]} for i in items]
+
+
+def render_table(report: Report, limit: int = 200) -> str:
+    """A readable plain-text report (each section capped at ``limit`` rows; use CSV/JSON for everything)."""
+    out = [f"Audit of realm {report.realm} at {_fmt(report.generated_at)} UTC",
+           "  " + ", ".join(f"{k}={v}" for k, v in report.counts.items() if not k.startswith("findings_")),
+           f"  realm drift: {report.drift_note}"] + [f"  note: {n}" for n in report.notes]
+    for section in ("findings", "holdings", "activity"):
+        rows = [[_fmt(r[c]) for c in SECTIONS[section]] for r in _rows(report, section)]
+        out += ["", f"== {section} ({len(rows)}) =="]
+        if not rows:
+            out.append("  (none)")
+            continue
+        shown = rows[:limit]
+        widths = [min(60, max(len(c), *(len(r[i]) for r in shown))) for i, c in enumerate(SECTIONS[section])]
+        out.append("  ".join(c.ljust(w) for c, w in zip(SECTIONS[section], widths)).rstrip())
+        out += ["  ".join(v[:60].ljust(w) for v, w in zip(r, widths)).rstrip() for r in shown]
+        if len(rows) > limit:
+            out.append(f"  ... {len(rows) - limit} more (use --format csv or json)")
+    return "\n".join(out)
+
+
+def render_csv(report: Report, section: str = "findings") -> str:
+    """One section as CSV (header row first)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(SECTIONS[section])
+    for row in _rows(report, section):
+        writer.writerow([_fmt(row[c]) if row[c] is not None else "" for c in SECTIONS[section]])
+    return buf.getvalue()
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report.to_json(), ensure_ascii=False, indent=2)
+
+
+_HTML = """<!doctype html>
+<html lang="fr"><head><meta charset="utf-8">
+<title>Audit de sécurité — {{ r.realm }}</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}table{border-collapse:collapse;width:100%;margin-bottom:2rem}
+th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;font-size:.85rem;vertical-align:top}
+th{background:#eee}.critical,.high{background:#fdd}.medium{background:#ffe9c7}.low{background:#fffbd6}
+.off{color:#a00;font-weight:bold}small{color:#555}
+</style></head><body>
+<h1>Audit de sécurité <small lang="en">/ Security audit</small> — {{ r.realm }}</h1>
+<p>Généré le {{ fmt(r.generated_at) }} UTC. {% for k, v in r.counts.items() if not k.startswith("findings_") %}{{ k }} : {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</p>
+<p>Dérive du realm / Realm drift : {{ r.drift_note }}</p>
+{% for n in r.notes %}<p><small>{{ n }}</small></p>{% endfor %}
+<h2>Constats <small lang="en">/ Findings</small> ({{ r.findings|length }})</h2>
+<table><tr><th>Gravité</th><th>Constat</th><th>Adhérent</th><th>Sujet</th><th>Détail</th></tr>
+{% for f in r.findings %}<tr class="{{ f.severity }}"><td>{{ f.severity }}</td><td>{{ f.title.fr }}<br><small lang="en">{{ f.title.en }}</small></td><td>{{ f.adherent or "—" }}</td><td>{{ f.subject }}</td><td>{{ f.detail }}</td></tr>
+{% else %}<tr><td colspan="5">Aucun constat / No findings</td></tr>{% endfor %}</table>
+<h2>Qui détient quoi <small lang="en">/ Who holds what</small> ({{ r.holdings|length }})</h2>
+<table><tr><th>Adhérent</th><th>Téléservice</th><th>Rôle</th><th>Utilisateur</th><th>État</th><th>Dernière connexion</th><th>Créé le</th><th>Créé par</th></tr>
+{% for h in r.holdings %}<tr><td>{{ h.adherent }} {{ h.raison_sociale }}{% if h.adherent_status != "active" %} ({{ h.adherent_status }}){% endif %}</td><td>{{ h.teleservice }}</td><td>{{ h.role }}</td><td>{{ h.username }}</td><td{% if not h.enabled %} class="off"{% endif %}>{{ "actif" if h.enabled else "désactivé" }}</td><td>{{ fmt(h.last_login) }}</td><td>{{ fmt(h.created) }}</td><td>{{ h.created_by or "—" }}</td></tr>
+{% endfor %}</table>
+<h2>Activité d'administration <small lang="en">/ Admin activity</small> ({{ r.activity|length }})</h2>
+<table><tr><th>Quand</th><th>Qui</th><th>Rôle</th><th>Adhérent</th><th>Action</th><th>Cible</th><th>Résultat</th><th>Keycloak</th></tr>
+{% for a in r.activity %}<tr><td>{{ fmt(a.at) }}</td><td>{{ a.actor }}</td><td>{{ a.actor_role }}</td><td>{{ a.adherent or "—" }}</td><td>{{ a.action }}</td><td>{{ a.target or "—" }}</td><td>{{ a.outcome }}</td><td>{{ a.keycloak|join("; ") }}</td></tr>
+{% endfor %}</table>
+</body></html>
+"""
+
+
+def render_html(report: Report) -> str:
+    """A self-contained HTML page (inline style, no script, no external resource), French first."""
+    from jinja2 import Environment
+
+    return Environment(autoescape=True).from_string(_HTML).render(r=report, fmt=_fmt)
