@@ -184,6 +184,16 @@ class ResetPasswordForm(PasswordForm):
     pass
 
 
+def clean(value: str | None) -> str:
+    """A typed value without surrounding blanks ('' when the field was not sent)."""
+    return (value or "").strip()
+
+
+def cleaned(data: dict) -> dict:
+    """A sub-form's data, cleaned; passwords are passed exactly as typed."""
+    return {k: (v or "") if "password" in k else clean(v) for k, v in data.items() if k != "csrf_token"}
+
+
 # --- errors from the provisioner, next to their fields -------------------------------------------------
 def _field(form, dotted: str):
     node = form

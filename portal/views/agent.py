@@ -10,11 +10,10 @@ from provisioner import adherents, subscriptions
 from provisioner.errors import NotFound, RuleViolation, ValidationError
 from portal.auth import guard_space
 from portal.forms import (ActionForm, DelegateForm, EmailForm, FindAdherentForm, PasswordForm, ReasonForm,
-                          RejectForm, apply_errors)
+                          RejectForm, apply_errors, clean, cleaned)
 from portal.i18n import say
 from portal.services import actor, core_services, gateway, services
 from portal.sessions import end_sessions
-from portal.views.public import _strip
 
 bp = Blueprint("agent", __name__, url_prefix="/agent")
 guard_space(bp, "agent")
@@ -62,7 +61,7 @@ def reject(sub_id: int):
     if form.validate_on_submit():
         try:
             sub = subscriptions.reject_subscription(gateway(), core_services(), actor(), sub_id,
-                                                    (form.reason.data or "").strip())
+                                                    clean(form.reason.data))
         except (ValidationError, RuleViolation) as exc:
             apply_errors(form, exc)
         else:
@@ -74,7 +73,7 @@ def reject(sub_id: int):
 @bp.get("/adherents")
 def find_adherent():
     form = FindAdherentForm(request.args)
-    numero = (form.numero.data or "").strip()
+    numero = clean(form.numero.data)
     if numero:
         return redirect(url_for("agent.adherent", numero=numero))
     return redirect(url_for("agent.pending"))
@@ -117,7 +116,7 @@ def delegate_email(numero: str):
     form = EmailForm()
     if form.validate_on_submit():
         try:
-            adherents.change_delegate_email(gateway(), core_services(), actor(), numero, (form.email.data or "").strip())
+            adherents.change_delegate_email(gateway(), core_services(), actor(), numero, clean(form.email.data))
         except (ValidationError, RuleViolation) as exc:
             apply_errors(form, exc)
         else:
@@ -133,7 +132,7 @@ def replace(numero: str):
     if form.validate_on_submit():
         try:
             adherents.replace_delegate(gateway(), core_services(), actor(), numero,
-                                       subscriptions.DelegateForm(**_strip(form.delegate.data)))
+                                       subscriptions.DelegateForm(**cleaned(form.delegate.data)))
         except (ValidationError, RuleViolation) as exc:
             apply_errors(form, exc)
         else:
@@ -147,7 +146,7 @@ def replace(numero: str):
 def suspend(numero: str):
     form = ReasonForm()
     if form.validate_on_submit():
-        count = adherents.suspend_adherent(gateway(), core_services(), actor(), numero, (form.reason.data or "").strip())
+        count = adherents.suspend_adherent(gateway(), core_services(), actor(), numero, clean(form.reason.data))
         _end_delegate_sessions(numero)
         flash(_("Adhérent suspendu : %(n)s compte(s) désactivé(s).", n=count), "ok")
     return redirect(url_for("agent.adherent", numero=numero))

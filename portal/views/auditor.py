@@ -7,6 +7,7 @@ from flask import Blueprint, render_template, request
 
 from provisioner import audit_trail
 from portal.auth import guard_space
+from portal.forms import clean
 from portal.services import core_services
 
 bp = Blueprint("auditor", __name__, url_prefix="/auditeur")
@@ -15,6 +16,6 @@ guard_space(bp, "auditor")
 
 @bp.get("/")
 def home():
-    adherent = (request.args.get("adherent") or "").strip() or None
+    adherent = clean(request.args.get("adherent")) or None
     events = audit_trail.events(core_services().db, adherent=adherent, limit=500)
     return render_template("auditor/home.html", events=events, adherent=adherent or "")

@@ -14,7 +14,7 @@ from provisioner.rules import Access
 from provisioner.secret_questions import SecretAnswer
 from portal.auth import guard_space
 from portal.forms import (AccessForm, ActionForm, ConfirmationsForm, FindLoginForm, ImportForm, PasswordForm,
-                          UserForm, apply_errors)
+                          UserForm, apply_errors, clean)
 from portal.i18n import say
 from portal.services import actor, core_services, gateway
 
@@ -102,17 +102,17 @@ def create(slug: str):
         form.categories.data = list(adh.categories)  # the brochure: select every active category
     if form.validate_on_submit():
         access = Access(t.teleservice, tuple(form.powers.data or ()), t.user_type,
-                        form.provider.data.strip() or None if t.user_type == "externe" else None,
+                        clean(form.provider.data) or None if t.user_type == "externe" else None,
                         tuple(form.categories.data or ()) if t.teleservice == "teledeclaration" else ())
         new = users.NewUser(
-            login=form.login.data.strip(),
-            details=users.UserDetails(nom=form.nom.data.strip(), prenom=form.prenom.data.strip(),
-                                      email=form.email.data.strip(), civilite=form.civilite.data or "",
-                                      fonction=form.fonction.data.strip(), telephone=form.telephone.data.strip()),
+            login=clean(form.login.data),
+            details=users.UserDetails(nom=clean(form.nom.data), prenom=clean(form.prenom.data),
+                                      email=clean(form.email.data), civilite=form.civilite.data or "",
+                                      fonction=clean(form.fonction.data), telephone=clean(form.telephone.data)),
             access=access, password=form.password.data, password_confirm=form.password_confirm.data,
             secret_answers=tuple(SecretAnswer(q, a) for q, a in ((form.question1.data, form.answer1.data),
                                                                    (form.question2.data, form.answer2.data))
-                                 if (q or "").strip() or (a or "").strip()))
+                                 if clean(q) or clean(a)))
         try:
             created = users.create_user(gateway(), core_services(), actor(), adherent(), new)
         except (ValidationError, RuleViolation) as exc:
@@ -165,7 +165,7 @@ def change_access(login: str):
     if form.validate_on_submit():
         access = Access(u.access.teleservice, tuple(form.powers.data or ()),
                         form.user_type.data or u.access.user_type,
-                        (form.provider.data or "").strip() or None, tuple(form.categories.data or ()))
+                        clean(form.provider.data) or None, tuple(form.categories.data or ()))
         try:
             users.change_access(gateway(), core_services(), actor(), adherent(), login, access)
         except (ValidationError, RuleViolation) as exc:
@@ -228,8 +228,8 @@ def journal():
 @bp.get("/logins")
 def find_logins():
     form = FindLoginForm(request.args)
-    found = users.find_logins(gateway(), core_services(), actor(), adherent(), form.q.data.strip()) \
-        if form.q.data and form.q.data.strip() else None
+    found = users.find_logins(gateway(), core_services(), actor(), adherent(), clean(form.q.data)) \
+        if clean(form.q.data) else None
     return render_template("delegate/find.html", form=form, found=found)
 
 

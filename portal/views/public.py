@@ -7,7 +7,7 @@ from flask import Blueprint, abort, g, redirect, render_template, request, sessi
 
 from provisioner import adherents, subscriptions
 from provisioner.errors import NotFound, RuleViolation, ValidationError
-from portal.forms import SubscriptionForm, apply_errors
+from portal.forms import SubscriptionForm, apply_errors, cleaned
 from portal.i18n import LANGUAGES
 from portal.security import safe_next
 from portal.services import actor, core_services, gateway, services
@@ -33,19 +33,14 @@ def set_language(code: str):
     return redirect(safe_next(request.args.get("next"), url_for("public.home")))
 
 
-def _strip(data: dict) -> dict:
-    return {k: (v.strip() if isinstance(v, str) and "password" not in k else v or "")
-            for k, v in data.items() if k != "csrf_token"}
-
-
 @bp.route("/abonnement", methods=["GET", "POST"])
 def subscribe():
     form = SubscriptionForm()
     if form.validate_on_submit():
         sub_form = subscriptions.SubscriptionForm(
-            company=subscriptions.Company(**_strip(form.company.data)),
-            responsable=subscriptions.Responsable(**_strip(form.responsable.data)),
-            delegate=subscriptions.DelegateForm(**_strip(form.delegate.data)))
+            company=subscriptions.Company(**cleaned(form.company.data)),
+            responsable=subscriptions.Responsable(**cleaned(form.responsable.data)),
+            delegate=subscriptions.DelegateForm(**cleaned(form.delegate.data)))
         try:
             sub = subscriptions.submit_subscription(services().service_gateway(), core_services(), sub_form)
         except (ValidationError, RuleViolation) as exc:

@@ -1,0 +1,95 @@
+"""A delegate of company A reaches none of company B's users: by URL, by form field, by search or import."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from tests.portal_support import *  # noqa: F401,F403 (fixtures)
+from tests.portal_support import csrf_token, login_client, text
+from tests.provisioning import DELEGATE_PASSWORD, make_user
+
+pytestmark = pytest.mark.keycloak
+
+
+@pytest.fixture(scope="module")
+def world(portal, make_adherent, service_gw, services, agent):
+    a, b = make_adherent(), make_adherent()
+    b_user = make_user(service_gw, services, agent, b, "easypaiement", ("ordonnateur", "validateur"))
+    client = login_client(portal, a, DELEGATE_PASSWORD)
+    return {"a": a, "b": b, "b_login": b_user.login, "client": client,
+            "token": csrf_token(client, "/delegue/parametres")}
+
+
+def b_user_untouched(service_gw, world) -> None:
+    user = service_gw.user_by_username(world["b_login"])
+    assert user.enabled and user.attr("adherent") == world["b"]
+    groups = {g.path for g in service_gw.user_groups(user.id)}
+    assert groups == {f"/adherents/{world['b']}/easypaiement/ordonnateur",
+                      f"/adherents/{world['b']}/easypaiement/validateur"}
+
+
+@pytest.mark.parametrize("method, path, data", [
+    ("get", "/delegue/utilisateurs/{login}", None),
+    ("post", "/delegue/utilisateurs/{login}/mot-de-passe", {"password": "Hack2026", "password_confirm": "Hack2026"}),
+    ("post", "/delegue/utilisateurs/{login}/acces", {"powers": "ordonnateur"}),
+])
+def test_another_company_user_by_url_is_forbidden(world, service_gw, method, path, data):
+    client = world["client"]
+    url = path.format(login=world["b_login"])
+    resp = client.get(url) if method == "get" else client.post(url, data={"csrf_token": world["token"], **data})
+    assert resp.status_code in (403, 404), text(resp)[:300]
+    assert world["b_login"] not in text(resp)
+    b_user_untouched(service_gw, world)
+
+
+@pytest.mark.parametrize("action", ["disable", "enable", "unlock"])
+def test_another_company_user_by_form_field_is_forbidden(world, service_gw, action):
+    resp = world["client"].post("/delegue/utilisateurs/etat",
+                                data={"csrf_token": world["token"], "login": world["b_login"], "action": action})
+    assert resp.status_code in (403, 404)
+    b_user_untouched(service_gw, world)
+
+
+def test_an_unknown_login_is_a_404(world):
+    assert world["client"].get("/delegue/utilisateurs/nobody.here").status_code in (403, 404)
+
+
+def test_search_does_not_find_another_company_user(world):
+    resp = world["client"].get("/delegue/logins", query_string={"q": world["b_login"]})
+    assert resp.status_code == 200 and world["b_login"] not in text(resp).replace(f"« {world['b_login']} »", "")
+
+
+def test_creating_a_user_with_another_company_login_is_refused(world, service_gw):
+    client = world["client"]
+    path = "/delegue/t/compte-adherent/nouveau"
+    resp = client.post(path, data={
+        "csrf_token": world["token"], "login": world["b_login"], "nom": "Intrus", "prenom": "Ivan",
+        "email": "ivan@example.ma", "password": "User2026", "password_confirm": "User2026",
+        "question1": "Ville de naissance de votre père ?", "answer1": "Fès",
+        "question2": "Nom de votre premier animal de compagnie ?", "answer2": "Mimi"})
+    assert resp.status_code == 422 and "déjà utilisé" in text(resp)
+    b_user_untouched(service_gw, world)
+
+
+def test_bulk_import_cannot_touch_another_company_user(world, service_gw):
+    csv = ("login,nom,prenom,email,password,teleservice,powers,question1,answer1,question2,answer2\n"
+           f"{world['b_login']},Intrus,Ivan,ivan@example.ma,User2026,easypaiement,validateur,"
+           "Ville de naissance de votre père ?,Fès,Nom de votre premier animal de compagnie ?,Mimi\n")
+    resp = world["client"].post("/delegue/import", data={"csrf_token": world["token"],
+                                                         "file": (io.BytesIO(csv.encode()), "users.csv")},
+                                content_type="multipart/form-data")
+    assert resp.status_code in (200, 403)
+    assert "1 créé" not in text(resp)
+    b_user_untouched(service_gw, world)
+
+
+@pytest.mark.parametrize("path", ["/agent/", "/agent/adherents/{b}", "/auditeur/"])
+def test_delegate_cannot_open_staff_pages(world, path):
+    assert world["client"].get(path.format(b=world["b"])).status_code == 403
+
+
+def test_state_changes_need_csrf(world):
+    resp = world["client"].post("/delegue/utilisateurs/etat", data={"login": world["b_login"], "action": "disable"})
+    assert resp.status_code == 400
