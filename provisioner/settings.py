@@ -66,6 +66,10 @@ class Settings:
     # The security team's read-only client (`provisioner audit`): view-*/query-* roles only.
     auditor_client_id: str = "auditor"
     auditor_client_secret: str | None = None
+    # Writes the per-adherent fine-grained admin permissions (client `delegations`). Keycloak requires
+    # manage-realm for that, so it is a client of its own, apart from `provisioner` (docs/security.md).
+    delegations_client_id: str = "delegations"
+    delegations_client_secret: str | None = None
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'cimr.db'}"
     realm_dir: Path = PROJECT_ROOT / "realm"
     smtp_host: str = "127.0.0.1"
@@ -111,6 +115,8 @@ class Settings:
             provisioner_client_secret=env.get("PROVISIONER_CLIENT_SECRET") or None,
             auditor_client_id=env.get("AUDITOR_CLIENT_ID", "auditor"),
             auditor_client_secret=env.get("AUDITOR_CLIENT_SECRET") or None,
+            delegations_client_id=env.get("DELEGATIONS_CLIENT_ID", "delegations"),
+            delegations_client_secret=env.get("DELEGATIONS_CLIENT_SECRET") or None,
             database_url=db,
             realm_dir=realm_dir,
             smtp_host=env.get("SMTP_HOST", "127.0.0.1"),
@@ -145,3 +151,10 @@ class Settings:
         if not self.provisioner_client_secret:
             raise ConfigError("PROVISIONER_CLIENT_SECRET", "is required (the realm's 'provisioner' client secret)")
         return self.provisioner_client_id, self.provisioner_client_secret
+
+    def require_delegations(self) -> tuple[str, str]:
+        """The `delegations` client's credentials (it writes the delegates' permissions), or ConfigError."""
+        if not self.delegations_client_secret:
+            raise ConfigError("DELEGATIONS_CLIENT_SECRET",
+                              "is required to approve subscriptions (the realm's 'delegations' client secret)")
+        return self.delegations_client_id, self.delegations_client_secret

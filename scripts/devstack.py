@@ -30,6 +30,7 @@ DEV_ENV = {
     "KEYCLOAK_ADMIN_PASSWORD": "admin",
     "PROVISIONER_CLIENT_SECRET": "dev-provisioner-secret",
     "AUDITOR_CLIENT_SECRET": "dev-auditor-secret",
+    "DELEGATIONS_CLIENT_SECRET": "dev-delegations-secret",
     "PORTAL_CLIENT_SECRET": "dev-portal-secret",
     "TELESERVICE_CLIENT_SECRET": "dev-teleservice-secret",
     "DATABASE_URL": f"sqlite:///{VAR / 'cimr.db'}",

@@ -49,6 +49,7 @@ def test_env(keycloak_url: str, smtp_server: "MailBox", tmp_path_factory: pytest
         "KEYCLOAK_ADMIN_USER": os.environ.get("KEYCLOAK_ADMIN_USER", "admin"),
         "KEYCLOAK_ADMIN_PASSWORD": os.environ.get("KEYCLOAK_ADMIN_PASSWORD", "admin"),
         "PROVISIONER_CLIENT_SECRET": "dev-provisioner-secret",
+        "DELEGATIONS_CLIENT_SECRET": "dev-delegations-secret",
         "DATABASE_URL": f"sqlite:///{db}",
         "REALM_DIR": str(PROJECT_ROOT / "realm"),
         "SMTP_HOST": "127.0.0.1",

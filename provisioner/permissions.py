@@ -1,0 +1,251 @@
+"""Keycloak confines each delegate to its own adherent: fine-grained admin permissions (v2), one pair per adherent.
+
+Per adherent <n>:
+- a group policy ``delegate-<n>`` granting the members of ``/delegates/<n>`` (not of its subgroups);
+- a Groups scope permission ``adherent-<n>`` over ``/adherents/<n>`` AND every group below it (group-level
+  scopes are not inherited by subgroups in Keycloak 26.7), with the scopes below, and that policy only.
+
+The delegate holds no view-*/manage-* role (those bypass the permissions; realm/realm.yaml gives the
+`delegate` role query-users and query-groups only), so these permissions are all it may do on the Admin API.
+Writing them needs manage-realm (client `delegations`, ``writer(settings)``); checking them view-realm.
+What Keycloak cannot enforce is listed in docs/security.md and kept by our own checks (``attribute_findings``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from provisioner.errors import Conflict, NotFound
+from provisioner.gateway import Gateway, Group
+from provisioner.settings import Settings
+from provisioner.tree import adherent_path, delegate_group_path
+
+# Each is needed by some delegate action (measured, docs/security.md "Which scope allows what"):
+# view: read the tree (group-by-path, children, a user's groups); view-members: list and read users;
+# manage-members: update, disable, reset password, log out, unlock; manage-membership: target group of a
+# membership change or of a creation; manage-membership-of-members: move a member between groups.
+SCOPES = ("view", "view-members", "manage-members", "manage-membership", "manage-membership-of-members")
+POLICY_PREFIX, PERMISSION_PREFIX = "delegate-", "adherent-"
+_OURS = re.compile(r"^(delegate|adherent)-[0-9]{4,10}$")
+
+
+def policy_name(numero: str) -> str:
+    return POLICY_PREFIX + numero
+
+
+def permission_name(numero: str) -> str:
+    return PERMISSION_PREFIX + numero
+
+
+@dataclass(frozen=True)
+class Delegation:
+    """What Keycloak holds for one adherent's delegate."""
+
+    numero: str
+    policy_id: str
+    permission_id: str
+    group_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem an audit reports: ``code`` is stable (for machines), ``detail`` is for people."""
+
+    code: str
+    adherent: str | None
+    target: str
+    detail: str
+
+
+# Finding codes
+MISSING = "delegation-missing"            # adherent without its Keycloak permission (or policy)
+DRIFTED = "delegation-drifted"            # permission/policy exists but covers other groups, scopes or policies
+FOREIGN = "permission-foreign"            # a Users/Groups permission we did not make: may deny or over-grant
+TYPE_WIDE = "permission-type-wide"        # a permission with no resources applies to EVERY user/group
+ATTRIBUTE = "adherent-attribute-mismatch"  # #40259: user's `adherent` attribute disagrees with its groups
+TWO_ADHERENTS = "user-in-two-adherents"   # manageable by both delegates
+
+
+def writer(settings: Settings) -> Gateway:
+    """The gateway allowed to write permissions (client `delegations`); ConfigError when its secret is unset."""
+    client_id, secret = settings.require_delegations()
+    return Gateway.as_service_account(settings, client_id, secret)
+
+
+# --- pure: what Keycloak should hold, and how the live state differs ---------------------------------------
+def desired(delegate_group_id: str, tree_ids: list[str], policy_id: str) -> dict:
+    return {"policy_groups": [delegate_group_id],
+            "permission": {"resources": sorted(tree_ids), "scopes": sorted(SCOPES), "policies": [policy_id]}}
+
+
+def differences(want: dict, policy_groups: list[str] | None, permission: dict | None) -> list[str]:
+    """Human-readable differences between the desired and the live policy/permission (empty: in order)."""
+    out = []
+    if policy_groups is None:
+        out.append("policy missing")
+    elif policy_groups != want["policy_groups"]:
+        out.append(f"policy grants groups {policy_groups}, expected {want['policy_groups']}")
+    if permission is None:
+        out.append("permission missing")
+    else:
+        for key, expected in want["permission"].items():
+            if permission[key] != expected:
+                missing = sorted(set(expected) - set(permission[key]))
+                extra = sorted(set(permission[key]) - set(expected))
+                out.append(f"permission {key}: missing {missing}, extra {extra}")
+    return out
+
+
+# --- edges ---------------------------------------------------------------------------------------------------
+def _groups(gw: Gateway, numero: str) -> tuple[Group, list[str]]:
+    top = gw.group_by_path(adherent_path(numero))
+    delegates = gw.group_by_path(delegate_group_path(numero))
+    if top is None or delegates is None:
+        raise NotFound(f"adherent {numero} has no group tree ({adherent_path(numero)}, {delegate_group_path(numero)})")
+    return delegates, [g.id for g in gw.subtree(top)]
+
+
+def ensure_delegation(gw: Gateway, numero: str) -> Delegation:
+    """Create or repair the adherent's policy and permission (re-runnable; call again after adding a subgroup).
+
+    Raises NotFound when the adherent's groups do not exist; Forbidden without manage-realm.
+    """
+    delegates, tree_ids = _groups(gw, numero)
+    pname, name = policy_name(numero), permission_name(numero)
+    description = f"Delegate of adherent {numero} (members of {delegate_group_path(numero)})"
+    policy = gw.authz_find("policy", pname)
+    if policy is None:
+        try:
+            policy_id = gw.create_group_policy(pname, [delegates.id], description)
+        except Conflict:  # created meanwhile by a concurrent run
+            policy_id = gw.authz_find("policy", pname)["id"]
+    else:
+        policy_id = policy["id"]
+        if gw.group_policy_groups(policy_id) != [delegates.id]:
+            gw.update_group_policy(policy_id, pname, [delegates.id], description)
+    want = desired(delegates.id, tree_ids, policy_id)["permission"]
+    perm_description = f"{delegate_group_path(numero)} manages the users of {adherent_path(numero)}"
+    permission = gw.authz_find("permission", name)
+    if permission is None:
+        try:
+            permission_id = gw.create_groups_permission(name, want["resources"], want["scopes"], want["policies"],
+                                                        perm_description)
+        except Conflict:
+            permission_id = gw.authz_find("permission", name)["id"]
+    else:
+        permission_id = permission["id"]
+        if gw.permission_details(permission_id) != want:
+            gw.update_groups_permission(permission_id, name, want["resources"], want["scopes"], want["policies"],
+                                        perm_description)
+    return Delegation(numero, policy_id, permission_id, tuple(want["resources"]))
+
+
+def remove_delegation(gw: Gateway, numero: str) -> bool:
+    """Delete the adherent's permission and policy (before or after its groups); True if anything was deleted.
+
+    Keycloak deletes a permission whose last group is deleted, but keeps the policy (with no group).
+    """
+    removed = False
+    for kind, name in (("permission", permission_name(numero)), ("policy", policy_name(numero))):
+        found = gw.authz_find(kind, name)
+        if found is not None:
+            gw.delete_authz(found["id"])
+            removed = True
+    return removed
+
+
+def check_delegation(gw: Gateway, numero: str) -> list[Finding]:
+    """Findings for one adherent: its policy and permission exist and cover exactly its tree (view-realm)."""
+    delegates, tree_ids = _groups(gw, numero)
+    policy = gw.authz_find("policy", policy_name(numero))
+    permission = gw.authz_find("permission", permission_name(numero))
+    policy_groups = gw.group_policy_groups(policy["id"]) if policy else None
+    details = gw.permission_details(permission["id"]) if permission else None
+    problems = differences(desired(delegates.id, tree_ids, policy["id"] if policy else "?"), policy_groups, details)
+    if not problems:
+        return []
+    code = MISSING if policy is None or permission is None else DRIFTED
+    return [Finding(code, numero, permission_name(numero),
+                    f"adherent {numero} without its Keycloak permission: " + "; ".join(problems))]
+
+
+def adherent_numbers(gw: Gateway) -> list[str]:
+    """Every adherent that has a group tree (/adherents/<n>)."""
+    top = gw.group_by_path("/adherents")
+    return sorted(g.name for g in gw.children(top.id)) if top else []
+
+
+def check_all(gw: Gateway, deep: bool = False) -> list[Finding]:
+    """Realm-wide: adherents missing their pair (cheap: three listings), and any Users/Groups permission that is
+    not one of ours or covers every user/group. ``deep`` also compares each pair with its tree (~10 calls each)."""
+    numeros = adherent_numbers(gw)
+    policies = {p["name"] for p in gw.authz_list("policy")}
+    permissions = gw.authz_list("permission")
+    names = {p["name"] for p in permissions}
+    findings: list[Finding] = []
+    for numero in numeros:
+        if deep:
+            findings.extend(check_delegation(gw, numero))
+        elif policy_name(numero) not in policies or permission_name(numero) not in names:
+            findings.append(Finding(MISSING, numero, permission_name(numero),
+                                    f"adherent {numero} without its Keycloak permission"))
+    for perm in permissions:
+        if perm.get("resourceType") not in ("Users", "Groups"):
+            continue
+        if not _OURS.match(perm["name"]):
+            findings.append(Finding(FOREIGN, None, perm["name"],
+                                    f"permission {perm['name']!r} on {perm.get('resourceType')} is not one of the "
+                                    "per-adherent permissions: where it overlaps one, Keycloak requires both to "
+                                    "grant (delegates refused) or it grants more than one adherent"))
+        details = gw.permission_details(perm["id"]) if not _OURS.match(perm["name"]) or deep else None
+        # No resources, or the type's own resource (named "Users"/"Groups"): the permission covers every one.
+        if details is not None and (not details["resources"] or perm.get("resourceType") in details["resources"]):
+            findings.append(Finding(TYPE_WIDE, None, perm["name"],
+                                    f"permission {perm['name']!r} has no resources: it applies to every "
+                                    f"{perm.get('resourceType', '').lower()[:-1]} of the realm"))
+    return findings
+
+
+def repair_all(gw: Gateway) -> list[str]:
+    """Ensure the pair of every adherent reported missing or drifted by ``check_all(deep=True)``; their numbers."""
+    repaired = []
+    for finding in check_all(gw, deep=True):
+        if finding.code in (MISSING, DRIFTED) and finding.adherent:
+            ensure_delegation(gw, finding.adherent)
+            repaired.append(finding.adherent)
+    return repaired
+
+
+# --- what Keycloak cannot enforce, checked by us (docs/security.md) ------------------------------------------
+def attribute_findings(gw: Gateway, numero: str) -> list[Finding]:
+    """Users whose `adherent` attribute disagrees with their group tree (a delegate may rewrite it: #40259),
+    and users of this adherent who also belong to another adherent's groups."""
+    top = gw.group_by_path(adherent_path(numero))
+    if top is None:
+        return []
+    findings: list[Finding] = []
+    members: dict[str, object] = {}
+    for group in gw.subtree(top):
+        for user in gw.group_members(group.id):
+            members[user.id] = user
+    for user in members.values():
+        if user.attr("adherent") != numero:
+            findings.append(Finding(ATTRIBUTE, numero, user.username,
+                                    f"user {user.username} is in {adherent_path(numero)} but its adherent "
+                                    f"attribute is {user.attr('adherent')!r}"))
+        others = sorted({g.path.split("/")[2] for g in gw.user_groups(user.id)
+                         if g.path.startswith("/adherents/") and g.path.count("/") >= 2} - {numero})
+        if others:
+            findings.append(Finding(TWO_ADHERENTS, numero, user.username,
+                                    f"user {user.username} is also in the groups of adherent(s) {others}: "
+                                    "every one of their delegates may manage it"))
+    for user in gw.users_by_attribute("adherent", numero):
+        if user.id in members or user.username == numero:
+            continue
+        groups = [g.path for g in gw.user_groups(user.id)]
+        if groups != [delegate_group_path(numero)]:
+            findings.append(Finding(ATTRIBUTE, numero, user.username,
+                                    f"user {user.username} claims adherent {numero} but is not in "
+                                    f"{adherent_path(numero)} (groups: {groups})"))
+    return findings
