@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import insert, select, update
 
-from provisioner import rules
+from provisioner import permissions, rules
 from provisioner.audit_trail import audited
 from provisioner.core import Services
 from provisioner.db import delegate_history, subscriptions
@@ -239,6 +239,8 @@ def approve_subscription(gw: Gateway, services: Services, actor: Actor, subscrip
         ensure_tree(gw, sub.adherent, {
             "raison_sociale": [form["company"]["raison_sociale"]], "status": [ACTIVE],
             "easypaiement_confirmations": ["1"], "categories": categories})
+        # Keycloak itself confines the delegate to this tree (fine-grained admin permissions), before it is enabled.
+        permissions.ensure_delegation(permissions.writer(services.settings), sub.adherent)
         delegate = gw.user_by_username(sub.adherent)
         if delegate is None:
             raise NotFound(f"the delegate account {sub.adherent} is missing")
