@@ -20,6 +20,12 @@ from provisioner.realm_spec import RealmSpec
 CREATION_PREFIXES = ("user.create", "subscription.submit", "staff.create.")
 
 
+def _standard_leaf(path: str) -> bool:
+    """/adherents/<n>/<client>/<role>: the provisioner never creates groups below these."""
+    parts = path.strip("/").split("/")
+    return len(parts) == 4 and parts[0] == "adherents"
+
+
 def _ms(value: int | None) -> datetime | None:
     return datetime.fromtimestamp(value / 1000, timezone.utc) if value else None
 
@@ -56,9 +62,10 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
         for g in groups or []:
             group_roles.setdefault(g["path"], set()).add(role)
             group_path[g["id"]] = g["path"]
-            if g.get("subGroupCount"):
+            if not _standard_leaf(g["path"]) and g["id"] not in {x["id"] for x in parents}:
                 parents.append(g)
-    # Subgroups inherit their ancestors' roles (e.g. /delegates/<n> under /delegates).
+    # Subgroups inherit their ancestors' roles (e.g. /delegates/<n> under /delegates). Keycloak does not say
+    # here whether a group has children: every role-carrying group except the layout's leaves is descended.
     seen = set(group_path)
     while parents:
         kids = gw.get_many([(f"/groups/{g['id']}/children", {"briefRepresentation": "false", "first": 0,
@@ -68,7 +75,7 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
             for child in children or []:
                 group_roles.setdefault(child["path"], set()).update(group_roles[parent["path"]])
                 group_path[child["id"]] = child["path"]
-                if child.get("subGroupCount") and child["id"] not in seen:
+                if child.get("subGroupCount", 1) and child["id"] not in seen:
                     next_parents.append(child)
                 seen.add(child["id"])
         parents = next_parents

@@ -1,0 +1,244 @@
+"""`provisioner audit` against a real realm: each finding is planted and found exactly; nothing else is
+reported for the planted objects; the account is read-only; formats and exit codes."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from provisioner import secret_questions
+from provisioner.adherents import set_easypaiement_confirmations
+from provisioner.audit import build_report, render_csv, render_html
+from provisioner.audit_collect import _drift, collect
+from provisioner import cli_audit  # noqa: F401  (registers `audit` on cli)
+from provisioner.cli import cli
+from provisioner.errors import Forbidden
+from provisioner.gateway import Gateway
+from provisioner.tenancy import Actor
+from tests import people
+from tests.oidc_flow import Browser
+from tests.provisioning import make_user
+
+pytestmark = pytest.mark.keycloak
+AUDITOR_SECRET = "dev-auditor-secret"  # realm/realm.yaml's development default
+
+
+@pytest.fixture(scope="module")
+def auditor_settings(settings):
+    return replace(settings, auditor_client_secret=AUDITOR_SECRET)
+
+
+@pytest.fixture(scope="module")
+def auditor_gw(auditor_settings, realm) -> Gateway:
+    return Gateway.as_auditor(auditor_settings)
+
+
+def leaf(gw: Gateway, numero: str, client: str, role: str) -> str:
+    return gw.group_by_path(f"/adherents/{numero}/{client}/{role}").id
+
+
+def disable(gw: Gateway, user_id: str) -> None:
+    gw.update_user(user_id, {**gw.get(f"/users/{user_id}"), "enabled": False})
+
+
+def set_status(gw: Gateway, numero: str, status: str) -> None:
+    group = gw.group_by_path(f"/adherents/{numero}")
+    gw.set_group_attributes(group, {"status": [status]})
+
+
+@pytest.fixture(scope="module")
+def planted(realm, admin_gw, service_gw, services, make_adherent, settings):
+    """Every finding planted once, in its own adherent (or user), plus a clean adherent; then one audit."""
+    p: dict = {}
+    # A clean adherent: enabled delegate, users created by the delegate with their secret questions.
+    clean = p["clean"] = make_adherent()
+    delegate = Actor.delegate(clean)
+    p["clean_users"] = [make_user(service_gw, services, delegate, clean, "compte-adherent").login,
+                        make_user(service_gw, services, delegate, clean, "easypaiement", ("ordonnateur",)).login]
+    # ... and one who logs in (LOGIN event -> last login).
+    clean_group = people.Adherent(clean, admin_gw.group_by_path(f"/adherents/{clean}").id, {})
+    uid, p["logged_in"] = people.create_user(admin_gw, clean_group, "eliquidation", ("utilisateur",))
+    secret_questions.store(services.db, uid, [secret_questions.SecretAnswer("Q1 ?", "a1"),
+                                              secret_questions.SecretAnswer("Q2 ?", "a2")])
+    assert Browser(settings.keycloak_url, settings.realm).login(
+        "eliquidation", "http://127.0.0.1:8104/callback", p["logged_in"], people.PASSWORD).code
+
+    # A login holding roles of two teleservices.
+    n = p["two"] = make_adherent()
+    user = make_user(service_gw, services, Actor.delegate(n), n, "teledeclaration", ("fichier-preetabli",))
+    admin_gw.add_to_group(user.id, leaf(admin_gw, n, "eliquidation", "utilisateur"))
+    p["two_user"] = user.login
+
+    # A role mapped directly to a user.
+    n = p["direct"] = make_adherent()
+    user = make_user(service_gw, services, Actor.delegate(n), n, "compte-adherent")
+    client = admin_gw.client_uuid("compte-adherent")
+    admin_gw.post(f"/users/{user.id}/role-mappings/clients/{client}",
+                  [admin_gw.get(f"/clients/{client}/roles/utilisateur")])
+    p["direct_user"] = user.login
+
+    # Two confirmations, then one of the two validators disabled behind the provisioner's back.
+    n = p["validators"] = make_adherent()
+    v1 = make_user(service_gw, services, Actor.delegate(n), n, "easypaiement", ("validateur",))
+    v2 = make_user(service_gw, services, Actor.delegate(n), n, "easypaiement", ("validateur",))
+    set_easypaiement_confirmations(service_gw, services, Actor.delegate(n), n, 2)
+    disable(admin_gw, v2.id)
+    p["validators_users"] = [v1.login, v2.login]
+
+    # A user outside any adherent; staff and a service account are not findings.
+    _, p["outsider"] = people.create_user(admin_gw, None, None)
+    agents = admin_gw.group_by_path("/agents")
+    p["staff"] = f"agent{uuid.uuid4().hex[:6]}"
+    admin_gw.add_to_group(admin_gw.create_user({"username": p["staff"], "enabled": True}), agents.id)
+
+    # An adherent whose delegate is disabled.
+    n = p["no_delegate"] = make_adherent()
+    disable(admin_gw, admin_gw.user_by_username(n).id)
+
+    # A suspended adherent whose accounts were left enabled.
+    n = p["suspended"] = make_adherent()
+    p["suspended_user"] = make_user(service_gw, services, Actor.delegate(n), n, "eliquidation").login
+    set_status(admin_gw, n, "suspended")
+
+    # A user with no login for 200 days, and a user without secret questions (each otherwise clean).
+    n = p["quiet"] = make_adherent()
+    quiet_group = people.Adherent(n, admin_gw.group_by_path(f"/adherents/{n}").id, {})
+    uid = admin_gw.create_user({"username": (old := f"old{uuid.uuid4().hex[:6]}"), "enabled": True,
+                                "attributes": {"adherent": [n], "teleservice": ["compte-adherent"]},
+                                "groups": [f"/adherents/{n}/compte-adherent/utilisateur"],
+                                "createdTimestamp": int((time.time() - 200 * 86400) * 1000)})
+    secret_questions.store(services.db, uid, [secret_questions.SecretAnswer("Q1 ?", "a1"),
+                                              secret_questions.SecretAnswer("Q2 ?", "a2")])
+    p["old_user"] = old
+    _, p["no_questions"] = people.create_user(admin_gw, quiet_group, "eliquidation", ("utilisateur",))
+    return p
+
+
+@pytest.fixture(scope="module")
+def report(planted, auditor_gw, services, spec):
+    data = collect(auditor_gw, services.db, spec)
+    return build_report(data, inactive_days=90)
+
+
+def found(report, adherent: str | None = None, subjects: tuple[str, ...] = ()) -> set[tuple[str, str]]:
+    return {(f.kind, f.subject) for f in report.findings
+            if (adherent and f.adherent == adherent) or f.subject in subjects}
+
+
+def test_a_clean_adherent_has_no_finding(report, planted):
+    assert found(report, planted["clean"], (planted["clean"], *planted["clean_users"], planted["logged_in"])) == set()
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("two", lambda p: {("two-teleservices", p["two_user"])}),
+    ("direct", lambda p: {("direct-role", p["direct_user"])}),
+    ("validators", lambda p: {("validators-missing", p["validators"])}),
+    ("no_delegate", lambda p: {("no-delegate", p["no_delegate"])}),
+    ("suspended", lambda p: {("suspended-enabled", p["suspended"])}),
+    ("quiet", lambda p: {("inactive", p["old_user"]), ("no-secret-questions", p["no_questions"])}),
+])
+def test_each_planted_finding_is_found_exactly(report, planted, case, expected):
+    assert found(report, planted[case]) == expected(planted)
+
+
+def test_a_user_outside_any_adherent_is_a_finding_staff_is_not(report, planted):
+    assert found(report, None, (planted["outsider"], planted["staff"])) == {("outside-adherent", planted["outsider"])}
+
+
+@pytest.mark.parametrize("kind, severity", [
+    ("two-teleservices", "high"), ("direct-role", "high"), ("validators-missing", "high"),
+    ("suspended-enabled", "high"), ("outside-adherent", "medium"), ("no-delegate", "medium"),
+    ("inactive", "low"), ("no-secret-questions", "low"),
+])
+def test_severities(report, kind, severity):
+    assert {f.severity for f in report.findings if f.kind == kind} == {severity}
+
+
+def test_who_holds_what_with_last_login_creation_and_creator(report, planted):
+    rows = {(h.adherent, h.teleservice, h.role, h.username): h for h in report.holdings}
+    clean = planted["clean"]
+    made = rows[(clean, "compte-adherent", "utilisateur", planted["clean_users"][0])]
+    assert made.enabled and made.created and made.created_by == clean  # the delegate, from our audit trail
+    assert (clean, "easypaiement", "ordonnateur", planted["clean_users"][1]) in rows
+    assert rows[(clean, "eliquidation", "utilisateur", planted["logged_in"])].last_login is not None
+    validators = [h for h in report.holdings if h.adherent == planted["validators"] and h.role == "validateur"]
+    assert sorted((h.username, h.enabled) for h in validators) == sorted(
+        [(planted["validators_users"][0], True), (planted["validators_users"][1], False)])
+
+
+def test_admin_activity_joins_our_trail_with_keycloak_admin_events(report, planted):
+    created = [a for a in report.activity if a.action == "user.create" and a.target == planted["clean_users"][0]]
+    assert len(created) == 1
+    row = created[0]
+    assert row.actor == planted["clean"] and row.actor_role == "delegate" and row.adherent == planted["clean"]
+    assert row.source == "trail+keycloak" and any(k.startswith("CREATE users/") for k in row.keycloak)
+
+
+def test_realm_drift_is_a_finding_when_computable(planted, auditor_gw, services, spec, admin_gw):
+    before = {f.subject + f.detail for f in build_report(collect(auditor_gw, None, spec)).findings
+              if f.kind == "realm-drift"}
+    live = admin_gw.get_realm()
+    admin_gw.put("", {**live, "failureFactor": live["failureFactor"] + 7})
+    try:
+        drift = [f for f in build_report(collect(auditor_gw, None, spec)).findings if f.kind == "realm-drift"]
+    finally:
+        admin_gw.put("", live)
+    assert [f.detail for f in drift if f.subject + f.detail not in before] == [f"~ realm {spec.name}"]
+
+
+def test_drift_without_the_rights_to_read_it_is_reported_not_guessed(service_gw, spec):
+    changes, note = _drift(service_gw, spec)  # the provisioner's account may not read flows and clients
+    assert changes is None and note.startswith("not computed")
+
+
+def test_the_audit_account_is_read_only(auditor_gw, planted):
+    with pytest.raises(Forbidden):
+        auditor_gw.create_user({"username": f"x{uuid.uuid4().hex[:6]}", "enabled": True})
+    with pytest.raises(Forbidden):
+        auditor_gw.put(f"/users/{auditor_gw.user_by_username(planted['outsider']).id}", {"enabled": False})
+    with pytest.raises(Forbidden):
+        auditor_gw.post_json("/partial-export", {})
+
+
+def test_cli_formats_and_exit_codes(planted, test_env, monkeypatch, tmp_path):
+    for name, value in {**test_env, "AUDITOR_CLIENT_SECRET": AUDITOR_SECRET}.items():
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--json", "audit", "--fail-on", "high", "--no-drift"])
+    assert result.exit_code == 3, result.output
+    data = json.loads(result.output)
+    assert {"two-teleservices", "direct-role"} <= {f["kind"] for f in data["findings"]}
+    assert runner.invoke(cli, ["audit", "--fail-on", "critical", "--no-drift"]).exit_code == 0
+    assert runner.invoke(cli, ["audit", "--fail-on", "none", "--no-drift"]).exit_code == 0
+    out = tmp_path / "audit.html"
+    assert runner.invoke(cli, ["audit", "--format", "html", "-o", str(out), "--fail-on", "none"]).exit_code == 0
+    page = out.read_text()
+    assert planted["two_user"] in page and "Constats" in page
+    assert "<script" not in page and "src=" not in page and "<link" not in page  # self-contained
+    csv_out = runner.invoke(cli, ["audit", "--format", "csv", "--section", "holdings", "--no-drift",
+                                  "--fail-on", "none"]).output
+    assert csv_out.splitlines()[0].startswith("adherent,raison_sociale,")
+    table = runner.invoke(cli, ["audit", "--no-drift", "--fail-on", "none"]).output
+    assert "== findings" in table and planted["direct_user"] in table
+
+
+def test_html_escapes_what_it_shows(report):
+    from provisioner.audit import Finding
+
+    hostile = replace(report, findings=(Finding("high", "direct-role", "<script>x</script>", None, "d"),))
+    assert "<script>x" not in render_html(hostile) and "&lt;script&gt;" in render_html(hostile)
+    assert render_csv(hostile).splitlines()[1].startswith("high,direct-role")
+
+
+def test_inactivity_threshold_is_configurable(planted, auditor_gw, services, spec):
+    data = collect(auditor_gw, services.db, spec, with_drift=False)
+    later = build_report(data, inactive_days=90, now=data.collected_at + timedelta(days=91))
+    assert ("inactive", planted["logged_in"]) in found(later, None, (planted["logged_in"],))
+    assert ("inactive", planted["logged_in"]) not in found(build_report(data, inactive_days=90), None,
+                                                           (planted["logged_in"],))
