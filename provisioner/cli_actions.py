@@ -102,7 +102,7 @@ def _read_form(path: str) -> dict:
 
 
 def _new_password(label: str) -> str:
-    return click.prompt(label, hide_input=True, confirmation_prompt=True)
+    return click.prompt(label, hide_input=True, confirmation_prompt=True, err=True)  # prompts off stdout
 
 
 # --- subscriptions -----------------------------------------------------------------------------------------
@@ -375,7 +375,7 @@ def user_create(ctx: Context, numero: str, login: str, nom: str, prenom: str, em
 
     run = Run(ctx, as_user)
     password = _new_password("Password")
-    answers = tuple(SecretAnswer(q, click.prompt(f"Answer to '{q}'", hide_input=True)) for q in questions)
+    answers = tuple(SecretAnswer(q, click.prompt(f"Answer to '{q}'", hide_input=True, err=True)) for q in questions)
     new = NewUser(login, UserDetails(nom, prenom, email, civilite, fonction, telephone),
                   _access(teleservice, powers, user_type, provider, categories), password, password, answers)
     created = create_user(run.gw, run.services, run.actor, numero, new)

@@ -1,0 +1,172 @@
+"""`provisioner` verbs: human output, --json, exit codes 0 ok / 1 error / 2 usage / 3 findings, errors naming
+the field and the rule, the person acting recorded in the audit trail."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from sqlalchemy import update
+
+from provisioner.audit_trail import events
+from provisioner.cli import cli
+from provisioner.db import subscriptions
+from provisioner import cli_actions  # noqa: F401  (registers the verbs)
+from tests.provisioning import numero
+
+pytestmark = pytest.mark.keycloak
+
+
+@pytest.fixture(scope="module")
+def agent_name(admin_gw, realm):
+    user_id = admin_gw.create_user({"username": "agent.cli", "enabled": True, "groups": ["/agents"],
+                                    "firstName": "Amina", "lastName": "Agent", "email": "agent.cli@cimr.ma"})
+    yield "agent.cli"
+    admin_gw.delete_user(user_id)
+
+
+@pytest.fixture
+def run(test_env):
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None):
+        return runner.invoke(cli, list(args), env=test_env, input=input, catch_exceptions=False)
+    return invoke
+
+
+def form_file(tmp_path, n: str, **delegate) -> str:
+    data = {"company": {"numero": n, "raison_sociale": "Sahara Foods SA", "rc": "RC 998", "patente": "P 77"},
+            "responsable": {"nom": "Berrada", "prenom": "Leila", "fonction": "PDG"},
+            "delegate": {"nom": "Naciri", "prenom": "Yassine", "fonction": "RH", "email": f"y.{n}@sahara.ma"}
+            | delegate}
+    path = tmp_path / f"form-{n}.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def cli_adherent(test_env, agent_name, tmp_path_factory):
+    """An adherent subscribed and approved through the CLI itself."""
+    runner, n = CliRunner(), numero()
+    path = form_file(tmp_path_factory.mktemp("forms"), n)
+    out = runner.invoke(cli, ["--json", "subscription", "submit", path], env=test_env, input="Sahara26\nSahara26\n")
+    assert out.exit_code == 0, out.output
+    sub_id = json.loads(out.stdout)["id"]
+    out = runner.invoke(cli, ["subscription", "approve", str(sub_id), "--as", agent_name], env=test_env)
+    assert out.exit_code == 0 and f"adherent {n} is active" in out.output, out.output
+    return n
+
+
+def test_subscription_verbs_and_the_person_in_the_trail(run, services, cli_adherent, agent_name):
+    out = run("--json", "subscription", "list", "--status", "approved")
+    assert out.exit_code == 0
+    assert cli_adherent in [s["adherent"] for s in json.loads(out.stdout)]
+    ev = events(services.db, adherent=cli_adherent, action="subscription.approve")[0]
+    assert (ev.actor, ev.actor_role, ev.outcome) == (agent_name, "agent", "ok")
+
+
+def test_a_bad_field_names_the_field_and_the_rule(run, tmp_path):
+    out = run("subscription", "submit", form_file(tmp_path, numero(), email="pas-une-adresse"),
+              input="Sahara26\nSahara26\n")
+    assert out.exit_code == 1
+    assert "error: delegate.email: « pas-une-adresse » n'est pas une adresse e-mail valide" in out.stderr
+    out = run("--json", "subscription", "submit", form_file(tmp_path, "12"), input="ab\nab\n")
+    assert out.exit_code == 1
+    fields = json.loads(out.stdout)["fields"]
+    assert set(fields) == {"company.numero", "delegate.password"}
+    assert fields["delegate.password"]["en"] == "The password must be 5 to 10 characters long (it has 2)."
+
+
+@pytest.mark.parametrize("args", [
+    ("user", "list"),                                    # missing NUMERO
+    ("user", "disable", "1234", "x"),                    # missing --as (and no PROVISIONER_AS)
+    ("adherent", "confirmations", "1234", "deux", "--as", "x"),
+    ("user", "create", "1234", "--login", "x", "--as", "x"),
+])
+def test_usage_errors_exit_2(run, args):
+    assert run(*args).exit_code == 2
+
+
+def test_overdue_pending_subscriptions_exit_3(run, services, tmp_path):
+    n = numero()
+    assert run("subscription", "submit", form_file(tmp_path, n), input="Sahara26\nSahara26\n").exit_code == 0
+    with services.db.begin() as conn:
+        conn.execute(update(subscriptions).where(subscriptions.c.adherent == n)
+                     .values(submitted_at=datetime.now(timezone.utc) - timedelta(hours=50)))
+    out = run("subscription", "list")
+    assert out.exit_code == 3 and any(n in line and "OVERDUE" in line for line in out.stdout.splitlines())
+
+
+def test_delegate_user_verbs(run, cli_adherent, services):
+    n = cli_adherent
+    create = ("user", "create", n, "--login", f"v1.{n}", "--nom", "Rami", "--prenom", "Aya", "--email",
+              "aya@sahara.ma", "--teleservice", "easypaiement", "--power", "validateur", "--question", "Couleur ?",
+              "--question", "Plat ?", "--as", n)
+    out = run(*create, input="Sahara26\nSahara26\nBleu\nCouscous\n")
+    assert out.exit_code == 0 and f"v1.{n}" in out.stdout, out.output
+    out = run(*create, input="Sahara26\nSahara26\nBleu\nCouscous\n")
+    assert out.exit_code == 1 and f"error: login: L'identifiant « v1.{n} » est déjà utilisé" in out.stderr
+
+    out = run("--json", "user", "list", n, "--as", n)
+    listed = json.loads(out.stdout)
+    assert [u["login"] for u in listed["easypaiement"]] == [f"v1.{n}"]
+    assert listed["easypaiement"][0]["access"]["powers"] == ["validateur"]
+    assert "aya@sahara.ma" in run("user", "find", n, "aya", "--as", n).stdout
+    assert "validateur" in run("user", "show", n, f"v1.{n}", "--as", n).stdout
+
+    out = run("adherent", "confirmations", n, "2", "--as", n)
+    assert out.exit_code == 1 and "add a second validator first" in out.stderr
+    out = run("user", "access", n, f"v1.{n}", "--teleservice", "compte-adherent", "--as", n)
+    assert out.exit_code == 1 and "error: teleservice: Un identifiant ne sert qu'un seul téléservice" in out.stderr
+    out = run("user", "access", n, f"v1.{n}", "--teleservice", "easypaiement", "--power", "ordonnateur",
+              "--power", "validateur", "--as", n)
+    assert out.exit_code == 0 and "ordonnateur,validateur" in out.stdout
+    assert run("user", "set-password", n, f"v1.{n}", "--as", n, input="Neuf2026\nNeuf2026\n").exit_code == 0
+    assert run("user", "update", n, f"v1.{n}", "--nom", "Rami", "--prenom", "Aya", "--email", "aya2@sahara.ma",
+               "--as", n).exit_code == 0
+    for verb in ("disable", "enable", "unlock"):
+        out = run(verb_args := "user", verb, n, f"v1.{n}", "--as", n)
+        assert out.exit_code == 0, (verb_args, verb, out.output)
+    assert [e.actor for e in events(services.db, target=f"v1.{n}")][:3] == [n, n, n]
+
+
+def test_a_delegate_cannot_use_the_cli_on_another_adherent(run, cli_adherent, make_adherent):
+    other = make_adherent()
+    out = run("user", "list", other, "--as", cli_adherent)
+    assert out.exit_code == 1 and "may not act" in out.stderr
+    out = run("adherent", "suspend", cli_adherent, "--as", cli_adherent)
+    assert out.exit_code == 1
+
+
+def test_agent_verbs_on_an_adherent(run, make_adherent, agent_name, tmp_path, smtp_server):
+    n = make_adherent()
+    assert run("adherent", "change-delegate-email", n, f"new.{n}@atlas.ma", "--as", agent_name).exit_code == 0
+    assert run("adherent", "reset-delegate-password", n, "--as", agent_name,
+               input="Reset2026\nReset2026\n").exit_code == 0
+    delegate = tmp_path / "delegate.yaml"
+    delegate.write_text(yaml.safe_dump({"nom": "Kabbaj", "prenom": "Ines", "fonction": "RH",
+                                        "email": f"ines.{n}@atlas.ma"}), encoding="utf-8")
+    assert run("adherent", "replace-delegate", n, str(delegate), "--as", agent_name,
+               input="Ines2026\nInes2026\n").exit_code == 0
+    out = run("adherent", "history", n, "--as", agent_name)
+    assert "Bennani" in out.stdout and "Kabbaj" in out.stdout and "now" in out.stdout
+    out = run("--json", "adherent", "suspend", n, "--reason", "Courrier du 12/11", "--as", agent_name)
+    assert json.loads(out.stdout) == {"adherent": n, "disabled": 1}
+    assert "status=suspended" in run("adherent", "show", n, "--as", agent_name).stdout
+    assert run("adherent", "reactivate", n, "--as", agent_name).exit_code == 0
+
+
+def test_bulk_import_reports_bad_rows_and_exits_3(run, cli_adherent, tmp_path):
+    from tests.test_bulk import HEADER, row
+
+    path = tmp_path / "users.csv"
+    path.write_text("\n".join([HEADER, row(f"b1.{cli_adherent}"), row("Bad Login")]) + "\n", encoding="utf-8")
+    out = run("bulk", "import", cli_adherent, str(path), "--as", cli_adherent)
+    assert out.exit_code == 3
+    assert "created: 1, already present: 0, refused: 1" in out.stdout
+    assert "line 3: Bad Login: login: L'identifiant doit compter 3 à 30 caractères" in out.stdout
+    out = run("bulk", "import", cli_adherent, "docs/sample-users.csv", "--as", cli_adherent)
+    assert out.exit_code == 0, out.output
