@@ -62,7 +62,7 @@ def planted(realm, admin_gw, service_gw, services, make_adherent, settings):
     p["clean_users"] = [make_user(service_gw, services, delegate, clean, "compte-adherent").login,
                         make_user(service_gw, services, delegate, clean, "easypaiement", ("ordonnateur",)).login]
     # ... and one who logs in (LOGIN event -> last login).
-    clean_group = people.Adherent(clean, admin_gw.group_by_path(f"/adherents/{clean}").id, {})
+    clean_group = people.adherent_of(admin_gw, clean)
     uid, p["logged_in"] = people.create_user(admin_gw, clean_group, "eliquidation", ("utilisateur",))
     secret_questions.store(services.db, uid, [secret_questions.SecretAnswer("Q1 ?", "a1"),
                                               secret_questions.SecretAnswer("Q2 ?", "a2")])
@@ -108,7 +108,7 @@ def planted(realm, admin_gw, service_gw, services, make_adherent, settings):
 
     # A user with no login for 200 days, and a user without secret questions (each otherwise clean).
     n = p["quiet"] = make_adherent()
-    quiet_group = people.Adherent(n, admin_gw.group_by_path(f"/adherents/{n}").id, {})
+    quiet_group = people.adherent_of(admin_gw, n)
     uid = admin_gw.create_user({"username": (old := f"old{uuid.uuid4().hex[:6]}"), "enabled": True,
                                 "attributes": {"adherent": [n], "teleservice": ["compte-adherent"]},
                                 "groups": [f"/adherents/{n}/compte-adherent/utilisateur"],

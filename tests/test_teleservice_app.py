@@ -12,6 +12,8 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
+from provisioner.tenancy import Actor
+from provisioner.users import disable_user
 from teleservice import create_app
 from teleservice.config import TeleserviceConfig
 from tests import people
@@ -65,8 +67,8 @@ def apps(realm, test_env, admin_gw):
 
 
 @pytest.fixture(scope="module")
-def adherent(realm, admin_gw):
-    return people.create_adherent(admin_gw, confirmations=2)
+def adherent(make_adherent, admin_gw):
+    return people.adherent_of(admin_gw, make_adherent())
 
 
 class Visitor:
@@ -148,13 +150,14 @@ def test_a_user_of_another_teleservice_never_gets_an_app_session(apps, adherent,
     assert "user" not in pending and "access_token" not in pending
 
 
-def test_back_channel_logout_ends_the_app_session_of_a_disabled_user(apps, adherent, admin_gw):
+def test_back_channel_logout_ends_the_app_session_of_a_disabled_user(apps, adherent, admin_gw, service_gw,
+                                                                   services):
     app = apps("teledeclaration")
     user_id, login = people.create_user(admin_gw, adherent, "teledeclaration", ("fichier-preetabli",),
                                         user_type="interne", categories=["cadres"])
     visitor = Visitor()
     assert "Vous êtes connecté(e)" in visible_text(visitor.login(app, login).text)
-    people.disable_user(admin_gw, adherent, user_id, login)
+    disable_user(service_gw, services, Actor.delegate(adherent.numero), adherent.numero, login)
     text = visible_text(visitor.get(app.base + "/").text)
     assert "Vous n'êtes pas connecté(e)" in text
 

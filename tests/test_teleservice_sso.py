@@ -8,8 +8,13 @@ import pytest
 import requests
 from joserfc.jwk import KeySet
 
+from provisioner.adherents import replace_delegate, suspend_adherent
+from provisioner.subscriptions import DelegateForm
+from provisioner.tenancy import Actor
+from provisioner.users import disable_user
 from teleservice.tokens import validate_access_token
 from tests import people
+from tests.provisioning import DELEGATE_PASSWORD
 from tests.oidc_flow import Browser, visible_text
 
 pytestmark = pytest.mark.keycloak
@@ -30,8 +35,8 @@ OTHERS = [(kind, other) for kind, (own, _, _) in KINDS.items() for other in TELE
 
 
 @pytest.fixture(scope="module")
-def adherent(realm, admin_gw):
-    return people.create_adherent(admin_gw)
+def adherent(make_adherent, admin_gw):
+    return people.adherent_of(admin_gw, make_adherent())
 
 
 def redirect(spec, client_id: str) -> str:
@@ -101,26 +106,27 @@ def test_tokens_carry_the_contract_claims(kind, adherent, admin_gw, settings, sp
     assert "realm_access" not in claims  # teleservice tokens carry their own client's roles only
 
 
-def test_a_disabled_user_cannot_log_in(adherent, admin_gw, settings, spec):
+def test_a_disabled_user_cannot_log_in(adherent, admin_gw, service_gw, services, settings, spec):
     user_id, login = new_user(admin_gw, adherent, "compte-adherent")
-    people.disable_user(admin_gw, adherent, user_id, login)
+    disable_user(service_gw, services, Actor.delegate(adherent.numero), adherent.numero, login)
     result = Browser(settings.keycloak_url, settings.realm).login(
         "compte-adherent", redirect(spec, "compte-adherent"), login, people.PASSWORD)
     assert result.code is None
 
 
-def test_a_disabled_user_loses_their_sso_session(adherent, admin_gw, settings, spec):
+def test_a_disabled_user_loses_their_sso_session(adherent, admin_gw, service_gw, services, settings, spec):
     user_id, login = new_user(admin_gw, adherent, "eliquidation")
     browser = Browser(settings.keycloak_url, settings.realm)
     assert browser.login("eliquidation", redirect(spec, "eliquidation"), login, people.PASSWORD).code
-    people.disable_user(admin_gw, adherent, user_id, login)
+    disable_user(service_gw, services, Actor.delegate(adherent.numero), adherent.numero, login)
     assert browser.login("eliquidation", redirect(spec, "eliquidation")).code is None
 
 
-def test_users_of_a_suspended_adherent_cannot_log_in(realm, admin_gw, settings, spec):
-    suspended = people.create_adherent(admin_gw)
+def test_users_of_a_suspended_adherent_cannot_log_in(make_adherent, admin_gw, service_gw, services, agent,
+                                                     settings, spec):
+    suspended = people.adherent_of(admin_gw, make_adherent())
     logins = {kind: new_user(admin_gw, suspended, kind)[1] for kind in ("declarant-fichier", "validateur")}
-    people.suspend_adherent(admin_gw, suspended)
+    suspend_adherent(service_gw, services, agent, suspended.numero, "test")
     for kind, login in logins.items():
         client = KINDS[kind][0]
         result = Browser(settings.keycloak_url, settings.realm).login(client, redirect(spec, client), login,
@@ -128,14 +134,14 @@ def test_users_of_a_suspended_adherent_cannot_log_in(realm, admin_gw, settings, 
         assert result.code is None, kind
 
 
-def test_a_replaced_delegate_cannot_log_in(realm, admin_gw, settings, spec):
-    other = people.create_adherent(admin_gw)
-    people.create_delegate(admin_gw, other)
+def test_a_replaced_delegate_cannot_log_in(make_adherent, service_gw, services, agent, settings, spec):
+    numero = make_adherent()
     old = Browser(settings.keycloak_url, settings.realm)
-    assert old.login("portal", redirect(spec, "portal"), other.numero, people.PASSWORD).code
-    people.replace_delegate(admin_gw, other, "Nouv2026")
+    assert old.login("portal", redirect(spec, "portal"), numero, DELEGATE_PASSWORD).code
+    replace_delegate(service_gw, services, agent, numero, DelegateForm(
+        "Tazi", "Omar", "DRH", f"o.tazi.{numero}@example.ma", "Nouv2026", "Nouv2026", "M"))
     assert old.login("portal", redirect(spec, "portal")).code is None  # the SSO session is gone
     fresh = Browser(settings.keycloak_url, settings.realm)
-    assert fresh.login("portal", redirect(spec, "portal"), other.numero, people.PASSWORD).code is None
+    assert fresh.login("portal", redirect(spec, "portal"), numero, DELEGATE_PASSWORD).code is None
     assert Browser(settings.keycloak_url, settings.realm).login(
-        "portal", redirect(spec, "portal"), other.numero, "Nouv2026").code
+        "portal", redirect(spec, "portal"), numero, "Nouv2026").code
