@@ -86,7 +86,8 @@ def test_replace_delegate_cuts_the_previous_one_off_and_keeps_history(service_gw
     assert old.status_code != 200 and old.json()["error_description"] == "Invalid user credentials", old.text
     assert service_gw.user_sessions(delegate.id) == []                        # old sessions: gone
     assert [c["type"] for c in service_gw.credentials(delegate.id)] == ["password"]  # OTP etc.: gone
-    assert password_login(settings, n, "Hicham26").status_code == 200
+    new_login = password_login(settings, n, "Hicham26")
+    assert new_login.status_code == 200, new_login.text
     kc = service_gw.user_by_username(n)
     assert (kc.last_name, kc.first_name, kc.email, kc.attr("fonction")) == ("Ouazzani", "Hicham",
                                                                              f"hicham.{n}@atlas-textile.ma", "DAF")
