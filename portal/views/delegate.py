@@ -16,7 +16,7 @@ from portal.auth import guard_space
 from portal.forms import (AccessForm, ActionForm, ConfirmationsForm, FindLoginForm, ImportForm, PasswordForm,
                           UserForm, apply_errors, clean)
 from portal.i18n import say
-from portal.services import actor, core_services, gateway
+from portal.services import actor, core_services, gateway, services
 
 bp = Blueprint("delegate", __name__, url_prefix="/delegue")
 guard_space(bp, "delegate")
@@ -206,8 +206,11 @@ def settings_page():
     form = ConfirmationsForm(data={"confirmations": str(adh.easypaiement_confirmations)})
     if form.validate_on_submit():
         try:
-            adherents.set_easypaiement_confirmations(gateway(), core_services(), actor(), adherent(),
-                                                     int(form.confirmations.data or 0))
+            # The one delegate write Keycloak cannot confine: a group attribute needs the Groups `manage` scope,
+            # which would also let the delegate rename or delete the group and rewrite CIMR's status and
+            # categories. The service account does it, after our tenant check (docs/security.md).
+            adherents.set_easypaiement_confirmations(services().service_gateway(), core_services(), actor(),
+                                                     adherent(), int(form.confirmations.data or 0))
         except (ValidationError, RuleViolation, ValueError) as exc:
             if isinstance(exc, ValueError):
                 form.confirmations.errors = [_("Choisissez 1 ou 2 confirmations.")]
@@ -221,6 +224,7 @@ def settings_page():
 
 @bp.get("/journal")
 def journal():
+    _the_adherent()  # read with the delegate's own token first: Keycloak refuses another adherent
     events = audit_trail.events(core_services().db, adherent=adherent(), limit=300)
     return render_template("delegate/journal.html", events=events)
 

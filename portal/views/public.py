@@ -26,6 +26,11 @@ def home():
     return render_template("public/home.html", letters=LETTERS)
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    return redirect(url_for("static", filename="favicon.svg"), 301)
+
+
 @bp.get("/langue/<code>")
 def set_language(code: str):
     if code in LANGUAGES:
