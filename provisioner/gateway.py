@@ -506,37 +506,55 @@ class Gateway:
     def get_many(self, requests_: list[str | tuple[str, dict]], workers: int = 4) -> list[Any]:
         """GET each (path, params) relative to the realm, ``workers`` at a time; results in order, None for 404.
 
-        Raises the translated error of the first failure (Forbidden for a read the caller may not do).
+        Plain keep-alive connections (one per worker): at thousands of small reads, the client's own cost per
+        request matters on a small machine. Raises the translated error of the first failure (Forbidden for
+        a read the caller may not do).
         """
+        import http.client
         import threading
         from concurrent.futures import ThreadPoolExecutor
+        from urllib.parse import urlencode, urlsplit
 
         with translated():
             self._conn._refresh_if_required()
         headers = {"Authorization": self._conn.headers["Authorization"], "Accept": "application/json"}
-        base = f"{self.settings.keycloak_url}/{self._path('')}"
-        local, sessions = threading.local(), []
-
+        url = urlsplit(self.settings.keycloak_url)
+        connection_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        prefix = f"{url.path.rstrip('/')}/{self._path('')}"
+        local, connections = threading.local(), []
         self.bulk_reads = getattr(self, "bulk_reads", 0) + len(requests_)
 
         def one(item: str | tuple[str, dict]) -> Any:
             path, params = (item, {}) if isinstance(item, str) else item
-            http = getattr(local, "http", None)
-            if http is None:
-                http = local.http = requests.Session()
-                http.trust_env = False  # no proxy/netrc lookups per request
-                http.headers.update(headers)
-                sessions.append(http)
-            with translated():
-                resp = http.get(base + path, params=params, timeout=60)
-            return self._result(resp, none_on_404=True)
+            target = prefix + path + (f"?{urlencode(params)}" if params else "")
+            for attempt in (0, 1):
+                conn = getattr(local, "conn", None)
+                if conn is None:
+                    conn = local.conn = connection_cls(url.hostname, url.port, timeout=60)
+                    connections.append(conn)
+                try:
+                    conn.request("GET", target, headers=headers)
+                    resp = conn.getresponse()
+                    body = resp.read()
+                    break
+                except (http.client.HTTPException, OSError) as exc:  # a dropped keep-alive: reconnect once
+                    conn.close()
+                    local.conn = None
+                    if attempt:
+                        raise KeycloakUnavailable(f"Keycloak unreachable: {exc}") from exc
+            if resp.status == 404:
+                return None
+            if resp.status >= 400:
+                raise _translate(KeycloakError(error_message=body.decode(errors="replace"),
+                                               response_code=resp.status, response_body=body))
+            return json.loads(body) if body else None
 
         try:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 return list(pool.map(one, requests_))
         finally:
-            for http in sessions:
-                http.close()
+            for conn in connections:
+                conn.close()
 
     def paged_many(self, path: str, total: int | None = None, workers: int = 4, page: int = PAGE,
                    **params: Any) -> list[dict]:
@@ -579,3 +597,8 @@ class Gateway:
             if len(ids) == 10000:
                 out[p] = [u["id"] for u in self.paged_many(f"{p}/users", briefRepresentation="true", page=10000)]
         return out
+
+    @property
+    def python_keycloak(self) -> KeycloakAdmin:
+        """The underlying python-keycloak client, for bench/'s naive baseline only (never for actions)."""
+        return self._admin

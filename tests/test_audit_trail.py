@@ -1,0 +1,59 @@
+"""The audit trail: every action, allowed or refused, with the person, adherent, target, before/after, time and
+outcome — and never a password nor a secret answer."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from provisioner.adherents import reset_delegate_password
+from provisioner.audit_trail import events, scrub
+from provisioner.db import audit_events
+from provisioner.errors import TenantViolation, ValidationError
+from provisioner.tenancy import Actor
+from provisioner.users import disable_user, set_password
+from tests.provisioning import ANSWERS, DELEGATE_PASSWORD, USER_PASSWORD, make_user
+
+pytestmark = pytest.mark.keycloak
+
+
+def test_allowed_and_refused_actions_are_recorded_with_the_person(service_gw, services, make_adherent, agent):
+    n = make_adherent()
+    me = Actor.delegate(n)
+    start = datetime.now(timezone.utc) - timedelta(seconds=1)
+    user = make_user(service_gw, services, me, n, "easypaiement", ("ordonnateur",))
+    disable_user(service_gw, services, me, n, user.login)
+    with pytest.raises(ValidationError):
+        set_password(service_gw, services, me, n, user.login, "x", "x")
+    with pytest.raises(TenantViolation):
+        disable_user(service_gw, services, Actor.delegate("99999999"), n, user.login)
+
+    trail = list(reversed(events(services.db, target=user.login)))
+    assert [(e.action, e.actor, e.actor_role, e.adherent, e.outcome) for e in trail] == [
+        ("user.create", n, "delegate", n, "ok"),
+        ("user.disable", n, "delegate", n, "ok"),
+        ("user.set_password", n, "delegate", n, "refused"),
+        ("user.disable", "99999999", "delegate", n, "refused"),
+    ]
+    assert trail[0].after["powers"] == ["ordonnateur"] and trail[0].after["teleservice"] == "easypaiement"
+    assert (trail[1].before, trail[1].after) == ({"enabled": True}, {"enabled": False})
+    assert "ValidationError" in trail[2].detail and "TenantViolation" in trail[3].detail
+    for e in trail:
+        assert start <= e.at.replace(tzinfo=timezone.utc) <= datetime.now(timezone.utc)
+
+
+def test_no_password_nor_answer_ever_reaches_the_trail(service_gw, services, make_adherent, agent):
+    n = make_adherent()
+    make_user(service_gw, services, Actor.delegate(n), n)
+    reset_delegate_password(service_gw, services, agent, n, "Secret26", "Secret26")
+    with services.db.connect() as conn:
+        dump = repr(list(conn.execute(select(audit_events))))
+    for secret in (DELEGATE_PASSWORD, USER_PASSWORD, "Secret26", *(a.answer for a in ANSWERS)):
+        assert secret not in dump
+
+
+def test_scrub_removes_secret_keys_at_any_depth():
+    assert scrub({"login": "x", "password": "p", "nested": [{"answer": "a", "question": "q"}],
+                  "credentials": [{"value": "v"}]}) == {"login": "x", "nested": [{"question": "q"}]}
