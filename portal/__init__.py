@@ -5,7 +5,7 @@ Thin by design: views parse input, call the provisioner, render French (then Eng
 
 from __future__ import annotations
 
-import secrets
+import hashlib
 from typing import Any, Mapping
 
 from flask import Flask
@@ -21,7 +21,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings: Settings = config.pop("SETTINGS", None) or Settings.from_env()
     app.config.update(
         SETTINGS=settings,
-        SECRET_KEY=settings.portal_secret_key or secrets.token_hex(32),
+        SECRET_KEY=settings.portal_secret_key or _dev_secret_key(settings),
         SESSION_COOKIE_NAME="cimr_portal",
         SESSION_COOKIE_SECURE=True,
         SESSION_COOKIE_HTTPONLY=True,
@@ -51,3 +51,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for bp in (public.bp, reset.bp, auth.bp, delegate.bp, agent.bp, auditor.bp):
         app.register_blueprint(bp)
     return app
+
+
+def _dev_secret_key(settings: Settings) -> str:
+    """Development only (production over https must set PORTAL_SECRET_KEY): stable across gunicorn workers."""
+    return hashlib.sha256(f"cimr-portal-dev:{settings.realm}:{settings.portal_client_secret}".encode()).hexdigest()
