@@ -74,8 +74,8 @@ def portal(test_env: dict, realm: str, admin_gw: Gateway, services) -> Portal:
     if url != DEFAULT_PORTAL:
         allow_portal_url(admin_gw, url)
     settings = Settings.from_env({**test_env, "PORTAL_URL": url, "PORTAL_SECRET_KEY": "portal-tests-secret-key"})
-    # TODO(fgap): True once the realm gives delegates per-adherent fine-grained permissions.
-    app = create_app({"SETTINGS": settings, "DELEGATE_OWN_TOKEN": False})
+    # Delegates act with their own token: Keycloak's per-adherent permissions confine them (issue 6).
+    app = create_app({"SETTINGS": settings, "DELEGATE_OWN_TOKEN": True})
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
