@@ -18,10 +18,25 @@ from tests.provisioning import DELEGATE_PASSWORD, USER_PASSWORD, make_user, new_
 pytestmark = pytest.mark.keycloak
 
 
-def password_login(settings, username: str, password: str) -> requests.Response:
+def password_login(settings, username: str, password: str, totp: str | None = None) -> requests.Response:
+    data = {"grant_type": "password", "client_id": "admin-cli", "username": username, "password": password}
     return requests.post(f"{settings.keycloak_url}/realms/{settings.realm}/protocol/openid-connect/token",
-                         data={"grant_type": "password", "client_id": "admin-cli", "username": username,
-                               "password": password})
+                         data=data | ({"otp": totp, "totp": totp} if totp else {}))
+
+
+OTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DP"
+
+
+def totp_now(secret: str = OTP_SECRET) -> str:
+    """RFC 6238 code (SHA-1, 6 digits, 30 s) for Keycloak's raw secret (its QR code shows it base32-encoded)."""
+    import hashlib
+    import hmac
+    import struct
+    import time
+
+    mac = hmac.new(secret.encode(), struct.pack(">Q", int(time.time()) // 30), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    return f"{(struct.unpack('>I', mac[offset:offset + 4])[0] & 0x7FFFFFFF) % 10**6:06d}"
 
 
 def ready_to_log_in(gw, login: str) -> None:
@@ -74,15 +89,30 @@ def test_change_delegate_email_notifies_both_addresses(service_gw, services, age
     assert get_adherent(service_gw, services, agent, n).delegate_email == f"nouveau.{n}@atlas-textile.ma"
 
 
+def give_otp(admin_gw, user_id: str) -> None:
+    """Plant a TOTP credential on the account (Keycloak's import is the only Admin API way to add one)."""
+    rep = admin_gw.user_rep(user_id)
+    groups = [g.path for g in admin_gw.user_groups(user_id)]
+    otp = {"type": "otp", "userLabel": "Téléphone", "secretData": f'{{"value":"{OTP_SECRET}"}}',
+           "credentialData": '{"subType":"totp","digits":6,"period":30,"algorithm":"HmacSHA1","counter":0}'}
+    user = {k: rep[k] for k in ("id", "username", "enabled", "email", "firstName", "lastName", "attributes")}
+    admin_gw.partial_import({"ifResourceExists": "OVERWRITE", "users": [{
+        **user, "groups": groups, "credentials": [{"type": "password", "value": DELEGATE_PASSWORD}, otp]}]})
+
+
 def test_replace_delegate_cuts_the_previous_one_off_and_keeps_history(service_gw, services, agent, make_adherent,
-                                                                      settings):
+                                                                      settings, admin_gw):
     n = make_adherent()
-    assert password_login(settings, n, DELEGATE_PASSWORD).status_code == 200
     delegate = service_gw.user_by_username(n)
+    give_otp(admin_gw, delegate.id)
+    assert sorted(c["type"] for c in service_gw.credentials(delegate.id)) == ["otp", "password"]
+    assert password_login(settings, n, DELEGATE_PASSWORD).status_code != 200            # OTP required...
+    with_otp = password_login(settings, n, DELEGATE_PASSWORD, totp_now())
+    assert with_otp.status_code == 200, with_otp.text  # ...and working
     new = DelegateForm("Ouazzani", "Hicham", "DAF", f"hicham.{n}@atlas-textile.ma", "Hicham26", "Hicham26", "M")
     replace_delegate(service_gw, services, agent, n, new)
 
-    old = password_login(settings, n, DELEGATE_PASSWORD)                     # old password: gone
+    old = password_login(settings, n, DELEGATE_PASSWORD, totp_now())         # old password and OTP: gone
     assert old.status_code != 200 and old.json()["error_description"] == "Invalid user credentials", old.text
     assert service_gw.user_sessions(delegate.id) == []                        # old sessions: gone
     assert [c["type"] for c in service_gw.credentials(delegate.id)] == ["password"]  # OTP etc.: gone
