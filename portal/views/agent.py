@@ -79,10 +79,16 @@ def find_adherent():
     return redirect(url_for("agent.pending"))
 
 
-def _render_adherent(numero: str, status: int = 200, **forms):
+def _adherent_or_none(numero: str) -> adherents.Adherent | None:
     try:
-        adh = adherents.get_adherent(gateway(), core_services(), actor(), numero)
-    except NotFound:
+        return adherents.get_adherent(gateway(), core_services(), actor(), numero)
+    except (NotFound, RuleViolation):  # unknown, or no approved subscription
+        return None
+
+
+def _render_adherent(numero: str, status: int = 200, **forms):
+    adh = _adherent_or_none(numero)
+    if adh is None:
         return render_template("agent/not_found.html", numero=numero, find=FindAdherentForm()), 404
     forms = {"password_form": PasswordForm(), "email_form": EmailForm(), "reason_form": ReasonForm(),
              "action": ActionForm(), **forms}
@@ -128,7 +134,9 @@ def delegate_email(numero: str):
 @bp.route("/adherents/<numero>/remplacer", methods=["GET", "POST"])
 def replace(numero: str):
     form = DelegateForm()
-    adh = adherents.get_adherent(gateway(), core_services(), actor(), numero)
+    adh = _adherent_or_none(numero)
+    if adh is None:
+        return render_template("agent/not_found.html", numero=numero, find=FindAdherentForm()), 404
     if form.validate_on_submit():
         try:
             adherents.replace_delegate(gateway(), core_services(), actor(), numero,

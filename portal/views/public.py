@@ -77,6 +77,6 @@ def letter(letter: str):
         g.space = "delegate"
         try:
             prefill = adherents.get_adherent(gateway(), core_services(), actor(), user["adherent"])
-        except NotFound:
+        except (NotFound, RuleViolation):  # not approved yet: a blank letter
             prefill = None
     return render_template(f"letters/{letter}.html", title=LETTERS[letter], adherent=prefill, user=user)
