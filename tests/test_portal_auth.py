@@ -143,3 +143,19 @@ def test_keycloak_unreachable_gives_503_then_recovers_without_restart(test_env, 
     resp = client.get("/auth/login")
     assert resp.status_code == 302 and f":{relay.port}/realms/" in resp.headers["Location"]
     relay.sock.close()
+
+
+@pytest.mark.parametrize("lang, lang_attr, heading", [
+    ("fr", 'lang="fr"', "Abonnement aux téléservices CIMR"),
+    ("en", 'lang="en"', "CIMR teleservices subscription"),
+])
+def test_french_first_english_available(portal, lang, lang_attr, heading):
+    client = portal.client()
+    client.get(f"/langue/{lang}")
+    page = client.get("/abonnement").get_data(as_text=True)
+    assert f"<html {lang_attr}>" in page and heading in page
+
+
+def test_french_by_default_even_for_an_english_browser_without_choice(portal):
+    page = portal.client().get("/", headers={"Accept-Language": "de-DE"}).get_data(as_text=True)
+    assert '<html lang="fr">' in page

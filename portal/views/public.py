@@ -4,6 +4,7 @@ the brochure's three letters (pre-filled for a logged-in delegate)."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask_babel import lazy_gettext as _l
 
 from provisioner import adherents, subscriptions
 from provisioner.errors import NotFound, RuleViolation, ValidationError
@@ -15,9 +16,9 @@ from portal.services import actor, core_services, gateway, services
 bp = Blueprint("public", __name__)
 
 LETTERS = {
-    "reinitialisation-mot-de-passe": "Réinitialisation du mot de passe de la personne déléguée",
-    "reabonnement": "Réabonnement aux Téléservices CIMR",
-    "mise-a-jour-email": "Mise à jour de l'e-mail de la personne déléguée",
+    "reinitialisation-mot-de-passe": _l("Réinitialisation du mot de passe de la personne déléguée"),
+    "reabonnement": _l("Réabonnement aux Téléservices CIMR"),
+    "mise-a-jour-email": _l("Mise à jour de l'e-mail de la personne déléguée"),
 }
 
 
