@@ -43,20 +43,18 @@ def _audiences(claims: dict) -> list[str]:
 
 
 def validate_access_token(token: str, keys: KeySet, issuer: str, client_id: str, now: int | None = None) -> dict:
-    """Claims of an access token issued by our realm to this teleservice; raises InvalidToken.
+    """Claims of an access token issued by our realm to this teleservice, for it; raises InvalidToken.
 
-    Keycloak puts the requesting client in ``azp`` and does not add a client to its own ``aud``
-    (the access token has no ``aud`` unless an audience mapper adds one); a token whose ``aud``
-    names other services only is meant for them, not for us.
+    ``azp`` must be this client (the token was requested by us) and ``aud`` must name it (realm/ gives
+    every client an audience mapper that adds itself): a token meant for another service is refused.
     """
     claims = _decode(token, keys, issuer, now, exp={"essential": True}, iat={"essential": True})
     if claims.get("typ", "Bearer") != "Bearer":
         raise InvalidToken(f"typ is {claims.get('typ')!r}, not an access token")
     if claims.get("azp") != client_id:
         raise InvalidToken(f"azp is {claims.get('azp')!r}, not {client_id!r}")
-    audiences = _audiences(claims)
-    if audiences and client_id not in audiences:
-        raise InvalidToken(f"aud {audiences} does not include {client_id!r}")
+    if client_id not in _audiences(claims):
+        raise InvalidToken(f"aud {_audiences(claims)} does not include {client_id!r}")
     return claims
 
 

@@ -93,6 +93,7 @@ def test_tokens_carry_the_contract_claims(kind, adherent, admin_gw, settings, sp
                               result.verifier)
     issuer = f"{settings.keycloak_url}/realms/{settings.realm}"
     claims = validate_access_token(tokens["access_token"], jwks(settings), issuer, client)
+    assert claims["azp"] == client and client in ([claims["aud"]] if isinstance(claims["aud"], str) else claims["aud"])
     assert claims["adherent"] == adherent.numero
     assert claims["preferred_username"] == login
     assert claims["resource_access"] == {client: {"roles": sorted(roles)}} or \

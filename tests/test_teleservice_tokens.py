@@ -24,7 +24,7 @@ def sign(claims: dict, key: RSAKey = REALM_KEY) -> str:
 
 def access(**changes) -> dict:
     now = int(time.time())
-    claims = {"iss": ISSUER, "sub": "u1", "azp": CLIENT, "typ": "Bearer", "iat": now, "exp": now + 300,
+    claims = {"iss": ISSUER, "sub": "u1", "azp": CLIENT, "aud": CLIENT, "typ": "Bearer", "iat": now, "exp": now + 300,
               "resource_access": {CLIENT: {"roles": ["validateur"]}}, "adherent": "12345678"}
     return {k: v for k, v in {**claims, **changes}.items() if v is not None}
 
@@ -49,6 +49,7 @@ def test_an_access_token_naming_us_in_aud_is_accepted():
     (sign(access(iss="http://127.0.0.1:8080/realms/other")), "another realm"),
     (sign(access(azp="teledeclaration")), "issued to another teleservice"),
     (sign(access(aud="compte-adherent")), "meant for another audience"),
+    (sign(access(aud=None)), "no audience"),
     (sign(access(exp=int(time.time()) - 3600)), "expired"),
     (sign(access(exp=None)), "no expiry"),
     (sign(access(typ="Refresh")), "a refresh token"),
