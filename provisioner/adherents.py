@@ -65,7 +65,7 @@ def _delegate(gw: Gateway, numero: str) -> User:
 def password_refused(exc: KeycloakRejected) -> RuleViolation:
     """Keycloak's final word on a password (e.g. one of the last ones used), as a field message."""
     text = str(exc)
-    if "istory" in text or "last " in text:
+    if _is_history(exc):
         return RuleViolation("password", Message("Ce mot de passe a déjà été utilisé récemment : choisissez-en un "
                                                  "autre.", "This password was used recently: choose another one."))
     return RuleViolation("password", Message(f"Mot de passe refusé par Keycloak : {text}",
@@ -118,31 +118,57 @@ def replace_delegate(gw: Gateway, services: Services, actor: Actor, numero: str,
         user = _delegate(gw, numero)
         entry.before = {"nom": user.last_name, "prenom": user.first_name, "email": user.email}
         entry.after = new.public()
-        try:  # first, what Keycloak may still refuse (password history): then nothing else has changed
+        rep = gw.user_rep(user.id)
+        resumed = _is_person(rep, new)  # a re-run after a crash: the account already shows the new delegate
+        gw.update_user(user.id, _delegate_rep(rep, new))
+        try:
             gw.set_password(user.id, new.password, temporary=False)
         except KeycloakRejected as exc:
-            raise password_refused(exc) from None
+            if not (resumed and _is_history(exc)):  # in a re-run, history means: already this password
+                gw.update_user(user.id, rep)        # undo: the previous delegate's details are back
+                raise password_refused(exc) from None
         for cred in gw.credentials(user.id):
             if cred.get("type") != "password":  # OTP, WebAuthn... of the previous delegate
                 gw.delete_credential(user.id, cred["id"])
-        rep = gw.user_rep(user.id)
-        attrs = {k: v for k, v in (rep.get("attributes") or {}).items()
-                 if k not in ("civilite", "fonction", "telephone", "gsm", "fax")}
-        attrs |= {k: [v] for k, v in (("civilite", new.civilite), ("fonction", new.fonction),
-                  ("telephone", new.telephone), ("gsm", new.gsm), ("fax", new.fax)) if v}
-        rep.update(firstName=new.prenom, lastName=new.nom, email=new.email, emailVerified=True, attributes=attrs,
-                   requiredActions=[])
-        gw.update_user(user.id, rep)
         gw.logout_user(user.id)
-        _close_term(services, numero, actor)
-        with services.db.begin() as conn:
-            conn.execute(insert(history_table).values(
-                adherent=numero, user_id=user.id, civilite=new.civilite, nom=new.nom, prenom=new.prenom,
-                email=new.email, since=datetime.now(timezone.utc)))
+        _record_new_term(services, numero, user.id, new, actor)
         services.mailer.send(notice_mail(
             new.email, numero, "Vous êtes désormais l'administrateur des utilisateurs de l'adhérent "
             f"{numero} (identifiant : {numero}, avec le mot de passe que vous avez choisi).",
             f"You are now the user administrator of member {numero} (login: {numero}, with the password you chose)."))
+
+
+def _is_person(rep: dict, d: DelegateForm) -> bool:
+    return ((rep.get("email") or "").lower(), rep.get("lastName"), rep.get("firstName")) == (
+        d.email.lower(), d.nom, d.prenom)
+
+
+def _is_history(exc: KeycloakRejected) -> bool:
+    return "istory" in str(exc) or "last " in str(exc)
+
+
+def _delegate_rep(rep: dict, new: DelegateForm) -> dict:
+    """The account's representation with the new delegate's details (attributes other than theirs kept)."""
+    attrs = {k: v for k, v in (rep.get("attributes") or {}).items()
+             if k not in ("civilite", "fonction", "telephone", "gsm", "fax")}
+    attrs |= {k: [v] for k, v in (("civilite", new.civilite), ("fonction", new.fonction),
+              ("telephone", new.telephone), ("gsm", new.gsm), ("fax", new.fax)) if v}
+    return {**rep, "firstName": new.prenom, "lastName": new.nom, "email": new.email, "emailVerified": True,
+            "attributes": attrs, "requiredActions": []}
+
+
+def _record_new_term(services: Services, numero: str, user_id: str, new: DelegateForm, actor: Actor) -> None:
+    """Close the open delegate term and open the new one, unless a previous run already did."""
+    with services.db.connect() as conn:
+        current = conn.execute(select(history_table).where(
+            history_table.c.adherent == numero, history_table.c.until.is_(None))).first()
+    if current is not None and (current.email or "").lower() == new.email.lower() and current.nom == new.nom:
+        return
+    _close_term(services, numero, actor)
+    with services.db.begin() as conn:
+        conn.execute(insert(history_table).values(
+            adherent=numero, user_id=user_id, civilite=new.civilite, nom=new.nom, prenom=new.prenom,
+            email=new.email, since=datetime.now(timezone.utc)))
 
 
 def _close_term(services: Services, numero: str, actor: Actor) -> None:

@@ -124,12 +124,37 @@ def create_user(gw: Gateway, services: Services, actor: Actor, adherent: str, ne
         rules.raise_if(check_new_user(services, new, state.categories))
         access = new.access.normalised(state.categories)
         entry.after = {"login": new.login, **asdict(new.details), **asdict(access)}
-        if gw.user_by_username(new.login) is not None:
-            raise RuleViolation("login", rules.login_taken(new.login))
         hashes = [secret_questions.hash_answer(a.answer) for a in new.secret_answers]
+        existing = gw.user_by_username(new.login)
+        if existing is not None:
+            if not _unfinished_create(services, existing, adherent, new):
+                raise RuleViolation("login", rules.login_taken(new.login))
+            entry.detail = "resumed an interrupted creation"
+            return _finish_create(gw, services, existing, adherent, new, access, hashes)
         user_id = _post_user(gw, user_rep(adherent, new, access))
         _store_or_undo(gw, services, user_id, new.secret_answers, hashes)
         return TeleserviceUser(user_id, new.login, adherent, True, new.details, access)
+
+
+def _unfinished_create(services: Services, user: User, adherent: str, new: NewUser) -> bool:
+    """The same form, killed between Keycloak's POST and storing the answers: same adherent, teleservice and
+    person, and no secret answers stored (every finished create_user stores them)."""
+    return (user.attr("adherent") == adherent and user.attr("teleservice") == new.access.teleservice
+            and (user.email or "").lower() == new.details.email.lower() and user.last_name == new.details.nom
+            and user.first_name == new.details.prenom
+            and not secret_questions.users_with_questions(services.db, [user.id]))
+
+
+def _finish_create(gw: Gateway, services: Services, user: User, adherent: str, new: NewUser, access: Access,
+                   hashes: list[str]) -> TeleserviceUser:
+    """Complete a create_user a crash interrupted: the answers, and the password the form gives."""
+    try:
+        gw.set_password(user.id, new.password, temporary=True)
+    except KeycloakRejected as exc:
+        if "istory" not in str(exc) and "last " not in str(exc):  # history: it is already this password
+            raise password_refused(exc) from None
+    secret_questions.store(services.db, user.id, list(new.secret_answers), hashes)
+    return _view(gw.user(user.id), adherent, powers_of(gw, adherent, user.id))
 
 
 def _post_user(gw: Gateway, rep: dict) -> str:

@@ -178,3 +178,31 @@ def test_signed_letter_actions_are_for_agents_only(service_gw, services, adheren
         action(service_gw, services, Actor.delegate(adherent), adherent)
     assert events(services.db, adherent=adherent, actor=adherent)[0].outcome == "refused"
     assert get_adherent(service_gw, services, Actor.agent("a"), adherent).status == "active"
+
+
+def test_replace_delegate_rerun_after_a_crash_finishes_without_duplicating_history(service_gw, services, agent,
+                                                                                  make_adherent, settings):
+    from provisioner.adherents import _delegate_rep
+
+    n = make_adherent()
+    delegate = service_gw.user_by_username(n)
+    new = DelegateForm("Lahlou", "Mehdi", "DRH", f"mehdi.{n}@atlas-textile.ma", "Mehdi2026", "Mehdi2026", "M")
+    # The crash: details and password already changed, history and OTP clean-up not done.
+    service_gw.update_user(delegate.id, _delegate_rep(service_gw.user_rep(delegate.id), new))
+    service_gw.set_password(delegate.id, new.password, temporary=False)
+    replace_delegate(service_gw, services, agent, n, new)
+    replace_delegate(service_gw, services, agent, n, new)  # and once more: nothing changes
+    assert [(t.nom, t.until is None) for t in delegate_history(services, agent, n)] == [("Bennani", False),
+                                                                                        ("Lahlou", True)]
+    assert password_login(settings, n, "Mehdi2026").status_code == 200
+
+
+def test_replace_delegate_refused_by_keycloak_changes_nothing(service_gw, services, agent, make_adherent):
+    n = make_adherent()
+    same_password = DelegateForm("Lahlou", "Mehdi", "DRH", f"m.{n}@atlas.ma", DELEGATE_PASSWORD, DELEGATE_PASSWORD)
+    with pytest.raises(RuleViolation) as exc:  # password history: Keycloak's final word
+        replace_delegate(service_gw, services, agent, n, same_password)
+    assert exc.value.field == "password"
+    kc = service_gw.user_by_username(n)
+    assert (kc.last_name, kc.email) == ("Bennani", f"delegue.{n}@atlas-textile.ma")  # undone
+    assert [t.nom for t in delegate_history(services, agent, n)] == ["Bennani"]

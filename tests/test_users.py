@@ -297,3 +297,23 @@ def test_two_confirmations_need_two_validators(service_gw, services, make_adhere
     # Back to one confirmation: now allowed.
     set_easypaiement_confirmations(service_gw, services, me, n, 1)
     disable_user(service_gw, services, me, n, first.login)
+
+
+def test_create_killed_after_keycloaks_post_is_finished_by_a_rerun(service_gw, services, delegate, adherent):
+    """A crash between the one POST and storing the answers: re-running the same form completes the user (no
+    duplicate, nothing missing); a different person's form still gets 'login taken'."""
+    from provisioner.users import user_rep
+
+    new = new_user("easypaiement", ("ordonnateur",))
+    service_gw.create_user(user_rep(adherent, new, new.access.normalised(())))  # the POST, then the "crash"
+    kc = service_gw.user_by_username(new.login)
+    assert secret_questions.questions_of(services.db, kc.id) == []
+    other = replace(new, details=replace(new.details, email="someone.else@atlas.ma"))
+    with pytest.raises(RuleViolation):
+        create_user(service_gw, services, delegate, adherent, other)
+    done = create_user(service_gw, services, delegate, adherent, new)
+    assert done.id == kc.id and done.access.powers == ("ordonnateur",)
+    assert secret_questions.verify(services.db, kc.id, ["fes", "mimi"])
+    assert len(service_gw.search_users(new.login)) == 1
+    with pytest.raises(RuleViolation):  # finished now: a third run is a taken login
+        create_user(service_gw, services, delegate, adherent, new)
