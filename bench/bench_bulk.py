@@ -176,6 +176,17 @@ def all_present(gw: Gateway, n: str, rows: list[NewUser]) -> bool:
     return {u.username for u in gw.users_by_attribute("adherent", n)} >= {r.login for r in rows}
 
 
+def patiently(step, tries: int = 5):
+    """Setup and clean-up steps, retried on a transient Keycloak 500 (the shared dev-file H2 under load)."""
+    for attempt in range(tries):
+        try:
+            return step()
+        except KeycloakUnavailable:
+            if attempt == tries - 1:
+                raise
+            time.sleep(5)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=1000)
@@ -190,14 +201,14 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-bulk-"))
     settings = Settings.from_env(environment(smtp_port, tmp / "bench.db"))
     spec = load_realm_spec(settings.realm_dir, settings.realm, settings.realm_vars)
-    admin = Gateway.as_master_admin(settings)
+    admin = patiently(lambda: Gateway.as_master_admin(settings))
     try:
-        apply_plan(admin, spec, plan_realm(admin, spec))
+        patiently(lambda: apply_plan(admin, spec, plan_realm(admin, spec)))
         gw = Gateway.as_service_account(settings)
         services = Services.from_settings(settings, spec)
         cats = settings.default_categories
         # Warm the JVM (JIT, caches) on every path before measuring.
-        warm = new_adherent(gw, services)
+        warm = patiently(lambda: new_adherent(gw, services))
         partial_import(admin, warm, users("wp", 50), cats)  # partialImport needs manage-realm
         ours(gw, services, warm, users("wo", 50), False, args.concurrency)
         naive(gw, warm, users("wn", 20), cats)
@@ -209,12 +220,12 @@ def main() -> None:
                 ("ours_with_secret_questions",
                  lambda n: ours(gw, services, n, users(f"q{n}x", args.users), True, args.concurrency))]
         for name, run in plan:
-            n = new_adherent(gw, services)
+            n = patiently(lambda: new_adherent(gw, services))
             results[name] = run(n)
             assert count(gw, n) == args.users, (name, count(gw, n))
             print(f"{name:<28} {results[name]:8.1f} s  {args.users / results[name]:7.1f} users/s", flush=True)
     finally:
-        admin.delete_realm()
+        patiently(admin.delete_realm)
         smtp.stop()
     report(args, results)
 
