@@ -27,6 +27,7 @@ COLUMNS = ("login", "civilite", "nom", "prenom", "fonction", "email", "telephone
            "question3", "answer3")
 REQUIRED_COLUMNS = ("login", "nom", "prenom", "email", "password", "teleservice")
 LIST_SEPARATOR = "|"   # inside a cell: powers and categories
+CHUNK = 50             # users per concurrent batch: a token refreshed at 90% of its life outlasts one
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,10 @@ def _create(gw: Gateway, services: Services, actor: Actor, adherent: str, todo: 
         if progress:
             progress(done, len(todo))
 
-    asyncio.run(gw.create_users_concurrently(reps, concurrency, on_done))
+    # Chunks: each call takes a fresh access token (a long file outlasts one token's lifespan).
+    for first in range(0, len(reps), CHUNK):
+        asyncio.run(gw.create_users_concurrently(reps[first:first + CHUNK], concurrency,
+                                                 lambda i, result: on_done(first + i, result)))
 
 
 def _hash_all(users: list[NewUser]) -> list[list[str]]:
