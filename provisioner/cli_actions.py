@@ -504,6 +504,45 @@ _simple_user_command("enable", "enable_user", "enabled", "Re-enable a user.")
 _simple_user_command("unlock", "unlock_user", "unlocked", "Clear a brute-force lockout.")
 
 
+@user.command("set-questions")
+@click.argument("numero")
+@click.argument("login")
+@click.option("--question", "questions", multiple=True, required=True, help="At least two; answers asked, hidden.")
+@as_option
+@click.pass_obj
+@action
+def user_set_questions(ctx: Context, numero: str, login: str, questions, as_user: str) -> None:
+    """Replace the user's secret questions (answers hashed in our database, never in Keycloak)."""
+    from provisioner.secret_questions import SecretAnswer
+    from provisioner.users import set_secret_questions
+
+    run = Run(ctx, as_user)
+    answers = tuple(SecretAnswer(q, click.prompt(f"Answer to '{q}'", hide_input=True, err=True)) for q in questions)
+    set_secret_questions(run.gw, run.services, run.actor, numero, login, answers)
+    run.emit(f"Secret questions of {login} replaced", {"login": login, "questions": list(questions)})
+
+
+# --- the audit trail (our database) ---------------------------------------------------------------------------
+@cli.command("trail")
+@click.option("--adherent")
+@click.option("--action", "action_name", help="e.g. user.create, delegate.replace, subscription.approve")
+@click.option("--actor")
+@click.option("--target")
+@click.option("--limit", type=click.IntRange(1, 100000), default=100, show_default=True)
+@click.pass_obj
+@action
+def trail(ctx: Context, adherent: str | None, action_name: str | None, actor: str | None, target: str | None,
+          limit: int) -> None:
+    """The audit trail of our actions, newest first: who (the person), adherent, what, target, outcome."""
+    from provisioner.audit_trail import events
+
+    run = Run(ctx, None)
+    found = events(run.services.db, adherent, action_name, actor, target, limit)
+    run.emit("\n".join(f"{e.at:%Y-%m-%d %H:%M:%S}  {e.outcome:<7} {e.actor} ({e.actor_role})  {e.action}  "
+                       f"{e.adherent or '-'}  {e.target or '-'}" + (f"  [{e.detail}]" if e.detail else "")
+                       for e in found) or "No event.", found)
+
+
 # --- bulk --------------------------------------------------------------------------------------------------
 @cli.group()
 def bulk() -> None:

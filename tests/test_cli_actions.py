@@ -170,3 +170,21 @@ def test_bulk_import_reports_bad_rows_and_exits_3(run, cli_adherent, tmp_path):
     assert "line 3: Bad Login: login: L'identifiant doit compter 3 à 30 caractères" in out.stdout
     out = run("bulk", "import", cli_adherent, "docs/sample-users.csv", "--as", cli_adherent)
     assert out.exit_code == 0, out.output
+
+
+def test_secret_questions_and_the_trail_verbs(run, cli_adherent, services):
+    n = cli_adherent
+    login = f"q1.{n}"
+    assert run("user", "create", n, "--login", login, "--nom", "Idrissi", "--prenom", "Sami", "--email",
+               "sami@sahara.ma", "--teleservice", "eliquidation", "--question", "Couleur ?", "--question", "Plat ?",
+               "--as", n, input="Sahara26\nSahara26\nBleu\nCouscous\n").exit_code == 0
+    out = run("user", "set-questions", n, login, "--question", "Ville ?", "--as", n, input="Rabat\n")
+    assert out.exit_code == 1 and "error: secret_questions:" in out.stderr
+    assert run("user", "set-questions", n, login, "--question", "Ville ?", "--question", "Sport ?", "--as", n,
+               input="Rabat\nTennis\n").exit_code == 0
+    out = run("trail", "--target", login)
+    assert out.exit_code == 0
+    assert [line.split()[2] for line in out.stdout.splitlines()] == ["ok", "refused", "ok"]
+    assert "user.set_secret_questions" in out.stdout and "Tennis" not in out.stdout
+    events_json = json.loads(run("--json", "trail", "--target", login, "--action", "user.create").stdout)
+    assert events_json[0]["actor"] == n and events_json[0]["after"]["teleservice"] == "eliquidation"
