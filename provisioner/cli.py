@@ -92,10 +92,34 @@ def apply(ctx: Context, allow_delete: bool, force: bool) -> None:
     if not ctx.as_json:
         click.echo(str(result))
     apply_plan(gw, spec, result)
+    # Adherents are data, but their Keycloak delegation is security configuration: a missing one is repaired.
+    from provisioner.permissions import repair_all
+    repaired = repair_all(gw, deep=False)
     if ctx.as_json:
-        ctx.emit(None, {"applied": result.to_json()})
-    elif not result.empty:
-        click.echo("Applied.")
+        ctx.emit(None, {"applied": result.to_json(), "delegations_repaired": repaired})
+    else:
+        if not result.empty:
+            click.echo("Applied.")
+        if repaired:
+            click.echo(f"Repaired the Keycloak delegation of adherent(s): {', '.join(repaired)}")
+
+
+@cli.command("permissions")
+@click.option("--repair", is_flag=True, help="Create or fix what is missing or drifted.")
+@click.option("--deep", is_flag=True, help="Also compare each adherent's permission with its groups (~10 reads each).")
+@click.pass_obj
+@fail_cleanly
+def permissions_(ctx: Context, repair: bool, deep: bool) -> None:
+    """Check each adherent's Keycloak delegation (client `delegations`). Exit 3 when something is wrong."""
+    from provisioner import permissions
+
+    gw = permissions.writer(ctx.settings)
+    if repair:
+        permissions.repair_all(gw, deep=deep)
+    found = permissions.check_all(gw, deep=deep)
+    ctx.emit("\n".join(f"{f.code}: {f.detail}" for f in found) or "Every adherent has its Keycloak delegation.",
+             [f.__dict__ for f in found])
+    sys.exit(EXIT_DRIFT if found else 0)
 
 
 def main() -> None:

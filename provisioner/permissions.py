@@ -207,10 +207,11 @@ def check_all(gw: Gateway, deep: bool = False) -> list[Finding]:
     return findings
 
 
-def repair_all(gw: Gateway) -> list[str]:
-    """Ensure the pair of every adherent reported missing or drifted by ``check_all(deep=True)``; their numbers."""
+def repair_all(gw: Gateway, deep: bool = True) -> list[str]:
+    """Ensure the pair of every adherent reported missing (or, with ``deep``, drifted) by ``check_all``; returns
+    their numbers. Needs manage-realm (``writer``, or the master admin of `apply`)."""
     repaired = []
-    for finding in check_all(gw, deep=True):
+    for finding in check_all(gw, deep=deep):
         if finding.code in (MISSING, DRIFTED) and finding.adherent:
             ensure_delegation(gw, finding.adherent)
             repaired.append(finding.adherent)
@@ -249,3 +250,8 @@ def attribute_findings(gw: Gateway, numero: str) -> list[Finding]:
                                     f"user {user.username} claims adherent {numero} but is not in "
                                     f"{adherent_path(numero)} (groups: {groups})"))
     return findings
+
+
+def audit_problems(gw: Gateway) -> tuple[tuple[str, str | None, str, str], ...]:
+    """``check_all`` as plain tuples (code, adherent, subject, detail) for provisioner/audit.py's findings."""
+    return tuple((f.code, f.adherent, f.target, f.detail) for f in check_all(gw))

@@ -181,10 +181,11 @@ def test_listing_shows_only_the_delegates_own_users(as_a, a, b):
 
 
 @pytest.mark.parametrize("path", ["/roles", "/clients", "/events", "/admin-events", "/users/{self}",
-                                  "/groups/{adherents}", "/attack-detection/brute-force/users/{b_user}"])
+                                  "/groups/{adherents}", "/groups/{delegates}",
+                                  "/attack-detection/brute-force/users/{b_user}"])
 def test_a_delegate_reads_nothing_outside_its_tree(admin_gw, as_a, a, b, path):
     path = path.format(self=a.delegate_id, adherents=admin_gw.group_by_path("/adherents").id,
-                       b_user=b.users["validateur"])
+                       delegates=admin_gw.group_by_path("/delegates").id, b_user=b.users["validateur"])
     assert as_a("GET", path).status_code == 403
 
 
@@ -377,3 +378,49 @@ def test_deleting_an_adherents_groups_leaves_no_type_wide_permission(settings, a
     assert permissions.remove_delegation(writer, numero)  # the policy was still there
     assert admin_gw.authz_find("policy", permissions.policy_name(numero)) is None
     assert not [f for f in permissions.check_all(admin_gw) if f.code == permissions.TYPE_WIDE]
+
+
+def test_the_security_audit_reports_an_adherent_without_its_permission(settings, admin_gw, make_adherent):
+    """provisioner audit (read-only auditor account) turns permissions.check_all into findings."""
+    from dataclasses import replace
+
+    from provisioner.audit_collect import audit_realm
+
+    numero = make_adherent()
+    writer = permissions.writer(settings)
+    permissions.remove_delegation(writer, numero)
+    try:
+        report = audit_realm(replace(settings, auditor_client_secret="dev-auditor-secret"), with_drift=False)
+        mine = {(f.severity, f.kind, f.subject) for f in report.findings if f.adherent == numero}
+        assert ("high", "delegation-missing", permissions.permission_name(numero)) in mine
+    finally:
+        permissions.ensure_delegation(writer, numero)
+
+
+def test_cli_permissions_reports_with_exit_3_and_apply_repairs(settings, admin_gw, make_adherent, test_env):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from provisioner.settings import PROJECT_ROOT
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "provisioner", *args], env={**os.environ, **test_env},
+                              capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300)
+
+    numero = make_adherent()
+    permissions.remove_delegation(permissions.writer(settings), numero)
+    result = run("--json", "permissions")
+    assert result.returncode == 3, result.stderr
+    assert {"code": "delegation-missing", "adherent": numero, "target": f"adherent-{numero}",
+            "detail": f"adherent {numero} without its Keycloak permission"} in json.loads(result.stdout)
+    test_client = admin_gw.client_by_client_id(TEST_CLIENT)  # not in realm/: apply would want to delete it
+    admin_gw.delete(f"/clients/{test_client['id']}")
+    try:
+        result = run("--json", "apply")
+    finally:
+        admin_gw.post("/clients", {k: v for k, v in test_client.items() if k != "id"})
+    assert result.returncode == 0, result.stderr
+    assert numero in json.loads(result.stdout)["delegations_repaired"]
+    assert permissions.check_delegation(admin_gw, numero) == []
