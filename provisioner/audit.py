@@ -41,6 +41,15 @@ KINDS: dict[str, tuple[str, Message]] = {
                                            "User outside any adherent")),
     "no-delegate": ("medium", Message("Adhérent sans personne déléguée active",
                                       "Adherent without an enabled delegate")),
+    # issue 6: Keycloak's per-adherent fine-grained admin permissions (provisioner/permissions.py)
+    "delegation-missing": ("high", Message("Adhérent sans sa permission Keycloak (la personne déléguée est bloquée)",
+                                           "Adherent without its Keycloak permission (its delegate is blocked)")),
+    "delegation-drifted": ("high", Message("La permission Keycloak de l'adhérent ne couvre pas exactement ses groupes",
+                                           "The adherent's Keycloak permission does not cover exactly its groups")),
+    "permission-foreign": ("high", Message("Permission d'administration fine étrangère aux adhérents",
+                                           "Fine-grained admin permission that belongs to no adherent")),
+    "permission-type-wide": ("critical", Message("Permission d'administration fine sur tous les utilisateurs ou groupes",
+                                                 "Fine-grained admin permission over every user or group")),
     "realm-drift": ("medium", Message("La configuration du realm diffère de realm/",
                                       "The realm's configuration differs from realm/")),
     "inactive": ("low", Message("Aucune connexion depuis longtemps", "No login for a long time")),
@@ -116,6 +125,7 @@ class AuditData:
     trail: tuple[TrailEvent, ...] = ()
     admin_events: tuple[AdminEvent, ...] = ()
     drift: tuple[str, ...] | None = None  # None: could not be computed (see drift_note)
+    delegations: tuple[tuple[str, str | None, str, str], ...] = ()  # permissions.audit_problems()
     drift_note: str = ""
     activity_since: datetime | None = None  # older trail entries are read only for "created by"
     reads: int = 0                        # Keycloak requests the collector made
@@ -303,6 +313,8 @@ def find_issues(data: AuditData, view: _View, inactive_days: int, now: datetime)
                                 f"{len(validators.get(numero, ()))} enabled validator(s) for 2 confirmations"))
     for change in data.drift or ():
         out.append(_finding("realm-drift", data.realm, None, change))
+    for kind, adherent, subject, detail in data.delegations:
+        out.append(_finding(kind, subject, adherent, detail))
     return sorted(out, key=lambda f: (-severity_rank(f.severity), f.kind, f.adherent or "", f.subject))
 
 

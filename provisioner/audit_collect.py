@@ -127,13 +127,15 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
 
     trail, with_questions = _read_database(db, since)
     drift, note = _drift(gw, spec) if with_drift else (None, "not computed (--no-drift)")
+    from provisioner.permissions import audit_problems  # issue 6: adherents without their Keycloak permission
+    delegations = audit_problems(gw)
     retention = realm.get("eventsExpiration")
     return AuditData(
         realm=gw.realm, collected_at=now, accounts=accounts, adherents=adherents,
         group_roles={p: tuple(sorted(r)) for p, r in group_roles.items()}, teleservices=teleservices,
         last_logins=last_logins, login_retention_days=retention // 86400 if retention else None,
         secret_question_users=with_questions, trail=trail, admin_events=tuple(admin_events), drift=drift,
-        drift_note=note, activity_since=since, reads=gw.bulk_reads)
+        drift_note=note, activity_since=since, reads=gw.bulk_reads, delegations=delegations)
 
 
 def _read_database(db: Database | None, since: datetime) -> tuple[tuple[TrailEvent, ...], frozenset[str]]:
