@@ -83,5 +83,9 @@ def gateway() -> Gateway:
     on top of the provisioner's tenant check); agents and public forms use the service account."""
     if g.get("space") == "delegate" and current_app.config["DELEGATE_OWN_TOKEN"]:
         from portal.auth import access_token
+        # Keycloak 26.7 resolves group paths for a confined delegate only once /adherents is in its cache (cold
+        # after a restart or an eviction: 404/403). A constant read by the service account keeps it warm; it acts
+        # on nothing the delegate asked for (docs/security.md, "Cold cache").
+        services().service_gateway().group_by_path("/adherents")
         return Gateway.with_token(settings(), access_token())
     return services().service_gateway()
