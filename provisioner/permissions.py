@@ -178,7 +178,8 @@ def adherent_numbers(gw: Gateway) -> list[str]:
 
 def check_all(gw: Gateway, deep: bool = False) -> list[Finding]:
     """Realm-wide: adherents missing their pair (cheap: three listings), and any Users/Groups permission that is
-    not one of ours or covers every user/group. ``deep`` also compares each pair with its tree (~10 calls each)."""
+    not one of ours or covers every user/group. ``deep`` also compares each pair with its tree and reports
+    ``attribute_findings`` (~10 + 2 per user calls each)."""
     numeros = adherent_numbers(gw)
     policies = {p["name"] for p in gw.authz_list("policy")}
     permissions = gw.authz_list("permission")
@@ -187,6 +188,7 @@ def check_all(gw: Gateway, deep: bool = False) -> list[Finding]:
     for numero in numeros:
         if deep:
             findings.extend(check_delegation(gw, numero))
+            findings.extend(attribute_findings(gw, numero))
         elif policy_name(numero) not in policies or permission_name(numero) not in names:
             findings.append(Finding(MISSING, numero, permission_name(numero),
                                     f"adherent {numero} without its Keycloak permission"))

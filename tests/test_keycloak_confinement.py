@@ -320,8 +320,14 @@ def test_keycloak_gap_40259_delegate_can_rewrite_the_adherent_attribute(settings
     assert as_a("PUT", f"/users/{uid}", rep).status_code == 204, "Keycloak now refuses it: #40259 closed?"
     try:
         assert admin_gw.user(uid).attr("adherent") == b.numero
+        username = admin_gw.user(uid).username
         found = permissions.attribute_findings(admin_gw, a.numero)
-        assert [(f.code, f.target) for f in found] == [(permissions.ATTRIBUTE, admin_gw.user(uid).username)]
+        assert [(f.code, f.target) for f in found] == [(permissions.ATTRIBUTE, username)]
+        from dataclasses import replace
+
+        from provisioner.audit_collect import audit_realm
+        report = audit_realm(replace(settings, auditor_client_secret="dev-auditor-secret"), with_drift=False)
+        assert ("foreign-adherent", username) in {(f.kind, f.subject) for f in report.findings}
     finally:
         rep["attributes"]["adherent"] = [a.numero]
         admin_gw.update_user(uid, rep)
