@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from provisioner.settings import Settings
 
@@ -50,6 +51,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     for bp in (public.bp, reset.bp, auth.bp, delegate.bp, agent.bp, auditor.bp):
         app.register_blueprint(bp)
+    if settings.portal_trusted_proxies:
+        # Behind TLS-terminating proxies: the client's address (reset lockout) and https (HSTS) come from them.
+        n = settings.portal_trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     return app
 
 

@@ -91,6 +91,8 @@ class Settings:
     portal_client_id: str = "portal"
     portal_client_secret: str = "dev-portal-secret"
     portal_secret_key: str | None = None
+    # Reverse proxies in front of the portal whose X-Forwarded-For/-Proto are trusted (PORTAL_TRUSTED_PROXIES, 0-5).
+    portal_trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -130,6 +132,7 @@ class Settings:
             portal_client_id=env.get("PORTAL_CLIENT_ID", "portal"),
             portal_client_secret=env.get("PORTAL_CLIENT_SECRET", cls.portal_client_secret),
             portal_secret_key=_portal_secret_key(env),
+            portal_trusted_proxies=_int(env, "PORTAL_TRUSTED_PROXIES", 0, 0, 5),
         )
 
     def require_admin(self) -> tuple[str, str]:

@@ -159,3 +159,38 @@ def test_french_first_english_available(portal, lang, lang_attr, heading):
 def test_french_by_default_even_for_an_english_browser_without_choice(portal):
     page = portal.client().get("/", headers={"Accept-Language": "de-DE"}).get_data(as_text=True)
     assert '<html lang="fr">' in page
+
+
+def test_a_teleservice_user_gets_no_portal_session(portal, admin_gw):
+    import uuid
+    from urllib.parse import urlparse
+
+    from tests.portal_support import keycloak_login
+    username = f"plain{uuid.uuid4().hex[:6]}"
+    user_id = admin_gw.create_user({"username": username, "enabled": True, "email": f"{username}@example.ma",
+                                    "firstName": "Plain", "lastName": "User",
+                                    "credentials": [{"type": "password", "value": "Plain2026", "temporary": False}]})
+    try:
+        client = portal.client()
+        callback = keycloak_login(client.get("/auth/login").headers["Location"], username, "Plain2026")
+        resp = client.get(f"/auth/callback?{urlparse(callback).query}")
+        assert resp.status_code == 403 and "ne donne pas accès au portail" in text(resp)
+        assert client.get("/delegue/").status_code == 302
+    finally:
+        admin_gw.delete_user(user_id)
+
+
+def test_behind_a_trusted_proxy_the_client_address_is_the_forwarded_one(test_env, realm):
+    from flask import request
+
+    from portal import create_app
+    app = create_app({"SETTINGS": Settings.from_env({**test_env, "PORTAL_TRUSTED_PROXIES": "1"})})
+    seen = {}
+
+    @app.get("/_whoami")
+    def whoami():
+        seen["addr"], seen["secure"] = request.remote_addr, request.is_secure
+        return "ok"
+    app.test_client().get("/_whoami", headers={"X-Forwarded-For": "41.250.1.2", "X-Forwarded-Proto": "https"},
+                          environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    assert seen == {"addr": "41.250.1.2", "secure": True}
