@@ -128,6 +128,7 @@ class AuditData:
     delegations: tuple[tuple[str, str | None, str, str], ...] = ()  # permissions.audit_problems()
     drift_note: str = ""
     activity_since: datetime | None = None  # older trail entries are read only for "created by"
+    notes: tuple[str, ...] = ()            # caveats of the collection, shown in the report
     reads: int = 0                        # Keycloak requests the collector made
 
 
@@ -243,6 +244,8 @@ class _View:
             return "staff"
         if self.delegate_of(a) or "realm:delegate" in self.roles[a.id]:
             return "delegate"
+        if a.adherent and a.username == a.adherent and not a.teleservice:
+            return "delegate"  # a delegate account awaiting approval (not yet in /delegates/<n>)
         return "user"
 
     def adherents_of(self, a: Account) -> set[str]:
@@ -370,7 +373,7 @@ def build_report(data: AuditData, inactive_days: int = 90, now: datetime | None 
     now = now or data.collected_at
     view = _View(data)
     findings = find_issues(data, view, inactive_days, now)
-    notes = []
+    notes = list(data.notes)
     if data.login_retention_days is not None and data.login_retention_days < inactive_days:
         notes.append(f"Login events are kept {data.login_retention_days} days: 'inactive' cannot see logins older "
                      f"than that.")

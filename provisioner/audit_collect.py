@@ -52,7 +52,7 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
         for r in gw.get_many([f"/clients/{rm}/roles"])[0] or []:
             role_paths[f"realm-management:{r['name']}"] = f"/clients/{rm}/roles/{quote(r['name'])}"
 
-    users = gw.audit_users(workers)
+    users, listing_note = _all_users(gw, realm, clients, workers)
     carriers = gw.get_many([(f"{p}/groups", {"briefRepresentation": "false", "first": 0, "max": 100000})
                             for p in role_paths.values()], workers=workers)
     group_roles: dict[str, set[str]] = {}
@@ -80,7 +80,7 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
                 seen.add(child["id"])
         parents = next_parents
 
-    members = gw.audit_members(list(group_path), workers=workers)
+    members = gw.audit_members(list(group_path), workers=workers)  # memberships only (brief)
     groups_of: dict[str, list[str]] = {}
     for gid, ids in members.items():
         for uid in ids:
@@ -136,6 +136,30 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
         last_logins=last_logins, login_retention_days=retention // 86400 if retention else None,
         secret_question_users=with_questions, trail=trail, admin_events=tuple(admin_events), drift=drift,
         drift_note=note, activity_since=since, reads=gw.bulk_reads, delegations=delegations)
+
+
+def _all_users(gw: Gateway, realm: dict, clients: list[dict], workers: int) -> tuple[list[dict], str]:
+    """Every user with attributes, read as the holders of the realm's default role.
+
+    With fine-grained admin permissions (v2) on, Keycloak builds the user profile and evaluates the caller's
+    permissions for every user ``GET /users`` lists, unless the caller may manage users: for this read-only
+    account that costs milliseconds per user. The default role's member listing (every user created through
+    the Admin API holds it) has no such cost. Users without it are found by comparing with ``/users/count``,
+    and only then is the full listing read.
+    """
+    role = (realm.get("defaultRole") or {}).get("name") or f"default-roles-{gw.realm}"
+    count = int(gw.get_many(["/users/count"])[0] or 0)
+    service_accounts = sum(bool(c.get("serviceAccountsEnabled")) for c in clients)
+    users = gw.paged_many(f"/roles/{quote(role)}/users", total=count + service_accounts, workers=workers,
+                          briefRepresentation="false")
+    people = [u for u in users if not u.get("serviceAccountClientId")]
+    if len({u["id"] for u in people}) >= count:
+        return users, ""
+    known = {u["id"] for u in users}
+    listed = gw.paged_many("/users", total=count, workers=workers, briefRepresentation="false")
+    missing = [u for u in listed if u["id"] not in known]
+    return users + missing, (f"{len(missing)} user(s) without the default role {role}: "
+                             f"read through the slower full user listing")
 
 
 def _read_database(db: Database | None, since: datetime) -> tuple[tuple[TrailEvent, ...], frozenset[str]]:

@@ -534,9 +534,17 @@ class Gateway:
         from concurrent.futures import ThreadPoolExecutor
         from urllib.parse import urlencode, urlsplit
 
-        with translated():
-            self._conn._refresh_if_required()
-        headers = {"Authorization": self._conn.headers["Authorization"], "Accept": "application/json"}
+        lock = threading.Lock()
+
+        def fresh_headers(expired: str | None = None) -> dict:
+            with lock:  # one refresh for all workers when the access token expires mid-batch
+                with translated():
+                    if expired and self._conn.headers.get("Authorization") == expired:
+                        self._conn.refresh_token() if self._conn.token.get("refresh_token") else self._conn.get_token()
+                    self._conn._refresh_if_required()
+                return {"Authorization": self._conn.headers["Authorization"], "Accept": "application/json"}
+
+        headers = fresh_headers()
         url = urlsplit(self.settings.keycloak_url)
         connection_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
         prefix = f"{url.path.rstrip('/')}/{self._path('')}"
@@ -545,22 +553,28 @@ class Gateway:
 
         def one(item: str | tuple[str, dict]) -> Any:
             path, params = (item, {}) if isinstance(item, str) else item
+            nonlocal headers
             target = prefix + path + (f"?{urlencode(params)}" if params else "")
-            for attempt in (0, 1):
+            for attempt in (0, 1, 2):
                 conn = getattr(local, "conn", None)
                 if conn is None:
                     conn = local.conn = connection_cls(url.hostname, url.port, timeout=60)
                     connections.append(conn)
+                sent = headers
                 try:
-                    conn.request("GET", target, headers=headers)
+                    conn.request("GET", target, headers=sent)
                     resp = conn.getresponse()
                     body = resp.read()
-                    break
                 except (http.client.HTTPException, OSError) as exc:  # a dropped keep-alive: reconnect once
                     conn.close()
                     local.conn = None
                     if attempt:
                         raise KeycloakUnavailable(f"Keycloak unreachable: {exc}") from exc
+                    continue
+                if resp.status == 401 and attempt < 2:  # the access token expired during a long batch
+                    headers = fresh_headers(expired=sent["Authorization"])
+                    continue
+                break
             if resp.status == 404:
                 return None
             if resp.status >= 400:
@@ -590,11 +604,6 @@ class Gateway:
         pages = self.get_many([(path, {**params, "first": f, "max": page}) for f in range(0, total + 1, page)],
                               workers=workers)
         return [item for batch in pages for item in batch or []]
-
-    def audit_users(self, workers: int = 4) -> list[dict]:
-        """Every user, full representation (attributes, createdTimestamp, serviceAccountClientId)."""
-        total = int(self.get_many(["/users/count"])[0] or 0)
-        return self.paged_many("/users", total=total, workers=workers, briefRepresentation="false")
 
     def audit_members(self, group_ids: list[str], workers: int = 4) -> dict[str, list[str]]:
         """Member user ids of each group (one paged read per group, never one per user)."""
