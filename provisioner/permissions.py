@@ -157,7 +157,10 @@ def remove_delegation(gw: Gateway, numero: str) -> bool:
 
 def check_delegation(gw: Gateway, numero: str) -> list[Finding]:
     """Findings for one adherent: its policy and permission exist and cover exactly its tree (view-realm)."""
-    delegates, tree_ids = _groups(gw, numero)
+    try:
+        delegates, tree_ids = _groups(gw, numero)
+    except NotFound as exc:
+        return [Finding(MISSING, numero, permission_name(numero), str(exc))]
     policy = gw.authz_find("policy", policy_name(numero))
     permission = gw.authz_find("permission", permission_name(numero))
     policy_groups = gw.group_policy_groups(policy["id"]) if policy else None
@@ -215,7 +218,10 @@ def repair_all(gw: Gateway, deep: bool = True) -> list[str]:
     repaired = []
     for finding in check_all(gw, deep=deep):
         if finding.code in (MISSING, DRIFTED) and finding.adherent:
-            ensure_delegation(gw, finding.adherent)
+            try:
+                ensure_delegation(gw, finding.adherent)
+            except NotFound:  # no /delegates/<n>: no delegate to confine (the finding stays reported)
+                continue
             repaired.append(finding.adherent)
     return repaired
 

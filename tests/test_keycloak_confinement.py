@@ -430,3 +430,16 @@ def test_cli_permissions_reports_with_exit_3_and_apply_repairs(settings, admin_g
     assert result.returncode == 0, result.stderr
     assert numero in json.loads(result.stdout)["delegations_repaired"]
     assert permissions.check_delegation(admin_gw, numero) == []
+
+
+def test_repair_skips_an_adherent_without_a_delegates_group(settings, admin_gw):
+    """Adherent trees planted without /delegates/<n> (no delegate to confine) are reported, not a crash."""
+    parent = admin_gw.group_by_path("/adherents")
+    numero = str(uuid.uuid4().int % 10**8).rjust(8, "3")
+    gid = admin_gw.create_group(numero, parent.id)
+    try:
+        writer = permissions.writer(settings)
+        assert numero not in permissions.repair_all(writer)
+        assert [f.code for f in permissions.check_delegation(admin_gw, numero)] == [permissions.MISSING]
+    finally:
+        admin_gw.delete_group(gid)
