@@ -64,7 +64,7 @@ DRIFTED = "delegation-drifted"            # permission/policy exists but covers 
 FOREIGN = "permission-foreign"            # a Users/Groups permission we did not make: may deny or over-grant
 TYPE_WIDE = "permission-type-wide"        # a permission with no resources applies to EVERY user/group
 ATTRIBUTE = "adherent-attribute-mismatch"  # #40259: user's `adherent` attribute disagrees with its groups
-TWO_ADHERENTS = "user-in-two-adherents"   # manageable by both delegates
+TWO_ADHERENTS = "user-in-two-adherents"   # every permission must grant: neither delegate may manage it
 
 
 def writer(settings: Settings) -> Gateway:
@@ -248,7 +248,7 @@ def attribute_findings(gw: Gateway, numero: str) -> list[Finding]:
         if others:
             findings.append(Finding(TWO_ADHERENTS, numero, user.username,
                                     f"user {user.username} is also in the groups of adherent(s) {others}: "
-                                    "every one of their delegates may manage it"))
+                                    "Keycloak lets none of their delegates manage it (every permission must grant)"))
     for user in gw.users_by_attribute("adherent", numero):
         if user.id in members or user.username == numero:
             continue
