@@ -15,6 +15,7 @@ from authlib.integrations.flask_client import OAuth
 from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, session, url_for
 
 from portal.security import safe_next
+from portal.sessions import purge_expired
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 PORTAL_ROLES = ("delegate", "agent", "auditor")
@@ -93,6 +94,7 @@ def callback():
         # A teleservice user: Keycloak knows them, the portal has nothing for them. End their SSO too.
         return render_template("auth_error.html", error="no_role", logout_url=end_session_url()), 403
     session["user"] = ident
+    purge_expired(current_app.extensions["cimr"].engine)  # housekeeping, once per login
     session["tokens"] = {k: token.get(k) for k in ("access_token", "refresh_token", "expires_at")}
     session.permanent = True
     return redirect(next_url or url_for(HOME[ident["roles"][0]]))

@@ -125,6 +125,7 @@ def end_sessions(engine: Engine, *, user_sub: str | None = None, username: str |
 
 
 def purge_expired(engine: Engine) -> int:
+    """Delete sessions past their expiry (they are already refused when read)."""
     with engine.begin() as conn:
         return conn.execute(delete(portal_sessions).where(portal_sessions.c.expires_at <= _now())).rowcount
 

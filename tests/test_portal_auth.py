@@ -194,3 +194,39 @@ def test_behind_a_trusted_proxy_the_client_address_is_the_forwarded_one(test_env
     app.test_client().get("/_whoami", headers={"X-Forwarded-For": "41.250.1.2", "X-Forwarded-Proto": "https"},
                           environ_base={"REMOTE_ADDR": "10.0.0.1"})
     assert seen == {"addr": "41.250.1.2", "secure": True}
+
+
+def test_login_gives_a_new_session_id_and_stores_only_its_hash(portal, staff):
+    from urllib.parse import urlparse
+
+    from sqlalchemy import select
+
+    from portal.sessions import portal_sessions
+    from tests.portal_support import keycloak_login
+    client = portal.client()
+    auth = client.get("/auth/login").headers["Location"]
+    before = client.get_cookie("cimr_portal").value
+    callback = keycloak_login(auth, staff["agent"], STAFF_PASSWORD)
+    client.get(f"/auth/callback?{urlparse(callback).query}")
+    after = client.get_cookie("cimr_portal").value
+    assert after != before  # no session fixation
+    with portal.app.extensions["cimr"].engine.connect() as conn:
+        ids = {r.id_hash for r in conn.execute(select(portal_sessions.c.id_hash))}
+    assert after not in ids and before not in ids and len(ids) >= 1
+
+
+def test_expired_or_ended_sessions_are_refused(portal, staff):
+    from datetime import datetime
+
+    from sqlalchemy import update
+
+    from portal.sessions import end_sessions, portal_sessions
+    client = login_client(portal, staff["auditor"], STAFF_PASSWORD)
+    engine = portal.app.extensions["cimr"].engine
+    assert end_sessions(engine, username=staff["auditor"]) >= 1
+    assert client.get("/auditeur/").status_code == 302
+    client = login_client(portal, staff["auditor"], STAFF_PASSWORD)
+    with engine.begin() as conn:
+        conn.execute(update(portal_sessions).where(portal_sessions.c.username == staff["auditor"])
+                     .values(expires_at=datetime(2000, 1, 1)))
+    assert client.get("/auditeur/").status_code == 302
