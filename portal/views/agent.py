@@ -35,7 +35,11 @@ def pending():
 
 
 @bp.get("/abonnements/<int:sub_id>")
-def subscription(sub_id: int, reject_form: RejectForm | None = None, status: int = 200):
+def subscription(sub_id: int):
+    return _render_subscription(sub_id)
+
+
+def _render_subscription(sub_id: int, reject_form: RejectForm | None = None, status: int = 200):
     sub = subscriptions.get_subscription(core_services(), sub_id)
     return render_template("agent/subscription.html", sub=sub, action=ActionForm(),
                            reject_form=reject_form or RejectForm(),
@@ -67,7 +71,7 @@ def reject(sub_id: int):
         else:
             flash(_("Abonnement de l'adhérent %(n)s refusé.", n=sub.adherent), "ok")
             return redirect(url_for("agent.pending"))
-    return subscription(sub_id, form, 422)
+    return _render_subscription(sub_id, form, 422)
 
 
 @bp.get("/adherents")
@@ -86,10 +90,14 @@ def _adherent_or_none(numero: str) -> adherents.Adherent | None:
         return None
 
 
+def _not_found(numero: str):
+    return render_template("agent/not_found.html", numero=numero, find=FindAdherentForm()), 404
+
+
 def _render_adherent(numero: str, status: int = 200, **forms):
     adh = _adherent_or_none(numero)
     if adh is None:
-        return render_template("agent/not_found.html", numero=numero, find=FindAdherentForm()), 404
+        return _not_found(numero)
     forms = {"password_form": PasswordForm(), "email_form": EmailForm(), "reason_form": ReasonForm(),
              "action": ActionForm(), **forms}
     history = adherents.delegate_history(core_services(), actor(), numero)
@@ -136,7 +144,7 @@ def replace(numero: str):
     form = DelegateForm()
     adh = _adherent_or_none(numero)
     if adh is None:
-        return render_template("agent/not_found.html", numero=numero, find=FindAdherentForm()), 404
+        return _not_found(numero)
     if form.validate_on_submit():
         try:
             adherents.replace_delegate(gateway(), core_services(), actor(), numero,

@@ -85,9 +85,14 @@ def tab(slug: str):
     return render_template("delegate/tab.html", tab=t, rows=rows, action=ActionForm())
 
 
-def _prepare_user_form(form: UserForm, t: Tab, adh: adherents.Adherent) -> None:
-    form.powers.choices = [(p, POWER_LABELS[p]) for p in POWERS.get(t.teleservice, ())]
+def _set_choices(form: UserForm | AccessForm, teleservice: str, adh: adherents.Adherent) -> None:
+    """The powers of the teleservice and the adherent's active categories."""
+    form.powers.choices = [(p, POWER_LABELS[p]) for p in POWERS.get(teleservice, ())]
     form.categories.choices = [(c, c) for c in adh.categories]
+
+
+def _prepare_user_form(form: UserForm, t: Tab, adh: adherents.Adherent) -> None:
+    _set_choices(form, t.teleservice, adh)
     questions = [("", _("— choisir une question —"))] + [(q, q) for q in core_services().settings.secret_question_choices]
     form.question1.choices = form.question2.choices = questions
 
@@ -123,20 +128,23 @@ def create(slug: str):
     return render_template("delegate/create.html", tab=t, form=form), 422 if form.errors else 200
 
 
+def _user(login: str) -> users.TeleserviceUser:
+    """One of the adherent's users (the provisioner refuses another adherent's: 403)."""
+    return users.get_user(gateway(), core_services(), actor(), adherent(), login)
+
+
 @bp.get("/utilisateurs/<login>")
 def detail(login: str):
-    u = users.get_user(gateway(), core_services(), actor(), adherent(), login)
-    t = tab_of(u)
-    access_form = AccessForm(data={"user_type": u.access.user_type, "provider": u.access.provider,
-                                   "powers": list(u.access.powers), "categories": list(u.access.categories)})
-    return _render_detail(u, t, PasswordForm(), access_form)
+    return _render_detail(_user(login))
 
 
-def _render_detail(u, t, password_form, access_form, status=200):
-    adh = _the_adherent()
-    access_form.powers.choices = [(p, POWER_LABELS[p]) for p in POWERS.get(u.access.teleservice, ())]
-    access_form.categories.choices = [(c, c) for c in adh.categories]
-    return render_template("delegate/detail.html", u=u, tab=t, password_form=password_form,
+def _render_detail(u: users.TeleserviceUser, password_form: PasswordForm | None = None,
+                   access_form: AccessForm | None = None, status: int = 200):
+    access_form = access_form or AccessForm(data={
+        "user_type": u.access.user_type, "provider": u.access.provider, "powers": list(u.access.powers),
+        "categories": list(u.access.categories)})
+    _set_choices(access_form, u.access.teleservice, _the_adherent())
+    return render_template("delegate/detail.html", u=u, tab=tab_of(u), password_form=password_form or PasswordForm(),
                            access_form=access_form, action=ActionForm()), status
 
 
@@ -152,16 +160,13 @@ def set_password(login: str):
         else:
             flash(_("Nouveau mot de passe enregistré : l'utilisateur devra le changer à sa prochaine connexion."), "ok")
             return redirect(url_for("delegate.detail", login=login))
-    u = users.get_user(gateway(), core_services(), actor(), adherent(), login)
-    return _render_detail(u, tab_of(u), form, AccessForm(data={"user_type": u.access.user_type,
-                          "provider": u.access.provider, "powers": list(u.access.powers),
-                          "categories": list(u.access.categories)}), 422)
+    return _render_detail(_user(login), password_form=form, status=422)
 
 
 @bp.post("/utilisateurs/<login>/acces")
 def change_access(login: str):
     form = AccessForm()
-    u = users.get_user(gateway(), core_services(), actor(), adherent(), login)
+    u = _user(login)
     if form.validate_on_submit():
         access = Access(u.access.teleservice, tuple(form.powers.data or ()),
                         form.user_type.data or u.access.user_type,
@@ -173,7 +178,7 @@ def change_access(login: str):
         else:
             flash(_("Pouvoirs de « %(login)s » mis à jour.", login=login), "ok")
             return redirect(url_for("delegate.detail", login=login))
-    return _render_detail(u, tab_of(u), PasswordForm(), form, 422)
+    return _render_detail(u, access_form=form, status=422)
 
 
 STATE_ACTIONS = {
