@@ -90,11 +90,14 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
         for uid in ids:
             direct_of.setdefault(uid, []).append(role)
 
+    # Listings by role do not carry serviceAccountClientId: Keycloak names these users after their client.
+    sa_names = {f"service-account-{c['clientId']}".lower(): c["clientId"] for c in clients
+                if c.get("serviceAccountsEnabled")}
     accounts = tuple(Account(
         id=u["id"], username=u["username"], enabled=bool(u.get("enabled")), created=_ms(u.get("createdTimestamp")),
         adherent=((u.get("attributes") or {}).get("adherent") or [None])[0],
         teleservice=((u.get("attributes") or {}).get("teleservice") or [None])[0],
-        service_account=u.get("serviceAccountClientId"),
+        service_account=u.get("serviceAccountClientId") or sa_names.get(u["username"]),
         groups=tuple(sorted(groups_of.get(u["id"], ()))), direct_roles=tuple(sorted(direct_of.get(u["id"], ()))))
         for u in users)
 
