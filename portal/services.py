@@ -70,10 +70,10 @@ def actor() -> Actor:
     user = g.get("user")
     if not user:
         abort(401)
-    space = {"delegate": DELEGATE, "agent": AGENT, "auditor": AUDITOR}.get(g.get("space") or "")
+    space = g.get("space")  # delegate / agent / auditor: set by the blueprint's guard
     if space == DELEGATE and DELEGATE in user["roles"] and user.get("adherent"):
         return Actor.delegate(user["adherent"])
-    if space in user["roles"]:
+    if space in (AGENT, AUDITOR) and space in user["roles"]:
         return Actor(user["username"], space)
     abort(403)
 

@@ -19,3 +19,6 @@ def home():
     adherent = clean(request.args.get("adherent")) or None
     events = audit_trail.events(core_services().db, adherent=adherent, limit=500)
     return render_template("auditor/home.html", events=events, adherent=adherent or "")
+
+
+from portal import auditor as _report  # noqa: E402,F401  (the audit report's routes, on this blueprint)
