@@ -75,5 +75,6 @@ def test_service_account_holds_only_what_realm_yaml_grants(realm, admin_gw):
     sa = admin_gw.service_account_user(admin_gw.client_uuid("provisioner"))
     mappings = admin_gw.get(f"/users/{sa['id']}/role-mappings")
     names = sorted(r["name"] for r in mappings["clientMappings"]["realm-management"]["mappings"])
-    assert names == ["manage-users", "query-groups", "query-users", "view-events", "view-users"]
+    assert names == ["manage-users", "query-clients", "query-groups", "query-users", "view-clients", "view-events",
+                     "view-users"]
     assert "realm-admin" not in names and "manage-realm" not in names

@@ -48,7 +48,7 @@ def test_the_shipped_realm_loads():
     ("realm.yaml", lambda d: d["realm"].update(default_locale="de"), "realm.default_locale", "is not one of"),
     ("realm.yaml", lambda d: d["realm"].pop("events"), "realm.events", "is required"),
     ("clients.yaml", lambda d: d["clients"]["provisioner"]["service_account_roles"]["realm-management"]
-     .append("manage-everything"), "clients.provisioner.service_account_roles.realm-management[5]",
+     .append("manage-everything"), "clients.provisioner.service_account_roles.realm-management[7]",
      "is not declared"),
     ("clients.yaml", lambda d: d["teleservices"]["easypaiement"].update(roles={}),
      "teleservices.easypaiement.roles", "at least one role"),
