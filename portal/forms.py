@@ -15,6 +15,7 @@ from provisioner.errors import Message, RuleViolation, ValidationError
 from portal.i18n import say
 
 CIVILITES = [("", "—"), ("M", "M."), ("Mme", "Mme")]
+USER_TYPES = [("interne", _l("Interne")), ("externe", _l("Externe (fiduciaire ou autre prestataire)"))]
 
 
 class Starred:
@@ -59,11 +60,16 @@ class CompanyForm(Form):
     site_web = StringField(_l("Site web"))
 
 
-class ResponsableForm(Form):
+class PersonForm(Form):
+    """Who the person is, as each part of the brochure's form asks it (fields shown first)."""
+
     civilite = LooseSelectField(_l("Civilité"), choices=CIVILITES)
     nom = StringField(_l("Nom"), STAR)
     prenom = StringField(_l("Prénom"), STAR)
     fonction = StringField(_l("Fonction"), STAR)
+
+
+class ResponsableForm(PersonForm):
     telephone = StringField(_l("Téléphone fixe 1"))
     telephone2 = StringField(_l("Téléphone fixe 2"))
     fax = StringField(_l("Fax"))
@@ -71,11 +77,7 @@ class ResponsableForm(Form):
     email = StringField(_l("E-mail"))
 
 
-class DelegateSubForm(Form):
-    civilite = LooseSelectField(_l("Civilité"), choices=CIVILITES)
-    nom = StringField(_l("Nom"), STAR)
-    prenom = StringField(_l("Prénom"), STAR)
-    fonction = StringField(_l("Fonction"), STAR)
+class DelegateSubForm(PersonForm):
     telephone = StringField(_l("Téléphone direct"))
     gsm = StringField(_l("GSM"))
     fax = StringField(_l("Fax"))
@@ -105,8 +107,7 @@ class UserForm(FlaskForm):
     email = StringField(_l("E-mail"), STAR)
     fonction = StringField(_l("Fonction"))
     telephone = StringField(_l("Téléphone"))
-    user_type = LooseRadioField(_l("Type d'utilisateur"), choices=[("interne", _l("Interne")),
-                                                                  ("externe", _l("Externe (fiduciaire ou autre prestataire)"))])
+    user_type = LooseRadioField(_l("Type d'utilisateur"), choices=USER_TYPES)
     provider = StringField(_l("Prestataire (fiduciaire)"))
     powers = MultiCheckboxField(_l("Pouvoirs"), choices=[])
     categories = MultiCheckboxField(_l("Catégories déclarées"), choices=[])
@@ -119,8 +120,7 @@ class UserForm(FlaskForm):
 
 
 class AccessForm(FlaskForm):
-    user_type = LooseRadioField(_l("Type d'utilisateur"), choices=[("interne", _l("Interne")),
-                                                                  ("externe", _l("Externe (fiduciaire ou autre prestataire)"))])
+    user_type = LooseRadioField(_l("Type d'utilisateur"), choices=USER_TYPES)
     provider = StringField(_l("Prestataire (fiduciaire)"))
     powers = MultiCheckboxField(_l("Pouvoirs"), choices=[])
     categories = MultiCheckboxField(_l("Catégories déclarées"), choices=[])
