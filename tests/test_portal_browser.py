@@ -227,6 +227,17 @@ def test_subscribe_approve_and_manage_users(browser, portal, staff, checks):
     page.get_by_role("button", name="Enregistrer le mot de passe").click()
     page.wait_for_url("**/mot-de-passe-oublie/termine")
     checks.page(page, "21-reset-done")
+    page.goto(portal.url + "/delegue/utilisateurs/nobody")  # anonymous: to Keycloak's login, not a page of ours
+    page.goto(portal.url + "/nulle-part")
+    checks.page(page, "22-not-found")
+    ctx.close()
+
+    # the security team's read-only space
+    ctx = browser.new_context(locale="fr-FR")
+    page = ctx.new_page()
+    portal_login(page, portal, staff["auditor"], STAFF_PASSWORD)
+    assert "Journal des actions" in page.inner_text("main")
+    checks.page(page, "23-auditor-home")
     ctx.close()
 
     assert not checks.violations, "\n".join(f"{k}: {v}" for k, vs in checks.violations.items() for v in vs)

@@ -113,3 +113,17 @@ def test_wrong_answers_lock_the_address_across_logins(portal):
     resp = v.post("/mot-de-passe-oublie/", {"login": "another.one"})
     assert resp.status_code == 429
     assert Visitor(portal).post("/mot-de-passe-oublie/", {"login": "another.one"}).status_code == 302
+
+
+@pytest.mark.parametrize("state, allowed", [
+    ({"login": "x", "questions": ["?"]}, False),                       # questions not answered yet
+    ({"login": "x", "user_id": "some-id", "at": -601}, False),         # answered more than 10 minutes ago
+    ({"login": "x", "user_id": "some-id", "at": -5}, True),
+])
+def test_new_password_step_needs_fresh_correct_answers(portal, state, allowed):
+    import time
+    client = portal.client()
+    with client.session_transaction() as sess:
+        sess["reset"] = {**state, **({"at": time.time() + state["at"]} if "at" in state else {})}
+    resp = client.get("/mot-de-passe-oublie/nouveau")
+    assert (resp.status_code == 200) is allowed
