@@ -252,4 +252,7 @@ def set_easypaiement_confirmations(gw: Gateway, services: Services, actor: Actor
         require_active(state)
         entry.before, entry.after = {"confirmations": state.confirmations}, {"confirmations": confirmations}
         rules.check_confirmations(confirmations, len(enabled_validators(gw, numero)))
-        gw.set_group_attributes(state.group, {"easypaiement_confirmations": [str(confirmations)]})
+        # A delegate's token may not write its adherent group (its status lives there too): our service account
+        # does, after the tenant check and the rule above.
+        services.automation_gateway(gw).set_group_attributes(
+            state.group, {"easypaiement_confirmations": [str(confirmations)]})

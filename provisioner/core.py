@@ -6,9 +6,12 @@ account (CLI) or under a delegate's own token (portal: ``Gateway.with_token``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Callable
 
 from provisioner.db import Database
+from provisioner.gateway import Gateway
 from provisioner.mailer import Mailer
 from provisioner.realm_spec import PasswordPolicy, RealmSpec, load_realm_spec
 from provisioner.settings import Settings
@@ -20,9 +23,19 @@ class Services:
     db: Database
     mailer: Mailer
     password_policy: PasswordPolicy
+    # The provisioner's service account, for the few writes our rules allow a delegate but Keycloak's
+    # fine-grained permissions (rightly) do not: the adherent group's own attributes (E@syPaiement
+    # confirmations), which also hold its status. Our tenant check and audit trail still apply.
+    automation: Callable[[], Gateway] | None = None
+
+    def automation_gateway(self, fallback: Gateway) -> Gateway:
+        return self.automation() if self.automation else fallback
 
     @classmethod
     def from_settings(cls, settings: Settings, spec: RealmSpec | None = None) -> "Services":
         """Open the database (tables created) and read the password policy from realm/ (RealmSpec)."""
         spec = spec or load_realm_spec(settings.realm_dir, settings.realm, settings.realm_vars)
-        return cls(settings, Database(settings.database_url), Mailer.from_settings(settings), spec.password_policy)
+        automation = (functools.cache(lambda: Gateway.as_service_account(settings))
+                      if settings.provisioner_client_secret else None)
+        return cls(settings, Database(settings.database_url), Mailer.from_settings(settings), spec.password_policy,
+                   automation)
