@@ -68,6 +68,8 @@ class DatabaseSessionInterface(SessionInterface):
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         sid = request.cookies.get(self.get_cookie_name(app))
+        if request.path.startswith(app.static_url_path + "/"):
+            return ServerSession()  # stylesheet, script, icon: no database read
         if sid and len(sid) < 100:
             with self.engine.begin() as conn:
                 row = conn.execute(select(portal_sessions.c.data, portal_sessions.c.expires_at)
