@@ -235,9 +235,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--naive-sample", type=int, default=1000, help="users read naively (0 = every user)")
     parser.add_argument("--keep", action="store_true", help="keep the bench realm")
+    parser.add_argument("--realm", help="measure an already seeded bench realm (kept with --keep) again")
+    parser.add_argument("--seed-only", action="store_true", help="seed (and keep) the realm, measure nothing")
     args = parser.parse_args()
 
-    realm = f"cimr-bench-audit-{uuid.uuid4().hex[:6]}"
+    realm = args.realm or f"cimr-bench-audit-{uuid.uuid4().hex[:6]}"
     env = {"KEYCLOAK_URL": os.environ.get("KEYCLOAK_URL", "http://127.0.0.1:8080"), "KEYCLOAK_REALM": realm,
            "KEYCLOAK_ADMIN_USER": os.environ.get("KEYCLOAK_ADMIN_USER", "admin"),
            "KEYCLOAK_ADMIN_PASSWORD": os.environ.get("KEYCLOAK_ADMIN_PASSWORD", "admin"),
@@ -248,23 +250,32 @@ def main() -> int:
     admin = Gateway.as_master_admin(settings)
     db = Database(settings.database_url)
     try:
-        t0 = time.perf_counter()
-        apply_plan(admin, spec, plan_realm(admin, spec))
-        print(f"realm {realm} applied in {time.perf_counter() - t0:.1f}s", flush=True)
-        seeded = seed(admin, db, args.adherents, args.users_per_adherent, args.workers)
+        if args.realm:
+            seeded = {"adherents": args.adherents, "accounts": admin.count_users(), "groups_s": float("nan"),
+                      "users_s": float("nan"), "db_s": float("nan")}
+        else:
+            t0 = time.perf_counter()
+            apply_plan(admin, spec, plan_realm(admin, spec))
+            print(f"realm {realm} applied in {time.perf_counter() - t0:.1f}s", flush=True)
+            seeded = seed(admin, db, args.adherents, args.users_per_adherent, args.workers)
         print(f"seeded {seeded['adherents']} adherents ({seeded['groups_s']:.1f}s), {seeded['accounts']} accounts "
               f"({seeded['users_s']:.1f}s), database ({seeded['db_s']:.1f}s)", flush=True)
 
+        if args.seed_only:
+            args.keep = True
+            print(f"seeded realm {realm} kept: measure with --realm {realm}", flush=True)
+            return 0
         auditor = Gateway.as_auditor(settings)
         t0 = time.perf_counter()
-        data = collect(auditor, db, spec, workers=args.workers)
+        phases: dict[str, float] = {}
+        data = collect(auditor, db, spec, workers=args.workers, timings=phases)
         collect_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         report = build_report(data)
         build_s = time.perf_counter() - t0
         bulk_s = collect_s + build_s
         print(f"bulk audit: {bulk_s:.1f}s ({data.reads} requests; collect {collect_s:.1f}s, report {build_s:.2f}s), "
-              f"{len(report.findings)} findings", flush=True)
+              f"{len(report.findings)} findings; phases {phases}", flush=True)
 
         accounts = [a for a in data.accounts if not a.service_account]
         sample = accounts if args.naive_sample == 0 else random.Random(5).sample(
@@ -286,7 +297,7 @@ def main() -> int:
             "realm_adherents": args.adherents, "accounts": seeded["accounts"], "workers": args.workers,
             "seed_groups_s": round(seeded["groups_s"], 1), "seed_users_s": round(seeded["users_s"], 1),
             "seed_db_s": round(seeded["db_s"], 1), "bulk_s": round(bulk_s, 1), "bulk_requests": data.reads,
-            "bulk_collect_s": round(collect_s, 1), "bulk_report_s": round(build_s, 2),
+            "bulk_collect_s": round(collect_s, 1), "bulk_report_s": round(build_s, 2), "bulk_phases_s": phases,
             "findings": {k: sum(f.kind == k for f in report.findings) for k in sorted({f.kind for f in report.findings})},
             "naive_sample": len(sample), "naive_requests_per_user": 3, "naive": runs,
             "cpu_count": os.cpu_count(),

@@ -345,22 +345,31 @@ def holdings(data: AuditData, view: _View) -> list[Holding]:
 
 
 def admin_activity(data: AuditData) -> list[Activity]:
-    """Our audit trail (the person) joined with Keycloak's admin events (what Keycloak changed)."""
-    pending = sorted(data.admin_events, key=lambda e: e.at)
+    """Our audit trail (the person) joined with Keycloak's admin events (what Keycloak changed).
+
+    An entry takes the not-yet-taken admin events on the same target user in the window before it
+    (events indexed by target: linear in the number of entries and events).
+    """
+    by_target: dict[str, list[tuple[datetime, int]]] = {}
+    for i, k in enumerate(data.admin_events):
+        if k.target:
+            by_target.setdefault(k.target, []).append((k.at, i))
+    for events in by_target.values():
+        events.sort()
     used: set[int] = set()
     rows = []
     for t in sorted(data.trail, key=lambda e: e.at):
         if data.activity_since and t.at < data.activity_since:
             continue
         caused = []
-        for i, k in enumerate(pending):
-            if i not in used and t.target and k.target == t.target and t.at - JOIN_WINDOW <= k.at <= t.at + \
-                    timedelta(seconds=2):
+        for at, i in by_target.get(t.target or "", ()):
+            if i not in used and t.at - JOIN_WINDOW <= at <= t.at + timedelta(seconds=2):
                 used.add(i)
+                k = data.admin_events[i]
                 caused.append(f"{k.operation} {k.resource_path}")
         rows.append(Activity(t.at, t.actor, t.actor_role, t.adherent, t.action, t.target, t.outcome,
                              tuple(caused), "trail+keycloak" if caused else "trail"))
-    for i, k in enumerate(pending):
+    for i, k in enumerate(data.admin_events):
         if i not in used:
             rows.append(Activity(k.at, k.actor, "keycloak", None, f"{k.resource_type} {k.operation}".lower(),
                                  k.target or k.resource_path, "ok", (f"{k.operation} {k.resource_path}",),

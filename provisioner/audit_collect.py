@@ -35,8 +35,18 @@ def _aware(value: datetime) -> datetime:
 
 
 def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: int = 30, workers: int = 4,
-            with_drift: bool = True) -> AuditData:
-    """Everything build_report needs; Forbidden if the account may not read users/groups/events."""
+            with_drift: bool = True, timings: dict[str, float] | None = None) -> AuditData:
+    """Everything build_report needs; Forbidden if the account may not read users/groups/events.
+    ``timings`` (optional) receives the seconds spent per phase."""
+    import time
+
+    clock = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        if timings is not None:
+            timings[name] = round(time.perf_counter() - clock[0], 2)
+        clock[0] = time.perf_counter()
+
     now = datetime.now(timezone.utc)
     gw.bulk_reads = 0
     realm, clients = gw.get_many(["", "/clients"])
@@ -52,9 +62,11 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
         for r in gw.get_many([f"/clients/{rm}/roles"])[0] or []:
             role_paths[f"realm-management:{r['name']}"] = f"/clients/{rm}/roles/{quote(r['name'])}"
 
+    lap("realm, clients, roles")
     users, listing_note = _all_users(gw, realm, clients, workers)
-    carriers = gw.get_many([(f"{p}/groups", {"briefRepresentation": "false", "first": 0, "max": 100000})
-                            for p in role_paths.values()], workers=workers)
+    lap("users")
+    carriers = gw.get_pages([(f"{p}/groups", {"briefRepresentation": "false"}) for p in role_paths.values()],
+                            workers=workers)
     group_roles: dict[str, set[str]] = {}
     group_path: dict[str, str] = {}
     parents: list[dict] = []
@@ -80,7 +92,9 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
                 seen.add(child["id"])
         parents = next_parents
 
+    lap("role-carrying groups")
     members = gw.audit_members(list(group_path), workers=workers)  # memberships only (brief)
+    lap(f"members of {len(group_path)} groups")
     groups_of: dict[str, list[str]] = {}
     for gid, ids in members.items():
         for uid in ids:
@@ -93,6 +107,7 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
     # Listings by role do not carry serviceAccountClientId: Keycloak names these users after their client.
     sa_names = {f"service-account-{c['clientId']}".lower(): c["clientId"] for c in clients
                 if c.get("serviceAccountsEnabled")}
+    lap("direct role mappings")
     accounts = tuple(Account(
         id=u["id"], username=u["username"], enabled=bool(u.get("enabled")), created=_ms(u.get("createdTimestamp")),
         adherent=((u.get("attributes") or {}).get("adherent") or [None])[0],
@@ -104,7 +119,8 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
     top = next((g for g in gw.get_many([("/groups", {"search": "adherents", "exact": "true",
                                                      "briefRepresentation": "true"})])[0] or []
                 if g["path"] == "/adherents"), None)
-    adherent_groups = gw.paged_many(f"/groups/{top['id']}/children", page=1000, briefRepresentation="false") \
+    adherent_groups = gw.paged_many(f"/groups/{top['id']}/children", page=1000, briefRepresentation="false",
+                                    subGroupsCount="false") \
         if top else []
     adherents = tuple(AdherentInfo(
         g["name"], ((g.get("attributes") or {}).get("raison_sociale") or [""])[0],
@@ -112,6 +128,7 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
         int(((g.get("attributes") or {}).get("easypaiement_confirmations") or ["1"])[0]))
         for g in adherent_groups)
 
+    lap("adherents")
     last_logins: dict[str, datetime] = {}
     for e in gw.paged_many("/events", page=1000, type="LOGIN"):
         at = _ms(e.get("time"))
@@ -128,10 +145,14 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
         admin_events.append(AdminEvent(_ms(e["time"]), actor, e.get("operationType", ""),
                                        e.get("resourceType", ""), path, target))
 
+    lap("login and admin events")
     trail, with_questions = _read_database(db, since)
+    lap("our database")
     drift, note = _drift(gw, spec) if with_drift else (None, "not computed (--no-drift)")
     from provisioner.permissions import audit_problems  # issue 6: adherents without their Keycloak permission
+    lap("realm drift")
     delegations = audit_problems(gw)
+    lap("admin permissions")
     retention = realm.get("eventsExpiration")
     return AuditData(
         realm=gw.realm, collected_at=now, accounts=accounts, adherents=adherents,

@@ -605,6 +605,22 @@ class Gateway:
                               workers=workers)
         return [item for batch in pages for item in batch or []]
 
+    def get_pages(self, listings: list[tuple[str, dict]], page: int = 100, workers: int = 4) -> list[list]:
+        """Every item of several paged listings, in rounds: one page of each still-open listing per round.
+
+        ``page`` must not exceed what Keycloak serves per call (role -> groups/users listings stop at 100).
+        """
+        out: list[list] = [[] for _ in listings]
+        still, first = list(range(len(listings))), 0
+        while still:
+            batch = self.get_many([(listings[i][0], {**listings[i][1], "first": first, "max": page}) for i in still],
+                                  workers=workers)
+            for i, items in zip(still, batch):
+                out[i].extend(items or [])
+            still = [i for i, items in zip(still, batch) if len(items or []) >= page]
+            first += page
+        return out
+
     def audit_members(self, group_ids: list[str], workers: int = 4) -> dict[str, list[str]]:
         """Member user ids of each group (one paged read per group, never one per user)."""
         reads = self.get_many([(f"/groups/{g}/members", {"briefRepresentation": "true", "first": 0, "max": 1000})
@@ -618,13 +634,8 @@ class Gateway:
 
     def audit_role_users(self, role_paths: list[str], workers: int = 4) -> dict[str, list[str]]:
         """User ids holding each role by a direct mapping (not through groups)."""
-        reads = self.get_many([(f"{p}/users", {"briefRepresentation": "true", "first": 0, "max": 10000})
-                               for p in role_paths], workers=workers)
-        out = {p: [u["id"] for u in users or []] for p, users in zip(role_paths, reads)}
-        for p, ids in out.items():
-            if len(ids) == 10000:
-                out[p] = [u["id"] for u in self.paged_many(f"{p}/users", briefRepresentation="true", page=10000)]
-        return out
+        pages = self.get_pages([(f"{p}/users", {"briefRepresentation": "true"}) for p in role_paths], workers=workers)
+        return {p: [u["id"] for u in users] for p, users in zip(role_paths, pages)}
 
     @property
     def python_keycloak(self) -> KeycloakAdmin:
