@@ -63,8 +63,6 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
             role_paths[f"realm-management:{r['name']}"] = f"/clients/{rm}/roles/{quote(r['name'])}"
 
     lap("realm, clients, roles")
-    users, listing_note = _all_users(gw, realm, clients, workers)
-    lap("users")
     carriers = gw.get_pages([(f"{p}/groups", {"briefRepresentation": "false"}) for p in role_paths.values()],
                             workers=workers)
     group_roles: dict[str, set[str]] = {}
@@ -93,12 +91,15 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
         parents = next_parents
 
     lap("role-carrying groups")
-    members = gw.audit_members(list(group_path), workers=workers)  # memberships only (brief)
+    members = gw.audit_members(list(group_path), workers=workers)
     lap(f"members of {len(group_path)} groups")
+    users, listing_note = _all_users(gw, realm, clients, {u["id"]: u for ms in members.values() for u in ms},
+                                     workers)
+    lap("users outside those groups")
     groups_of: dict[str, list[str]] = {}
-    for gid, ids in members.items():
-        for uid in ids:
-            groups_of.setdefault(uid, []).append(group_path[gid])
+    for gid, reps in members.items():
+        for rep in reps:
+            groups_of.setdefault(rep["id"], []).append(group_path[gid])
     direct_of: dict[str, list[str]] = {}
     for role, ids in zip(role_paths, gw.audit_role_users(list(role_paths.values()), workers=workers).values()):
         for uid in ids:
@@ -162,28 +163,32 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
         drift_note=note, activity_since=since, reads=gw.bulk_reads, delegations=delegations)
 
 
-def _all_users(gw: Gateway, realm: dict, clients: list[dict], workers: int) -> tuple[list[dict], str]:
-    """Every user with attributes, read as the holders of the realm's default role.
+def _all_users(gw: Gateway, realm: dict, clients: list[dict], members: dict[str, dict],
+               workers: int) -> tuple[list[dict], str]:
+    """Every user with attributes: the members already read, plus (only if ``/users/count`` says some user is
+    in none of those groups) the holders of the realm's default role, then (only if still short) the full
+    ``/users`` listing.
 
     With fine-grained admin permissions (v2) on, Keycloak builds the user profile and evaluates the caller's
     permissions for every user ``GET /users`` lists, unless the caller may manage users: for this read-only
-    account that costs milliseconds per user. The default role's member listing (every user created through
-    the Admin API holds it) has no such cost. Users without it are found by comparing with ``/users/count``,
-    and only then is the full listing read.
+    account that costs milliseconds per user (minutes per 10,000), so it is the last resort.
     """
-    role = (realm.get("defaultRole") or {}).get("name") or f"default-roles-{gw.realm}"
     count = int(gw.get_many(["/users/count"])[0] or 0)
+    people = {i: u for i, u in members.items()}
+    if len(people) >= count:
+        return list(people.values()), ""
+    role = (realm.get("defaultRole") or {}).get("name") or f"default-roles-{gw.realm}"
     service_accounts = sum(bool(c.get("serviceAccountsEnabled")) for c in clients)
-    users = gw.paged_many(f"/roles/{quote(role)}/users", total=count + service_accounts, workers=workers,
-                          briefRepresentation="false")
-    people = [u for u in users if not u.get("serviceAccountClientId")]
-    if len({u["id"] for u in people}) >= count:
-        return users, ""
-    known = {u["id"] for u in users}
-    listed = gw.paged_many("/users", total=count, workers=workers, briefRepresentation="false")
-    missing = [u for u in listed if u["id"] not in known]
-    return users + missing, (f"{len(missing)} user(s) without the default role {role}: "
-                             f"read through the slower full user listing")
+    for u in gw.paged_many(f"/roles/{quote(role)}/users", total=count + service_accounts, workers=workers,
+                           briefRepresentation="false"):
+        people.setdefault(u["id"], u)
+    sa_names = {f"service-account-{c['clientId']}".lower() for c in clients if c.get("serviceAccountsEnabled")}
+    if len([u for u in people.values() if u["username"] not in sa_names]) >= count:
+        return list(people.values()), ""
+    missing = [u for u in gw.paged_many("/users", total=count, workers=workers, briefRepresentation="false")
+               if u["id"] not in people]
+    return list(people.values()) + missing, (f"{len(missing)} user(s) in no role-carrying group and without the "
+                                             f"default role {role}: read through the slower full user listing")
 
 
 def _read_database(db: Database | None, since: datetime) -> tuple[tuple[TrailEvent, ...], frozenset[str]]:

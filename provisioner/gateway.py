@@ -621,15 +621,14 @@ class Gateway:
             first += page
         return out
 
-    def audit_members(self, group_ids: list[str], workers: int = 4) -> dict[str, list[str]]:
-        """Member user ids of each group (one paged read per group, never one per user)."""
-        reads = self.get_many([(f"/groups/{g}/members", {"briefRepresentation": "true", "first": 0, "max": 1000})
+    def audit_members(self, group_ids: list[str], workers: int = 4) -> dict[str, list[dict]]:
+        """Members of each group, full representations (one paged read per group, never one per user)."""
+        reads = self.get_many([(f"/groups/{g}/members", {"briefRepresentation": "false", "first": 0, "max": 1000})
                                for g in group_ids], workers=workers)
-        out = {g: [u["id"] for u in members or []] for g, members in zip(group_ids, reads)}
-        for g, ids in out.items():
-            if len(ids) == 1000:  # a big group: read the rest page by page
-                out[g] = [u["id"] for u in self.paged_many(f"/groups/{g}/members", briefRepresentation="true",
-                                                           page=1000)]
+        out = {g: list(members or []) for g, members in zip(group_ids, reads)}
+        for g, members in out.items():
+            if len(members) == 1000:  # a big group: read the rest page by page
+                out[g] = self.paged_many(f"/groups/{g}/members", briefRepresentation="false", page=1000)
         return out
 
     def audit_role_users(self, role_paths: list[str], workers: int = 4) -> dict[str, list[str]]:
