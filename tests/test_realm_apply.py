@@ -12,6 +12,7 @@ import pytest
 from provisioner.gateway import Gateway
 from provisioner.realm_apply import apply_plan, plan_realm
 from provisioner.settings import PROJECT_ROOT
+from tests.own_realm import admin_gw, realm, spec, test_env  # noqa: F401  (a realm of this module's own)
 
 pytestmark = pytest.mark.keycloak
 

@@ -1,0 +1,41 @@
+"""Fixtures for tests that judge the whole realm (plan must be empty): a realm of their own.
+
+Other tests legitimately adjust the session realm (e.g. a test portal's redirect URI on a free port);
+a module that imports these fixtures gets a fresh realm applied from realm/ instead, deleted at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from provisioner.gateway import Gateway
+from provisioner.realm_apply import apply_plan, plan_realm
+from provisioner.realm_spec import load_realm_spec
+from provisioner.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def test_env(test_env: dict[str, str]) -> dict[str, str]:
+    return {**test_env, "KEYCLOAK_REALM": f"cimr-plan-{uuid.uuid4().hex[:8]}"}
+
+
+@pytest.fixture(scope="module")
+def spec(test_env: dict[str, str]):
+    settings = Settings.from_env(test_env)
+    return load_realm_spec(settings.realm_dir, settings.realm, settings.realm_vars)
+
+
+@pytest.fixture(scope="module")
+def admin_gw(test_env: dict[str, str]) -> Gateway:
+    return Gateway.as_master_admin(Settings.from_env(test_env))
+
+
+@pytest.fixture(scope="module")
+def realm(admin_gw: Gateway, spec) -> str:
+    apply_plan(admin_gw, spec, plan_realm(admin_gw, spec))
+    yield spec.name
+    if not os.environ.get("KEEP_TEST_REALM"):
+        admin_gw.delete_realm()
