@@ -194,7 +194,7 @@ class _Reader:
         return tuple(out)
 
     def composites(self, value: Any, key: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
-        """Client roles a realm role is a composite of; only realm-management roles are known."""
+        """Client roles (of a realm role's composites, or a service account's); only realm-management's are known."""
         self.typed(value, key, dict, "a mapping of client id to role list")
         out = []
         for owner, names in value.items():
@@ -356,24 +356,14 @@ def _clients(r: _Reader, data: dict, attribute_names: set[str]) -> tuple[Client,
                     raise r.fail(f"{key}.claims[{i}]",
                                  f"{claim!r} is not a declared user-profile attribute usable as a claim "
                                  f"({', '.join(CLAIMABLE)})")
-            sa = body.get("service_account_roles") or {}
-            r.typed(sa, f"{key}.service_account_roles", dict, "a mapping of client id to role list")
-            sa_roles = []
-            for owner, names in sa.items():
-                names = r.str_list(names, f"{key}.service_account_roles.{owner}")
-                for i, role in enumerate(names):
-                    if owner != "realm-management" or role not in REALM_MANAGEMENT_ROLES:
-                        raise r.fail(f"{key}.service_account_roles.{owner}[{i}]",
-                                     f"role {owner}/{role} is not declared (known realm-management roles: "
-                                     f"{', '.join(sorted(REALM_MANAGEMENT_ROLES))})")
-                sa_roles.append((owner, tuple(names)))
+            sa_roles = r.composites(body.get("service_account_roles") or {}, f"{key}.service_account_roles")
             url = r.str_(body["url"], f"{key}.url").rstrip("/") if "url" in body else None
             if url is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", url):
                 raise r.fail(f"{key}.url", f"must be an absolute http(s) URL, got {url!r}")
             kind = "teleservice" if section == "teleservices" else ("portal" if url else "service")
             paths = r.str_list(body.get("redirect_paths") or ["/callback"], f"{key}.redirect_paths") if url else ()
             out.append(Client(client_id, r.str_(body["name"], f"{key}.name"), kind, url,
-                              r.str_(body["secret"], f"{key}.secret"), paths, roles, claims, tuple(sa_roles)))
+                              r.str_(body["secret"], f"{key}.secret"), paths, roles, claims, sa_roles))
     ids = [c.client_id for c in out]
     for cid in ids:
         if ids.count(cid) > 1:
