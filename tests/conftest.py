@@ -165,3 +165,12 @@ def make_adherent(service_gw: Gateway, services, agent):
 def adherent(make_adherent) -> str:
     """An approved adherent shared by a test module (tests that change its settings make their own)."""
     return make_adherent()
+
+
+@pytest.fixture(scope="session")
+def cli_agent(admin_gw: Gateway, realm: str) -> str:
+    """A real CIMR agent in the realm, for CLI runs (`--as` is resolved in Keycloak)."""
+    user_id = admin_gw.create_user({"username": "agent.cli", "enabled": True, "groups": ["/agents"],
+                                    "firstName": "Amina", "lastName": "Agent", "email": "agent.cli@cimr.ma"})
+    yield "agent.cli"
+    admin_gw.delete_user(user_id)

@@ -107,15 +107,6 @@ def test_bulk_import_is_tenant_checked(service_gw, services, make_adherent):
 
 
 # --- crash and re-run, through the CLI in a subprocess -----------------------------------------------------------
-@pytest.fixture(scope="module")
-def cli_agent(admin_gw, realm):
-    """A real CIMR agent in the realm (the CLI resolves --as in Keycloak)."""
-    user_id = admin_gw.create_user({"username": "agent.bulk", "enabled": True, "groups": ["/agents"],
-                                    "firstName": "Agent", "lastName": "Bulk", "email": "agent.bulk@cimr.ma"})
-    yield "agent.bulk"
-    admin_gw.delete_user(user_id)
-
-
 def run_cli(test_env, *args, **kw):
     env = {**test_env, "PYTHONPATH": str(PROJECT_ROOT)}
     return subprocess.Popen([sys.executable, "-m", "provisioner", *args], env=env, cwd=PROJECT_ROOT,

@@ -20,14 +20,6 @@ from tests.provisioning import numero
 pytestmark = pytest.mark.keycloak
 
 
-@pytest.fixture(scope="module")
-def agent_name(admin_gw, realm):
-    user_id = admin_gw.create_user({"username": "agent.cli", "enabled": True, "groups": ["/agents"],
-                                    "firstName": "Amina", "lastName": "Agent", "email": "agent.cli@cimr.ma"})
-    yield "agent.cli"
-    admin_gw.delete_user(user_id)
-
-
 @pytest.fixture
 def run(test_env):
     runner = CliRunner()
@@ -48,24 +40,24 @@ def form_file(tmp_path, n: str, **delegate) -> str:
 
 
 @pytest.fixture(scope="module")
-def cli_adherent(test_env, agent_name, tmp_path_factory):
+def cli_adherent(test_env, cli_agent, tmp_path_factory):
     """An adherent subscribed and approved through the CLI itself."""
     runner, n = CliRunner(), numero()
     path = form_file(tmp_path_factory.mktemp("forms"), n)
     out = runner.invoke(cli, ["--json", "subscription", "submit", path], env=test_env, input="Sahara26\nSahara26\n")
     assert out.exit_code == 0, out.output
     sub_id = json.loads(out.stdout)["id"]
-    out = runner.invoke(cli, ["subscription", "approve", str(sub_id), "--as", agent_name], env=test_env)
+    out = runner.invoke(cli, ["subscription", "approve", str(sub_id), "--as", cli_agent], env=test_env)
     assert out.exit_code == 0 and f"adherent {n} is active" in out.output, out.output
     return n
 
 
-def test_subscription_verbs_and_the_person_in_the_trail(run, services, cli_adherent, agent_name):
+def test_subscription_verbs_and_the_person_in_the_trail(run, services, cli_adherent, cli_agent):
     out = run("--json", "subscription", "list", "--status", "approved")
     assert out.exit_code == 0
     assert cli_adherent in [s["adherent"] for s in json.loads(out.stdout)]
     ev = events(services.db, adherent=cli_adherent, action="subscription.approve")[0]
-    assert (ev.actor, ev.actor_role, ev.outcome) == (agent_name, "agent", "ok")
+    assert (ev.actor, ev.actor_role, ev.outcome) == (cli_agent, "agent", "ok")
 
 
 def test_a_bad_field_names_the_field_and_the_rule(run, tmp_path):
@@ -141,22 +133,22 @@ def test_a_delegate_cannot_use_the_cli_on_another_adherent(run, cli_adherent, ma
     assert out.exit_code == 1
 
 
-def test_agent_verbs_on_an_adherent(run, make_adherent, agent_name, tmp_path, smtp_server):
+def test_agent_verbs_on_an_adherent(run, make_adherent, cli_agent, tmp_path, smtp_server):
     n = make_adherent()
-    assert run("adherent", "change-delegate-email", n, f"new.{n}@atlas.ma", "--as", agent_name).exit_code == 0
-    assert run("adherent", "reset-delegate-password", n, "--as", agent_name,
+    assert run("adherent", "change-delegate-email", n, f"new.{n}@atlas.ma", "--as", cli_agent).exit_code == 0
+    assert run("adherent", "reset-delegate-password", n, "--as", cli_agent,
                input="Reset2026\nReset2026\n").exit_code == 0
     delegate = tmp_path / "delegate.yaml"
     delegate.write_text(yaml.safe_dump({"nom": "Kabbaj", "prenom": "Ines", "fonction": "RH",
                                         "email": f"ines.{n}@atlas.ma"}), encoding="utf-8")
-    assert run("adherent", "replace-delegate", n, str(delegate), "--as", agent_name,
+    assert run("adherent", "replace-delegate", n, str(delegate), "--as", cli_agent,
                input="Ines2026\nInes2026\n").exit_code == 0
-    out = run("adherent", "history", n, "--as", agent_name)
+    out = run("adherent", "history", n, "--as", cli_agent)
     assert "Bennani" in out.stdout and "Kabbaj" in out.stdout and "now" in out.stdout
-    out = run("--json", "adherent", "suspend", n, "--reason", "Courrier du 12/11", "--as", agent_name)
+    out = run("--json", "adherent", "suspend", n, "--reason", "Courrier du 12/11", "--as", cli_agent)
     assert json.loads(out.stdout) == {"adherent": n, "disabled": 1}
-    assert "status=suspended" in run("adherent", "show", n, "--as", agent_name).stdout
-    assert run("adherent", "reactivate", n, "--as", agent_name).exit_code == 0
+    assert "status=suspended" in run("adherent", "show", n, "--as", cli_agent).stdout
+    assert run("adherent", "reactivate", n, "--as", cli_agent).exit_code == 0
 
 
 def test_bulk_import_reports_bad_rows_and_exits_3(run, cli_adherent, tmp_path):
