@@ -54,6 +54,7 @@ RESULTS = ROOT / "bench" / "results"
 LEAVES = ["teledeclaration/fichier-preetabli", "compte-adherent/utilisateur", "easypaiement/ordonnateur",
           "easypaiement/validateur", "eliquidation/utilisateur"]
 CHUNK = 500
+TOKEN_LOCK = threading.Lock()
 
 
 def numero(i: int) -> str:
@@ -93,7 +94,7 @@ def users_of(n: str, i: int, per: int, created_ms: int, default_role: str) -> li
 
 def partial_import(admin: Gateway, body: dict) -> dict:
     """Keycloak's partialImport with a long timeout (big bodies on a busy 2-core machine take minutes)."""
-    with threading.Lock():
+    with TOKEN_LOCK:
         admin._conn.get_token()  # a fresh 60 s token for each long call
     resp = requests.post(f"{admin.settings.keycloak_url}/{admin._path('/partialImport')}", json=body, timeout=900,
                          headers={"Authorization": admin._conn.headers["Authorization"]})
