@@ -20,7 +20,7 @@ SEVERITIES = ("info", "low", "medium", "high", "critical")
 ADHERENTS, DELEGATES = "adherents", "delegates"
 STAFF_ROLES = ("agent", "auditor")
 DELEGATE_ROLE = "delegate"
-EASYPAIEMENT, VALIDATEUR = "easypaiement", "validateur"
+EASYPAIEMENT, VALIDATEUR, TELEDECLARATION = "easypaiement", "validateur", "teledeclaration"
 CREATION_ACTIONS = ("user.create", "subscription.submit", "staff.create.")
 # A trail entry and the Keycloak admin events it caused: the entry is written when the action ends.
 JOIN_WINDOW = timedelta(seconds=120)
@@ -41,6 +41,8 @@ KINDS: dict[str, tuple[str, Message]] = {
                                            "User outside any adherent")),
     "no-delegate": ("medium", Message("Adhérent sans personne déléguée active",
                                       "Adherent without an enabled delegate")),
+    "categories-uncovered": ("medium", Message("Catégories actives que ne déclare aucun utilisateur Télédéclaration",
+                                               "Active categories declared by no Télédéclaration user")),
     # issue 6: Keycloak's per-adherent fine-grained admin permissions (provisioner/permissions.py)
     "delegation-missing": ("high", Message("Adhérent sans sa permission Keycloak (la personne déléguée est bloquée)",
                                            "Adherent without its Keycloak permission (its delegate is blocked)")),
@@ -79,6 +81,7 @@ class Account:
     service_account: str | None = None   # client id when this is a client's service account
     groups: tuple[str, ...] = ()         # paths of the role-carrying groups (and their subgroups) it is in
     direct_roles: tuple[str, ...] = ()   # "client:role" or "realm:role" mapped to the user itself
+    categories: tuple[str, ...] = ()     # Télédéclaration: the staff categories the user declares
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class AdherentInfo:
     raison_sociale: str = ""
     status: str = "active"
     confirmations: int = 1
+    categories: tuple[str, ...] = ()     # the adherent's active staff categories
 
 
 @dataclass(frozen=True)
@@ -290,6 +294,7 @@ def find_issues(data: AuditData, view: _View, inactive_days: int, now: datetime)
 
     delegates: dict[str, list[Account]] = {}
     validators: dict[str, list[Account]] = {}
+    declared: dict[str, set[str]] = {}  # adherent -> categories its enabled Télédéclaration users declare
     tied: dict[str, list[Account]] = {}
     for a in data.accounts:
         if a.service_account:
@@ -300,6 +305,9 @@ def find_issues(data: AuditData, view: _View, inactive_days: int, now: datetime)
         for ad, role in view.tele[a.id].get(EASYPAIEMENT, ()):
             if role == VALIDATEUR and a.enabled:
                 validators.setdefault(ad, []).append(a)
+        for ad, _ in view.tele[a.id].get(TELEDECLARATION, ()):
+            if a.enabled:
+                declared.setdefault(ad, set()).update(a.categories)
         for ad in view.adherents_of(a):
             tied.setdefault(ad, []).append(a)
     for numero, ad in sorted(adherents.items()):
@@ -311,6 +319,11 @@ def find_issues(data: AuditData, view: _View, inactive_days: int, now: datetime)
             continue
         if not any(a.enabled for a in delegates.get(numero, ())):
             out.append(_finding("no-delegate", numero, numero, "no enabled member of /delegates/" + numero))
+        # The brochure: Télédéclaration users must declare all the adherent's active categories.
+        missing = sorted(set(ad.categories) - declared[numero]) if numero in declared else []
+        if missing:
+            out.append(_finding("categories-uncovered", numero, numero,
+                                f"no enabled Télédéclaration user declares {', '.join(missing)}"))
         if ad.confirmations >= 2 and len(validators.get(numero, ())) < 2:
             out.append(_finding("validators-missing", numero, numero,
                                 f"{len(validators.get(numero, ()))} enabled validator(s) for 2 confirmations"))

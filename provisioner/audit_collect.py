@@ -114,7 +114,8 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
         adherent=((u.get("attributes") or {}).get("adherent") or [None])[0],
         teleservice=((u.get("attributes") or {}).get("teleservice") or [None])[0],
         service_account=u.get("serviceAccountClientId") or sa_names.get(u["username"]),
-        groups=tuple(sorted(groups_of.get(u["id"], ()))), direct_roles=tuple(sorted(direct_of.get(u["id"], ()))))
+        groups=tuple(sorted(groups_of.get(u["id"], ()))), direct_roles=tuple(sorted(direct_of.get(u["id"], ()))),
+        categories=tuple((u.get("attributes") or {}).get("categories") or ()))
         for u in users)
 
     top = next((g for g in gw.get_many([("/groups", {"search": "adherents", "exact": "true",
@@ -126,7 +127,8 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
     adherents = tuple(AdherentInfo(
         g["name"], ((g.get("attributes") or {}).get("raison_sociale") or [""])[0],
         ((g.get("attributes") or {}).get("status") or ["active"])[0],
-        int(((g.get("attributes") or {}).get("easypaiement_confirmations") or ["1"])[0]))
+        int(((g.get("attributes") or {}).get("easypaiement_confirmations") or ["1"])[0]),
+        tuple((g.get("attributes") or {}).get("categories") or ()))
         for g in adherent_groups)
 
     lap("adherents")

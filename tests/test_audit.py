@@ -20,6 +20,7 @@ from provisioner import cli_audit  # noqa: F401  (registers `audit` on cli)
 from provisioner.cli import cli
 from provisioner.errors import Forbidden
 from provisioner.gateway import Gateway
+from provisioner.rules import Access
 from provisioner.tenancy import Actor
 from tests import people
 from tests.oidc_flow import Browser
@@ -91,6 +92,12 @@ def planted(realm, admin_gw, service_gw, services, make_adherent, settings):
     disable(admin_gw, v2.id)
     p["validators_users"] = [v1.login, v2.login]
 
+    # Télédéclaration users who, together, leave an active category undeclared.
+    n = p["categories"] = make_adherent()
+    active = admin_gw.group_by_path(f"/adherents/{n}").attributes["categories"]
+    make_user(service_gw, services, Actor.delegate(n), n, "teledeclaration", ("fichier-preetabli",),
+              access=Access("teledeclaration", ("fichier-preetabli",), "interne", categories=active[:1]))
+
     # A user outside any adherent; staff and a service account are not findings.
     _, p["outsider"] = people.create_user(admin_gw, None, None)
     agents = admin_gw.group_by_path("/agents")
@@ -141,6 +148,7 @@ def test_a_clean_adherent_has_no_finding(report, planted):
     ("validators", lambda p: {("validators-missing", p["validators"])}),
     ("no_delegate", lambda p: {("no-delegate", p["no_delegate"])}),
     ("suspended", lambda p: {("suspended-enabled", p["suspended"])}),
+    ("categories", lambda p: {("categories-uncovered", p["categories"])}),
     ("quiet", lambda p: {("inactive", p["old_user"]), ("no-secret-questions", p["no_questions"])}),
 ])
 def test_each_planted_finding_is_found_exactly(report, planted, case, expected):
@@ -154,6 +162,7 @@ def test_a_user_outside_any_adherent_is_a_finding_staff_is_not(report, planted):
 @pytest.mark.parametrize("kind, severity", [
     ("two-teleservices", "high"), ("direct-role", "high"), ("validators-missing", "high"),
     ("suspended-enabled", "high"), ("outside-adherent", "medium"), ("no-delegate", "medium"),
+    ("categories-uncovered", "medium"),
     ("inactive", "low"), ("no-secret-questions", "low"),
 ])
 def test_severities(report, kind, severity):

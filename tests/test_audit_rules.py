@@ -22,8 +22,8 @@ DELEGATE = Account("d", A, True, NOW, A, None, None, (f"/delegates/{A}",))
 
 
 def user(name: str, *groups: str, enabled: bool = True, adherent: str | None = A, direct: tuple = (),
-         created: datetime = NOW, sa: str | None = None) -> Account:
-    return Account(name, name, enabled, created, adherent, None, sa, tuple(groups), direct)
+         created: datetime = NOW, sa: str | None = None, categories: tuple = ()) -> Account:
+    return Account(name, name, enabled, created, adherent, None, sa, tuple(groups), direct, categories)
 
 
 def leaf(client: str, role: str, n: str = A) -> str:
@@ -63,6 +63,17 @@ def kinds(d: AuditData, **kw) -> set[tuple[str, str]]:
      {("suspended-enabled", A)}),
     ([user("u1", leaf("eliquidation", "utilisateur"), created=NOW - timedelta(days=100))], AdherentInfo(A),
      {("inactive", "u1")}),
+    # Télédéclaration users must, together, declare every active category of the adherent:
+    ([user("t1", leaf("teledeclaration", "fichier-preetabli"), categories=("cadres",))],
+     AdherentInfo(A, categories=("cadres", "ouvriers")), {("categories-uncovered", A)}),
+    ([user("t1", leaf("teledeclaration", "fichier-preetabli"), categories=("cadres",)),
+      user("t2", leaf("teledeclaration", "fichier-preetabli"), categories=("ouvriers",))],
+     AdherentInfo(A, categories=("cadres", "ouvriers")), set()),
+    ([user("t1", leaf("teledeclaration", "fichier-preetabli"), categories=("cadres",)),
+      user("t2", leaf("teledeclaration", "fichier-preetabli"), categories=("ouvriers",), enabled=False)],
+     AdherentInfo(A, categories=("cadres", "ouvriers")), {("categories-uncovered", A)}),
+    # No Télédéclaration user yet: nothing to cover.
+    ([user("u1", leaf("compte-adherent", "utilisateur"))], AdherentInfo(A, categories=("cadres",)), set()),
 ])
 def test_rules(accounts, adherent, expected):
     assert kinds(data(*accounts, adherent=adherent), inactive_days=90) - {("inactive", A)} == expected
