@@ -22,6 +22,7 @@ from provisioner.gateway import Gateway
 from provisioner.settings import Settings
 from provisioner.staff import StaffMember, create_staff
 from provisioner.tenancy import Actor
+from tests.provisioning import DELEGATE_PASSWORD
 
 DEFAULT_PORTAL = "http://127.0.0.1:8000"
 STAFF_PASSWORD = "Staff2026"
@@ -138,3 +139,17 @@ def text(resp) -> str:
 
 
 __all__ = ["portal", "staff", "login_client", "csrf_token", "text", "keycloak_login", "Portal", "STAFF_PASSWORD"]
+
+
+def subscription_data(n: str, **over) -> dict:
+    """Every field of the Abonnement form, valid; `over` replaces fields by their HTML id."""
+    data = {
+        "company-numero": n, "company-raison_sociale": "Atlas Textile SARL", "company-rc": "RC 12345",
+        "company-patente": "PAT 67890", "company-adresse": "12 bd Zerktouni, Casablanca",
+        "company-telephone": "+212 522 11 22 33", "company-site_web": "www.atlas-textile.ma",
+        "responsable-civilite": "M", "responsable-nom": "Alaoui", "responsable-prenom": "Karim",
+        "responsable-fonction": "Directeur général", "delegate-civilite": "Mme", "delegate-nom": "Bennani",
+        "delegate-prenom": "Salma", "delegate-fonction": "Responsable RH", "delegate-email": f"d.{n}@atlas.ma",
+        "delegate-password": DELEGATE_PASSWORD, "delegate-password_confirm": DELEGATE_PASSWORD,
+    }
+    return data | over

@@ -9,7 +9,7 @@ import pytest
 
 from provisioner.settings import PROJECT_ROOT
 from tests.portal_support import *  # noqa: F401,F403 (fixtures)
-from tests.portal_support import STAFF_PASSWORD
+from tests.portal_support import STAFF_PASSWORD, subscription_data
 from tests.provisioning import numero
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.browser]
@@ -73,19 +73,14 @@ def logout(page) -> None:
 
 
 def fill_subscription(page, n: str) -> None:
-    values = {
-        "company-numero": n, "company-raison_sociale": "Atlas Textile SARL", "company-rc": "RC 12345",
-        "company-patente": "PAT 67890", "company-adresse": "12 bd Zerktouni, Casablanca",
-        "company-telephone": "+212 522 11 22 33", "company-site_web": "www.atlas-textile.ma",
-        "responsable-nom": "Alaoui", "responsable-prenom": "Karim", "responsable-fonction": "Directeur général",
-        "delegate-nom": "Bennani", "delegate-prenom": "Salma", "delegate-fonction": "Responsable RH",
-        "delegate-email": f"delegue.{n}@atlas-textile.ma", "delegate-password": DELEGATE_PASSWORD,
-        "delegate-password_confirm": DELEGATE_PASSWORD,
-    }
+    values = subscription_data(n, **{"delegate-email": f"delegue.{n}@atlas-textile.ma",
+                                     "delegate-password": DELEGATE_PASSWORD,
+                                     "delegate-password_confirm": DELEGATE_PASSWORD})
     for field_id, value in values.items():
-        page.fill(f"#{field_id}", value)
-    page.select_option("#responsable-civilite", "M")
-    page.select_option("#delegate-civilite", "Mme")
+        if field_id.endswith("-civilite"):
+            page.select_option(f"#{field_id}", value)
+        else:
+            page.fill(f"#{field_id}", value)
 
 
 def create_user(page, portal, tab: str, login: str, powers: list[str], provider: str | None = None) -> None:

@@ -7,23 +7,10 @@ import re
 import pytest
 
 from tests.portal_support import *  # noqa: F401,F403 (fixtures)
-from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, text
+from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, subscription_data, text
 from tests.provisioning import DELEGATE_PASSWORD, numero
 
 pytestmark = pytest.mark.keycloak
-
-
-def subscription_data(n: str, **over) -> dict:
-    data = {
-        "company-numero": n, "company-raison_sociale": "Atlas Textile SARL", "company-rc": "RC 12345",
-        "company-patente": "PAT 67890", "company-adresse": "12 bd Zerktouni, Casablanca",
-        "company-telephone": "+212 522 11 22 33", "company-site_web": "www.atlas-textile.ma",
-        "responsable-civilite": "M", "responsable-nom": "Alaoui", "responsable-prenom": "Karim",
-        "responsable-fonction": "Directeur général", "delegate-civilite": "Mme", "delegate-nom": "Bennani",
-        "delegate-prenom": "Salma", "delegate-fonction": "Responsable RH", "delegate-email": f"d.{n}@atlas.ma",
-        "delegate-password": DELEGATE_PASSWORD, "delegate-password_confirm": DELEGATE_PASSWORD,
-    }
-    return data | over
 
 
 def field_error(page: str, field_id: str) -> str | None:
