@@ -1,10 +1,11 @@
-"""Obtain the pinned Keycloak distribution from Maven Central, start it on loopback, wait, stop.
+"""Obtain the pinned Keycloak distribution from Maven Central, add our extension, start it on loopback, stop.
 
-Used by the test session fixture and by ``scripts/start``; never by production code.
+Used by the test session fixture, bench/ and ``scripts/start``; never by production code.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -20,6 +21,8 @@ import requests
 KEYCLOAK_VERSION = "26.7.0"  # see docs/keycloak-version.md
 ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION}:zip"
 CACHE_DIR = Path(os.environ.get("KEYCLOAK_CACHE", Path.home() / ".cache" / "cimr-keycloak"))
+EXTENSION_DIR = Path(__file__).resolve().parent.parent / "keycloak-extension"
+EXTENSION_JAR = "cimr-keycloak-audit.jar"
 
 
 def keycloak_home() -> Path:
@@ -52,6 +55,49 @@ def keycloak_home() -> Path:
     return home
 
 
+def build_extension(home: Path) -> Path:
+    """keycloak-extension/ compiled against this distribution's own jars (cached by source hash).
+
+    Plain javac + zip: the distribution already holds every class it compiles against, so nothing is
+    downloaded. Raises SystemExit naming the missing JDK when javac is absent.
+    """
+    sources = sorted(p for p in (EXTENSION_DIR / "src" / "main").rglob("*") if p.is_file())
+    digest = hashlib.sha256(KEYCLOAK_VERSION.encode())
+    for path in sources:
+        digest.update(str(path.relative_to(EXTENSION_DIR)).encode() + path.read_bytes())
+    jar = CACHE_DIR / "extension" / f"{digest.hexdigest()[:16]}" / EXTENSION_JAR
+    if jar.exists():
+        return jar
+    javac = shutil.which("javac") or (Path(os.environ.get("JAVA_HOME", "/nonexistent")) / "bin" / "javac")
+    if not Path(javac).exists():
+        raise SystemExit("javac not found: the Keycloak extension needs a JDK 17 "
+                         "(apt-get install openjdk-17-jdk-headless, or set JAVA_HOME)")
+    classes = jar.parent / "classes"
+    shutil.rmtree(classes, ignore_errors=True)
+    classes.mkdir(parents=True)
+    java = [str(p) for p in sources if p.suffix == ".java"]
+    subprocess.run([str(javac), "--release", "17", "-nowarn", "-cp", str(home / "lib" / "lib" / "main" / "*"),
+                    "-d", str(classes), *java], check=True, stdout=sys.stderr)
+    resources = EXTENSION_DIR / "src" / "main" / "resources"
+    tmp = jar.with_suffix(".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+        for root in (classes, resources):
+            for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                z.write(path, path.relative_to(root).as_posix())
+    tmp.rename(jar)
+    return jar
+
+
+def install_extension(home: Path) -> Path:
+    """Put our extension (bulk audit read, keycloak-extension/) in the distribution's providers/."""
+    jar = build_extension(home)
+    target = home / "providers" / EXTENSION_JAR
+    if not target.exists() or target.read_bytes() != jar.read_bytes():
+        target.parent.mkdir(exist_ok=True)
+        shutil.copyfile(jar, target)
+    return target
+
+
 @dataclass
 class KeycloakServer:
     """A Keycloak started from the distribution in dev mode on loopback."""
@@ -79,6 +125,7 @@ class KeycloakServer:
         if self.is_ready():
             raise RuntimeError(f"something already answers on port {self.management_port}; stop it or pick other ports")
         home = keycloak_home()
+        install_extension(home)
         env = dict(os.environ)
         env.update(
             KC_BOOTSTRAP_ADMIN_USERNAME=self.admin_user,

@@ -18,8 +18,13 @@ def test_the_stack_has_every_part():
     assert {"postgres", "keycloak", "provisioner", "portal", "mailpit"} <= set(SERVICES)
 
 
-def test_keycloak_image_is_the_version_the_tests_run():
-    assert SERVICES["keycloak"]["image"] == f"quay.io/keycloak/keycloak:{KEYCLOAK_VERSION}"
+def test_keycloak_image_is_the_version_the_tests_run_with_our_extension():
+    build = SERVICES["keycloak"]["build"]
+    assert build["args"]["KEYCLOAK_IMAGE"] == f"quay.io/keycloak/keycloak:{KEYCLOAK_VERSION}"
+    assert SERVICES["keycloak"]["image"] == f"cimr-keycloak:{KEYCLOAK_VERSION}"
+    dockerfile = (PROJECT_ROOT / build["dockerfile"]).read_text()
+    assert f"ARG KEYCLOAK_IMAGE=quay.io/keycloak/keycloak:{KEYCLOAK_VERSION}" in dockerfile
+    assert "COPY keycloak-extension/src/main" in dockerfile and "/opt/keycloak/providers/" in dockerfile
     assert "--db=postgres" in SERVICES["keycloak"]["command"]
 
 

@@ -1,0 +1,15 @@
+# Keycloak with our read-only audit extension (keycloak-extension/), compiled against the image's own jars.
+# Keep the version equal to provisioner/keycloak_server.py's KEYCLOAK_VERSION (tests/test_docker_compose.py).
+ARG KEYCLOAK_IMAGE=quay.io/keycloak/keycloak:26.7.0
+FROM ${KEYCLOAK_IMAGE} AS keycloak
+
+FROM eclipse-temurin:17-jdk AS extension
+COPY --from=keycloak /opt/keycloak/lib/lib/main /keycloak-lib
+COPY keycloak-extension/src/main /src
+RUN mkdir /classes \
+ && javac --release 17 -nowarn -cp '/keycloak-lib/*' -d /classes $(find /src/java -name '*.java') \
+ && cp -r /src/resources/. /classes/ \
+ && jar cf /cimr-keycloak-audit.jar -C /classes .
+
+FROM keycloak
+COPY --from=extension /cimr-keycloak-audit.jar /opt/keycloak/providers/cimr-keycloak-audit.jar
