@@ -1,7 +1,9 @@
 """Read what the audit needs, in bulk, with the read-only `auditor` account and from our database.
 
-Never one request per user: users in pages, memberships per role-carrying group (leaf groups and
-their like), direct role mappings per role, events in pages. See provisioner/audit.py for the rules.
+Never one request per user (nor per group): the group tree, the users with their attributes and group
+memberships, last logins and admin events through our Keycloak extension (keycloak-extension/, pages of
+1,000+); the groups and users holding each role through the Admin API; several pages at once. See
+docs/audit.md for the reads, provisioner/audit.py for the rules.
 """
 
 from __future__ import annotations
@@ -20,10 +22,20 @@ from provisioner.realm_spec import RealmSpec
 CREATION_PREFIXES = ("user.create", "subscription.submit", "staff.create.")
 
 
-def _standard_leaf(path: str) -> bool:
-    """/adherents/<n>/<client>/<role>: the provisioner never creates groups below these."""
-    parts = path.strip("/").split("/")
-    return len(parts) == 4 and parts[0] == "adherents"
+def _paths(groups: dict[str, dict]) -> dict[str, str]:
+    """Each group's path ("/adherents/<n>/..."), from the names and parents of the whole tree."""
+    paths: dict[str, str] = {}
+
+    def path(gid: str) -> str:
+        if gid not in paths:
+            g = groups[gid]
+            parent = g.get("parentId")
+            paths[gid] = (path(parent) if parent in groups else "") + "/" + g["name"]
+        return paths[gid]
+
+    for gid in groups:
+        path(gid)
+    return paths
 
 
 def _ms(value: int | None) -> datetime | None:
@@ -63,84 +75,62 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
             role_paths[f"realm-management:{r['name']}"] = f"/clients/{rm}/roles/{quote(r['name'])}"
 
     lap("realm, clients, roles")
-    carriers = gw.get_pages([(f"{p}/groups", {"briefRepresentation": "false"}) for p in role_paths.values()],
+    counts = gw.get_many(["/users/count", ("/groups/count", {"top": "false"})])
+    groups = {g["id"]: g for g in gw.audit_listing("groups", int((counts[1] or {}).get("count", 0)), workers=workers)}
+    group_path = _paths(groups)
+    lap(f"groups ({len(groups)})")
+    # Roles each group carries itself (one paged listing per role), then inherited by its subgroups.
+    carriers = gw.get_pages([(f"{p}/groups", {"briefRepresentation": "true"}) for p in role_paths.values()],
                             workers=workers)
+    own: dict[str, set[str]] = {}
+    for role, listed in zip(role_paths, carriers):
+        for g in listed or []:
+            own.setdefault(g["id"], set()).add(role)
     group_roles: dict[str, set[str]] = {}
-    group_path: dict[str, str] = {}
-    parents: list[dict] = []
-    for role, groups in zip(role_paths, carriers):
-        for g in groups or []:
-            group_roles.setdefault(g["path"], set()).add(role)
-            group_path[g["id"]] = g["path"]
-            if not _standard_leaf(g["path"]) and g["id"] not in {x["id"] for x in parents}:
-                parents.append(g)
-    # Subgroups inherit their ancestors' roles (e.g. /delegates/<n> under /delegates). Keycloak does not say
-    # here whether a group has children: every role-carrying group except the layout's leaves is descended.
-    seen = set(group_path)
-    while parents:
-        kids = gw.get_many([(f"/groups/{g['id']}/children", {"briefRepresentation": "false", "first": 0,
-                                                               "max": 100000}) for g in parents], workers=workers)
-        next_parents = []
-        for parent, children in zip(parents, kids):
-            for child in children or []:
-                group_roles.setdefault(child["path"], set()).update(group_roles[parent["path"]])
-                group_path[child["id"]] = child["path"]
-                if child.get("subGroupCount", 1) and child["id"] not in seen:
-                    next_parents.append(child)
-                seen.add(child["id"])
-        parents = next_parents
+    for gid in groups:
+        held, cur = set(), gid
+        while cur in groups:
+            held |= own.get(cur, set())
+            cur = groups[cur].get("parentId")
+        if held:
+            group_roles[group_path[gid]] = held
 
     lap("role-carrying groups")
-    members = gw.audit_members(list(group_path), workers=workers)
-    lap(f"members of {len(group_path)} groups")
-    users, listing_note = _all_users(gw, realm, clients, {u["id"]: u for ms in members.values() for u in ms},
-                                     workers)
-    lap("users outside those groups")
-    groups_of: dict[str, list[str]] = {}
-    for gid, reps in members.items():
-        for rep in reps:
-            groups_of.setdefault(rep["id"], []).append(group_path[gid])
+    expected = int(counts[0] or 0) + sum(bool(c.get("serviceAccountsEnabled")) for c in clients)
+    users = gw.audit_listing("users", expected, workers=workers)
+    lap(f"users with attributes and groups ({len(users)})")
     direct_of: dict[str, list[str]] = {}
     for role, ids in zip(role_paths, gw.audit_role_users(list(role_paths.values()), workers=workers).values()):
         for uid in ids:
             direct_of.setdefault(uid, []).append(role)
 
-    # Listings by role do not carry serviceAccountClientId: Keycloak names these users after their client.
-    sa_names = {f"service-account-{c['clientId']}".lower(): c["clientId"] for c in clients
-                if c.get("serviceAccountsEnabled")}
+    client_id_of = {c["id"]: c["clientId"] for c in clients}
     lap("direct role mappings")
+    # Only groups carrying roles (their own or inherited) matter for who holds what; the others carry nothing.
     accounts = tuple(Account(
         id=u["id"], username=u["username"], enabled=bool(u.get("enabled")), created=_ms(u.get("createdTimestamp")),
-        adherent=((u.get("attributes") or {}).get("adherent") or [None])[0],
-        teleservice=((u.get("attributes") or {}).get("teleservice") or [None])[0],
-        service_account=u.get("serviceAccountClientId") or sa_names.get(u["username"]),
-        groups=tuple(sorted(groups_of.get(u["id"], ()))), direct_roles=tuple(sorted(direct_of.get(u["id"], ()))),
-        categories=tuple((u.get("attributes") or {}).get("categories") or ()))
+        adherent=(u["attributes"].get("adherent") or [None])[0],
+        teleservice=(u["attributes"].get("teleservice") or [None])[0],
+        service_account=client_id_of.get(u.get("serviceAccountClientLink") or "", u.get("serviceAccountClientLink")),
+        groups=tuple(sorted(p for p in (group_path.get(g) for g in u["groups"]) if p in group_roles)),
+        direct_roles=tuple(sorted(direct_of.get(u["id"], ()))),
+        categories=tuple(u["attributes"].get("categories") or ()))
         for u in users)
 
-    top = next((g for g in gw.get_many([("/groups", {"search": "adherents", "exact": "true",
-                                                     "briefRepresentation": "true"})])[0] or []
-                if g["path"] == "/adherents"), None)
-    adherent_groups = gw.paged_many(f"/groups/{top['id']}/children", page=1000, briefRepresentation="false",
-                                    subGroupsCount="false") \
-        if top else []
+    top = next((g for g in groups.values() if g.get("parentId") is None and g["name"] == "adherents"), None)
     adherents = tuple(AdherentInfo(
-        g["name"], ((g.get("attributes") or {}).get("raison_sociale") or [""])[0],
-        ((g.get("attributes") or {}).get("status") or ["active"])[0],
-        int(((g.get("attributes") or {}).get("easypaiement_confirmations") or ["1"])[0]),
-        tuple((g.get("attributes") or {}).get("categories") or ()))
-        for g in adherent_groups)
+        g["name"], (g["attributes"].get("raison_sociale") or [""])[0],
+        (g["attributes"].get("status") or ["active"])[0],
+        int((g["attributes"].get("easypaiement_confirmations") or ["1"])[0]),
+        tuple(g["attributes"].get("categories") or ()))
+        for g in sorted(groups.values(), key=lambda g: g["name"]) if top and g.get("parentId") == top["id"])
 
-    lap("adherents")
-    last_logins: dict[str, datetime] = {}
-    for e in gw.paged_many("/events", page=1000, type="LOGIN"):
-        at = _ms(e.get("time"))
-        if e.get("userId") and at and (e["userId"] not in last_logins or at > last_logins[e["userId"]]):
-            last_logins[e["userId"]] = at
+    lap("adherents (from the tree)")
+    last_logins = {uid: _ms(ms) for uid, ms in gw.audit_last_logins().items()}
     since = now - timedelta(days=activity_days)
     username_of = {a.id: a.username for a in accounts}
     admin_events = []
-    for e in gw.paged_many("/admin-events", page=1000, dateFrom=since.strftime("%Y-%m-%d")):
+    for e in gw.audit_admin_events(int(since.timestamp() * 1000), workers=workers):
         path = e.get("resourcePath") or ""
         auth = e.get("authDetails") or {}
         actor = username_of.get(auth.get("userId", ""), f"{auth.get('realmId', '?')[:8]}:{auth.get('userId', '?')[:8]}")
@@ -154,7 +144,7 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
     drift, note = _drift(gw, spec) if with_drift else (None, "not computed (--no-drift)")
     from provisioner.permissions import audit_problems  # issue 6: adherents without their Keycloak permission
     lap("realm drift")
-    delegations = audit_problems(gw)
+    delegations = audit_problems(gw, [a.numero for a in adherents])
     lap("admin permissions")
     retention = realm.get("eventsExpiration")
     return AuditData(
@@ -163,34 +153,6 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
         last_logins=last_logins, login_retention_days=retention // 86400 if retention else None,
         secret_question_users=with_questions, trail=trail, admin_events=tuple(admin_events), drift=drift,
         drift_note=note, activity_since=since, reads=gw.bulk_reads, delegations=delegations)
-
-
-def _all_users(gw: Gateway, realm: dict, clients: list[dict], members: dict[str, dict],
-               workers: int) -> tuple[list[dict], str]:
-    """Every user with attributes: the members already read, plus (only if ``/users/count`` says some user is
-    in none of those groups) the holders of the realm's default role, then (only if still short) the full
-    ``/users`` listing.
-
-    With fine-grained admin permissions (v2) on, Keycloak builds the user profile and evaluates the caller's
-    permissions for every user ``GET /users`` lists, unless the caller may manage users: for this read-only
-    account that costs milliseconds per user (minutes per 10,000), so it is the last resort.
-    """
-    count = int(gw.get_many(["/users/count"])[0] or 0)
-    people = {i: u for i, u in members.items()}
-    if len(people) >= count:
-        return list(people.values()), ""
-    role = (realm.get("defaultRole") or {}).get("name") or f"default-roles-{gw.realm}"
-    service_accounts = sum(bool(c.get("serviceAccountsEnabled")) for c in clients)
-    for u in gw.paged_many(f"/roles/{quote(role)}/users", total=count + service_accounts, workers=workers,
-                           briefRepresentation="false"):
-        people.setdefault(u["id"], u)
-    sa_names = {f"service-account-{c['clientId']}".lower() for c in clients if c.get("serviceAccountsEnabled")}
-    if len([u for u in people.values() if u["username"] not in sa_names]) >= count:
-        return list(people.values()), ""
-    missing = [u for u in gw.paged_many("/users", total=count, workers=workers, briefRepresentation="false")
-               if u["id"] not in people]
-    return list(people.values()) + missing, (f"{len(missing)} user(s) in no role-carrying group and without the "
-                                             f"default role {role}: read through the slower full user listing")
 
 
 def _read_database(db: Database | None, since: datetime) -> tuple[tuple[TrailEvent, ...], frozenset[str]]:

@@ -513,17 +513,19 @@ class Gateway:
         return out
 
     # --- issue 5: audit, read-only bulk reads (the realm's `auditor` service account) ----------------
-    # The audit never makes one request per user: users are read in pages, memberships per group,
-    # direct role mappings per role, events in pages; independent reads go over a few pooled
-    # keep-alive connections at once.
+    # The audit never makes one request per user (nor per group): users with their memberships, the group
+    # tree and events come from our Keycloak extension in pages, role holders from one listing per role;
+    # independent reads go over a few keep-alive connections at once.
     @classmethod
     def as_auditor(cls, settings: Settings) -> "Gateway":
         """The security team's read-only client (view-*/query-* roles, no manage-*, no export)."""
         client_id, secret = settings.require_auditor()
         return cls.as_service_account(settings, client_id, secret)
 
-    def get_many(self, requests_: list[str | tuple[str, dict]], workers: int = 4) -> list[Any]:
-        """GET each (path, params) relative to the realm, ``workers`` at a time; results in order, None for 404.
+    def get_many(self, requests_: list[str | tuple[str, dict]], workers: int = 4,
+                 base: str | None = None) -> list[Any]:
+        """GET each (path, params) relative to the realm's Admin API (or ``base``, a path under Keycloak's root),
+        ``workers`` at a time; results in order, None for 404.
 
         Plain keep-alive connections (one per worker): at thousands of small reads, the client's own cost per
         request matters on a small machine. Raises the translated error of the first failure (Forbidden for
@@ -547,7 +549,7 @@ class Gateway:
         headers = fresh_headers()
         url = urlsplit(self.settings.keycloak_url)
         connection_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-        prefix = f"{url.path.rstrip('/')}/{self._path('')}"
+        prefix = f"{url.path.rstrip('/')}/{base or self._path('')}"
         local, connections = threading.local(), []
         self.bulk_reads = getattr(self, "bulk_reads", 0) + len(requests_)
 
@@ -589,22 +591,6 @@ class Gateway:
             for conn in connections:
                 conn.close()
 
-    def paged_many(self, path: str, total: int | None = None, workers: int = 4, page: int = PAGE,
-                   **params: Any) -> list[dict]:
-        """Every item of a listing; with ``total`` known, its pages are read concurrently."""
-        if total is None:
-            out: list[dict] = []
-            first = 0
-            while True:
-                batch = self.get_many([(path, {**params, "first": first, "max": page})], workers=1)[0] or []
-                out.extend(batch)
-                if len(batch) < page:
-                    return out
-                first += page
-        pages = self.get_many([(path, {**params, "first": f, "max": page}) for f in range(0, total + 1, page)],
-                              workers=workers)
-        return [item for batch in pages for item in batch or []]
-
     def get_pages(self, listings: list[tuple[str, dict]], page: int = 100, workers: int = 4) -> list[list]:
         """Every item of several paged listings, in rounds: one page of each still-open listing per round.
 
@@ -621,15 +607,47 @@ class Gateway:
             first += page
         return out
 
-    def audit_members(self, group_ids: list[str], workers: int = 4) -> dict[str, list[dict]]:
-        """Members of each group, full representations (one paged read per group, never one per user)."""
-        reads = self.get_many([(f"/groups/{g}/members", {"briefRepresentation": "false", "first": 0, "max": 1000})
-                               for g in group_ids], workers=workers)
-        out = {g: list(members or []) for g, members in zip(group_ids, reads)}
-        for g, members in out.items():
-            if len(members) == 1000:  # a big group: read the rest page by page
-                out[g] = self.paged_many(f"/groups/{g}/members", briefRepresentation="false", page=1000)
-        return out
+    # Our Keycloak extension (keycloak-extension/, /realms/<realm>/cimr-audit/...): the bulk reads the Admin
+    # API lacks (group memberships of every user, the group tree, last logins, admin events without their
+    # representations). Same rules as the Admin API: view-users, view-events.
+    def _audit_pages(self, path: str, firsts: list[int], page: int, workers: int, **params: Any) -> list[list]:
+        pages = self.get_many([(path, {**params, "first": f, "max": page}) for f in firsts], workers=workers,
+                              base=f"realms/{self.realm}/cimr-audit")
+        if pages and pages[0] is None:
+            raise KeycloakRejected("Keycloak does not serve /realms/<realm>/cimr-audit: install the extension "
+                                   "keycloak-extension/ in its providers/ directory (docs/audit.md)")
+        return [batch or [] for batch in pages]
+
+    def audit_listing(self, kind: str, expected: int, workers: int = 4, page: int = 1000) -> list[dict]:
+        """Every user ("users": attributes, ids of its groups) or group ("groups": parent, attributes) of the
+        realm. ``expected`` (about how many there are) lets the pages be read at once; more are read until a
+        short page. Raises KeycloakRejected when Keycloak lacks the extension.
+        """
+        pages = self._audit_pages(f"/{kind}", list(range(0, expected + 1, page)), page, workers)
+        items = [item for batch in pages for item in batch]
+        first = len(pages) * page
+        while len(pages[-1]) == page:  # the realm grew since it was counted
+            pages = self._audit_pages(f"/{kind}", [first], page, 1)
+            items.extend(pages[0])
+            first += page
+        return list({item["id"]: item for item in items}.values())  # a page may shift while others are read
+
+    def audit_last_logins(self) -> dict[str, int]:
+        """User id -> time (ms) of its last LOGIN event still stored."""
+        return self._audit_pages("/last-logins", [0], 1, 1)[0] or {}
+
+    def audit_admin_events(self, since_ms: int, workers: int = 4, page: int = 5000) -> list[dict]:
+        """Admin events since ``since_ms``, newest first (time, operation, resource, authDetails)."""
+        out: list[dict] = []
+        first = 0
+        while True:
+            pages = self._audit_pages("/admin-events", [first + i * page for i in range(workers)], page, workers,
+                                      since=since_ms)
+            for batch in pages:
+                out.extend(batch)
+            if any(len(batch) < page for batch in pages):
+                return out
+            first += workers * page
 
     def audit_role_users(self, role_paths: list[str], workers: int = 4) -> dict[str, list[str]]:
         """User ids holding each role by a direct mapping (not through groups)."""

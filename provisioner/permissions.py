@@ -179,11 +179,11 @@ def adherent_numbers(gw: Gateway) -> list[str]:
     return sorted(g.name for g in gw.children(top.id)) if top else []
 
 
-def check_all(gw: Gateway, deep: bool = False) -> list[Finding]:
+def check_all(gw: Gateway, deep: bool = False, numeros: list[str] | None = None) -> list[Finding]:
     """Realm-wide: adherents missing their pair (cheap: three listings), and any Users/Groups permission that is
     not one of ours or covers every user/group. ``deep`` also compares each pair with its tree and reports
-    ``attribute_findings`` (~10 + 2 per user calls each)."""
-    numeros = adherent_numbers(gw)
+    ``attribute_findings`` (~10 + 2 per user calls each). ``numeros``: the adherents, when already read."""
+    numeros = adherent_numbers(gw) if numeros is None else numeros
     policies = {p["name"] for p in gw.authz_list("policy")}
     permissions = gw.authz_list("permission")
     names = {p["name"] for p in permissions}
@@ -260,6 +260,6 @@ def attribute_findings(gw: Gateway, numero: str) -> list[Finding]:
     return findings
 
 
-def audit_problems(gw: Gateway) -> tuple[tuple[str, str | None, str, str], ...]:
+def audit_problems(gw: Gateway, numeros: list[str]) -> tuple[tuple[str, str | None, str, str], ...]:
     """``check_all`` as plain tuples (code, adherent, subject, detail) for provisioner/audit.py's findings."""
-    return tuple((f.code, f.adherent, f.target, f.detail) for f in check_all(gw))
+    return tuple((f.code, f.adherent, f.target, f.detail) for f in check_all(gw, numeros=numeros))
