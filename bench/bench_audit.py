@@ -1,7 +1,8 @@
 """The audit at scale: bulk reads (provisioner.audit_collect) against a naive per-user implementation.
 
 Creates its OWN realm on the shared Keycloak (default http://127.0.0.1:8080; master admin from the
-environment, admin/admin by default), applies realm/, seeds N adherents (default 2,000: group trees and
+environment, admin/admin by default; it must run our extension keycloak-extension/, as every Keycloak
+started by provisioner/keycloak_server.py or docker-compose.yml does), applies realm/, seeds N adherents (default 2,000: group trees and
 delegates) and 5 teleservice users per adherent (10,000), a few planted findings, and our database (creation
 events, secret questions); then, in the same run:
   - the bulk audit with the read-only `auditor` account (collect + build_report), timed, requests counted;
@@ -304,6 +305,7 @@ def main() -> int:
             "cpu_count": os.cpu_count(),
             "load_avg_1m": round(os.getloadavg()[0], 2),
         }
+        phase_rows = "\n".join(f"| of which {name} | {seconds} s |" for name, seconds in phases.items())
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / "audit.json").write_text(json.dumps(result, indent=2))
         print(f"""
@@ -313,6 +315,7 @@ def main() -> int:
 | seed: {seeded['accounts']} accounts (partialImport, {CHUNK} per call, 3 at once) | {result['seed_users_s']} s |
 | seed: our database (creation events, secret questions) | {result['seed_db_s']} s |
 | bulk audit (collect + report), {args.workers} connections | **{result['bulk_s']} s**, {data.reads} requests |
+{phase_rows}
 | naive audit through the Gateway (python-keycloak), {len(sample)} users measured | {runs['gateway']['sample_s']} s -> {runs['gateway']['extrapolated_s']} s for {len(accounts)} users (3 requests/user) |
 | naive audit on the bulk reader's transport, {len(sample)} users measured | {runs['lean']['sample_s']} s -> {runs['lean']['extrapolated_s']} s for {len(accounts)} users |
 | ratio naive (Gateway) / bulk | **{runs['gateway']['ratio']}x** |
