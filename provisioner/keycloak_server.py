@@ -106,7 +106,9 @@ class KeycloakServer:
     management_port: int = 9000
     admin_user: str = "admin"
     admin_password: str = "admin"
-    database: str = "keycloakdb"  # dev-file H2 database name under the distribution's data/h2
+    # Its dev-file H2 database: <distribution>/data/h2/<database>.mv.db. Keycloak's dev-file URL ignores
+    # --db-url-database (always data/h2/keycloakdb), so the URL is given whole, with dev-file's own options.
+    database: str = "keycloakdb"
     log_file: Path | None = None
     process: subprocess.Popen | None = None
 
@@ -139,7 +141,8 @@ class KeycloakServer:
             "--http-host=127.0.0.1", f"--http-port={self.http_port}",
             f"--http-management-port={self.management_port}",
             "--health-enabled=true", "--metrics-enabled=true",
-            f"--db-url-database={self.database}",
+            f"--db-url=jdbc:h2:file:{home / 'data' / 'h2' / self.database}"
+            ";NON_KEYWORDS=VALUE;DB_CLOSE_ON_EXIT=FALSE;DB_CLOSE_DELAY=0",
             "--cache=local",
         ]
         self._log = open(log_file, "ab")
