@@ -113,6 +113,16 @@ class KeycloakServer:
     process: subprocess.Popen | None = None
 
     @property
+    def database_file(self) -> Path:
+        """Where its dev-file database lives (absent until the first start)."""
+        return keycloak_home() / "data" / "h2" / f"{self.database}.mv.db"
+
+    @property
+    def _database_url(self) -> str:
+        path = keycloak_home() / "data" / "h2" / self.database  # H2 adds .mv.db
+        return f"jdbc:h2:file:{path};NON_KEYWORDS=VALUE;DB_CLOSE_ON_EXIT=FALSE;DB_CLOSE_DELAY=0"
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
@@ -141,8 +151,7 @@ class KeycloakServer:
             "--http-host=127.0.0.1", f"--http-port={self.http_port}",
             f"--http-management-port={self.management_port}",
             "--health-enabled=true", "--metrics-enabled=true",
-            f"--db-url=jdbc:h2:file:{home / 'data' / 'h2' / self.database}"
-            ";NON_KEYWORDS=VALUE;DB_CLOSE_ON_EXIT=FALSE;DB_CLOSE_DELAY=0",
+            f"--db-url={self._database_url}",
             "--cache=local",
         ]
         self._log = open(log_file, "ab")

@@ -73,6 +73,13 @@ def main() -> int:
         if keycloak.is_ready():
             print("» Keycloak already running on :8080, reusing it")
         else:
+            ours = VAR / "cimr.db"
+            if not keycloak.database_file.exists() and ours.exists() and "DATABASE_URL" not in os.environ:
+                # A new Keycloak database: our database speaks of users and adherents it no longer has.
+                kept = ours.with_name(f"cimr.db.before-{time.strftime('%Y%m%d-%H%M%S')}")
+                ours.rename(kept)
+                print(f"» New Keycloak database: our previous database (its users were in the old one) moved "
+                      f"to {kept.relative_to(ROOT)}")
             print("» Starting Keycloak (first start takes about a minute) ...")
             keycloak.start()
         print("» Applying realm/ ...")
