@@ -618,18 +618,26 @@ class Gateway:
                                    "keycloak-extension/ in its providers/ directory (docs/audit.md)")
         return [batch or [] for batch in pages]
 
+    def _audit_all(self, path: str, first_pages: int, then: int, page: int, workers: int,
+                   **params: Any) -> list[dict]:
+        """Every item of an extension listing: ``first_pages`` pages at once, then ``then`` more at a time
+        until a short page."""
+        items: list[dict] = []
+        first, count = 0, first_pages
+        while True:
+            pages = self._audit_pages(path, [first + i * page for i in range(count)], page, workers, **params)
+            for batch in pages:
+                items.extend(batch)
+            if any(len(batch) < page for batch in pages):
+                return items
+            first, count = first + count * page, then
+
     def audit_listing(self, kind: str, expected: int, workers: int = 4, page: int = 1000) -> list[dict]:
         """Every user ("users": attributes, ids of its groups) or group ("groups": parent, attributes) of the
         realm. ``expected`` (about how many there are) lets the pages be read at once; more are read until a
         short page. Raises KeycloakRejected when Keycloak lacks the extension.
         """
-        pages = self._audit_pages(f"/{kind}", list(range(0, expected + 1, page)), page, workers)
-        items = [item for batch in pages for item in batch]
-        first = len(pages) * page
-        while len(pages[-1]) == page:  # the realm grew since it was counted
-            pages = self._audit_pages(f"/{kind}", [first], page, 1)
-            items.extend(pages[0])
-            first += page
+        items = self._audit_all(f"/{kind}", expected // page + 1, 1, page, workers)  # then: the realm grew
         return list({item["id"]: item for item in items}.values())  # a page may shift while others are read
 
     def audit_last_logins(self) -> dict[str, int]:
@@ -638,16 +646,7 @@ class Gateway:
 
     def audit_admin_events(self, since_ms: int, workers: int = 4, page: int = 5000) -> list[dict]:
         """Admin events since ``since_ms``, newest first (time, operation, resource, authDetails)."""
-        out: list[dict] = []
-        first = 0
-        while True:
-            pages = self._audit_pages("/admin-events", [first + i * page for i in range(workers)], page, workers,
-                                      since=since_ms)
-            for batch in pages:
-                out.extend(batch)
-            if any(len(batch) < page for batch in pages):
-                return out
-            first += workers * page
+        return self._audit_all("/admin-events", workers, workers, page, workers, since=since_ms)
 
     def audit_role_users(self, role_paths: list[str], workers: int = 4) -> dict[str, list[str]]:
         """User ids holding each role by a direct mapping (not through groups)."""
