@@ -113,14 +113,17 @@ class KeycloakServer:
     process: subprocess.Popen | None = None
 
     @property
+    def _database_path(self) -> Path:
+        return keycloak_home() / "data" / "h2" / self.database  # H2 adds .mv.db
+
+    @property
     def database_file(self) -> Path:
         """Where its dev-file database lives (absent until the first start)."""
-        return keycloak_home() / "data" / "h2" / f"{self.database}.mv.db"
+        return self._database_path.with_name(f"{self.database}.mv.db")
 
     @property
     def _database_url(self) -> str:
-        path = keycloak_home() / "data" / "h2" / self.database  # H2 adds .mv.db
-        return f"jdbc:h2:file:{path};NON_KEYWORDS=VALUE;DB_CLOSE_ON_EXIT=FALSE;DB_CLOSE_DELAY=0"
+        return f"jdbc:h2:file:{self._database_path};NON_KEYWORDS=VALUE;DB_CLOSE_ON_EXIT=FALSE;DB_CLOSE_DELAY=0"
 
     @property
     def url(self) -> str:

@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 from provisioner.keycloak_server import KeycloakServer  # noqa: E402
 
 VAR = ROOT / "var"
+DB = VAR / "cimr.db"  # our database, unless DATABASE_URL says otherwise
 TELESERVICES = {"teledeclaration": 8101, "compte-adherent": 8102, "easypaiement": 8103, "eliquidation": 8104}
 DEV_ENV = {
     "KEYCLOAK_URL": "http://127.0.0.1:8080",
@@ -33,7 +34,7 @@ DEV_ENV = {
     "DELEGATIONS_CLIENT_SECRET": "dev-delegations-secret",
     "PORTAL_CLIENT_SECRET": "dev-portal-secret",
     "TELESERVICE_CLIENT_SECRET": "dev-teleservice-secret",
-    "DATABASE_URL": f"sqlite:///{VAR / 'cimr.db'}",
+    "DATABASE_URL": f"sqlite:///{DB}",
     "SMTP_HOST": "127.0.0.1",
     "SMTP_PORT": "2525",
     "PORTAL_URL": "http://127.0.0.1:8000",
@@ -73,11 +74,10 @@ def main() -> int:
         if keycloak.is_ready():
             print("» Keycloak already running on :8080, reusing it")
         else:
-            ours = VAR / "cimr.db"
-            if not keycloak.database_file.exists() and ours.exists() and "DATABASE_URL" not in os.environ:
+            if not keycloak.database_file.exists() and DB.exists() and "DATABASE_URL" not in os.environ:
                 # A new Keycloak database: our database speaks of users and adherents it no longer has.
-                kept = ours.with_name(f"cimr.db.before-{time.strftime('%Y%m%d-%H%M%S')}")
-                ours.rename(kept)
+                kept = DB.with_name(f"cimr.db.before-{time.strftime('%Y%m%d-%H%M%S')}")
+                DB.rename(kept)
                 print(f"» New Keycloak database: our previous database (its users were in the old one) moved "
                       f"to {kept.relative_to(ROOT)}")
             print("» Starting Keycloak (first start takes about a minute) ...")
