@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from provisioner.errors import RealmSpecError
 from provisioner.gateway import Gateway
 from provisioner.realm_plan import (BUILTIN_CLIENTS, FLOW_PREFIX, Change, Plan, compute_plan,
                                     desired_state)
@@ -41,8 +42,11 @@ def read_live(gw: Gateway, spec: RealmSpec) -> tuple[dict[Key, Any], set[Key]]:
             owned.add(key)
 
     declared = {c.client_id for c in spec.clients}
+    builtin = {b.client_id for b in spec.builtin_clients}
     for client in all_clients:
         cid = client["clientId"]
+        if cid in builtin:
+            live[("builtin-client", cid)] = client  # compared, never owned: Keycloak makes and keeps them
         if cid in BUILTIN_CLIENTS:
             continue
         rep = dict(client)
@@ -232,12 +236,41 @@ def _client(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
         ids = _flow_ids(gw)
         rep["authenticationFlowBindingOverrides"] = {k: ids[v] for k, v in rep["authenticationFlowBindingOverrides"].items()}
     if ch.action == "create":
-        rep["secret"] = spec.client(ch.key).secret
-        gw.post("/clients", rep)
+        gw.post("/clients", {k: v for k, v in rep.items() if k != "optionalClientScopes"})
+        _sync_optional_scopes(gw, gw.client_uuid(ch.key), rep)
     else:
-        live = gw.get(f"/clients/{ch.live['id']}")
-        merged = {**live, **rep, "attributes": {**(live.get("attributes") or {}), **(rep.get("attributes") or {})}}
-        gw.put(f"/clients/{ch.live['id']}", merged)
+        _update_client(gw, ch.live["id"], rep)
+
+
+def _update_client(gw: Gateway, uuid: str, rep: dict) -> None:
+    """PUT the declared fields over the live client (attributes merged), then its optional client scopes."""
+    live = gw.get(f"/clients/{uuid}")
+    plain = {k: v for k, v in rep.items() if k != "optionalClientScopes"}
+    merged = {**live, **plain, "attributes": {**(live.get("attributes") or {}), **(rep.get("attributes") or {})}}
+    gw.put(f"/clients/{uuid}", merged)
+    _sync_optional_scopes(gw, uuid, rep)
+
+
+def _sync_optional_scopes(gw: Gateway, uuid: str, rep: dict) -> None:
+    """Make the client's optional client scopes exactly the declared ones (Keycloak adds realm defaults)."""
+    if "optionalClientScopes" not in rep:
+        return
+    want = set(rep["optionalClientScopes"])
+    have = {s["name"]: s["id"] for s in gw.get(f"/clients/{uuid}/optional-client-scopes") or []}
+    for name in sorted(set(have) - want):
+        gw.delete(f"/clients/{uuid}/optional-client-scopes/{have[name]}")
+    if want - set(have):
+        scopes = {s["name"]: s["id"] for s in gw.get("/client-scopes") or []}
+        for name in sorted(want - set(have)):
+            gw.put(f"/clients/{uuid}/optional-client-scopes/{scopes[name]}", None)
+
+
+def _builtin_client(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
+    """Never created nor deleted: Keycloak makes them with the realm (a "create" is planned for a new realm)."""
+    live = ch.live or gw.client_by_client_id(ch.key)
+    if live is None:
+        raise RealmSpecError("clients.yaml", f"builtin_clients.{ch.key}", "Keycloak has no such client in this realm")
+    _update_client(gw, live["id"], ch.desired)
 
 
 def _client_role(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
@@ -292,6 +325,6 @@ def _group(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
 
 _APPLY: dict[str, Callable[[Gateway, RealmSpec, Change], None]] = {
     "realm": _realm, "realm-role": _realm_role, "user-profile-attribute": _profile_attribute, "flow": _flow,
-    "client": _client, "client-role": _client_role, "mapper": _mapper,
+    "client": _client, "builtin-client": _builtin_client, "client-role": _client_role, "mapper": _mapper,
     "service-account-roles": _service_account_roles, "group": _group,
 }

@@ -12,14 +12,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisioner.errors import UnsafePlan
-from provisioner.realm_spec import Client, RealmSpec
+from provisioner.realm_spec import BUILTIN_CLIENT_IDS, BuiltinClient, Client, RealmSpec
 
 # Apply order; deletions run in reverse.
-KINDS = ("realm", "realm-role", "user-profile-attribute", "flow", "client", "client-role", "mapper",
-         "service-account-roles", "group")
+KINDS = ("realm", "realm-role", "user-profile-attribute", "flow", "client", "builtin-client", "client-role",
+         "mapper", "service-account-roles", "group")
 FLOW_PREFIX = "cimr-browser-"
-BUILTIN_CLIENTS = frozenset({"account", "account-console", "admin-cli", "broker", "realm-management",
-                             "security-admin-console", "admin-permissions"})
+BUILTIN_CLIENTS = frozenset({*BUILTIN_CLIENT_IDS, "admin-permissions"})
+# Our own Keycloak extension (keycloak-extension/): claims from group membership, a refusal that is no failed login.
+MEMBERSHIP_MAPPER = "cimr-membership-mapper"
+MEMBERSHIP_CLAIMS = ("adherent", "categories")  # claims a delegate could forge if they came from attributes
+REFUSE_ACCESS = "cimr-refuse-access"
+# Grants that skip the per-teleservice browser flows: off on every client we declare.
+CLOSED_GRANTS = {"oauth2.device.authorization.grant.enabled": "false", "oidc.ciba.grant.enabled": "false",
+                 "standard.token.exchange.enabled": "false"}
 DENY_MESSAGE = ("Accès refusé : ce compte n'est pas autorisé pour ce téléservice. "
                 "/ Access denied: this login is not allowed for this teleservice.")
 
@@ -44,14 +50,19 @@ class Change:
         sign = {"create": "+", "update": "~", "delete": "-"}[self.action]
         line = f"{sign} {self.kind} {self.key}"
         for name, old, new in self.diff:
-            line += f"\n    {name}: {_short(old)} -> {_short(new)}"
+            line += f"\n    {name}: {_short(_masked(name, old))} -> {_short(_masked(name, new))}"
         return line
 
     def to_json(self) -> dict:
         out: dict[str, Any] = {"action": self.action, "kind": self.kind, "key": self.key}
         if self.diff:
-            out["diff"] = [{"field": f, "live": o, "desired": n} for f, o, n in self.diff]
+            out["diff"] = [{"field": f, "live": _masked(f, o), "desired": _masked(f, n)} for f, o, n in self.diff]
         return out
+
+
+def _masked(name: str, value: Any) -> Any:
+    """Client secrets are compared, never shown (plans end up in CI logs and the audit)."""
+    return "********" if name == "secret" and value is not None else value
 
 
 def _short(value: Any) -> str:
@@ -102,6 +113,8 @@ def desired_state(spec: RealmSpec) -> dict[tuple[str, str], Any]:
                                             "composites": composite_keys(role.composites)}
     for attr in spec.attributes:
         state[("user-profile-attribute", attr.name)] = _attribute(attr)
+    for builtin in spec.builtin_clients:
+        state[("builtin-client", builtin.client_id)] = _builtin_client(builtin)
     for group in spec.groups:
         state[("group", "/" + group.name)] = {"name": group.name, "realmRoles": sorted(group.realm_roles)}
     for client in spec.clients:
@@ -145,6 +158,9 @@ def _realm(spec: RealmSpec) -> dict:
         "ssoSessionIdleTimeout": se.idle_seconds,
         "ssoSessionMaxLifespan": se.max_seconds,
         "accessTokenLifespan": se.access_token_seconds,
+        # Rotation: a refresh token is accepted once; a stolen one replayed after its owner used it fails.
+        "revokeRefreshToken": se.rotate_refresh_tokens,
+        "refreshTokenMaxReuse": 0,
         "eventsEnabled": ev.login,
         "eventsExpiration": ev.retention_days * 86400,
         "adminEventsEnabled": ev.admin,
@@ -183,6 +199,7 @@ def _client(client: Client) -> dict:
         "protocol": "openid-connect",
         "publicClient": False,
         "clientAuthenticatorType": "client-secret",
+        "secret": client.secret,  # compared by plan (masked in its output), set by apply
         "implicitFlowEnabled": False,
         "directAccessGrantsEnabled": False,
         "standardFlowEnabled": client.kind != "service",
@@ -190,6 +207,9 @@ def _client(client: Client) -> dict:
         "frontchannelLogout": False,
         # Teleservice tokens carry only their own client's roles.
         "fullScopeAllowed": client.kind != "teleservice",
+        # No offline tokens (nor address/phone/... scopes): nothing of ours needs them.
+        "optionalClientScopes": [],
+        "attributes": dict(CLOSED_GRANTS),
     }
     if client.url:
         rep.update(
@@ -197,13 +217,13 @@ def _client(client: Client) -> dict:
             baseUrl="/",
             redirectUris=sorted(client.url + p for p in client.redirect_paths),
             webOrigins=[client.url],
-            attributes={
-                "pkce.code.challenge.method": "S256",
-                "post.logout.redirect.uris": client.url + "/",
-                "backchannel.logout.url": client.url + "/backchannel-logout",
-                "backchannel.logout.session.required": "true",
-            },
         )
+        rep["attributes"].update({
+            "pkce.code.challenge.method": "S256",
+            "post.logout.redirect.uris": client.url + "/",
+            "backchannel.logout.url": client.url + "/backchannel-logout",
+            "backchannel.logout.session.required": "true",
+        })
     else:
         rep.update(redirectUris=[], webOrigins=[])
     if client.restricts_login:
@@ -211,8 +231,33 @@ def _client(client: Client) -> dict:
     return rep
 
 
+def _builtin_client(builtin: BuiltinClient) -> dict:
+    """A built-in client closed to every grant that skips our flows; PKCE where it logs people in."""
+    return {"enabled": builtin.enabled, "directAccessGrantsEnabled": False, "implicitFlowEnabled": False,
+            "optionalClientScopes": [],
+            "attributes": {**CLOSED_GRANTS, "pkce.code.challenge.method": "S256"}}
+
+
 def _mapper(claim: str, spec: RealmSpec) -> dict:
     attr = next(a for a in spec.attributes if a.name == claim)
+    if claim in MEMBERSHIP_CLAIMS:
+        # Derived from group membership, which Keycloak confines to the delegate's own adherent: an attribute
+        # written through the Admin API (#40259) never reaches the token.
+        return {
+            "name": claim,
+            "protocol": "openid-connect",
+            "protocolMapper": MEMBERSHIP_MAPPER,
+            "config": {
+                "cimr.source": claim,
+                "claim.name": claim,
+                "jsonType.label": "String",
+                "multivalued": "true" if attr.multivalued else "false",
+                "id.token.claim": "true",
+                "access.token.claim": "true",
+                "userinfo.token.claim": "true",
+                "introspection.token.claim": "true",
+            },
+        }
     return {
         "name": claim,
         "protocol": "openid-connect",
@@ -258,7 +303,9 @@ def restricted_browser_flow(client: Client) -> dict:
     for role in client.roles:
         steps.append({"level": 1, "provider": "conditional-user-role", "requirement": "REQUIRED",
                       "config": {"condUserRole": f"{client.client_id}.{role.name}", "negate": "true"}})
-    steps.append({"level": 1, "provider": "deny-access-authenticator", "requirement": "REQUIRED",
+    # Our refusal, not Keycloak's deny-access-authenticator: that one counts as a failed login, so refused
+    # attempts (even prompt=none with only the SSO cookie) locked users out of their own teleservice.
+    steps.append({"level": 1, "provider": REFUSE_ACCESS, "requirement": "REQUIRED",
                   "config": {"denyErrorMessage": DENY_MESSAGE}})
     return {"alias": FLOW_PREFIX + client.client_id,
             "description": f"Browser login for {client.name}: only holders of its roles",

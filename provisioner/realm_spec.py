@@ -64,6 +64,7 @@ class Sessions:
     idle_seconds: int
     max_seconds: int
     access_token_seconds: int
+    rotate_refresh_tokens: bool = True  # each refresh token is accepted once
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,14 @@ class Client:
     def restricts_login(self) -> bool:
         """Teleservices refuse, inside Keycloak, the login of a user holding none of their roles."""
         return self.kind == "teleservice"
+
+
+@dataclass(frozen=True)
+class BuiltinClient:
+    """One of the clients Keycloak creates in every realm: attack surface, so its settings are declared too."""
+
+    client_id: str
+    enabled: bool
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,7 @@ class RealmSpec:
     groups: tuple[GroupSpec, ...]
     clients: tuple[Client, ...]
     attributes: tuple[Attribute, ...]
+    builtin_clients: tuple[BuiltinClient, ...] = ()
 
     @property
     def teleservices(self) -> tuple[Client, ...]:
@@ -274,10 +284,11 @@ def load_realm_spec(directory: Path, realm_name: str, overrides: Mapping[str, st
     events = Events(r.bool_(ev, "realm.events", "login"), r.bool_(ev, "realm.events", "admin"),
                     r.bool_(ev, "realm.events", "admin_details"),
                     r.int_(ev, "realm.events", "retention_days", 1, 3650))
-    se_keys = {"idle_seconds", "max_seconds", "access_token_seconds"}
+    se_keys = {"idle_seconds", "max_seconds", "access_token_seconds", "rotate_refresh_tokens"}
     se = r.mapping(realm["sessions"], "realm.sessions", se_keys, se_keys)
     sessions = Sessions(*(r.int_(se, "realm.sessions", k, 30) for k in ("idle_seconds", "max_seconds",
-                                                                        "access_token_seconds")))
+                                                                        "access_token_seconds")),
+                        rotate_refresh_tokens=r.bool_(se, "realm.sessions", "rotate_refresh_tokens"))
     realm_roles = r.roles(top.get("realm_roles") or {}, "realm_roles", composites=True)
     groups = []
     role_names = {role.name for role in realm_roles}
@@ -292,9 +303,11 @@ def load_realm_spec(directory: Path, realm_name: str, overrides: Mapping[str, st
     _check_delegate_roles(r, realm_roles, groups)
 
     attributes = _attributes(_Reader("user-profile.yaml", variables), raw["user-profile.yaml"])
-    clients = _clients(_Reader("clients.yaml", variables), raw["clients.yaml"], {a.name for a in attributes})
+    clients_reader = _Reader("clients.yaml", variables)
+    clients = _clients(clients_reader, raw["clients.yaml"], {a.name for a in attributes})
+    builtin = _builtin_clients(clients_reader, raw["clients.yaml"].get("builtin_clients") or {})
     return RealmSpec(realm_name, r.str_(realm["display_name"], "realm.display_name"), locales, default_locale,
-                     policy, brute, events, sessions, realm_roles, tuple(groups), clients, attributes)
+                     policy, brute, events, sessions, realm_roles, tuple(groups), clients, attributes, builtin)
 
 
 # The only realm-management roles a delegate may hold: any view-*/manage-* role makes Keycloak skip the
@@ -335,8 +348,25 @@ def _attributes(r: _Reader, data: dict) -> tuple[Attribute, ...]:
     return tuple(out)
 
 
+# Keycloak's built-in clients that realm/ may declare (admin-permissions belongs to fine-grained permissions).
+BUILTIN_CLIENT_IDS = ("account", "account-console", "admin-cli", "broker", "realm-management",
+                      "security-admin-console")
+
+
+def _builtin_clients(r: _Reader, data: Any) -> tuple[BuiltinClient, ...]:
+    entries = r.typed(data, "builtin_clients", dict, "a mapping of built-in client id to settings")
+    out = []
+    for client_id, body in entries.items():
+        key = f"builtin_clients.{client_id}"
+        if client_id not in BUILTIN_CLIENT_IDS:
+            raise r.fail(key, f"not one of Keycloak's built-in clients ({', '.join(BUILTIN_CLIENT_IDS)})")
+        body = r.mapping(body, key, {"enabled"}, {"enabled"})
+        out.append(BuiltinClient(client_id, r.bool_(body, key, "enabled")))
+    return tuple(out)
+
+
 def _clients(r: _Reader, data: dict, attribute_names: set[str]) -> tuple[Client, ...]:
-    top = r.mapping(data, "(top)", {"teleservices", "clients"}, {"teleservices"})
+    top = r.mapping(data, "(top)", {"teleservices", "clients", "builtin_clients"}, {"teleservices"})
     out: list[Client] = []
     for section in ("teleservices", "clients"):
         entries = r.typed(top.get(section) or {}, section, dict, "a mapping of client id to settings")

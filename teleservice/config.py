@@ -11,7 +11,11 @@ from provisioner.errors import ConfigError
 from provisioner.realm_spec import load_realm_spec
 from provisioner.settings import Settings
 
-DEV_SECRET = "dev-teleservice-secret"
+
+
+def secret_variable(client_id: str) -> str:
+    """The environment variable holding a teleservice's own client secret: EASYPAIEMENT_CLIENT_SECRET, ..."""
+    return client_id.upper().replace("-", "_") + "_CLIENT_SECRET"
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class TeleserviceConfig:
             names = ", ".join(c.client_id for c in spec.teleservices)
             raise ConfigError("TELESERVICE", f"{client_id!r} is not a teleservice of realm/ ({names})")
         return cls(client_id=client_id, name=client.name, base_url=(base_url or client.url).rstrip("/"),
-                   client_secret=env.get("TELESERVICE_CLIENT_SECRET") or DEV_SECRET,
+                   # Its own secret: <CLIENT_ID>_CLIENT_SECRET, else the one realm/ gives the client.
+                   client_secret=env.get(secret_variable(client_id)) or client.secret,
                    keycloak_url=settings.keycloak_url, realm=settings.realm,
                    roles=tuple(r.name for r in client.roles), session_idle_seconds=spec.sessions.idle_seconds)

@@ -89,6 +89,18 @@ def service_gw(settings: Settings, realm: str) -> Gateway:
     return Gateway.as_service_account(settings)
 
 
+@pytest.fixture(scope="module")
+def password_grant_client(admin_gw: Gateway, realm: str):
+    """tests.oidc_flow.PASSWORD_CLIENT for one module: public, direct grants, full scope. Never a real client;
+    deleted at the module's end (`plan` would report it as a client to delete)."""
+    from tests.oidc_flow import PASSWORD_CLIENT
+
+    admin_gw.post("/clients", {"clientId": PASSWORD_CLIENT, "publicClient": True, "directAccessGrantsEnabled": True,
+                               "standardFlowEnabled": False, "fullScopeAllowed": True})
+    yield PASSWORD_CLIENT
+    admin_gw.delete(f"/clients/{admin_gw.client_uuid(PASSWORD_CLIENT)}")
+
+
 # --- a real SMTP server (aiosmtpd in its own process); messages land in a directory ------------------------
 class MailBox:
     """The messages the test SMTP server received, parsed."""

@@ -35,12 +35,15 @@ class Browser:
         self.session = requests.Session()
 
     def login(self, client_id: str, redirect_uri: str, username: str | None = None,
-              password: str | None = None) -> LoginResult:
-        """Start an authorization-code + PKCE request; post the form if one is shown."""
+              password: str | None = None, pkce: bool = True, **extra: str) -> LoginResult:
+        """Start an authorization-code (+ PKCE) request; post the form if one is shown. ``extra``: more
+        parameters of the request (``prompt="none"``, ``scope=...``)."""
         verifier, challenge = pkce_pair()
         params = {"client_id": client_id, "redirect_uri": redirect_uri, "response_type": "code",
-                  "scope": "openid", "state": secrets.token_hex(8), "code_challenge": challenge,
-                  "code_challenge_method": "S256"}
+                  "scope": "openid", "state": secrets.token_hex(8)}
+        if pkce:
+            params.update(code_challenge=challenge, code_challenge_method="S256")
+        params.update(extra)
         resp = self.session.get(f"{self.base}/auth?{urlencode(params)}", allow_redirects=False)
         self._trust_loopback_cookies()
         if resp.status_code == 200 and username is not None and 'id="kc-form-login"' in resp.text:
@@ -51,7 +54,7 @@ class Browser:
         location = resp.headers.get("Location", "")
         if resp.status_code in (302, 303) and location.startswith(redirect_uri):
             query = parse_qs(urlparse(location).query)
-            return LoginResult(query.get("code", [None])[0], "", resp.status_code, verifier)
+            return LoginResult(query.get("code", [None])[0], query.get("error", [""])[0], resp.status_code, verifier)
         return LoginResult(None, resp.text, resp.status_code, verifier)
 
     def _trust_loopback_cookies(self) -> None:
@@ -60,10 +63,30 @@ class Browser:
         for cookie in self.session.cookies:
             cookie.secure = False
 
-    def exchange(self, client_id: str, secret: str, redirect_uri: str, code: str, verifier: str) -> dict:
+    def exchange(self, client_id: str, secret: str | None, redirect_uri: str, code: str, verifier: str) -> dict:
+        """Redeem a code (a public client passes ``secret=None``)."""
+        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+                "client_id": client_id, "code_verifier": verifier}
+        if secret is not None:
+            data["client_secret"] = secret
+        return requests.post(f"{self.base}/token", data=data).json()
+
+    def refresh(self, client_id: str, secret: str, refresh_token: str) -> requests.Response:
         return requests.post(f"{self.base}/token", data={
-            "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-            "client_id": client_id, "client_secret": secret, "code_verifier": verifier}).json()
+            "grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id,
+            "client_secret": secret})
+
+
+# A public client with direct grants, created by the `password_grant_client` fixture for the modules that need
+# Keycloak's verdict on a password outside every flow of ours (the realm's own admin-cli is closed).
+PASSWORD_CLIENT = "tests-password-grant"
+
+
+def password_login(settings, username: str, password: str, totp: str | None = None) -> requests.Response:
+    """A password grant on the tests' own client (``password_grant_client`` must be in use)."""
+    data = {"grant_type": "password", "client_id": PASSWORD_CLIENT, "username": username, "password": password}
+    return requests.post(f"{settings.keycloak_url}/realms/{settings.realm}/protocol/openid-connect/token",
+                         data=data | ({"otp": totp, "totp": totp} if totp else {}), timeout=30)
 
 
 def direct_grant(keycloak_url: str, realm: str, client_id: str, secret: str, username: str,

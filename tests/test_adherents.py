@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import requests
 
 from provisioner.adherents import (change_delegate_email, delegate_history, get_adherent, reactivate_adherent,
                                    replace_delegate, reset_delegate_password, suspend_adherent)
@@ -13,15 +12,11 @@ from provisioner.rules import Access
 from provisioner.subscriptions import DelegateForm
 from provisioner.tenancy import Actor
 from provisioner.users import create_user, enable_user
+from tests.oidc_flow import password_login
 from tests.provisioning import DELEGATE_PASSWORD, USER_PASSWORD, make_user, new_user
 
-pytestmark = pytest.mark.keycloak
+pytestmark = [pytest.mark.keycloak, pytest.mark.usefixtures("password_grant_client")]
 
-
-def password_login(settings, username: str, password: str, totp: str | None = None) -> requests.Response:
-    data = {"grant_type": "password", "client_id": "admin-cli", "username": username, "password": password}
-    return requests.post(f"{settings.keycloak_url}/realms/{settings.realm}/protocol/openid-connect/token",
-                         data=data | ({"otp": totp, "totp": totp} if totp else {}))
 
 
 OTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DP"

@@ -4,7 +4,6 @@ Keycloak's fine-grained permissions and our rules agree."""
 from __future__ import annotations
 
 import pytest
-import requests
 
 from provisioner import users
 from provisioner.adherents import set_easypaiement_confirmations
@@ -14,15 +13,14 @@ from provisioner.gateway import Gateway
 from provisioner.rules import Access
 from provisioner.tenancy import Actor
 from provisioner.users import UserDetails
+from tests.oidc_flow import password_login
 from tests.provisioning import DELEGATE_PASSWORD, make_user, new_user
 
-pytestmark = pytest.mark.keycloak
+pytestmark = [pytest.mark.keycloak, pytest.mark.usefixtures("password_grant_client")]
 
 
 def delegate_gateway(settings, numero: str) -> Gateway:
-    resp = requests.post(f"{settings.keycloak_url}/realms/{settings.realm}/protocol/openid-connect/token",
-                         data={"grant_type": "password", "client_id": "admin-cli", "username": numero,
-                               "password": DELEGATE_PASSWORD}, timeout=30)
+    resp = password_login(settings, numero, DELEGATE_PASSWORD)
     assert resp.status_code == 200, resp.text
     return Gateway.with_token(settings, resp.json()["access_token"])
 

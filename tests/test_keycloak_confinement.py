@@ -1,7 +1,7 @@
 """Keycloak itself confines each delegate to its own adherent (fine-grained admin permissions v2).
 
-These tests bypass our code: a real delegate token of adherent A (password grant on a test-only client
-created here, never on the real clients) calls the Admin API directly. Every call on adherent B's users
+These tests bypass our code: a real delegate token of adherent A (password grant on the tests' own client,
+`password_grant_client`, never on the real clients) calls the Admin API directly. Every call on adherent B's users
 and groups is refused by Keycloak; the same call on A's succeeds. Then the known gaps (docs/security.md),
 each asserting what Keycloak does TODAY, so that an upgrade that changes it fails a test and is noticed.
 """
@@ -15,12 +15,11 @@ import pytest
 import requests
 
 from provisioner import permissions
-from provisioner.gateway import Gateway
 from provisioner.tenancy import Actor
+from tests.oidc_flow import PASSWORD_CLIENT, password_login
 from tests.provisioning import DELEGATE_PASSWORD, make_user
 
 pytestmark = pytest.mark.keycloak
-TEST_CLIENT = "confinement-test-cli"
 
 
 def fresh_password() -> str:
@@ -48,19 +47,8 @@ class Api:
         return requests.request(method, self.base + path, json=json, params=params, headers=self.headers, timeout=30)
 
 
-@pytest.fixture(scope="module")
-def test_client(admin_gw: Gateway):
-    """A public client with direct access grants, for tests only: yields delegate tokens by password."""
-    admin_gw.post("/clients", {"clientId": TEST_CLIENT, "publicClient": True, "directAccessGrantsEnabled": True,
-                               "standardFlowEnabled": False, "fullScopeAllowed": True})
-    yield TEST_CLIENT
-    admin_gw.delete(f"/clients/{admin_gw.client_uuid(TEST_CLIENT)}")
-
-
 def delegate_token(settings, username: str, password: str = DELEGATE_PASSWORD) -> str:
-    resp = requests.post(f"{settings.keycloak_url}/realms/{settings.realm}/protocol/openid-connect/token",
-                         data={"grant_type": "password", "client_id": TEST_CLIENT, "username": username,
-                               "password": password}, timeout=30)
+    resp = password_login(settings, username, password)
     assert resp.status_code == 200, resp.text
     return resp.json()["access_token"]
 
@@ -80,7 +68,7 @@ def build_company(settings, admin_gw, service_gw, services, make_adherent) -> Co
 
 
 @pytest.fixture(scope="module")
-def companies(settings, admin_gw, service_gw, services, make_adherent, test_client) -> tuple[Company, Company]:
+def companies(settings, admin_gw, service_gw, services, make_adherent, password_grant_client) -> tuple[Company, Company]:
     return (build_company(settings, admin_gw, service_gw, services, make_adherent),
             build_company(settings, admin_gw, service_gw, services, make_adherent))
 
@@ -421,7 +409,7 @@ def test_cli_permissions_reports_with_exit_3_and_apply_repairs(settings, admin_g
     assert result.returncode == 3, result.stderr
     assert {"code": "delegation-missing", "adherent": numero, "target": f"adherent-{numero}",
             "detail": f"adherent {numero} without its Keycloak permission"} in json.loads(result.stdout)
-    test_client = admin_gw.client_by_client_id(TEST_CLIENT)  # not in realm/: apply would want to delete it
+    test_client = admin_gw.client_by_client_id(PASSWORD_CLIENT)  # not in realm/: apply would want to delete it
     admin_gw.delete(f"/clients/{test_client['id']}")
     try:
         result = run("--json", "apply")

@@ -59,25 +59,23 @@ def test_no_direct_grant_on_teleservice_clients(declarant, settings, spec, clien
     assert resp.json()["error"] == "unauthorized_client"
 
 
-def test_token_carries_the_contract_claims(realm, admin_gw, settings, spec):
-    username = f"decl{uuid.uuid4().hex[:6]}"
-    user_id = admin_gw.create_user({
-        "username": username, "enabled": True, "email": f"{username}@example.ma", "firstName": "Amina",
-        "lastName": "Alaoui", "attributes": {"adherent": ["123456"], "user_type": ["externe"],
-                                             "categories": ["cadres", "employes"]},
-        "credentials": [{"type": "password", "value": PASSWORD, "temporary": False}]})
-    client = admin_gw.client_uuid("teledeclaration")
-    admin_gw.post(f"/users/{user_id}/role-mappings/clients/{client}",
-                  [admin_gw.get(f"/clients/{client}/roles/formulaire-saisie")])
+def test_token_carries_the_contract_claims(realm, admin_gw, service_gw, services, agent, make_adherent, settings,
+                                          spec):
+    """adherent and categories come from the user's groups (docs/teleservices.md), user_type from its attribute."""
+    from provisioner.rules import Access
+    from tests.provisioning import make_user
+
+    numero = make_adherent(categories=("cadres", "employes", "ouvriers"))
+    user = make_user(service_gw, services, agent, numero, access=Access(
+        "teledeclaration", ("formulaire-saisie",), user_type="externe", provider="Fiduciaire Atlas",
+        categories=("cadres", "employes")))
+    admin_gw.set_password(user.id, PASSWORD, temporary=False)
     browser = Browser(settings.keycloak_url, settings.realm)
-    login = browser.login("teledeclaration", redirect(spec, "teledeclaration"), username, PASSWORD)
+    login = browser.login("teledeclaration", redirect(spec, "teledeclaration"), user.login, PASSWORD)
     tokens = browser.exchange("teledeclaration", spec.client("teledeclaration").secret,
                               redirect(spec, "teledeclaration"), login.code, login.verifier)
     claims = decode_unverified(tokens["access_token"])
     assert claims["aud"] == "teledeclaration" and claims["azp"] == "teledeclaration"
-    assert claims["adherent"] == "123456"
+    assert claims["adherent"] == numero
     assert claims["user_type"] == "externe"
     assert claims["categories"] == ["cadres", "employes"]
-    # Only this teleservice's roles travel in its tokens.
-    assert claims["resource_access"] == {"teledeclaration": {"roles": ["formulaire-saisie"]}}
-    admin_gw.delete_user(user_id)

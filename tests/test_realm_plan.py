@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from provisioner.errors import UnsafePlan
@@ -57,7 +59,43 @@ def test_every_teleservice_refuses_users_without_its_roles():
         flow = desired[("flow", f"cimr-browser-{client.client_id}")]
         conditions = [s["config"]["condUserRole"] for s in flow["steps"] if s.get("provider") == "conditional-user-role"]
         assert conditions == [f"{client.client_id}.{r.name}" for r in client.roles]
-        assert flow["steps"][-1]["provider"] == "deny-access-authenticator"
+        assert flow["steps"][-1]["provider"] == "cimr-refuse-access"  # no failed login counted
         # The restriction sits at the top level, so an SSO cookie cannot skip it.
         assert {"level": 0, "flow": "restrict", "requirement": "CONDITIONAL"} in flow["steps"]
         assert desired[("client", client.client_id)]["directAccessGrantsEnabled"] is False
+
+
+def test_claims_a_delegate_could_forge_come_from_group_membership():
+    """#40259: a delegate may write its users' attributes, so `adherent` and `categories` never come from them."""
+    desired = desired_state(SPEC)
+    for (kind, key), mapper in desired.items():
+        if kind == "mapper" and key.split("/")[1] in ("adherent", "categories"):
+            assert mapper["protocolMapper"] == "cimr-membership-mapper", key
+            assert mapper["config"]["cimr.source"] == key.split("/")[1]
+    assert desired[("mapper", "teledeclaration/user_type")]["protocolMapper"] == "oidc-usermodel-attribute-mapper"
+
+
+def test_client_secrets_are_compared_but_never_shown():
+    desired = desired_state(SPEC)
+    live = {k: v for k, v in desired.items()}
+    live[("client", "easypaiement")] = {**desired[("client", "easypaiement")], "secret": "old-secret-value"}
+    plan = compute_plan(desired, live)
+    assert [(c.action, c.key) for c in plan.changes] == [("update", "easypaiement")]
+    shown = str(plan) + json.dumps(plan.to_json())
+    assert "old-secret-value" not in shown and SPEC.client("easypaiement").secret not in shown
+    assert "secret" in shown
+
+
+def test_every_client_is_closed_to_grants_that_skip_our_flows():
+    desired = desired_state(SPEC)
+    for client in SPEC.clients:
+        rep = desired[("client", client.client_id)]
+        assert rep["optionalClientScopes"] == []  # no offline_access
+        assert rep["implicitFlowEnabled"] is False and rep["directAccessGrantsEnabled"] is False
+        assert rep["attributes"]["standard.token.exchange.enabled"] == "false"
+    builtin = {key: rep for (kind, key), rep in desired.items() if kind == "builtin-client"}
+    assert builtin["admin-cli"]["enabled"] is False and builtin["security-admin-console"]["enabled"] is False
+    for rep in builtin.values():
+        assert rep["directAccessGrantsEnabled"] is False
+        assert rep["attributes"]["pkce.code.challenge.method"] == "S256"
+    assert desired[("realm", SPEC.name)]["revokeRefreshToken"] is True

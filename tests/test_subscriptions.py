@@ -6,23 +6,17 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import requests
 
 from provisioner.audit_trail import events
 from provisioner.errors import RuleViolation, TenantViolation, ValidationError
 from provisioner.subscriptions import (approve_subscription, get_subscription, list_subscriptions,
                                        reject_subscription, submit_subscription)
 from provisioner.tenancy import Actor
+from tests.oidc_flow import password_login
 from tests.provisioning import DELEGATE_PASSWORD, subscription_form
 
-pytestmark = pytest.mark.keycloak
+pytestmark = [pytest.mark.keycloak, pytest.mark.usefixtures("password_grant_client")]
 
-
-def password_login(settings, username: str, password: str) -> requests.Response:
-    """Keycloak's verdict on a password: a direct grant on the realm's built-in public admin-cli client."""
-    return requests.post(f"{settings.keycloak_url}/realms/{settings.realm}/protocol/openid-connect/token",
-                         data={"grant_type": "password", "client_id": "admin-cli", "username": username,
-                               "password": password})
 
 
 def with_company(form, **kw):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-import requests
 
 from provisioner import secret_questions
 from provisioner.adherents import set_easypaiement_confirmations
@@ -17,20 +16,16 @@ from provisioner.tenancy import Actor
 from provisioner.users import (UserDetails, change_access, create_user, disable_user, enable_user, find_logins,
                                get_user, list_users, set_password, set_secret_questions, unlock_user,
                                update_details)
+from tests.oidc_flow import password_login
 from tests.provisioning import USER_PASSWORD, login, make_user, new_user
 
-pytestmark = pytest.mark.keycloak
+pytestmark = [pytest.mark.keycloak, pytest.mark.usefixtures("password_grant_client")]
 
 
 @pytest.fixture(scope="module")
 def delegate(adherent) -> Actor:
     return Actor.delegate(adherent)
 
-
-def password_login(settings, username: str, password: str) -> requests.Response:
-    return requests.post(f"{settings.keycloak_url}/realms/{settings.realm}/protocol/openid-connect/token",
-                         data={"grant_type": "password", "client_id": "admin-cli", "username": username,
-                               "password": password})
 
 
 # --- create ------------------------------------------------------------------------------------------
