@@ -120,18 +120,28 @@ def logout():
 
 
 def access_token() -> str:
-    """The logged-in person's access token, refreshed when needed; aborts 401 when the session is over."""
+    """The logged-in person's access token, refreshed when needed; aborts 401 when the session is over.
+
+    Keycloak accepts each refresh token once and ends the client session when one is replayed (rotation,
+    realm/realm.yaml): concurrent requests of one session must not both refresh. The session store refreshes
+    under a lock on the session's record; a request that waited takes the tokens the first one saved.
+    """
     tokens = session.get("tokens") or {}
-    if tokens.get("expires_at") and tokens["expires_at"] - 30 < time.time():
-        try:
+    if _due(tokens):
+        def refresh(current: dict) -> dict:
             fresh = keycloak().fetch_access_token(grant_type="refresh_token",
-                                                      refresh_token=tokens.get("refresh_token"))
+                                                      refresh_token=current.get("refresh_token"))
+            return {k: fresh.get(k) for k in ("access_token", "refresh_token", "expires_at")}
+        try:
+            tokens = current_app.session_interface.refresh_value(session, "tokens", refresh)
         except OAuthError:
             session.clear()
             abort(401)
-        tokens = {k: fresh.get(k) for k in ("access_token", "refresh_token", "expires_at")}
-        session["tokens"] = tokens
     return tokens["access_token"]
+
+
+def _due(tokens: dict) -> bool:
+    return bool(tokens.get("expires_at")) and tokens["expires_at"] - 30 < time.time()
 
 
 def guard_space(blueprint: Blueprint, role: str) -> None:

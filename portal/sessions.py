@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
 
 from flask import Flask, Request, Response
 from flask.json.tag import TaggedJSONSerializer
@@ -77,6 +78,26 @@ class DatabaseSessionInterface(SessionInterface):
             if row and row.expires_at > _now():
                 return ServerSession(_serializer.loads(row.data), sid, row.expires_at)
         return ServerSession()
+
+    def refresh_value(self, session: ServerSession, key: str, refresh: Callable[[Any], Any]) -> Any:
+        """Set ``session[key] = refresh(saved value)`` under a lock on this session's saved record, so that
+        concurrent requests of one session refresh once: a request that waited for the lock finds the value
+        the first one saved (it differs from what it loaded) and takes it instead of refreshing again."""
+        if not session.sid:
+            session[key] = refresh(session.get(key))
+            return session[key]
+        row = portal_sessions.c.id_hash == _hash(session.sid)
+        with self.engine.begin() as conn:
+            # A no-op write takes the row's lock (PostgreSQL) or the database's write lock (SQLite) until commit.
+            conn.execute(update(portal_sessions).where(row).values(id_hash=portal_sessions.c.id_hash))
+            data = conn.execute(select(portal_sessions.c.data).where(row)).scalar()
+            stored = _serializer.loads(data) if data else dict(session)
+            value = stored.get(key)
+            if value == session.get(key):  # nobody refreshed meanwhile: our turn
+                value = stored[key] = refresh(value)
+                conn.execute(update(portal_sessions).where(row).values(data=_serializer.dumps(stored)))
+        session[key] = value
+        return value
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
         name, domain, path = self.get_cookie_name(app), self.get_cookie_domain(app), self.get_cookie_path(app)

@@ -230,3 +230,33 @@ def test_expired_or_ended_sessions_are_refused(portal, staff):
         conn.execute(update(portal_sessions).where(portal_sessions.c.username == staff["auditor"])
                      .values(expires_at=datetime(2000, 1, 1)))
     assert client.get("/auditeur/").status_code == 302
+
+
+def test_concurrent_requests_of_one_session_refresh_once(portal, make_adherent):
+    """Keycloak accepts each refresh token once and ends the client session when one is replayed. Two requests
+    of one session due for a refresh at the same moment: the second, which read the session before the first
+    saved, must take the first one's tokens, not replay the old refresh token (that logged the delegate out)."""
+    from flask import session
+
+    from portal.auth import access_token
+
+    numero = make_adherent()
+    client = login_client(portal, numero, DELEGATE_PASSWORD)
+    cookie = {"Cookie": f"cimr_portal={client.get_cookie('cimr_portal').value}"}
+    app = portal.app
+
+    def expire() -> None:
+        with app.test_request_context("/", headers=cookie):
+            app.session_interface.refresh_value(session, "tokens", lambda t: {**t, "expires_at": 1})
+
+    expire()
+    with app.test_request_context("/", headers=cookie):  # the second request: read the session first ...
+        stale = session["tokens"]
+        with app.test_request_context("/", headers=cookie):  # ... the first one refreshes and saves
+            first = access_token()
+        assert first != stale["access_token"]
+        assert access_token() == first
+    expire()  # the refresh token chain is still alive: the next refresh works and the delegate stays in
+    assert client.get("/delegue/").status_code == 200
+    with app.test_request_context("/", headers=cookie):
+        assert session["tokens"]["expires_at"] > 1 and session["tokens"]["access_token"] != first
