@@ -18,12 +18,18 @@ from provisioner.errors import Message
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 ADHERENTS, DELEGATES = "adherents", "delegates"
-STAFF_ROLES = ("agent", "auditor")
-DELEGATE_ROLE = "delegate"
+AGENT_ROLE, DELEGATE_ROLE = "agent", "delegate"
+STAFF_ROLES = (AGENT_ROLE, "auditor")
 EASYPAIEMENT, VALIDATEUR, TELEDECLARATION = "easypaiement", "validateur", "teledeclaration"
 CREATION_ACTIONS = ("user.create", "subscription.submit", "staff.create.")
 # A trail entry and the Keycloak admin events it caused: the entry is written when the action ends.
 JOIN_WINDOW = timedelta(seconds=120)
+# Token claims the teleservices trust to pick the company's data, and the only mapper that may put them in tokens:
+# ours (keycloak-extension/, MembershipClaimMapper), which derives them from group membership. Any other mapper
+# reads user attributes, which a delegate can rewrite through the Admin API (Keycloak #40259).
+MEMBERSHIP_CLAIMS = ("adherent", "categories")
+MEMBERSHIP_MAPPER = "cimr-membership-mapper"
+OFFLINE_ACCESS = "offline_access"
 
 # kind -> (severity, title)
 KINDS: dict[str, tuple[str, Message]] = {
@@ -54,6 +60,31 @@ KINDS: dict[str, tuple[str, Message]] = {
                                                  "Fine-grained admin permission over every user or group")),
     "realm-drift": ("medium", Message("La configuration du realm diffère de realm/",
                                       "The realm's configuration differs from realm/")),
+    # The live realm's configuration against absolute security rules (independent of realm/): config_findings.
+    "claim-forgeable": ("critical", Message("Revendication adherent/categories tirée d'un attribut que la personne "
+                                            "déléguée peut réécrire",
+                                            "adherent/categories claim taken from an attribute the delegate can "
+                                            "rewrite")),
+    "delegate-role-bypass": ("critical", Message("Le rôle delegate accorde un rôle d'administration qui contourne "
+                                                 "les permissions fines",
+                                                 "The delegate role grants an administration role that bypasses "
+                                                 "fine-grained permissions")),
+    "direct-grant-public": ("high", Message("Connexion directe par mot de passe (direct grant) sur un client public "
+                                            "ou un téléservice",
+                                            "Direct access grants (password grant) on a public client or a "
+                                            "teleservice")),
+    "wildcard-redirect": ("high", Message("URI de redirection avec joker, ou flux implicite activé",
+                                          "Wildcard redirect URI, or implicit flow enabled")),
+    "brute-force-off": ("high", Message("Protection contre la force brute désactivée",
+                                        "Brute-force protection disabled")),
+    "events-off": ("high", Message("Journalisation des événements Keycloak désactivée",
+                                   "Keycloak event logging disabled")),
+    "public-client-no-pkce": ("medium", Message("Client public sans PKCE S256",
+                                                "Public client without PKCE S256")),
+    "refresh-token-reuse": ("medium", Message("Jetons de rafraîchissement réutilisables (pas de rotation)",
+                                              "Reusable refresh tokens (no rotation)")),
+    "offline-access-teleservice": ("medium", Message("Accès hors ligne (offline_access) offert à un téléservice",
+                                                     "Offline access (offline_access) offered to a teleservice")),
     "inactive": ("low", Message("Aucune connexion depuis longtemps", "No login for a long time")),
     "no-secret-questions": ("low", Message("Questions secrètes non renseignées", "No secret questions")),
 }
@@ -108,11 +139,62 @@ class TrailEvent:
 @dataclass(frozen=True)
 class AdminEvent:
     at: datetime
-    actor: str            # who held the token (a service account hides the person: see the trail)
+    actor: str            # who held the token: a username of the realm, or "master/admin" for another realm's
+                          # user (a service account hides the person: see the trail)
     operation: str        # CREATE / UPDATE / DELETE / ACTION
     resource_type: str
     resource_path: str
     target: str | None = None  # username when the resource is a user
+
+
+@dataclass(frozen=True)
+class ServiceAccounts:
+    """The usernames of our service accounts in the realm (Keycloak's ``service-account-<client id>``)."""
+
+    provisioner: str = "service-account-provisioner"   # agents, public forms, automation (and delegates via CLI)
+    delegations: str = "service-account-delegations"   # writes the adherents' permissions (approval, repair)
+
+
+@dataclass(frozen=True)
+class Mapper:
+    """A protocol mapper: what it puts in tokens (``claim.name``) and which provider computes it."""
+
+    name: str
+    provider: str                # protocolMapper, e.g. oidc-usermodel-attribute-mapper
+    claim: str | None = None     # config "claim.name"
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """A client's security-relevant settings, as the Admin API's client representation gives them."""
+
+    client_id: str
+    enabled: bool = True
+    public: bool = False
+    standard_flow: bool = True
+    implicit_flow: bool = False
+    direct_grants: bool = False
+    pkce: str | None = None                      # attribute pkce.code.challenge.method
+    redirect_uris: tuple[str, ...] = ()
+    default_scopes: tuple[str, ...] = ()         # client scopes, by name
+    optional_scopes: tuple[str, ...] = ()
+    mappers: tuple[Mapper, ...] = ()             # the client's own protocol mappers
+
+
+@dataclass(frozen=True)
+class RealmConfig:
+    """The live realm's settings the absolute security rules judge (config_findings); defaults are secure."""
+
+    brute_force_protected: bool = True
+    events_enabled: bool = True
+    admin_events_enabled: bool = True
+    revoke_refresh_token: bool = True
+    refresh_token_max_reuse: int = 0
+    clients: tuple[ClientConfig, ...] = ()
+    scope_mappers: Mapping[str, tuple[Mapper, ...]] = field(default_factory=dict)  # client scope -> its mappers
+    delegate_roles: tuple[str, ...] = ()   # realm-management roles the realm role `delegate` grants, composites
+                                           # expanded
+    our_clients: tuple[str, ...] = ()      # the client ids realm/ declares (realm/clients.yaml)
 
 
 @dataclass(frozen=True)
@@ -131,6 +213,8 @@ class AuditData:
     drift: tuple[str, ...] | None = None  # None: could not be computed (see drift_note)
     delegations: tuple[tuple[str, str | None, str, str], ...] = ()  # permissions.audit_problems()
     drift_note: str = ""
+    config: RealmConfig | None = None      # None: not read (see notes); no configuration finding then
+    service_accounts: ServiceAccounts = ServiceAccounts()
     activity_since: datetime | None = None  # older trail entries are read only for "created by"
     notes: tuple[str, ...] = ()            # caveats of the collection, shown in the report
     reads: int = 0                        # Keycloak requests the collector made
@@ -329,9 +413,71 @@ def find_issues(data: AuditData, view: _View, inactive_days: int, now: datetime)
                                 f"{len(validators.get(numero, ()))} enabled validator(s) for 2 confirmations"))
     for change in data.drift or ():
         out.append(_finding("realm-drift", data.realm, None, change))
+    if data.config is not None:
+        out += config_findings(data.realm, data.config, data.teleservices)
     for kind, adherent, subject, detail in data.delegations:
         out.append(_finding(kind, subject, adherent, detail))
     return sorted(out, key=lambda f: (-severity_rank(f.severity), f.kind, f.adherent or "", f.subject))
+
+
+# realm-management roles that make Keycloak skip fine-grained admin permissions (docs/security.md §3).
+def _bypasses_permissions(role: str) -> bool:
+    return role.startswith(("view-", "manage-")) or role in ("realm-admin", "impersonation")
+
+
+def config_findings(realm: str, config: RealmConfig, teleservices: tuple[str, ...]) -> list[Finding]:
+    """The live realm's configuration against absolute security rules (whatever realm/ says)."""
+    out: list[Finding] = []
+    if not config.brute_force_protected:
+        out.append(_finding("brute-force-off", realm, None, "bruteForceProtected is false: passwords of 5-10 "
+                                                            "characters can be guessed without lockout"))
+    off = [name for name, on in (("eventsEnabled", config.events_enabled),
+                                 ("adminEventsEnabled", config.admin_events_enabled)) if not on]
+    if off:
+        out.append(_finding("events-off", realm, None, f"{' and '.join(off)} false: logins or admin changes "
+                                                        "are not recorded"))
+    if not config.revoke_refresh_token or config.refresh_token_max_reuse > 0:
+        out.append(_finding("refresh-token-reuse", realm, None,
+                            f"revokeRefreshToken {str(config.revoke_refresh_token).lower()}, refreshTokenMaxReuse "
+                            f"{config.refresh_token_max_reuse}: a stolen refresh token stays usable"))
+    bypass = sorted(r for r in config.delegate_roles if _bypasses_permissions(r))
+    if bypass:
+        out.append(_finding("delegate-role-bypass", DELEGATE_ROLE, None,
+                            f"grants realm-management {', '.join(bypass)}: every delegate skips its adherent's "
+                            "fine-grained permissions"))
+    for c in config.clients:
+        if not c.enabled:
+            continue  # a disabled client issues no token
+        scoped = [(m, f" of client scope {scope}") for scope in (*c.default_scopes, *c.optional_scopes)
+                  for m in config.scope_mappers.get(scope, ())]
+        for m, where in [(m, "") for m in c.mappers] + scoped:
+            if m.claim in MEMBERSHIP_CLAIMS and m.provider != MEMBERSHIP_MAPPER:
+                out.append(_finding("claim-forgeable", c.client_id, None,
+                                    f"claim {m.claim} from mapper {m.name} ({m.provider}){where}, not "
+                                    f"{MEMBERSHIP_MAPPER}: a delegate can rewrite user attributes (Keycloak #40259)"))
+        if c.direct_grants and (c.public or c.client_id in teleservices):
+            what = "public client" if c.public else "teleservice"
+            out.append(_finding("direct-grant-public", c.client_id, None,
+                                f"{what} with directAccessGrantsEnabled: passwords are sent to it directly, "
+                                "outside the login flow"))
+        if c.public and c.standard_flow and c.pkce != "S256":
+            out.append(_finding("public-client-no-pkce", c.client_id, None,
+                                f"public client with the standard flow and pkce.code.challenge.method "
+                                f"{c.pkce or 'unset'}: an intercepted code can be exchanged"))
+        if c.client_id in teleservices:
+            scopes = [kind for kind, names in (("default", c.default_scopes), ("optional", c.optional_scopes))
+                      if OFFLINE_ACCESS in names]
+            if scopes:
+                out.append(_finding("offline-access-teleservice", c.client_id, None,
+                                    f"{OFFLINE_ACCESS} among its {' and '.join(scopes)} client scopes: offline "
+                                    "tokens outlive the session"))
+        wild = [u for u in c.redirect_uris if "*" in u] if c.client_id in config.our_clients else []
+        if wild:
+            out.append(_finding("wildcard-redirect", c.client_id, None, f"redirect URI {', '.join(wild)}"))
+        if c.implicit_flow:
+            out.append(_finding("wildcard-redirect", c.client_id, None,
+                                "implicitFlowEnabled: tokens are sent in the redirect URI"))
+    return out
 
 
 def _creators(trail: tuple[TrailEvent, ...]) -> dict[str, TrailEvent]:
@@ -357,11 +503,28 @@ def holdings(data: AuditData, view: _View) -> list[Holding]:
     return sorted(rows, key=lambda h: (h.adherent, h.teleservice, h.role, h.username))
 
 
+def token_holders(entry: TrailEvent, accounts: ServiceAccounts) -> frozenset[str]:
+    """The Keycloak users whose token may have carried out this trail entry's action: its admin events name one.
+
+    A delegate acts with its own token in the portal (portal/services.py ``gateway``); through the CLI (``--as``,
+    cli_actions.Run) and for its adherent group's own attributes (core.Services.automation, docs/security.md
+    §5.6) the provisioner's service account acts for it. Everyone else (agents, auditors, the public forms'
+    subscriber and user) acts through the provisioner's service account; an agent's approval also writes the
+    adherent's permissions with the delegations service account (permissions.writer).
+    """
+    if entry.actor_role == DELEGATE_ROLE:
+        return frozenset({entry.actor.lower(), accounts.provisioner})
+    if entry.actor_role == AGENT_ROLE:
+        return frozenset({accounts.provisioner, accounts.delegations})
+    return frozenset({accounts.provisioner})
+
+
 def admin_activity(data: AuditData) -> list[Activity]:
     """Our audit trail (the person) joined with Keycloak's admin events (what Keycloak changed).
 
-    An entry takes the not-yet-taken admin events on the same target user in the window before it
-    (events indexed by target: linear in the number of entries and events).
+    An entry takes the not-yet-taken admin events on the same target user, in the window before it, made with
+    the token its person would have used (token_holders): a console change made meanwhile by someone else stays
+    on its own row (events indexed by target: linear in the number of entries and events).
     """
     by_target: dict[str, list[tuple[datetime, int]]] = {}
     for i, k in enumerate(data.admin_events):
@@ -375,8 +538,10 @@ def admin_activity(data: AuditData) -> list[Activity]:
         if data.activity_since and t.at < data.activity_since:
             continue
         caused = []
+        holders = token_holders(t, data.service_accounts)
         for at, i in by_target.get(t.target or "", ()):
-            if i not in used and t.at - JOIN_WINDOW <= at <= t.at + timedelta(seconds=2):
+            if (i not in used and t.at - JOIN_WINDOW <= at <= t.at + timedelta(seconds=2)
+                    and data.admin_events[i].actor in holders):
                 used.add(i)
                 k = data.admin_events[i]
                 caused.append(f"{k.operation} {k.resource_path}")

@@ -13,7 +13,8 @@ from urllib.parse import quote
 
 from sqlalchemy import or_, select
 
-from provisioner.audit import Account, AdherentInfo, AdminEvent, AuditData, TrailEvent
+from provisioner.audit import (DELEGATE_ROLE, Account, AdherentInfo, AdminEvent, AuditData, ClientConfig, Mapper,
+                               RealmConfig, ServiceAccounts, TrailEvent)
 from provisioner.db import Database, audit_events, secret_questions
 from provisioner.errors import Forbidden, ProvisionerError
 from provisioner.gateway import Gateway
@@ -132,11 +133,12 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
     admin_events = []
     for e in gw.audit_admin_events(int(since.timestamp() * 1000), workers=workers):
         path = e.get("resourcePath") or ""
-        auth = e.get("authDetails") or {}
-        actor = username_of.get(auth.get("userId", ""), f"{auth.get('realmId', '?')[:8]}:{auth.get('userId', '?')[:8]}")
         target = username_of.get(path.split("/")[1]) if path.startswith("users/") and "/" in path else None
-        admin_events.append(AdminEvent(_ms(e["time"]), actor, e.get("operationType", ""),
-                                       e.get("resourceType", ""), path, target))
+        admin_events.append(AdminEvent(_ms(e["time"]), _event_actor(e, gw.realm, username_of),
+                                       e.get("operationType", ""), e.get("resourceType", ""), path, target))
+    service_account = {a.service_account: a.username for a in accounts if a.service_account}
+    ours = ServiceAccounts(*(service_account.get(client_id, f"service-account-{client_id}".lower()) for client_id in
+                             (gw.settings.provisioner_client_id, gw.settings.delegations_client_id)))
 
     lap("login and admin events")
     trail, with_questions = _read_database(db, since)
@@ -146,13 +148,74 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
     lap("realm drift")
     delegations = audit_problems(gw, [a.numero for a in adherents])
     lap("admin permissions")
+    config, config_note = _realm_config(gw, realm, clients, spec)
+    lap("realm configuration")
     retention = realm.get("eventsExpiration")
     return AuditData(
         realm=gw.realm, collected_at=now, accounts=accounts, adherents=adherents,
         group_roles={p: tuple(sorted(r)) for p, r in group_roles.items()}, teleservices=teleservices,
         last_logins=last_logins, login_retention_days=retention // 86400 if retention else None,
         secret_question_users=with_questions, trail=trail, admin_events=tuple(admin_events), drift=drift,
-        drift_note=note, activity_since=since, reads=gw.bulk_reads, delegations=delegations)
+        drift_note=note, config=config, service_accounts=ours, activity_since=since,
+        notes=(config_note,) if config_note else (), reads=gw.bulk_reads, delegations=delegations)
+
+
+def _event_actor(event: dict, realm: str, username_of: dict[str, str]) -> str:
+    """Who held the token of an admin event: a username of the audited realm, else ``<realm>/<username>`` (e.g.
+    ``master/admin``), as our extension names them (``authRealm``, ``authUsername``); ids when the user is gone."""
+    auth = event.get("authDetails") or {}
+    user_id = auth.get("userId") or ""
+    name = event.get("authUsername") or username_of.get(user_id) or user_id[:8] or "?"
+    auth_realm = event.get("authRealm") or (realm if user_id in username_of else (auth.get("realmId") or "?")[:8])
+    return name if auth_realm == realm else f"{auth_realm}/{name}"
+
+
+def _realm_config(gw: Gateway, realm: dict, clients: list[dict], spec: RealmSpec) -> tuple[RealmConfig | None, str]:
+    """The realm's security settings for config_findings, with a few reads (the realm and clients already read,
+    the client scopes, the `delegate` role's composites level by level); None and why when this account may not
+    read them: the report then says so and judges nothing."""
+    if "bruteForceProtected" not in realm or any("publicClient" not in c for c in clients):
+        return None, "Realm configuration not checked: this account may not read the realm's and clients' settings."
+    try:
+        scopes, composites = gw.get_many(["/client-scopes", f"/roles/{DELEGATE_ROLE}/composites"])
+        granted = _with_composites(gw, composites or [])
+    except Forbidden as exc:
+        return None, f"Realm configuration not checked: {exc}"
+    rm = next((c["id"] for c in clients if c["clientId"] == "realm-management"), None)
+    return RealmConfig(
+        brute_force_protected=bool(realm.get("bruteForceProtected")), events_enabled=bool(realm.get("eventsEnabled")),
+        admin_events_enabled=bool(realm.get("adminEventsEnabled")),
+        revoke_refresh_token=bool(realm.get("revokeRefreshToken")),
+        refresh_token_max_reuse=int(realm.get("refreshTokenMaxReuse") or 0),
+        clients=tuple(ClientConfig(
+            c["clientId"], bool(c.get("enabled")), bool(c.get("publicClient")), bool(c.get("standardFlowEnabled")),
+            bool(c.get("implicitFlowEnabled")), bool(c.get("directAccessGrantsEnabled")),
+            (c.get("attributes") or {}).get("pkce.code.challenge.method") or None,
+            tuple(c.get("redirectUris") or ()), tuple(c.get("defaultClientScopes") or ()),
+            tuple(c.get("optionalClientScopes") or ()), _mappers(c.get("protocolMappers")))
+            for c in clients),
+        scope_mappers={sc["name"]: _mappers(sc.get("protocolMappers")) for sc in scopes or []},
+        delegate_roles=tuple(sorted(r["name"] for r in granted if r.get("clientRole") and r.get("containerId") == rm)),
+        our_clients=tuple(c.client_id for c in spec.clients)), ""
+
+
+def _mappers(reps: list[dict] | None) -> tuple[Mapper, ...]:
+    return tuple(Mapper(m.get("name", ""), m.get("protocolMapper", ""), (m.get("config") or {}).get("claim.name"))
+                 for m in reps or [])
+
+
+def _with_composites(gw: Gateway, roles: list[dict]) -> list[dict]:
+    """The roles and, transitively, their composites: one batch of reads per level of the role graph."""
+    seen = {r["id"]: r for r in roles}
+    todo = [r for r in roles if r.get("composite")]
+    while todo:
+        found = gw.get_many([f"/roles-by-id/{r['id']}/composites" for r in todo])
+        todo = []
+        for r in (r for batch in found for r in batch or []):
+            if r["id"] not in seen:
+                seen[r["id"]] = r
+                todo += [r] if r.get("composite") else []
+    return list(seen.values())
 
 
 def _read_database(db: Database | None, since: datetime) -> tuple[tuple[TrailEvent, ...], frozenset[str]]:

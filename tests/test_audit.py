@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import timedelta
 
@@ -22,6 +23,7 @@ from provisioner.errors import Forbidden
 from provisioner.gateway import Gateway
 from provisioner.rules import Access
 from provisioner.tenancy import Actor
+from provisioner.users import UserDetails, update_details
 from tests import people
 from tests.oidc_flow import Browser
 from tests.provisioning import make_user
@@ -251,3 +253,133 @@ def test_inactivity_threshold_is_configurable(planted, auditor_gw, services, spe
     assert ("inactive", planted["logged_in"]) in found(later, None, (planted["logged_in"],))
     assert ("inactive", planted["logged_in"]) not in found(build_report(data, inactive_days=90), None,
                                                            (planted["logged_in"],))
+
+
+def test_a_console_change_is_not_pinned_on_the_agent_who_acted_after_it(admin_gw, service_gw, services, agent,
+                                                                         make_adherent, auditor_gw, spec, settings):
+    """A master admin creates and changes a user in the admin console, then an agent updates the same user through
+    the provisioner: the agent's row carries only its own admin event; the console's are rows of their own, under
+    ``master/<username>``."""
+    n = make_adherent()
+    uid, login = people.create_user(admin_gw, people.adherent_of(admin_gw, n), "compte-adherent", ("utilisateur",))
+    admin_gw.update_user(uid, {**admin_gw.get(f"/users/{uid}"), "firstName": "Console"})
+    update_details(service_gw, services, agent, n, login, UserDetails("Alami", "Nadia", "n.alami@atlas-textile.ma"))
+    activity = build_report(collect(auditor_gw, services.db, spec, with_drift=False)).activity
+    master, put = f"master/{settings.admin_user}", f"UPDATE users/{uid}"
+    assert sorted((a.actor, a.actor_role, a.action, a.source, a.keycloak) for a in activity if a.target == login) == [
+        (agent.username, "agent", "user.update_details", "trail+keycloak", (put,)),
+        (master, "keycloak", "user create", "keycloak", (f"CREATE users/{uid}",)),
+        (master, "keycloak", "user update", "keycloak", (put,))]
+
+
+# --- the live realm's configuration against absolute rules: each drift planted, found, then restored ----------
+PLANTED_CLIENT = "audit-planted-public"
+PLANTED_ROLE = "audit-planted-powers"
+
+
+def plant_configuration_drifts(gw: Gateway, undo: ExitStack) -> None:
+    """One drift per configuration rule, each on an object of its own; ``undo`` restores every one of them."""
+    live = gw.get_realm()
+    gw.put("", {**live, "bruteForceProtected": False, "adminEventsEnabled": False, "revokeRefreshToken": True,
+                "refreshTokenMaxReuse": 3})
+    undo.callback(gw.put, "", live)
+
+    def change_client(client_id: str, **changes) -> None:
+        rep = gw.client_by_client_id(client_id)
+        gw.put(f"/clients/{rep['id']}", {**rep, **changes})
+        undo.callback(gw.put, f"/clients/{rep['id']}", rep)
+
+    # a forgeable claim: `categories` from a user attribute, on a teleservice
+    eliquidation = gw.client_uuid("eliquidation")
+    mapper = gw.post(f"/clients/{eliquidation}/protocol-mappers/models", {
+        "name": "planted-claim", "protocol": "openid-connect", "protocolMapper": "oidc-usermodel-attribute-mapper",
+        "config": {"user.attribute": "categories", "claim.name": "categories", "access.token.claim": "true"}})
+    undo.callback(gw.delete, f"/clients/{eliquidation}/protocol-mappers/models/{mapper}")
+    # the delegate role granting view-users through a composite realm role
+    rm = gw.client_uuid("realm-management")
+    gw.post("/roles", {"name": PLANTED_ROLE})
+    undo.callback(gw.delete, f"/roles/{PLANTED_ROLE}")
+    gw.post(f"/roles/{PLANTED_ROLE}/composites", [gw.client_role(rm, "view-users")])
+    gw.post("/roles/delegate/composites", [gw.get(f"/roles/{PLANTED_ROLE}")])
+    undo.callback(gw.delete, "/roles/delegate/composites", [gw.get(f"/roles/{PLANTED_ROLE}")])
+    # password grants: a public client, and a (confidential) teleservice
+    gw.post("/clients", {"clientId": PLANTED_CLIENT, "publicClient": True, "directAccessGrantsEnabled": True,
+                         "standardFlowEnabled": False})
+    undo.callback(lambda: gw.delete(f"/clients/{gw.client_uuid(PLANTED_CLIENT)}"))
+    change_client("easypaiement", directAccessGrantsEnabled=True)
+    # a public client without PKCE
+    console = gw.client_by_client_id("account-console")
+    change_client("account-console", attributes={**console["attributes"], "pkce.code.challenge.method": ""})
+    # offline access offered to a teleservice (as a default scope)
+    offline = next(sc["id"] for sc in gw.get("/client-scopes") if sc["name"] == "offline_access")
+    teledeclaration = gw.client_by_client_id("teledeclaration")
+    if "offline_access" in teledeclaration["optionalClientScopes"]:  # Keycloak's realm default
+        gw.delete(f"/clients/{teledeclaration['id']}/optional-client-scopes/{offline}")
+        undo.callback(gw.put, f"/clients/{teledeclaration['id']}/optional-client-scopes/{offline}", {})
+    gw.put(f"/clients/{teledeclaration['id']}/default-client-scopes/{offline}", {})
+    undo.callback(gw.delete, f"/clients/{teledeclaration['id']}/default-client-scopes/{offline}")
+    # a wildcard redirect URI on one of our clients; the implicit flow on another
+    portal = gw.client_by_client_id("portal")
+    change_client("portal", redirectUris=[*portal["redirectUris"], "http://127.0.0.1:8000/*"])
+    change_client("compte-adherent", implicitFlowEnabled=True)
+
+
+@pytest.fixture(scope="module")
+def configuration_drift(realm, auditor_gw, admin_gw, spec):
+    """Findings of the audit before and after every configuration drift was planted (restored at once)."""
+    def findings() -> set[tuple[str, str, str, str]]:
+        return {(f.kind, f.subject, f.severity, f.detail)
+                for f in build_report(collect(auditor_gw, None, spec, with_drift=False)).findings}
+
+    before = findings()
+    with ExitStack() as undo:
+        plant_configuration_drifts(admin_gw, undo)
+        after = findings()
+    return before, after
+
+
+@pytest.mark.parametrize("kind, subject, severity, shows", [
+    ("claim-forgeable", "eliquidation", "critical", "planted-claim"),
+    ("delegate-role-bypass", "delegate", "critical", "view-users"),
+    ("direct-grant-public", PLANTED_CLIENT, "high", "public client"),
+    ("direct-grant-public", "easypaiement", "high", "teleservice"),
+    ("public-client-no-pkce", "account-console", "medium", "unset"),
+    ("refresh-token-reuse", "{realm}", "medium", "refreshTokenMaxReuse 3"),
+    ("offline-access-teleservice", "teledeclaration", "medium", "default"),
+    ("wildcard-redirect", "portal", "high", "http://127.0.0.1:8000/*"),
+    ("wildcard-redirect", "compte-adherent", "high", "implicitFlowEnabled"),
+    ("brute-force-off", "{realm}", "high", "bruteForceProtected"),
+    ("events-off", "{realm}", "high", "adminEventsEnabled"),
+])
+def test_each_planted_configuration_drift_is_found(configuration_drift, realm, kind, subject, severity, shows):
+    before, after = configuration_drift
+    new = {(k, s, sev) for k, s, sev, detail in after - before if shows in detail}
+    assert (kind, subject.format(realm=realm), severity) in new
+
+
+def test_planted_configuration_drifts_add_no_other_finding(configuration_drift, realm):
+    before, after = configuration_drift
+    assert {(k, s) for k, s, _, _ in after - before} == {
+        ("claim-forgeable", "eliquidation"), ("delegate-role-bypass", "delegate"),
+        ("direct-grant-public", PLANTED_CLIENT), ("direct-grant-public", "easypaiement"),
+        ("public-client-no-pkce", "account-console"), ("refresh-token-reuse", realm),
+        ("offline-access-teleservice", "teledeclaration"), ("wildcard-redirect", "portal"),
+        ("wildcard-redirect", "compte-adherent"), ("brute-force-off", realm), ("events-off", realm)}
+
+
+def test_configuration_drifts_are_restored(configuration_drift, auditor_gw, spec):
+    _, after = configuration_drift
+    now = {(f.kind, f.subject, f.severity, f.detail)
+           for f in build_report(collect(auditor_gw, None, spec, with_drift=False)).findings}
+    assert not now & (after - configuration_drift[0])
+
+
+CONFIGURATION_KINDS = ("claim-forgeable", "delegate-role-bypass", "direct-grant-public", "public-client-no-pkce",
+                       "refresh-token-reuse", "offline-access-teleservice", "wildcard-redirect", "brute-force-off",
+                       "events-off")
+
+
+def test_a_realm_applied_from_realm_has_no_configuration_finding(configuration_drift):
+    """realm/ closes every hole these rules look for (docs/security.md §5.1, §5.9, §5.10)."""
+    before, _ = configuration_drift
+    assert not [(k, s, d) for k, s, _, d in before if k in CONFIGURATION_KINDS]

@@ -127,6 +127,20 @@ def test_admin_events_since_a_time_without_their_representation(base, auditor_gw
     assert not listing(base, auditor_gw, "admin-events", since=int(time.time() * 1000) + 60_000).json()
 
 
+def test_admin_events_name_the_realm_and_user_behind_the_token(base, auditor_gw, admin_gw, service_gw, settings,
+                                                               company):
+    """A master-realm admin is an opaque id to this realm's callers (they may not read master's users): the
+    listing names it, as it names this realm's own accounts."""
+    _, users = company
+    since = int(time.time() * 1000) - 1
+    admin_gw.update_user(users[0].id, {**admin_gw.get(f"/users/{users[0].id}"), "firstName": "Console"})
+    service_gw.update_user(users[1].id, {**service_gw.get(f"/users/{users[1].id}"), "firstName": "Automate"})
+    events = listing(base, auditor_gw, "admin-events", since=since).json()
+    by_path = {e["resourcePath"]: (e["authRealm"], e["authUsername"]) for e in events}
+    assert by_path[f"users/{users[0].id}"] == (settings.admin_realm, settings.admin_user)
+    assert by_path[f"users/{users[1].id}"] == (settings.realm, f"service-account-{settings.provisioner_client_id}")
+
+
 @pytest.mark.parametrize("name", LISTINGS)
 def test_no_token_or_a_token_of_another_realm_is_refused(base, settings, name):
     master = requests.post(f"{settings.keycloak_url}/realms/master/protocol/openid-connect/token",

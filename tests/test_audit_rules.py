@@ -7,8 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from provisioner.audit import (Account, AdherentInfo, AdminEvent, AuditData, TrailEvent, build_report,
-                               render_csv, render_table)
+from dataclasses import replace
+
+from provisioner.audit import (KINDS, Account, AdherentInfo, AdminEvent, AuditData, ClientConfig, Mapper, RealmConfig,
+                               ServiceAccounts, TrailEvent, build_report, render_csv, render_table, token_holders)
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
 TELESERVICES = ("teledeclaration", "compte-adherent", "easypaiement", "eliquidation")
@@ -121,11 +123,147 @@ def test_drift_is_a_finding_only_when_computed():
 def test_activity_joins_the_person_with_what_keycloak_changed():
     t = TrailEvent(NOW, A, "delegate", A, "user.disable", "u1", "ok")
     k = AdminEvent(NOW - timedelta(seconds=1), "service-account-provisioner", "UPDATE", "USER", "users/x", "u1")
-    stray = AdminEvent(NOW, "master:admin", "UPDATE", "REALM", "", None)
+    stray = AdminEvent(NOW, "master/admin", "UPDATE", "REALM", "", None)
     rows = build_report(data(trail=(t,), admin_events=(k, stray))).activity
     joined = next(r for r in rows if r.source == "trail+keycloak")
     assert (joined.actor, joined.action, joined.keycloak) == (A, "user.disable", ("UPDATE users/x",))
-    assert [r.actor for r in rows if r.source == "keycloak"] == ["master:admin"]
+    assert [r.actor for r in rows if r.source == "keycloak"] == ["master/admin"]
+
+
+PROVISIONER, DELEGATIONS = "service-account-provisioner", "service-account-delegations"
+
+
+@pytest.mark.parametrize("role, actor, holders", [
+    # the portal: the delegate's own token; the CLI (--as) and the adherent group's attributes: the provisioner's
+    ("delegate", A, {A, PROVISIONER}),
+    # agents: the provisioner's service account; an approval writes the permissions with the delegations one
+    ("agent", "agent.benali", {PROVISIONER, DELEGATIONS}),
+    # the public forms and the auditors' space: the provisioner's service account
+    ("subscriber", f"subscriber:{A}", {PROVISIONER}),
+    ("user", "u1", {PROVISIONER}),
+    ("auditor", "auditeur.x", {PROVISIONER}),
+])
+def test_whose_token_each_kind_of_person_acts_with(role, actor, holders):
+    entry = TrailEvent(NOW, actor, role, A, "user.update_details", "u1", "ok")
+    assert token_holders(entry, ServiceAccounts()) == holders
+
+
+def activity(trail: tuple[TrailEvent, ...], events: tuple[AdminEvent, ...]) -> set[tuple]:
+    rows = build_report(data(trail=trail, admin_events=events)).activity
+    return {(r.actor, r.source, r.keycloak) for r in rows}
+
+
+def test_a_console_change_before_an_agents_action_on_the_same_user_stays_on_its_own_row():
+    console = AdminEvent(NOW - timedelta(seconds=61), "master/admin", "UPDATE", "USER", "users/x", "u1")
+    agents = AdminEvent(NOW - timedelta(seconds=1), PROVISIONER, "UPDATE", "USER", "users/x", "u1")
+    agent = TrailEvent(NOW, "agent.benali", "agent", A, "user.update_details", "u1", "ok")
+    assert activity((agent,), (console, agents)) == {("agent.benali", "trail+keycloak", ("UPDATE users/x",)),
+                                                     ("master/admin", "keycloak", ("UPDATE users/x",))}
+
+
+@pytest.mark.parametrize("holder, joined", [
+    (A, True),                 # the delegate's own token (portal)
+    (PROVISIONER, True),       # the CLI acting for the delegate
+    ("87654321", False),       # another delegate
+    ("agent.benali", False),   # a person's own token that is not the delegate's
+    ("master/admin", False),
+])
+def test_a_delegates_entry_takes_only_events_made_with_its_own_token_or_the_provisioners(holder, joined):
+    event = AdminEvent(NOW - timedelta(seconds=1), holder, "UPDATE", "USER", "users/x", "u1")
+    entry = TrailEvent(NOW, A, "delegate", A, "user.disable", "u1", "ok")
+    rows = activity((entry,), (event,))
+    assert ((A, "trail+keycloak", ("UPDATE users/x",)) in rows) == joined
+    assert ((holder, "keycloak", ("UPDATE users/x",)) in rows) == (not joined)
+
+
+def test_an_event_made_by_the_person_acting_is_still_joined_only_inside_the_window():
+    late = AdminEvent(NOW - timedelta(seconds=121), PROVISIONER, "UPDATE", "USER", "users/x", "u1")
+    agent = TrailEvent(NOW, "agent.benali", "agent", A, "user.update_details", "u1", "ok")
+    assert activity((agent,), (late,)) == {("agent.benali", "trail", ()),
+                                           (PROVISIONER, "keycloak", ("UPDATE users/x",))}
+
+
+# --- the live realm's configuration against absolute rules ---------------------------------------------------
+OWN_CLAIM = Mapper("adherent", "cimr-membership-mapper", "adherent")
+SECURE = RealmConfig(
+    clients=(ClientConfig("compte-adherent", pkce="S256", redirect_uris=("https://ca.cimr.ma/callback",),
+                          default_scopes=("profile", "email"), optional_scopes=("phone",), mappers=(OWN_CLAIM,)),
+             ClientConfig("portal", pkce="S256", redirect_uris=("https://portail.cimr.ma/auth/callback",),
+                          mappers=(OWN_CLAIM,)),
+             ClientConfig("account", public=True, pkce="S256", redirect_uris=("/realms/cimr/account/*",),
+                          optional_scopes=("offline_access",)),
+             ClientConfig("admin-cli", enabled=False, public=True, standard_flow=False, direct_grants=True),
+             ClientConfig("provisioner", standard_flow=False)),
+    scope_mappers={"profile": (Mapper("given name", "oidc-usermodel-attribute-mapper", "given_name"),)},
+    delegate_roles=("query-groups", "query-users"),
+    our_clients=("compte-adherent", "portal", "provisioner"))
+
+
+def client(name: str, **changes) -> RealmConfig:
+    """SECURE with one client changed."""
+    return replace(SECURE, clients=tuple(replace(c, **changes) if c.client_id == name else c
+                                         for c in SECURE.clients))
+
+
+ATTRIBUTE_CLAIM = Mapper("adherent", "oidc-usermodel-attribute-mapper", "adherent")
+
+
+@pytest.mark.parametrize("config, kind, subject", [
+    # a claim the teleservices trust, from a user attribute the delegate can rewrite (#40259)
+    (client("compte-adherent", mappers=(ATTRIBUTE_CLAIM,)), "claim-forgeable", "compte-adherent"),
+    (client("portal", mappers=(OWN_CLAIM, Mapper("cats", "oidc-hardcoded-claim-mapper", "categories"))),
+     "claim-forgeable", "portal"),
+    (replace(SECURE, scope_mappers={"email": (ATTRIBUTE_CLAIM,)}), "claim-forgeable", "compte-adherent"),
+    # the delegate role, directly or through composites, holding a role that skips fine-grained permissions
+    (replace(SECURE, delegate_roles=("manage-users", "query-groups", "query-users")), "delegate-role-bypass",
+     "delegate"),
+    (replace(SECURE, delegate_roles=("query-users", "view-users")), "delegate-role-bypass", "delegate"),
+    (replace(SECURE, delegate_roles=("realm-admin",)), "delegate-role-bypass", "delegate"),
+    (replace(SECURE, delegate_roles=("impersonation", "query-users")), "delegate-role-bypass", "delegate"),
+    # password grants on a public client (Keycloak's admin-cli left on) or on a teleservice
+    (client("admin-cli", enabled=True), "direct-grant-public", "admin-cli"),
+    (client("compte-adherent", direct_grants=True), "direct-grant-public", "compte-adherent"),
+    (client("account", pkce=None), "public-client-no-pkce", "account"),
+    (client("account", pkce="plain"), "public-client-no-pkce", "account"),
+    (replace(SECURE, revoke_refresh_token=False), "refresh-token-reuse", "cimr"),
+    (replace(SECURE, refresh_token_max_reuse=2), "refresh-token-reuse", "cimr"),
+    (client("compte-adherent", optional_scopes=("phone", "offline_access")), "offline-access-teleservice",
+     "compte-adherent"),
+    (client("compte-adherent", default_scopes=("offline_access",)), "offline-access-teleservice", "compte-adherent"),
+    (client("portal", redirect_uris=("https://portail.cimr.ma/*",)), "wildcard-redirect", "portal"),
+    (client("account", implicit_flow=True), "wildcard-redirect", "account"),
+    (replace(SECURE, brute_force_protected=False), "brute-force-off", "cimr"),
+    (replace(SECURE, events_enabled=False), "events-off", "cimr"),
+    (replace(SECURE, admin_events_enabled=False), "events-off", "cimr"),
+])
+def test_each_configuration_rule(config, kind, subject):
+    assert kinds(data(config=SECURE)) == set()
+    found = build_report(data(config=config)).findings
+    assert [(f.kind, f.subject, f.severity) for f in found] == [(kind, subject, KINDS[kind][0])]
+
+
+@pytest.mark.parametrize("kind, severity", [
+    ("claim-forgeable", "critical"), ("delegate-role-bypass", "critical"), ("direct-grant-public", "high"),
+    ("wildcard-redirect", "high"), ("brute-force-off", "high"), ("events-off", "high"),
+    ("public-client-no-pkce", "medium"), ("refresh-token-reuse", "medium"), ("offline-access-teleservice", "medium"),
+])
+def test_configuration_severities(kind, severity):
+    assert KINDS[kind][0] == severity
+
+
+@pytest.mark.parametrize("config", [
+    client("account", redirect_uris=("/realms/cimr/account/*",)),        # Keycloak's own clients: its own URIs
+    client("compte-adherent", enabled=False, mappers=(ATTRIBUTE_CLAIM,), direct_grants=True),  # issues no token
+    client("provisioner", direct_grants=True),                            # confidential, not a teleservice
+    client("account", optional_scopes=("offline_access",)),              # offline access: teleservices only
+    replace(SECURE, delegate_roles=("query-users", "query-groups", "query-clients", "query-realms")),
+])
+def test_what_the_configuration_rules_leave_alone(config):
+    assert kinds(data(config=config)) == set()
+
+
+def test_configuration_not_read_is_judged_nowhere():
+    assert kinds(data(config=None)) == set()
 
 
 def test_creator_and_fail_on_threshold():

@@ -12,6 +12,7 @@ import org.keycloak.connections.jpa.JpaConnectionProvider;
 import org.keycloak.models.GroupModel;
 import org.keycloak.models.KeycloakSession;
 import org.keycloak.models.RealmModel;
+import org.keycloak.models.UserModel;
 import org.keycloak.models.jpa.entities.GroupEntity;
 import org.keycloak.models.jpa.entities.UserAttributeEntity;
 import org.keycloak.services.managers.AppAuthManager;
@@ -21,6 +22,7 @@ import org.keycloak.services.resources.admin.fgap.AdminPermissionEvaluator;
 import org.keycloak.services.resources.admin.fgap.AdminPermissions;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -34,7 +36,9 @@ import java.util.Map;
  *   <li>{@code GET groups?first=&max=}: the realm's groups with their parent and attributes;</li>
  *   <li>{@code GET last-logins}: each user's last LOGIN event time (needs view-events);</li>
  *   <li>{@code GET admin-events?since=&first=&max=}: admin events since a time, newest first, without the
- *   representation they carry (needs view-events).</li>
+ *   representation they carry, with the name of the token's realm and user ({@code authRealm},
+ *   {@code authUsername}: a master-realm admin is otherwise an opaque id to this realm's callers) (needs
+ *   view-events).</li>
  * </ul>
  *
  * The Admin API has no bulk read of group memberships: an audit must otherwise read the members of every
@@ -148,6 +152,7 @@ public class AuditReadResource {
                 .setParameter("realm", realm.getId())
                 .setParameter("since", since == null ? 0L : since), first, max);
         List<Map<String, Object>> out = new ArrayList<>();
+        Map<String, String> names = new HashMap<>();  // per page: the few admins behind many events
         for (Object[] r : rows) {
             Map<String, Object> auth = new LinkedHashMap<>();
             auth.put("realmId", r[4]);
@@ -160,9 +165,28 @@ public class AuditReadResource {
             event.put("resourceType", r[2]);
             event.put("resourcePath", r[3]);
             event.put("authDetails", auth);
+            event.put("authRealm", names.computeIfAbsent("realm:" + r[4], k -> realmName((String) r[4])));
+            event.put("authUsername", names.computeIfAbsent("user:" + r[4] + "/" + r[6],
+                    k -> username((String) r[4], (String) r[6])));
             out.add(event);
         }
         return out;
+    }
+
+    /**
+     * The name of the realm whose token made an admin event (e.g. {@code master} for a master-realm admin):
+     * a caller of this realm cannot read another realm through the Admin API. Null when it no longer exists.
+     */
+    private String realmName(String realmId) {
+        RealmModel realm = realmId == null ? null : session.realms().getRealm(realmId);
+        return realm == null ? null : realm.getName();
+    }
+
+    /** The username behind an admin event's token, looked up in its own realm; null when gone. */
+    private String username(String realmId, String userId) {
+        RealmModel realm = realmId == null || userId == null ? null : session.realms().getRealm(realmId);
+        UserModel user = realm == null ? null : session.users().getUserById(realm, userId);
+        return user == null ? null : user.getUsername();
     }
 
     /**
