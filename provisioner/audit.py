@@ -507,7 +507,7 @@ def token_holders(entry: TrailEvent, accounts: ServiceAccounts) -> frozenset[str
     """The Keycloak users whose token may have carried out this trail entry's action: its admin events name one.
 
     A delegate acts with its own token in the portal (portal/services.py ``gateway``); through the CLI (``--as``,
-    cli_actions.Run) and for its adherent group's own attributes (core.Services.automation, docs/security.md
+    cli.base.Run) and for its adherent group's own attributes (core.Services.automation, docs/security.md
     §5.6) the provisioner's service account acts for it. Everyone else (agents, auditors, the public forms'
     subscriber and user) acts through the provisioner's service account; an agent's approval also writes the
     adherent's permissions with the delegations service account (permissions.writer).

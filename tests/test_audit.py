@@ -17,7 +17,6 @@ from provisioner import secret_questions
 from provisioner.adherents import set_easypaiement_confirmations
 from provisioner.audit import build_report, render_csv, render_html
 from provisioner.audit_collect import _drift, collect
-from provisioner import cli_audit  # noqa: F401  (registers `audit` on cli)
 from provisioner.cli import cli
 from provisioner.errors import Forbidden
 from provisioner.gateway import Gateway

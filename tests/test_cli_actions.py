@@ -14,7 +14,6 @@ from sqlalchemy import update
 from provisioner.audit_trail import events
 from provisioner.cli import cli
 from provisioner.db import subscriptions
-from provisioner import cli_actions  # noqa: F401  (registers the verbs)
 from tests.provisioning import numero
 
 pytestmark = pytest.mark.keycloak
@@ -180,3 +179,20 @@ def test_secret_questions_and_the_trail_verbs(run, cli_adherent, services):
     assert "user.set_secret_questions" in out.stdout and "Tennis" not in out.stdout
     events_json = json.loads(run("--json", "trail", "--target", login, "--action", "user.create").stdout)
     assert events_json[0]["actor"] == n and events_json[0]["after"]["teleservice"] == "eliquidation"
+
+
+@pytest.mark.parametrize("args, env_drop, kind, exit_code", [
+    (("plan",), "KEYCLOAK_ADMIN_PASSWORD", "ConfigError", 1),           # realm verbs
+    (("apply",), "KEYCLOAK_ADMIN_PASSWORD", "ConfigError", 1),
+    (("audit", "--no-drift"), "AUDITOR_CLIENT_SECRET", "ConfigError", 1),  # the audit
+    (("user", "list", "1234", "--as", "nobody.here"), None, "NotFound", 1),  # action verbs
+    (("user", "list"), None, "UsageError", 2),                           # click's own usage errors
+    (("adherent", "confirmations", "1234", "deux", "--as", "x"), None, "UsageError", 2),
+])
+def test_with_json_every_verbs_errors_are_json_on_stdout(test_env, args, env_drop, kind, exit_code):
+    env = {k: v for k, v in test_env.items() if k != env_drop}
+    out = CliRunner().invoke(cli, ["--json", *args], env=env | ({env_drop: ""} if env_drop else {}))
+    assert out.exit_code == exit_code, out.output
+    error = json.loads(out.stdout)
+    assert error["error"] == kind and error["message"], error
+    assert out.stderr == ""

@@ -1,4 +1,4 @@
-"""`provisioner audit`: the security team's read-only audit (registered on `cli`)."""
+"""`provisioner audit`: the security team's read-only audit."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from provisioner.audit import SECTIONS, SEVERITIES, render_csv, render_html, render_json, render_table
-from provisioner.cli import EXIT_DRIFT, Context, cli, fail_cleanly
+from provisioner.cli.base import EXIT_FINDINGS, Context, cli
 
 
 @cli.command()
@@ -25,7 +25,6 @@ from provisioner.cli import EXIT_DRIFT, Context, cli, fail_cleanly
               help="Admin activity of the last this many days.")
 @click.option("--no-drift", is_flag=True, help="Skip the comparison of the live realm with realm/.")
 @click.pass_obj
-@fail_cleanly
 def audit(ctx: Context, fmt: str, section: str, output: Path | None, fail_on: str, inactive_days: int,
           activity_days: int, no_drift: bool) -> None:
     """Who holds what, findings and admin activity, read with the read-only `auditor` account."""
@@ -41,4 +40,4 @@ def audit(ctx: Context, fmt: str, section: str, output: Path | None, fail_on: st
         click.echo(f"{len(report.findings)} finding(s); report written to {output}", err=True)
     else:
         click.echo(text)
-    sys.exit(EXIT_DRIFT if fail_on != "none" and report.at_or_above(fail_on) else 0)
+    sys.exit(EXIT_FINDINGS if fail_on != "none" and report.at_or_above(fail_on) else 0)

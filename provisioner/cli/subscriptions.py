@@ -1,0 +1,70 @@
+"""`provisioner subscription`: the Abonnement — submit, list pending (48-hour promise), approve, reject."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from provisioner.cli.base import EXIT_FINDINGS, Run, cli, new_password, read_form, verb
+
+
+@cli.group()
+def subscription() -> None:
+    """Abonnement: submit, list pending (48-hour promise), approve, reject."""
+
+
+@verb(subscription, "submit", actor=False)
+@click.argument("form_file", type=click.Path(exists=True, dir_okay=False))
+def subscription_submit(run: Run, form_file: str) -> None:
+    """Submit the form in FORM_FILE (YAML/JSON: company, responsable, delegate, categories).
+    The delegate's password is asked twice (never in the file)."""
+    from provisioner.subscriptions import (Company, DelegateForm, Responsable, SubscriptionForm,
+                                           submit_subscription)
+
+    data = read_form(form_file)
+    password = new_password("Delegate password")
+    try:
+        form = SubscriptionForm(Company(**data.get("company", {})), Responsable(**data.get("responsable", {})),
+                                DelegateForm(**data.get("delegate", {}), password=password,
+                                             password_confirm=password),
+                                tuple(data.get("categories") or ()))
+    except TypeError as exc:
+        raise click.UsageError(f"{form_file}: {exc}") from None
+    sub = submit_subscription(run.gw, run.services, form)
+    run.emit(f"Subscription {sub.id} for adherent {sub.adherent}: pending", sub)
+
+
+@verb(subscription, "list", actor=False)
+@click.option("--status", type=click.Choice(["pending", "approved", "rejected", "all"]), default="pending")
+def subscription_list(run: Run, status: str) -> None:
+    """Subscriptions with their age; exit 3 when a pending one is past the 48-hour promise."""
+    from provisioner.subscriptions import list_subscriptions
+
+    subs = list_subscriptions(run.services, None if status == "all" else status)
+    lines = [f"{s.id:>5}  {s.adherent:<10}  {s.status:<8}  {s.age_hours:>7.1f} h  {s.form['company']['raison_sociale']}"
+             f"{'  OVERDUE' if s.overdue else ''}" for s in subs]
+    run.emit("\n".join(lines) or "No subscription.", subs)
+    if any(s.overdue for s in subs):
+        sys.exit(EXIT_FINDINGS)
+
+
+@verb(subscription, "approve")
+@click.argument("subscription_id", type=int)
+def subscription_approve(run: Run, subscription_id: int) -> None:
+    """Approve: the adherent's groups, the delegate enabled and notified."""
+    from provisioner.subscriptions import approve_subscription
+
+    sub = approve_subscription(run.gw, run.services, run.actor, subscription_id)
+    run.emit(f"Subscription {sub.id} approved: adherent {sub.adherent} is active", sub)
+
+
+@verb(subscription, "reject")
+@click.argument("subscription_id", type=int)
+@click.option("--reason", required=True)
+def subscription_reject(run: Run, subscription_id: int, reason: str) -> None:
+    """Reject, with the reason mailed to the delegate."""
+    from provisioner.subscriptions import reject_subscription
+
+    sub = reject_subscription(run.gw, run.services, run.actor, subscription_id, reason)
+    run.emit(f"Subscription {sub.id} rejected", sub)

@@ -1,0 +1,173 @@
+"""`provisioner user`: an adherent's teleservice users — a delegate's verbs (and an agent's)."""
+
+from __future__ import annotations
+
+import click
+
+from provisioner.cli.base import Run, cli, new_password, options, verb
+
+
+@cli.group()
+def user() -> None:
+    """An adherent's teleservice users: create, list, show, find, password, access, details, disable..."""
+
+
+def _user_line(u) -> str:
+    extra = f" type={u.access.user_type}" if u.access.user_type else ""
+    extra += f" provider={u.access.provider}" if u.access.provider else ""
+    extra += f" categories={','.join(u.access.categories)}" if u.access.categories else ""
+    return (f"{u.login:<24} {u.access.teleservice:<16} {','.join(u.access.powers) or '-':<36} "
+            f"{'enabled' if u.enabled else 'DISABLED'}{' LOCKED' if u.locked else ''}  "
+            f"{u.details.prenom} {u.details.nom} <{u.details.email}>{extra}")
+
+
+TELESERVICES = click.Choice(["teledeclaration", "compte-adherent", "easypaiement", "eliquidation"])
+access_options = options(
+    click.option("--teleservice", required=True, type=TELESERVICES),
+    click.option("--power", "powers", multiple=True,
+                 help="Télédéclaration: fichier-preetabli / formulaire-saisie; E@syPaiement: ordonnateur / validateur."),
+    click.option("--user-type", type=click.Choice(["interne", "externe"])),
+    click.option("--provider", help="Télédéclaration externe: the provider (fiduciaire)."),
+    click.option("--category", "categories", multiple=True, help="Télédéclaration; default: all active ones."),
+)
+detail_options = options(
+    click.option("--nom", required=True),
+    click.option("--prenom", required=True),
+    click.option("--email", required=True),
+    click.option("--civilite", default=""),
+    click.option("--fonction", default=""),
+    click.option("--telephone", default=""),
+)
+
+
+def _access(teleservice, powers, user_type, provider, categories):
+    from provisioner.rules import Access
+
+    return Access(teleservice, tuple(powers), user_type, provider, tuple(categories))
+
+
+def _answers(questions) -> tuple:
+    from provisioner.secret_questions import SecretAnswer
+
+    return tuple(SecretAnswer(q, click.prompt(f"Answer to '{q}'", hide_input=True, err=True)) for q in questions)
+
+
+@verb(user, "create")
+@click.argument("numero")
+@click.option("--login", required=True)
+@detail_options
+@access_options
+@click.option("--question", "questions", multiple=True, help="A secret question (give at least two); the answers "
+              "are asked, hidden.")
+def user_create(run: Run, numero: str, login: str, nom: str, prenom: str, email: str, civilite: str,
+                fonction: str, telephone: str, teleservice: str, powers, user_type, provider, categories,
+                questions) -> None:
+    """Create a teleservice user of adherent NUMERO (password asked twice; temporary)."""
+    from provisioner.users import NewUser, UserDetails, create_user
+
+    password = new_password("Password")
+    new = NewUser(login, UserDetails(nom, prenom, email, civilite, fonction, telephone),
+                  _access(teleservice, powers, user_type, provider, categories), password, password,
+                  _answers(questions))
+    created = create_user(run.gw, run.services, run.actor, numero, new)
+    run.emit(f"Created {_user_line(created)}", created)
+
+
+@verb(user, "list")
+@click.argument("numero")
+@click.option("--teleservice", type=TELESERVICES)
+def user_list(run: Run, numero: str, teleservice: str | None) -> None:
+    """The adherent's users, per teleservice."""
+    from provisioner.users import list_users
+
+    listed = list_users(run.gw, run.services, run.actor, numero, teleservice)
+    human = "\n".join(f"{t} ({len(us)})\n" + "".join(f"  {_user_line(u)}\n" for u in us) for t, us in listed.items())
+    run.emit(human.rstrip(), listed)
+
+
+@verb(user, "show")
+@click.argument("numero")
+@click.argument("login")
+def user_show(run: Run, numero: str, login: str) -> None:
+    from provisioner.users import get_user
+
+    run.emit(_user_line(u := get_user(run.gw, run.services, run.actor, numero, login)), u)
+
+
+@verb(user, "find")
+@click.argument("numero")
+@click.argument("query")
+def user_find(run: Run, numero: str, query: str) -> None:
+    """Show the login(s) of users whose name, e-mail or login contains QUERY."""
+    from provisioner.users import find_logins
+
+    found = find_logins(run.gw, run.services, run.actor, numero, query)
+    run.emit("\n".join(_user_line(u) for u in found) or "No user found.", found)
+
+
+@verb(user, "set-password")
+@click.argument("numero")
+@click.argument("login")
+def user_set_password(run: Run, numero: str, login: str) -> None:
+    """A new temporary password (asked twice); the user changes it at next login."""
+    from provisioner.users import set_password
+
+    password = new_password("New temporary password")
+    set_password(run.gw, run.services, run.actor, numero, login, password, password)
+    run.emit(f"Temporary password set for {login}", {"login": login, "temporary": True})
+
+
+@verb(user, "access")
+@click.argument("numero")
+@click.argument("login")
+@access_options
+def user_access(run: Run, numero: str, login: str, teleservice: str, powers, user_type, provider,
+                categories) -> None:
+    """Change powers / type / provider / categories (same teleservice only)."""
+    from provisioner.users import change_access
+
+    done = change_access(run.gw, run.services, run.actor, numero, login,
+                         _access(teleservice, powers, user_type, provider, categories))
+    run.emit(_user_line(done), done)
+
+
+@verb(user, "update")
+@click.argument("numero")
+@click.argument("login")
+@detail_options
+def user_update(run: Run, numero: str, login: str, nom: str, prenom: str, email: str, civilite: str,
+                fonction: str, telephone: str) -> None:
+    from provisioner.users import UserDetails, update_details
+
+    done = update_details(run.gw, run.services, run.actor, numero, login,
+                          UserDetails(nom, prenom, email, civilite, fonction, telephone))
+    run.emit(_user_line(done), done)
+
+
+def _simple_user_command(name: str, fn_name: str, done: str, doc: str) -> None:
+    @verb(user, name, help=doc)
+    @click.argument("numero")
+    @click.argument("login")
+    def command(run: Run, numero: str, login: str) -> None:
+        from provisioner import users
+
+        result = getattr(users, fn_name)(run.gw, run.services, run.actor, numero, login)
+        run.emit(f"{login} {done}" + (" (was locked)" if result is True else ""), {"login": login, "done": done,
+                                                                                  "result": result})
+
+
+_simple_user_command("disable", "disable_user", "disabled", "Disable a departing user (sessions ended at once).")
+_simple_user_command("enable", "enable_user", "enabled", "Re-enable a user.")
+_simple_user_command("unlock", "unlock_user", "unlocked", "Clear a brute-force lockout.")
+
+
+@verb(user, "set-questions")
+@click.argument("numero")
+@click.argument("login")
+@click.option("--question", "questions", multiple=True, required=True, help="At least two; answers asked, hidden.")
+def user_set_questions(run: Run, numero: str, login: str, questions) -> None:
+    """Replace the user's secret questions (answers hashed in our database, never in Keycloak)."""
+    from provisioner.users import set_secret_questions
+
+    set_secret_questions(run.gw, run.services, run.actor, numero, login, _answers(questions))
+    run.emit(f"Secret questions of {login} replaced", {"login": login, "questions": list(questions)})
