@@ -41,6 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from portal import auth, i18n, security, sessions, services
     from portal.views import agent, auditor, delegate, errors, public, reset
+    from portal.views import auth as auth_views
 
     services.init_app(app)
     CSRFProtect(app)
@@ -49,7 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
-    for bp in (public.bp, reset.bp, auth.bp, delegate.bp, agent.bp, auditor.bp):
+    for bp in (public.bp, reset.bp, auth_views.bp, delegate.bp, agent.bp, auditor.bp):
         app.register_blueprint(bp)
     if settings.portal_trusted_proxies:
         # Behind TLS-terminating proxies: the client's address (reset lockout) and https (HSTS) come from them.

@@ -1,4 +1,5 @@
-"""Login through Keycloak (authorization code + PKCE, client `portal`), RP-initiated logout, role checks.
+"""The portal's OIDC client of the realm (authorization code + PKCE, client `portal`), the logged-in person's
+identity and access token, the role guard of each space. The login routes are in portal/views/auth.py.
 
 Tokens stay in the server-side session; the browser only ever holds the session id.
 """
@@ -12,12 +13,8 @@ from urllib.parse import urlencode
 
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.flask_client import OAuth
-from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, abort, current_app, g, redirect, request, session, url_for
 
-from portal.security import safe_next
-from portal.sessions import purge_expired
-
-bp = Blueprint("auth", __name__, url_prefix="/auth")
 PORTAL_ROLES = ("delegate", "agent", "auditor")
 HOME = {"delegate": "delegate.dashboard", "agent": "agent.pending", "auditor": "auditor.home"}
 
@@ -63,43 +60,6 @@ def identity_from_token(token: dict) -> dict:
     return {"sub": claims["sub"], "username": username, "name": name, "roles": roles, "adherent": adherent}
 
 
-def redirect_uri() -> str:
-    return current_app.config["SETTINGS"].portal_url + "/auth/callback"
-
-
-@bp.get("/login")
-def login():
-    session["next"] = safe_next(request.args.get("next"), "")
-    return keycloak().authorize_redirect(redirect_uri(), ui_locales=request.args.get("lang") or
-                                             session.get("lang") or "fr")
-
-
-@bp.get("/callback")
-def callback():
-    if request.args.get("error"):
-        return render_template("auth_error.html", error=request.args.get("error")), 401
-    try:
-        token = keycloak().authorize_access_token()
-    except OAuthError:
-        return render_template("auth_error.html", error="state"), 400
-    ident = identity_from_token(token)
-    next_url = session.pop("next", "")
-    lang = session.get("lang")
-    session.clear()
-    session.regenerate()
-    if lang:
-        session["lang"] = lang
-    session["id_token"] = token.get("id_token")
-    if not ident["roles"]:
-        # A teleservice user: Keycloak knows them, the portal has nothing for them. End their SSO too.
-        return render_template("auth_error.html", error="no_role", logout_url=end_session_url()), 403
-    session["user"] = ident
-    purge_expired(current_app.extensions["cimr"].engine)  # housekeeping, once per login
-    session["tokens"] = {k: token.get(k) for k in ("access_token", "refresh_token", "expires_at")}
-    session.permanent = True
-    return redirect(next_url or url_for(HOME[ident["roles"][0]]))
-
-
 def end_session_url() -> str:
     """Keycloak's RP-initiated logout, coming back to the portal's home page."""
     s = current_app.config["SETTINGS"]
@@ -107,16 +67,6 @@ def end_session_url() -> str:
     if session.get("id_token"):
         params["id_token_hint"] = session["id_token"]
     return f"{s.keycloak_url}/realms/{s.realm}/protocol/openid-connect/logout?{urlencode(params)}"
-
-
-@bp.post("/logout")
-def logout():
-    url = end_session_url()
-    lang = session.get("lang")
-    session.clear()
-    if lang:
-        session["lang"] = lang
-    return redirect(url)
 
 
 def access_token() -> str:

@@ -14,6 +14,8 @@ from provisioner.realm_apply import apply_plan, plan_realm
 from provisioner.realm_spec import load_realm_spec
 from provisioner.settings import PROJECT_ROOT, Settings
 
+pytest_plugins = ["tests.portal_support"]  # the portal's fixtures: portal, staff
+
 OUTPUT = PROJECT_ROOT / "test-output"
 
 

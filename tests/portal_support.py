@@ -1,7 +1,8 @@
 """Fixtures and helpers of the portal tests: the portal served on loopback against the session's realm,
 logins through Keycloak's real browser flow, people created through the provisioner's actions.
 
-Test modules import the fixtures they use: ``from tests.portal_support import *``.
+Its fixtures (``portal``, ``staff``) reach every test module through tests/conftest.py's ``pytest_plugins``;
+modules import the helpers they call by name.
 """
 
 from __future__ import annotations

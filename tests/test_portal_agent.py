@@ -7,7 +7,6 @@ import io
 
 import pytest
 
-from tests.portal_support import *  # noqa: F401,F403 (fixtures)
 from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, text
 from tests.provisioning import DELEGATE_PASSWORD
 

@@ -1,4 +1,4 @@
-"""The auditor space's security report (portal/auditor.py): auditors only, report page and downloads."""
+"""The auditor space's security report (portal/views/auditor.py): auditors only, report page and downloads."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from dataclasses import replace
 
 import pytest
 
-import portal.auditor  # noqa: F401  (adds /auditeur/rapport to the auditor blueprint before the app is built)
-from tests.portal_support import *  # noqa: F401,F403 (fixtures)
 from tests.portal_support import STAFF_PASSWORD, login_client, text
 
 pytestmark = pytest.mark.keycloak

@@ -8,7 +8,6 @@ import threading
 import pytest
 
 from provisioner.settings import Settings
-from tests.portal_support import *  # noqa: F401,F403 (fixtures)
 from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, text
 from tests.provisioning import DELEGATE_PASSWORD
 

@@ -8,7 +8,6 @@ import re
 import pytest
 
 from provisioner.settings import PROJECT_ROOT
-from tests.portal_support import *  # noqa: F401,F403 (fixtures)
 from tests.portal_support import STAFF_PASSWORD, subscription_data
 from tests.provisioning import numero
 

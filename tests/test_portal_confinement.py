@@ -12,7 +12,6 @@ import io
 
 import pytest
 
-from tests.portal_support import *  # noqa: F401,F403 (fixtures)
 from tests.portal_support import csrf_token, login_client, text
 from tests.provisioning import DELEGATE_PASSWORD, login, make_user
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from portal.demo import ADHERENT, seed
-from tests.portal_support import *  # noqa: F401,F403 (fixtures)
 from tests.portal_support import login_client, text
 
 pytestmark = pytest.mark.keycloak

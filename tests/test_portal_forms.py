@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from tests.portal_support import *  # noqa: F401,F403 (fixtures)
 from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, subscription_data, text
 from tests.provisioning import DELEGATE_PASSWORD, numero
 

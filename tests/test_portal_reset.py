@@ -9,7 +9,6 @@ import re
 import pytest
 
 from tests.oidc_flow import Browser
-from tests.portal_support import *  # noqa: F401,F403 (fixtures)
 from tests.portal_support import csrf_token, text
 from tests.provisioning import make_user
 

@@ -1,14 +1,17 @@
-"""The security team's space (read-only). The audit report itself comes with the audit issue
-(provisioner/audit.py: build_report, render_html); the role, navigation and the trail exist now."""
+"""The security team's space (read-only): our audit trail, and the security report (provisioner.audit, read with
+the realm's read-only `auditor` account)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, Response, render_template, request
 
-from provisioner import audit_trail
 from portal.auth import guard_space
 from portal.forms import clean
-from portal.services import core_services
+from portal.services import core_services, services
+from provisioner import audit_trail
+from provisioner.audit import SECTIONS, render_csv, render_html, render_json
+from provisioner.audit_collect import audit_realm
+from provisioner.errors import ProvisionerError
 
 bp = Blueprint("auditor", __name__, url_prefix="/auditeur")
 guard_space(bp, "auditor")
@@ -21,4 +24,21 @@ def home():
     return render_template("auditor/home.html", events=events, adherent=adherent or "")
 
 
-from portal import auditor as _report  # noqa: E402,F401  (the audit report's routes, on this blueprint)
+@bp.get("/rapport")
+def report():
+    """The report in the portal's layout; ?format=csv&section=...|json|html downloads it."""
+    days = min(max(request.args.get("inactivite", default=90, type=int) or 90, 1), 3650)
+    try:
+        built = audit_realm(services().settings, inactive_days=days)
+    except ProvisionerError as exc:
+        return render_template("auditor/report.html", report=None, error=str(exc), days=days), 503
+    fmt, section = request.args.get("format"), request.args.get("section", "findings")
+    if fmt == "csv" and section in SECTIONS:
+        return Response(render_csv(built, section), mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="audit-{section}.csv"'})
+    if fmt == "json":
+        return Response(render_json(built), mimetype="application/json")
+    if fmt == "html":
+        return Response(render_html(built), mimetype="text/html",
+                        headers={"Content-Disposition": 'attachment; filename="audit.html"'})
+    return render_template("auditor/report.html", report=built, error=None, days=days, sections=SECTIONS)
