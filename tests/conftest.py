@@ -13,8 +13,18 @@ from provisioner.keycloak_server import KeycloakServer
 from provisioner.realm_apply import apply_plan, plan_realm
 from provisioner.realm_spec import load_realm_spec
 from provisioner.settings import PROJECT_ROOT, Settings
+from tests.ports import free_port
 
 pytest_plugins = ["tests.portal_support"]  # the portal's fixtures: portal, staff
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test needs the real Keycloak exactly when one of its fixtures does: the `keycloak` mark is derived, so
+    pure tests run without it (``-m "not keycloak"``) and no Keycloak test can forget the mark."""
+    for item in items:
+        if "keycloak_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.keycloak)
+
 
 OUTPUT = PROJECT_ROOT / "test-output"
 
@@ -125,13 +135,6 @@ class MailBox:
         return [m.get_content() for m in self.messages(to)]
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="session")
 def smtp_server(tmp_path_factory: pytest.TempPathFactory) -> MailBox:
@@ -140,7 +143,7 @@ def smtp_server(tmp_path_factory: pytest.TempPathFactory) -> MailBox:
     import sys
 
     directory = tmp_path_factory.mktemp("mail")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "tests" / "smtp_sink.py"), str(directory), str(port)],
                             stdout=subprocess.PIPE, text=True)
     try:

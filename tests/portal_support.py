@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import re
-import socket
 import threading
 import uuid
 from dataclasses import dataclass
@@ -23,26 +22,12 @@ from provisioner.gateway import Gateway
 from provisioner.settings import Settings
 from provisioner.staff import StaffMember, create_staff
 from provisioner.tenancy import Actor
+from tests.ports import free_port, port_is_free
 from tests.provisioning import DELEGATE_PASSWORD
 
 DEFAULT_PORTAL = "http://127.0.0.1:8000"
 STAFF_PASSWORD = "Staff2026"
 OPERATOR = Actor("test-operator", "agent")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def allow_portal_url(admin_gw: Gateway, url: str) -> None:
@@ -71,7 +56,7 @@ def portal(test_env: dict, realm: str, admin_gw: Gateway, services) -> Portal:
     the test realm's portal client)."""
     from portal import create_app
 
-    port = 8000 if _port_free(8000) else _free_port()
+    port = 8000 if port_is_free(8000) else free_port()
     url = f"http://127.0.0.1:{port}"
     if url != DEFAULT_PORTAL:
         allow_portal_url(admin_gw, url)

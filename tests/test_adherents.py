@@ -15,7 +15,7 @@ from provisioner.users import create_user, enable_user
 from tests.oidc_flow import password_login
 from tests.provisioning import DELEGATE_PASSWORD, USER_PASSWORD, make_user, new_user
 
-pytestmark = [pytest.mark.keycloak, pytest.mark.usefixtures("password_grant_client")]
+pytestmark = pytest.mark.usefixtures("password_grant_client")
 
 
 

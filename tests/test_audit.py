@@ -27,7 +27,6 @@ from tests import people
 from tests.oidc_flow import Browser
 from tests.provisioning import make_user
 
-pytestmark = pytest.mark.keycloak
 AUDITOR_SECRET = "dev-auditor-secret"  # realm/realm.yaml's development default
 
 

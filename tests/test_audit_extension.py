@@ -18,7 +18,6 @@ from tests import people
 from tests.oidc_flow import Browser
 from tests.provisioning import DELEGATE_PASSWORD, make_user
 
-pytestmark = pytest.mark.keycloak
 AUDITOR_SECRET = "dev-auditor-secret"
 LISTINGS = ("users", "groups", "last-logins", "admin-events")
 GRANT_CLIENT = "audit-extension-test-cli"

@@ -16,7 +16,6 @@ from provisioner.tenancy import Actor
 from provisioner.users import disable_user, set_password
 from tests.provisioning import ANSWERS, DELEGATE_PASSWORD, USER_PASSWORD, make_user
 
-pytestmark = pytest.mark.keycloak
 
 
 def test_allowed_and_refused_actions_are_recorded_with_the_person(service_gw, services, make_adherent, agent):

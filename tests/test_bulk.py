@@ -18,7 +18,6 @@ from provisioner.errors import TenantViolation
 from provisioner.settings import PROJECT_ROOT
 from provisioner.tenancy import Actor
 
-pytestmark = pytest.mark.keycloak
 
 HEADER = ",".join(COLUMNS[:17])
 SAMPLE = (PROJECT_ROOT / "docs" / "sample-users.csv").read_text(encoding="utf-8")

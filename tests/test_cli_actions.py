@@ -16,7 +16,6 @@ from provisioner.cli import cli
 from provisioner.db import subscriptions
 from tests.provisioning import numero
 
-pytestmark = pytest.mark.keycloak
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from provisioner.users import UserDetails
 from tests.oidc_flow import password_login
 from tests.provisioning import DELEGATE_PASSWORD, make_user, new_user
 
-pytestmark = [pytest.mark.keycloak, pytest.mark.usefixtures("password_grant_client")]
+pytestmark = pytest.mark.usefixtures("password_grant_client")
 
 
 def delegate_gateway(settings, numero: str) -> Gateway:

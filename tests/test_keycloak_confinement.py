@@ -19,7 +19,6 @@ from provisioner.tenancy import Actor
 from tests.oidc_flow import PASSWORD_CLIENT, password_login
 from tests.provisioning import DELEGATE_PASSWORD, make_user
 
-pytestmark = pytest.mark.keycloak
 
 
 def fresh_password() -> str:

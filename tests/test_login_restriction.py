@@ -8,7 +8,6 @@ import pytest
 
 from tests.oidc_flow import Browser, decode_unverified, direct_grant, visible_text
 
-pytestmark = pytest.mark.keycloak
 PASSWORD = "Decl2026"
 
 

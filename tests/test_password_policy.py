@@ -8,7 +8,6 @@ import pytest
 
 from provisioner.errors import KeycloakRejected
 
-pytestmark = pytest.mark.keycloak
 
 
 @pytest.fixture(scope="module")

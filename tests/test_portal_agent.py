@@ -10,7 +10,6 @@ import pytest
 from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, text
 from tests.provisioning import DELEGATE_PASSWORD
 
-pytestmark = pytest.mark.keycloak
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import pytest
 
 from tests.portal_support import STAFF_PASSWORD, login_client, text
 
-pytestmark = pytest.mark.keycloak
 
 
 @pytest.fixture

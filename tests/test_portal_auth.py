@@ -11,7 +11,6 @@ from provisioner.settings import Settings
 from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, text
 from tests.provisioning import DELEGATE_PASSWORD
 
-pytestmark = pytest.mark.keycloak
 
 
 def test_security_headers_on_every_page(portal):

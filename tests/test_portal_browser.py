@@ -11,7 +11,7 @@ from provisioner.settings import PROJECT_ROOT
 from tests.portal_support import STAFF_PASSWORD, subscription_data
 from tests.provisioning import numero
 
-pytestmark = [pytest.mark.keycloak, pytest.mark.browser]
+pytestmark = pytest.mark.browser
 SHOTS = PROJECT_ROOT / "test-output" / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]

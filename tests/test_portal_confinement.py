@@ -15,7 +15,6 @@ import pytest
 from tests.portal_support import csrf_token, login_client, text
 from tests.provisioning import DELEGATE_PASSWORD, login, make_user
 
-pytestmark = pytest.mark.keycloak
 B_USERS = [("compte-adherent", ()), ("eliquidation", ()), ("easypaiement", ("ordonnateur", "validateur")),
            ("teledeclaration", ("formulaire-saisie",))]
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 
 from portal.demo import ADHERENT, seed
 from tests.portal_support import login_client, text
 
-pytestmark = pytest.mark.keycloak
 
 
 def test_demo_seed_is_idempotent_and_its_logins_work(portal, smtp_server):

@@ -9,7 +9,6 @@ import pytest
 from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, subscription_data, text
 from tests.provisioning import DELEGATE_PASSWORD, numero
 
-pytestmark = pytest.mark.keycloak
 
 
 def field_error(page: str, field_id: str) -> str | None:

@@ -12,7 +12,6 @@ from tests.oidc_flow import Browser
 from tests.portal_support import csrf_token, text
 from tests.provisioning import make_user
 
-pytestmark = pytest.mark.keycloak
 _addresses = itertools.count(10)
 NEW_PASSWORD = "Neuf2026"
 

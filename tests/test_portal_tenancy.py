@@ -9,7 +9,6 @@ import pytest
 from tests.portal_support import csrf_token, login_client, text
 from tests.provisioning import DELEGATE_PASSWORD, make_user
 
-pytestmark = pytest.mark.keycloak
 
 
 @pytest.fixture(scope="module")

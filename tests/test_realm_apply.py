@@ -7,14 +7,12 @@ import os
 import subprocess
 import sys
 
-import pytest
 
 from provisioner.gateway import Gateway
 from provisioner.realm_apply import apply_plan, plan_realm
 from provisioner.settings import PROJECT_ROOT
 from tests.own_realm import admin_gw, realm, spec, test_env  # noqa: F401  (a realm of this module's own)
 
-pytestmark = pytest.mark.keycloak
 
 
 def run_cli(env: dict, *args: str) -> subprocess.CompletedProcess:

@@ -21,7 +21,6 @@ from provisioner.tenancy import Actor
 from tests.oidc_flow import Browser, decode_unverified, visible_text
 from tests.provisioning import DELEGATE_PASSWORD, make_user
 
-pytestmark = pytest.mark.keycloak
 PASSWORD = "Tok2026ok"  # a permanent password of our own for the users logging in here
 # The clients Keycloak creates in every realm (and admin-permissions, with fine-grained permissions).
 BUILTIN_CLIENTS = ("account", "account-console", "admin-cli", "broker", "realm-management", "security-admin-console",

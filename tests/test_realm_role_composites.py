@@ -87,7 +87,6 @@ def test_a_missing_or_extra_composite_is_drift(live_composites, diff):
 
 
 # --- against Keycloak ---------------------------------------------------------------------------------
-@pytest.mark.keycloak
 def test_the_applied_delegate_role_carries_exactly_the_query_roles(realm, admin_gw, spec):
     role = admin_gw.get("/roles/delegate")
     found = admin_gw.get(f"/roles-by-id/{role['id']}/composites")
@@ -95,7 +94,6 @@ def test_the_applied_delegate_role_carries_exactly_the_query_roles(realm, admin_
     assert plan_realm(admin_gw, spec).empty  # idempotent: composites read back in the declared shape
 
 
-@pytest.mark.keycloak
 def test_a_composite_added_by_hand_is_drift_and_apply_removes_it(realm, admin_gw, spec):
     rm = admin_gw.client_uuid("realm-management")
     manage_users = admin_gw.get(f"/clients/{rm}/roles/manage-users")

@@ -15,7 +15,7 @@ from provisioner.tenancy import Actor
 from tests.oidc_flow import password_login
 from tests.provisioning import DELEGATE_PASSWORD, subscription_form
 
-pytestmark = [pytest.mark.keycloak, pytest.mark.usefixtures("password_grant_client")]
+pytestmark = pytest.mark.usefixtures("password_grant_client")
 
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import re
-import socket
 import threading
 from urllib.parse import urljoin
 
@@ -18,14 +17,8 @@ from teleservice import create_app
 from teleservice.config import TeleserviceConfig
 from tests import people
 from tests.oidc_flow import visible_text
+from tests.ports import free_port
 
-pytestmark = pytest.mark.keycloak
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RunningApp:

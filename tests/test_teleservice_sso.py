@@ -17,7 +17,6 @@ from tests import people
 from tests.provisioning import DELEGATE_PASSWORD
 from tests.oidc_flow import Browser, visible_text
 
-pytestmark = pytest.mark.keycloak
 TELESERVICES = ("teledeclaration", "compte-adherent", "easypaiement", "eliquidation")
 DECLARANT = {"user_type": "interne", "categories": ["cadres", "employes"]}
 # kind of user: (teleservice, roles, attributes)

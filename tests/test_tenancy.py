@@ -13,7 +13,6 @@ from provisioner.tenancy import Actor, resolve_actor
 from provisioner.users import UserDetails
 from tests.provisioning import make_user, new_user
 
-pytestmark = pytest.mark.keycloak
 
 ANSWERS = (SecretAnswer("Couleur ?", "Bleu"), SecretAnswer("Plat ?", "Tajine"))
 DETAILS = UserDetails("Nom", "Prenom", "x@y.ma")

@@ -19,7 +19,7 @@ from provisioner.users import (UserDetails, change_access, create_user, disable_
 from tests.oidc_flow import password_login
 from tests.provisioning import USER_PASSWORD, login, make_user, new_user
 
-pytestmark = [pytest.mark.keycloak, pytest.mark.usefixtures("password_grant_client")]
+pytestmark = pytest.mark.usefixtures("password_grant_client")
 
 
 @pytest.fixture(scope="module")
