@@ -26,15 +26,15 @@ def read_live(gw: Gateway, spec: RealmSpec) -> tuple[dict[Key, Any], set[Key]]:
     owned: set[Key] = set()
     all_clients = gw.clients()
     client_ids = {c["id"]: c["clientId"] for c in all_clients}
-    for role in gw.get("/roles") or []:
+    for role in gw.realm_roles():
         if role["name"] not in _builtin_realm_roles(spec.name):
             live[("realm-role", role["name"])] = {**role, "composites": _live_composites(gw, role, client_ids)}
             owned.add(("realm-role", role["name"]))
-    profile = gw.get("/users/profile") or {}
+    profile = gw.user_profile()
     for attr in profile.get("attributes", []):
         live[("user-profile-attribute", attr["name"])] = attr
 
-    flows = {f["id"]: f for f in gw.get("/authentication/flows") or []}
+    flows = {f["id"]: f for f in gw.flows()}
     for flow in flows.values():
         if flow["alias"].startswith(FLOW_PREFIX):
             key = ("flow", flow["alias"])
@@ -57,7 +57,7 @@ def read_live(gw: Gateway, spec: RealmSpec) -> tuple[dict[Key, Any], set[Key]]:
         owned.add(("client", cid))
         if cid not in declared:
             continue
-        for role in gw.get(f"/clients/{client['id']}/roles") or []:
+        for role in gw.client_roles(client["id"]):
             live[("client-role", f"{cid}/{role['name']}")] = role
             owned.add(("client-role", f"{cid}/{role['name']}"))
         for mapper in client.get("protocolMappers") or []:
@@ -66,10 +66,10 @@ def read_live(gw: Gateway, spec: RealmSpec) -> tuple[dict[Key, Any], set[Key]]:
         if client.get("serviceAccountsEnabled"):
             live[("service-account-roles", cid)] = _live_service_account_roles(gw, client["id"])
     for group in spec.groups:
-        found = gw.get(f"/group-by-path/{group.name}")
+        found = gw.group_by_path("/" + group.name)
         if found:
-            roles = sorted(r["name"] for r in gw.get(f"/groups/{found['id']}/role-mappings/realm") or [])
-            live[("group", "/" + group.name)] = {"name": found["name"], "id": found["id"], "realmRoles": roles}
+            roles = sorted(r["name"] for r in gw.group_realm_roles(found.id))
+            live[("group", "/" + group.name)] = {"name": found.name, "id": found.id, "realmRoles": roles}
     return live, owned
 
 
@@ -77,14 +77,14 @@ def _live_composites(gw: Gateway, role: dict, client_ids: dict[str, str]) -> lis
     """The realm role's direct composites in ``realm_plan.composite_keys`` form."""
     if not role.get("composite"):
         return []
-    found = gw.get(f"/roles-by-id/{role['id']}/composites") or []
+    found = gw.role_composites(role["id"])
     return sorted(f"{client_ids.get(r['containerId'], r['containerId'])}/{r['name']}" if r.get("clientRole")
                   else r["name"] for r in found)
 
 
 def _live_service_account_roles(gw: Gateway, client_uuid: str) -> dict[str, list[str]]:
     sa = gw.service_account_user(client_uuid)
-    mappings = gw.get(f"/users/{sa['id']}/role-mappings") or {}
+    mappings = gw.user_role_mappings(sa["id"])
     return {owner: sorted(r["name"] for r in m.get("mappings", []))
             for owner, m in (mappings.get("clientMappings") or {}).items()}
 
@@ -92,7 +92,7 @@ def _live_service_account_roles(gw: Gateway, client_uuid: str) -> dict[str, list
 def read_flow(gw: Gateway, flow: dict) -> dict:
     """A live flow normalised to the steps of ``realm_plan.restricted_browser_flow``."""
     steps = []
-    for ex in gw.get(f"/authentication/flows/{_q(flow['alias'])}/executions") or []:
+    for ex in gw.flow_executions(flow["alias"]):
         step: dict[str, Any] = {"level": ex["level"]}
         if ex.get("authenticationFlow"):
             step["flow"] = ex["displayName"].rsplit(" ", 1)[-1]
@@ -100,15 +100,10 @@ def read_flow(gw: Gateway, flow: dict) -> dict:
             step["provider"] = ex.get("providerId")
         step["requirement"] = ex["requirement"]
         if ex.get("authenticationConfig"):
-            config = gw.get(f"/authentication/config/{ex['authenticationConfig']}") or {}
+            config = gw.authenticator_config(ex["authenticationConfig"]) or {}
             step["config"] = config.get("config", {})
         steps.append(step)
     return {"alias": flow["alias"], "description": flow.get("description"), "steps": steps, "id": flow["id"]}
-
-
-def _q(alias: str) -> str:
-    from urllib.parse import quote
-    return quote(alias, safe="")
 
 
 def plan_realm(gw: Gateway, spec: RealmSpec) -> Plan:
@@ -131,42 +126,42 @@ def _realm(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
     if ch.action == "create":
         gw.create_realm(ch.desired)
     else:
-        gw.put("", ch.desired)
+        gw.update_realm(ch.desired)
 
 
 def _realm_role(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
     if ch.action == "delete":
-        gw.delete(f"/roles/{ch.key}")
+        gw.delete_realm_role(ch.key)
         return
     want = (ch.desired or {}).get("composites", [])
     have = (ch.live or {}).get("composites", [])
     plain = {k: v for k, v in ch.desired.items() if k != "composites"}
     if ch.action == "create":
-        gw.post("/roles", plain)
+        gw.create_realm_role(plain)
     else:
         live = {k: v for k, v in ch.live.items() if k != "composites"}
-        gw.put(f"/roles/{ch.key}", {**live, **plain})
+        gw.update_realm_role(ch.key, {**live, **plain})
     if set(want) - set(have):
-        gw.post(f"/roles/{ch.key}/composites", [_role_rep(gw, k) for k in sorted(set(want) - set(have))])
+        gw.add_role_composites(ch.key, [_role_rep(gw, k) for k in sorted(set(want) - set(have))])
     if set(have) - set(want):
-        gw.delete(f"/roles/{ch.key}/composites", [_role_rep(gw, k) for k in sorted(set(have) - set(want))])
+        gw.remove_role_composites(ch.key, [_role_rep(gw, k) for k in sorted(set(have) - set(want))])
 
 
 def _role_rep(gw: Gateway, key: str) -> dict:
     """The role named "client/role" (a client role) or "role" (a realm role)."""
     if "/" in key:
         client_id, name = key.split("/", 1)
-        return gw.get(f"/clients/{gw.client_uuid(client_id)}/roles/{name}")
-    return gw.get(f"/roles/{key}")
+        return gw.client_role(gw.client_uuid(client_id), name)
+    return gw.realm_role(key)
 
 
 def _profile_attribute(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
-    profile = gw.get("/users/profile")
+    profile = gw.user_profile()
     attrs = [a for a in profile["attributes"] if a["name"] != ch.key]
     if ch.action != "delete":
         attrs.append(ch.desired)
     profile["attributes"] = attrs
-    gw.put("/users/profile", profile)
+    gw.set_user_profile(profile)
 
 
 def _flow(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
@@ -174,43 +169,39 @@ def _flow(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
         build_flow(gw, ch.desired, ch.key)
         return
     if ch.action == "delete":
-        gw.delete(f"/authentication/flows/{ch.live['id']}")
+        gw.delete_flow(ch.live["id"])
         return
     # Update without a window where the client is unprotected: build the new flow beside the old,
     # move the clients over, delete the old one, rename the new one.
     new_alias = ch.key + ".new"
-    stale = next((f for f in gw.get("/authentication/flows") or [] if f["alias"] == new_alias), None)
+    stale = next((f for f in gw.flows() if f["alias"] == new_alias), None)
     if stale:
-        gw.delete(f"/authentication/flows/{stale['id']}")
+        gw.delete_flow(stale["id"])
     new_id = build_flow(gw, ch.desired, new_alias)
     _rebind_clients(gw, ch.live["id"], new_id)
-    gw.delete(f"/authentication/flows/{ch.live['id']}")
-    flow = gw.get(f"/authentication/flows/{new_id}")
-    gw.put(f"/authentication/flows/{new_id}", {**flow, "alias": ch.key})
+    gw.delete_flow(ch.live["id"])
+    gw.rename_flow(new_id, ch.key)
 
 
 def build_flow(gw: Gateway, desired: dict, alias: str) -> str:
     """Create a top-level flow with its sub-flows, requirements and configs; returns its id."""
-    flow_id = gw.post("/authentication/flows", {"alias": alias, "description": desired["description"],
-                                                "providerId": "basic-flow", "topLevel": True, "builtIn": False})
+    flow_id = gw.create_flow(alias, desired["description"])
     parents = [alias]
     for step in desired["steps"]:
         parent = parents[step["level"]]
         del parents[step["level"] + 1:]
         if "flow" in step:
             sub = f"{alias} {step['flow']}"
-            gw.post(f"/authentication/flows/{_q(parent)}/executions/flow",
-                    {"alias": sub, "type": "basic-flow", "provider": "registration-page-form", "description": ""})
+            gw.add_subflow(parent, sub)
             parents.append(sub)
         else:
-            gw.post(f"/authentication/flows/{_q(parent)}/executions/execution", {"provider": step["provider"]})
-    executions = gw.get(f"/authentication/flows/{_q(alias)}/executions")
+            gw.add_flow_execution(parent, step["provider"])
+    executions = gw.flow_executions(alias)
     for i, (ex, step) in enumerate(zip(executions, desired["steps"])):
         if ex["requirement"] != step["requirement"]:
-            gw.put(f"/authentication/flows/{_q(alias)}/executions", {**ex, "requirement": step["requirement"]})
+            gw.update_flow_execution(alias, {**ex, "requirement": step["requirement"]})
         if step.get("config"):
-            gw.post(f"/authentication/executions/{ex['id']}/config",
-                    {"alias": f"{alias}-{i}", "config": step["config"]})
+            gw.add_execution_config(ex["id"], f"{alias}-{i}", step["config"])
     return flow_id
 
 
@@ -220,23 +211,23 @@ def _rebind_clients(gw: Gateway, old_id: str, new_id: str) -> None:
         if old_id in overrides.values():
             client["authenticationFlowBindingOverrides"] = {k: new_id if v == old_id else v
                                                             for k, v in overrides.items()}
-            gw.put(f"/clients/{client['id']}", client)
+            gw.update_client(client["id"], client)
 
 
 def _flow_ids(gw: Gateway) -> dict[str, str]:
-    return {f["alias"]: f["id"] for f in gw.get("/authentication/flows") or []}
+    return {f["alias"]: f["id"] for f in gw.flows()}
 
 
 def _client(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
     if ch.action == "delete":
-        gw.delete(f"/clients/{ch.live['id']}")
+        gw.delete_client(ch.live["id"])
         return
     rep = dict(ch.desired)
     if "authenticationFlowBindingOverrides" in rep:
         ids = _flow_ids(gw)
         rep["authenticationFlowBindingOverrides"] = {k: ids[v] for k, v in rep["authenticationFlowBindingOverrides"].items()}
     if ch.action == "create":
-        gw.post("/clients", {k: v for k, v in rep.items() if k != "optionalClientScopes"})
+        gw.create_client({k: v for k, v in rep.items() if k != "optionalClientScopes"})
         _sync_optional_scopes(gw, gw.client_uuid(ch.key), rep)
     else:
         _update_client(gw, ch.live["id"], rep)
@@ -244,25 +235,17 @@ def _client(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
 
 def _update_client(gw: Gateway, uuid: str, rep: dict) -> None:
     """PUT the declared fields over the live client (attributes merged), then its optional client scopes."""
-    live = gw.get(f"/clients/{uuid}")
+    live = gw.client_rep(uuid)
     plain = {k: v for k, v in rep.items() if k != "optionalClientScopes"}
     merged = {**live, **plain, "attributes": {**(live.get("attributes") or {}), **(rep.get("attributes") or {})}}
-    gw.put(f"/clients/{uuid}", merged)
+    gw.update_client(uuid, merged)
     _sync_optional_scopes(gw, uuid, rep)
 
 
 def _sync_optional_scopes(gw: Gateway, uuid: str, rep: dict) -> None:
     """Make the client's optional client scopes exactly the declared ones (Keycloak adds realm defaults)."""
-    if "optionalClientScopes" not in rep:
-        return
-    want = set(rep["optionalClientScopes"])
-    have = {s["name"]: s["id"] for s in gw.get(f"/clients/{uuid}/optional-client-scopes") or []}
-    for name in sorted(set(have) - want):
-        gw.delete(f"/clients/{uuid}/optional-client-scopes/{have[name]}")
-    if want - set(have):
-        scopes = {s["name"]: s["id"] for s in gw.get("/client-scopes") or []}
-        for name in sorted(want - set(have)):
-            gw.put(f"/clients/{uuid}/optional-client-scopes/{scopes[name]}", None)
+    if "optionalClientScopes" in rep:
+        gw.set_optional_client_scopes(uuid, rep["optionalClientScopes"])
 
 
 def _builtin_client(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
@@ -277,37 +260,36 @@ def _client_role(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
     client_id, role = ch.key.split("/", 1)
     uuid = gw.client_uuid(client_id)
     if ch.action == "create":
-        gw.post(f"/clients/{uuid}/roles", ch.desired)
+        gw.create_client_role(uuid, ch.desired)
     elif ch.action == "update":
-        gw.put(f"/clients/{uuid}/roles/{role}", {**ch.live, **ch.desired})
+        gw.update_client_role(uuid, role, {**ch.live, **ch.desired})
     else:
-        gw.delete(f"/clients/{uuid}/roles/{role}")
+        gw.delete_client_role(uuid, role)
 
 
 def _mapper(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
     client_id = ch.key.split("/", 1)[0]
     uuid = gw.client_uuid(client_id)
     if ch.action == "create":
-        gw.post(f"/clients/{uuid}/protocol-mappers/models", ch.desired)
+        gw.create_mapper(uuid, ch.desired)
     elif ch.action == "update":
-        gw.put(f"/clients/{uuid}/protocol-mappers/models/{ch.live['id']}",
-               {**ch.desired, "id": ch.live["id"], "config": {**ch.live["config"], **ch.desired["config"]}})
+        gw.update_mapper(uuid, ch.live["id"],
+                         {**ch.desired, "id": ch.live["id"], "config": {**ch.live["config"], **ch.desired["config"]}})
     else:
-        gw.delete(f"/clients/{uuid}/protocol-mappers/models/{ch.live['id']}")
+        gw.delete_mapper(uuid, ch.live["id"])
 
 
-def _service_account_roles(gw_: Gateway, spec: RealmSpec, ch: Change) -> None:
-    sa = gw_.service_account_user(gw_.client_uuid(ch.key))
+def _service_account_roles(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
+    sa = gw.service_account_user(gw.client_uuid(ch.key))
     live = ch.live or {}
     for owner in set(ch.desired or {}) | set(live):
-        owner_uuid = gw_.client_uuid(owner)
+        owner_uuid = gw.client_uuid(owner)
         want, have = set((ch.desired or {}).get(owner, [])), set(live.get(owner, []))
-        roles = {r["name"]: r for r in gw_.get(f"/clients/{owner_uuid}/roles") or []}
+        roles = {r["name"]: r for r in gw.client_roles(owner_uuid)}
         if want - have:
-            gw_.post(f"/users/{sa['id']}/role-mappings/clients/{owner_uuid}", [roles[n] for n in sorted(want - have)])
+            gw.map_client_roles_to_user(sa["id"], owner_uuid, [roles[n] for n in sorted(want - have)])
         if have - want:
-            gw_.delete(f"/users/{sa['id']}/role-mappings/clients/{owner_uuid}",
-                       [roles[n] for n in sorted(have - want)])
+            gw.unmap_client_roles_from_user(sa["id"], owner_uuid, [roles[n] for n in sorted(have - want)])
 
 
 def _group(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
@@ -318,9 +300,9 @@ def _group(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
     have = set((ch.live or {}).get("realmRoles", []))
     want = set(ch.desired["realmRoles"])
     if want - have:
-        gw.map_realm_roles_to_group(group_id, [gw.get(f"/roles/{n}") for n in sorted(want - have)])
+        gw.map_realm_roles_to_group(group_id, [gw.realm_role(n) for n in sorted(want - have)])
     if have - want:
-        gw.delete(f"/groups/{group_id}/role-mappings/realm", [gw.get(f"/roles/{n}") for n in sorted(have - want)])
+        gw.unmap_realm_roles_from_group(group_id, [gw.realm_role(n) for n in sorted(have - want)])
 
 
 _APPLY: dict[str, Callable[[Gateway, RealmSpec, Change], None]] = {

@@ -34,8 +34,7 @@ def base(settings, realm) -> str:
 
 
 def bearer(gw: Gateway) -> dict:
-    gw._conn._refresh_if_required()
-    return {"Authorization": gw._conn.headers["Authorization"]}
+    return gw.auth_headers()
 
 
 def values(rep: dict) -> dict[str, list[str]]:

@@ -1,0 +1,52 @@
+"""Our Keycloak extension's listings (keycloak-extension/, ``/realms/<realm>/cimr-audit/...``): the bulk reads the
+Admin API lacks (every user with the ids of its groups, the group tree, last logins, admin events without their
+representations), in pages read several at once. Same rules as the Admin API: view-users, view-events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provisioner.errors import KeycloakRejected
+from provisioner.gateway.transport import Transport
+
+
+class AuditListings(Transport):
+    """The audit's listings, never one request per user (nor per group); see docs/audit.md."""
+
+    def audit_listing(self, kind: str, expected: int, workers: int = 4, page: int = 1000) -> list[dict]:
+        """Every user ("users": attributes, ids of its groups) or group ("groups": parent, attributes) of the
+        realm. ``expected`` (about how many there are) lets the pages be read at once; more are read until a
+        short page. Raises KeycloakRejected when Keycloak lacks the extension.
+        """
+        items = self._listing_all(f"/{kind}", expected // page + 1, 1, page, workers)  # then: the realm grew
+        return list({item["id"]: item for item in items}.values())  # a page may shift while others are read
+
+    def audit_last_logins(self) -> dict[str, int]:
+        """User id -> time (ms) of its last LOGIN event still stored."""
+        return self._listing_pages("/last-logins", [0], 1, 1)[0] or {}
+
+    def audit_admin_events(self, since_ms: int, workers: int = 4, page: int = 5000) -> list[dict]:
+        """Admin events since ``since_ms``, newest first (time, operation, resource, authDetails)."""
+        return self._listing_all("/admin-events", workers, workers, page, workers, since=since_ms)
+
+    def _listing_pages(self, path: str, firsts: list[int], page: int, workers: int, **params: Any) -> list[list]:
+        pages = self.get_many([(path, {**params, "first": f, "max": page}) for f in firsts], workers=workers,
+                              base=f"realms/{self.realm}/cimr-audit")
+        if pages and pages[0] is None:
+            raise KeycloakRejected("Keycloak does not serve /realms/<realm>/cimr-audit: install the extension "
+                                   "keycloak-extension/ in its providers/ directory (docs/audit.md)")
+        return [batch or [] for batch in pages]
+
+    def _listing_all(self, path: str, first_pages: int, then: int, page: int, workers: int,
+                     **params: Any) -> list[dict]:
+        """Every item of a listing: ``first_pages`` pages at once, then ``then`` more at a time until a short page."""
+        items: list[dict] = []
+        first, count = 0, first_pages
+        while True:
+            pages = self._listing_pages(path, [first + i * page for i in range(count)], page, workers, **params)
+            for batch in pages:
+                items.extend(batch)
+            if any(len(batch) < page for batch in pages):
+                return items
+            first, count = first + count * page, then
