@@ -2,15 +2,15 @@
 
 Creates its OWN realm on the shared Keycloak (default http://127.0.0.1:8080; master admin from the
 environment, admin/admin by default; it must run our extension keycloak-extension/, as every Keycloak
-started by provisioner/keycloak_server.py or docker-compose.yml does), applies realm/, seeds N adherents (default 2,000: group trees and
+started by devstack/keycloak_server.py or docker-compose.yml does), applies realm/, seeds N adherents (default 2,000: group trees and
 delegates) and 5 teleservice users per adherent (10,000), a few planted findings, and our database (creation
 events, secret questions); then, in the same run:
   - the bulk audit with the read-only `auditor` account (collect + build_report), timed, requests counted;
   - the naive audit: the same facts read one user at a time (GET /users/{id}/groups, /role-mappings and
-    /events?user=), twice: through the project's Gateway (python-keycloak) and over the bulk reader's own
-    keep-alive transport (to separate the algorithm from the HTTP client), each on a random sample of users
-    (--naive-sample; 0 = all), timed and extrapolated to every user; its facts are checked equal to the
-    bulk's for the sample.
+    /events?user=), twice: one Gateway call after another, and through the bulk reader's own path
+    (Gateway.get_many) with one worker (to separate the algorithm from the way requests are made), each on a
+    random sample of users (--naive-sample; 0 = all), timed and extrapolated to every user; its facts are
+    checked equal to the bulk's for the sample.
 The realm is deleted at the end (--keep to keep it). Prints a Markdown table for docs/benchmarks.md and
 writes bench/results/audit.json.
 
@@ -48,14 +48,14 @@ from provisioner.db import Database, audit_events, secret_questions  # noqa: E40
 from provisioner.gateway import Gateway  # noqa: E402
 from provisioner.realm_apply import apply_plan, plan_realm  # noqa: E402
 from provisioner.realm_spec import load_realm_spec  # noqa: E402
-from provisioner.rules import POWERS  # noqa: E402
 from provisioner.settings import Settings  # noqa: E402
+from provisioner.catalogue import Catalogue  # noqa: E402
 
+POWERS = Catalogue.from_spec(load_realm_spec(ROOT / "realm", "cimr")).powers()  # realm/'s teleservices
 RESULTS = ROOT / "bench" / "results"
 LEAVES = ["teledeclaration/fichier-preetabli", "compte-adherent/utilisateur", "easypaiement/ordonnateur",
           "easypaiement/validateur", "eliquidation/utilisateur"]
 CHUNK = 500
-TOKEN_LOCK = threading.Lock()
 
 
 def numero(i: int) -> str:
@@ -95,10 +95,7 @@ def users_of(n: str, i: int, per: int, created_ms: int, default_role: str) -> li
 
 def partial_import(admin: Gateway, body: dict) -> dict:
     """Keycloak's partialImport with a long timeout (big bodies on a busy 2-core machine take minutes)."""
-    with TOKEN_LOCK:
-        admin._conn.get_token()  # a fresh 60 s token for each long call
-    resp = requests.post(f"{admin.settings.keycloak_url}/{admin._path('/partialImport')}", json=body, timeout=900,
-                         headers={"Authorization": admin._conn.headers["Authorization"]})
+    resp = requests.post(admin.admin_url("/partialImport"), json=body, timeout=900, headers=admin.auth_headers())
     resp.raise_for_status()
     return resp.json()
 
@@ -108,19 +105,14 @@ class Poster:
 
     def __init__(self, gw: Gateway):
         self.gw = gw
-        url = urlsplit(gw.settings.keycloak_url)
-        self.host, self.port = url.hostname, url.port
-        self.prefix = f"{url.path.rstrip('/')}/{gw._path('')}"
-        self.lock = threading.Lock()
+        url = urlsplit(gw.admin_url())
+        self.host, self.port, self.prefix = url.hostname, url.port, url.path
         self.local = threading.local()
         self.headers = self._fresh(None)
 
-    def _fresh(self, expired: str | None) -> dict:
-        with self.lock:  # the master admin's token lives 60 s: refresh once for every thread
-            if expired and self.gw._conn.headers.get("Authorization") == expired:
-                self.gw._conn.get_token()
-            self.gw._conn._refresh_if_required()
-            return {"Authorization": self.gw._conn.headers["Authorization"], "Content-Type": "application/json"}
+    def _fresh(self, refused: str | None) -> dict:
+        """The master admin's token lives 60 s: the gateway renews it once for every thread."""
+        return {**self.gw.auth_headers(refused), "Content-Type": "application/json"}
 
     def post(self, path: str, body: object) -> str | None:
         conn = getattr(self.local, "conn", None) or http.client.HTTPConnection(self.host, self.port, timeout=120)
@@ -208,12 +200,12 @@ def per_user_paths(user_id: str) -> list[tuple[str, dict]]:
 
 
 def naive_gateway(gw: Gateway, sample: list) -> list:
-    """One user at a time through the project's Gateway (python-keycloak), as the rest of our code calls Keycloak."""
+    """One user at a time, one Gateway call after another, as the rest of our code calls Keycloak."""
     return [[gw.get(path, **params) for path, params in per_user_paths(a.id)] for a in sample]
 
 
 def naive_lean(gw: Gateway, sample: list) -> list:
-    """One request at a time over the bulk reader's own keep-alive transport (isolates the algorithm)."""
+    """One request at a time through the bulk reader's own path, get_many with one worker (isolates the algorithm)."""
     flat = gw.get_many([p for a in sample for p in per_user_paths(a.id)], workers=1)
     return [flat[i:i + 3] for i in range(0, len(flat), 3)]
 
@@ -316,8 +308,8 @@ def main() -> int:
 | seed: our database (creation events, secret questions) | {result['seed_db_s']} s |
 | bulk audit (collect + report), {args.workers} connections | **{result['bulk_s']} s**, {data.reads} requests |
 {phase_rows}
-| naive audit through the Gateway (python-keycloak), {len(sample)} users measured | {runs['gateway']['sample_s']} s -> {runs['gateway']['extrapolated_s']} s for {len(accounts)} users (3 requests/user) |
-| naive audit on the bulk reader's transport, {len(sample)} users measured | {runs['lean']['sample_s']} s -> {runs['lean']['extrapolated_s']} s for {len(accounts)} users |
+| naive audit through the Gateway, one call after another, {len(sample)} users measured | {runs['gateway']['sample_s']} s -> {runs['gateway']['extrapolated_s']} s for {len(accounts)} users (3 requests/user) |
+| naive audit through get_many with one worker, {len(sample)} users measured | {runs['lean']['sample_s']} s -> {runs['lean']['extrapolated_s']} s for {len(accounts)} users |
 | ratio naive (Gateway) / bulk | **{runs['gateway']['ratio']}x** |
 | ratio naive (same transport) / bulk | **{runs['lean']['ratio']}x** |
 | users whose facts differ between naive and bulk (sample) | {runs['gateway']['mismatches']} / {runs['lean']['mismatches']} |

@@ -1,7 +1,7 @@
 """Bulk onboarding of N users (default 1,000) for one adherent, three ways, side by side in one run:
 
-  (a) naive: a sequential loop of python-keycloak calls per user (create_user, set_user_password,
-      group_user_add for each power) — what a quick script would do;
+  (a) naive: a sequential loop of Admin API calls per user through our gateway (create_user, set_password,
+      add_to_group for each power) — what a quick script would do;
   (b) Keycloak's own partialImport of the same users (one request, ifResourceExists=SKIP);
   (c) ours: provisioner.bulk.import_users on a CSV of the same users (every rule checked, each user created
       with groups, attributes and password credential in ONE POST, bounded concurrency, audit trail) —
@@ -37,12 +37,12 @@ from provisioner.errors import KeycloakUnavailable  # noqa: E402
 from provisioner.gateway import Gateway  # noqa: E402
 from provisioner.realm_apply import apply_plan, plan_realm  # noqa: E402
 from provisioner.realm_spec import load_realm_spec  # noqa: E402
+from provisioner.catalogue import Catalogue  # noqa: E402
 from provisioner.rules import Access  # noqa: E402
 from provisioner.settings import Settings  # noqa: E402
-from provisioner.subscriptions import (Company, DelegateForm, Responsable, SubscriptionForm,  # noqa: E402
+from provisioner.subscriptions import (Company, NewDelegate, Responsable, NewSubscription,  # noqa: E402
                                        approve_subscription, submit_subscription)
 from provisioner.tenancy import Actor  # noqa: E402
-from provisioner.tree import leaf_path  # noqa: E402
 from provisioner.users import NewUser, UserDetails, user_rep  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -77,8 +77,8 @@ def environment(smtp_port: int, db: Path) -> dict[str, str]:
 
 def new_adherent(gw: Gateway, services: Services) -> str:
     n = str(uuid.uuid4().int % 10**8).rjust(8, "9")
-    form = SubscriptionForm(Company(n, "Bench SA", "RC 1", "P 1"), Responsable("Bench", "Resp", "PDG"),
-                            DelegateForm("Bench", "Delegue", "RH", f"d{n}@bench.ma", "Deleg2026", "Deleg2026"))
+    form = NewSubscription(Company(n, "Bench SA", "RC 1", "P 1"), Responsable("Bench", "Resp", "PDG"),
+                            NewDelegate("Bench", "Delegue", "RH", f"d{n}@bench.ma", "Deleg2026", "Deleg2026"))
     sub = submit_subscription(gw, services, form)
     approve_subscription(gw, services, Actor.agent("bench.agent"), sub.id)
     return n
@@ -105,22 +105,22 @@ def csv_text(rows: list[NewUser], questions: bool) -> str:
 
 
 def reps(n: str, rows: list[NewUser], categories: tuple[str, ...]) -> list[dict]:
-    return [user_rep(n, u, u.access.normalised(categories)) for u in rows]
+    catalogue = Catalogue.from_spec(load_realm_spec(ROOT / "realm", "cimr"))
+    return [user_rep(n, u, u.access.normalised(categories, catalogue)) for u in rows]
 
 
 def naive(gw: Gateway, n: str, rows: list[NewUser], categories: tuple[str, ...]) -> float:
-    """(a) One python-keycloak call after another: create, password, each group."""
-    admin = gw.python_keycloak
+    """(a) One Admin API call after another: create, password, each group."""
     group_ids: dict[str, str] = {}
     start = time.perf_counter()
     for rep in reps(n, rows, categories):
         groups, creds = rep.pop("groups"), rep.pop("credentials")
-        uid = admin.create_user(rep, exist_ok=False)
-        admin.set_user_password(uid, creds[0]["value"], temporary=True)
+        uid = gw.create_user(rep)
+        gw.set_password(uid, creds[0]["value"], temporary=True)
         for path in groups:
             if path not in group_ids:
-                group_ids[path] = admin.get_group_by_path(path)["id"]
-            admin.group_user_add(uid, group_ids[path])
+                group_ids[path] = gw.group_by_path(path).id
+            gw.add_to_group(uid, group_ids[path])
     return time.perf_counter() - start
 
 

@@ -33,12 +33,13 @@ sys.path.insert(0, str(ROOT))
 
 from provisioner import permissions  # noqa: E402
 from provisioner.gateway import Gateway  # noqa: E402
-from provisioner.keycloak_server import KeycloakServer  # noqa: E402
+from devstack.keycloak_server import KeycloakServer  # noqa: E402
 from provisioner.realm_apply import apply_plan, plan_realm  # noqa: E402
 from provisioner.realm_spec import load_realm_spec  # noqa: E402
-from provisioner.rules import POWERS  # noqa: E402
 from provisioner.settings import Settings  # noqa: E402
+from provisioner.catalogue import Catalogue  # noqa: E402
 
+POWERS = Catalogue.from_spec(load_realm_spec(ROOT / "realm", "cimr")).powers()  # realm/'s teleservices
 HTTP, MGMT = 8280, 9280
 REALM = "cimr"
 CLIENT = "bench-cli"          # test-only public client with direct grants (bench realm only)
@@ -99,16 +100,15 @@ def _reroot(rep: dict, prefix: str) -> dict:
 
 
 async def _post_all(gw: Gateway, calls: list[tuple[str, dict]], concurrency: int = 8) -> None:
-    gw._conn._refresh_if_required()
     sem = asyncio.Semaphore(concurrency)
-    base = f"{gw.settings.keycloak_url}/{gw._path('')}"
+    base = gw.admin_url()
 
     async def one(client: httpx.AsyncClient, path: str, body: dict) -> None:
         async with sem:
             r = await client.post(base + path, json=body)
             assert r.status_code in (201, 204), (r.status_code, r.text[:200])
 
-    async with httpx.AsyncClient(headers=dict(gw._conn.headers), timeout=120) as client:
+    async with httpx.AsyncClient(headers=gw.auth_headers(), timeout=120) as client:
         await asyncio.gather(*(one(client, p, b) for p, b in calls))
 
 
@@ -131,15 +131,13 @@ def group_ids(gw: Gateway) -> tuple[dict[str, list[str]], dict[str, str]]:
 async def create_pairs(gw: Gateway, trees: dict, delegates: dict, numeros: list[str],
                        concurrency: int = 4) -> list[float]:
     """The same policy + permission as permissions.ensure_delegation, POSTed concurrently; per-pair seconds."""
-    base = f"{gw.settings.keycloak_url}/{gw._path(gw._authz())}"
-    gw._conn._refresh_if_required()
+    base = gw.admin_url(gw.authz_path())
     sem = asyncio.Semaphore(concurrency)
     durations: list[float] = [0.0] * len(numeros)
 
     async def one(client: httpx.AsyncClient, i: int, n: str) -> None:
         async with sem:
-            gw._conn._refresh_if_required()  # master admin tokens live 60 s: refresh as we go
-            client.headers["Authorization"] = gw._conn.headers["Authorization"]
+            client.headers.update(gw.auth_headers())  # master admin tokens live 60 s: renewed as we go
             t0 = time.perf_counter()
             r = await client.post(f"{base}/policy/group", json={
                 "name": permissions.policy_name(n), "logic": "POSITIVE",
@@ -151,7 +149,7 @@ async def create_pairs(gw: Gateway, trees: dict, delegates: dict, numeros: list[
             r.raise_for_status()
             durations[i] = time.perf_counter() - t0
 
-    async with httpx.AsyncClient(headers=dict(gw._conn.headers), timeout=120) as client:
+    async with httpx.AsyncClient(headers=gw.auth_headers(), timeout=120) as client:
         await asyncio.gather(*(one(client, i, n) for i, n in enumerate(numeros)))
     return durations
 
@@ -213,9 +211,7 @@ def delegate_calls(settings: Settings, admin: Gateway, n: str, ids: dict[str, st
         ok(s.delete(r.headers["Location"]))
 
     def baseline() -> None:
-        admin._conn._refresh_if_required()
-        ok(requests.get(f"{base}/users", params={"search": f"u{n}x"},
-                        headers={"Authorization": f"Bearer {admin._conn.token['access_token']}"}))
+        ok(requests.get(f"{base}/users", params={"search": f"u{n}x"}, headers=admin.auth_headers()))
 
     calls = {
         "read user (GET /users/{id})": lambda: ok(s.get(f"{base}/users/{user}")),

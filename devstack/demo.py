@@ -1,4 +1,4 @@
-"""`python -m portal.demo`: demo data through the provisioner's actions (idempotent), then print the logins.
+"""`python -m devstack.demo`: demo data through the provisioner's actions (idempotent), then print the logins.
 
 An adherent with an approved subscription and its delegate, two teleservice users, a CIMR agent and an
 auditor. Passwords: DEMO_PASSWORD (default Demo2026; 5 to 10 letters and digits).
@@ -36,11 +36,11 @@ def seed(settings: Settings, password: str) -> dict[str, str]:
             create_staff(gw, services, OPERATOR, StaffMember(username, role, prenom, nom, f"{username}@cimr.ma",
                                                              password))
     if gw.user_by_username(ADHERENT) is None:
-        form = subscriptions.SubscriptionForm(
+        form = subscriptions.NewSubscription(
             subscriptions.Company(ADHERENT, "Atlas Textile SARL", "RC 123456", "PAT 654321",
                                   "12 bd Zerktouni, Casablanca", "+212 522 11 22 33", "", "www.atlas-textile.ma"),
             subscriptions.Responsable("Alaoui", "Karim", "Directeur général", "M", "+212 522 11 22 34"),
-            subscriptions.DelegateForm("Bennani", "Salma", "Responsable RH", "salma.bennani@atlas-textile.ma",
+            subscriptions.NewDelegate("Bennani", "Salma", "Responsable RH", "salma.bennani@atlas-textile.ma",
                                        password, password, "Mme", "+212 522 11 22 35"))
         sub = subscriptions.submit_subscription(gw, services, form)
         subscriptions.approve_subscription(gw, services, agent, sub.id)

@@ -189,8 +189,8 @@ class KeycloakServer:
         return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
 
 
-if __name__ == "__main__":  # python -m provisioner.keycloak_server fetch
+if __name__ == "__main__":  # python -m devstack.keycloak_server fetch
     if sys.argv[1:] == ["fetch"]:
         print(keycloak_home())
     else:
-        raise SystemExit("usage: python -m provisioner.keycloak_server fetch")
+        raise SystemExit("usage: python -m devstack.keycloak_server fetch")

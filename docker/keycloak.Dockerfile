@@ -1,5 +1,5 @@
 # Keycloak with our read-only audit extension (keycloak-extension/), compiled against the image's own jars.
-# Keep the version equal to provisioner/keycloak_server.py's KEYCLOAK_VERSION (tests/test_docker_compose.py).
+# Keep the version equal to devstack/keycloak_server.py's KEYCLOAK_VERSION (tests/test_docker_compose.py).
 ARG KEYCLOAK_IMAGE=quay.io/keycloak/keycloak:26.7.0
 FROM ${KEYCLOAK_IMAGE} AS keycloak
 

@@ -7,11 +7,11 @@ from flask import flash
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import (Form, FormField, HiddenField, PasswordField, RadioField, SelectField, SelectMultipleField,
+from wtforms import (Form, FormField, PasswordField, RadioField, SelectField, SelectMultipleField,
                      StringField, TextAreaField)
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from provisioner.errors import Message, RuleViolation, ValidationError
+from provisioner.errors import InputError
 from portal.i18n import say
 
 CIVILITES = [("", "—"), ("M", "M."), ("Mme", "Mme")]
@@ -205,10 +205,9 @@ def _field(form, dotted: str):
     return node if hasattr(node, "errors") and hasattr(node, "data") else None
 
 
-def apply_errors(form, exc: ValidationError | RuleViolation, aliases: dict[str, str] | None = None) -> None:
+def apply_errors(form, exc: InputError, aliases: dict[str, str] | None = None) -> None:
     """Put each provisioner message next to its field; messages for no field become a flashed error."""
-    errors: dict[str, Message] = exc.errors if isinstance(exc, ValidationError) else {exc.field: exc.message}
-    for key, message in errors.items():
+    for key, message in exc.errors.items():
         target = _field(form, (aliases or {}).get(key, key))
         text = say(message)
         if target is None:

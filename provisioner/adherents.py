@@ -8,13 +8,13 @@ from datetime import datetime, timezone
 from sqlalchemy import insert, select, update
 
 from provisioner import rules
-from provisioner.audit_trail import audited
+from provisioner.trail import audited
 from provisioner.core import Services
 from provisioner.db import delegate_history as history_table
 from provisioner.errors import KeycloakRejected, Message, NotFound, RuleViolation
 from provisioner.gateway import Gateway, User
 from provisioner.mailer import notice_mail
-from provisioner.subscriptions import DelegateForm, validate_delegate
+from provisioner.subscriptions import NewDelegate, validate_delegate
 from provisioner.tenancy import Actor, require_adherent, require_agent
 from provisioner.tree import ACTIVE, SUSPENDED, adherent_state, enabled_validators, require_active
 
@@ -109,7 +109,7 @@ def change_delegate_email(gw: Gateway, services: Services, actor: Actor, numero:
                 f"The user administrator's e-mail address is now {email}."))
 
 
-def replace_delegate(gw: Gateway, services: Services, actor: Actor, numero: str, new: DelegateForm) -> None:
+def replace_delegate(gw: Gateway, services: Services, actor: Actor, numero: str, new: NewDelegate) -> None:
     """Agent, réabonnement: the delegate account (username = numero) gets the new person; the previous one's
     password, sessions and OTP stop working; the history keeps who was delegate when."""
     with audited(services.db, actor, "delegate.replace", numero, numero) as entry:
@@ -138,7 +138,7 @@ def replace_delegate(gw: Gateway, services: Services, actor: Actor, numero: str,
             f"You are now the user administrator of member {numero} (login: {numero}, with the password you chose)."))
 
 
-def _is_person(rep: dict, d: DelegateForm) -> bool:
+def _is_person(rep: dict, d: NewDelegate) -> bool:
     return ((rep.get("email") or "").lower(), rep.get("lastName"), rep.get("firstName")) == (
         d.email.lower(), d.nom, d.prenom)
 
@@ -147,7 +147,7 @@ def _is_history(exc: KeycloakRejected) -> bool:
     return "istory" in str(exc) or "last " in str(exc)
 
 
-def _delegate_rep(rep: dict, new: DelegateForm) -> dict:
+def _delegate_rep(rep: dict, new: NewDelegate) -> dict:
     """The account's representation with the new delegate's details (attributes other than theirs kept)."""
     attrs = {k: v for k, v in (rep.get("attributes") or {}).items()
              if k not in ("civilite", "fonction", "telephone", "gsm", "fax")}
@@ -157,7 +157,7 @@ def _delegate_rep(rep: dict, new: DelegateForm) -> dict:
             "attributes": attrs, "requiredActions": []}
 
 
-def _record_new_term(services: Services, numero: str, user_id: str, new: DelegateForm, actor: Actor) -> None:
+def _record_new_term(services: Services, numero: str, user_id: str, new: NewDelegate, actor: Actor) -> None:
     """Close the open delegate term and open the new one, unless a previous run already did."""
     with services.db.connect() as conn:
         current = conn.execute(select(history_table).where(

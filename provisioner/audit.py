@@ -10,17 +10,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 from provisioner.errors import Message
+from provisioner.rules import EASYPAIEMENT, VALIDATEUR
+from provisioner.trail import TrailEntry
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 ADHERENTS, DELEGATES = "adherents", "delegates"
 AGENT_ROLE, DELEGATE_ROLE = "agent", "delegate"
 STAFF_ROLES = (AGENT_ROLE, "auditor")
-EASYPAIEMENT, VALIDATEUR, TELEDECLARATION = "easypaiement", "validateur", "teledeclaration"
 CREATION_ACTIONS = ("user.create", "subscription.submit", "staff.create.")
 # A trail entry and the Keycloak admin events it caused: the entry is written when the action ends.
 JOIN_WINDOW = timedelta(seconds=120)
@@ -125,18 +126,6 @@ class AdherentInfo:
 
 
 @dataclass(frozen=True)
-class TrailEvent:
-    at: datetime
-    actor: str
-    actor_role: str
-    adherent: str | None
-    action: str
-    target: str | None
-    outcome: str
-    detail: str | None = None
-
-
-@dataclass(frozen=True)
 class AdminEvent:
     at: datetime
     actor: str            # who held the token: a username of the realm, or "master/admin" for another realm's
@@ -204,11 +193,12 @@ class AuditData:
     accounts: tuple[Account, ...]
     adherents: tuple[AdherentInfo, ...]
     group_roles: Mapping[str, tuple[str, ...]]  # group path -> roles it carries ("client:role" / "realm:role")
-    teleservices: tuple[str, ...]               # client ids of the teleservices
+    teleservices: tuple[str, ...]               # client ids of the teleservices (realm/'s catalogue)
     last_logins: Mapping[str, datetime] = field(default_factory=dict)  # user id -> last LOGIN event
     login_retention_days: int | None = None
     secret_question_users: frozenset[str] = frozenset()
-    trail: tuple[TrailEvent, ...] = ()
+    trail: tuple[TrailEntry, ...] = ()
+    declaration_services: tuple[str, ...] = ("teledeclaration",)  # their users declare staff categories
     admin_events: tuple[AdminEvent, ...] = ()
     drift: tuple[str, ...] | None = None  # None: could not be computed (see drift_note)
     delegations: tuple[tuple[str, str | None, str, str], ...] = ()  # permissions.audit_problems()
@@ -250,26 +240,13 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class Activity:
-    at: datetime
-    actor: str
-    actor_role: str
-    adherent: str | None
-    action: str
-    target: str | None
-    outcome: str
-    keycloak: tuple[str, ...]   # admin events it caused: "UPDATE users/<id>"
-    source: str                 # "trail+keycloak" | "trail" | "keycloak"
-
-
-@dataclass(frozen=True)
 class Report:
     realm: str
     generated_at: datetime
     inactive_days: int
     holdings: tuple[Holding, ...]
     findings: tuple[Finding, ...]
-    activity: tuple[Activity, ...]
+    activity: tuple[TrailEntry, ...]
     drift_note: str
     notes: tuple[str, ...]
     counts: Mapping[str, int]
@@ -287,7 +264,7 @@ class Report:
                 "drift": self.drift_note,
                 "findings": [{**plain(f), "title": f.title.en, "title_fr": f.title.fr} for f in self.findings],
                 "holdings": [plain(h) for h in self.holdings],
-                "activity": [{**plain(a), "keycloak": list(a.keycloak)} for a in self.activity]}
+                "activity": [{k: v for k, v in plain(a).items() if k in SECTIONS["activity"]} for a in self.activity]}
 
 
 # --- the rules -------------------------------------------------------------------------------------
@@ -389,9 +366,10 @@ def find_issues(data: AuditData, view: _View, inactive_days: int, now: datetime)
         for ad, role in view.tele[a.id].get(EASYPAIEMENT, ()):
             if role == VALIDATEUR and a.enabled:
                 validators.setdefault(ad, []).append(a)
-        for ad, _ in view.tele[a.id].get(TELEDECLARATION, ()):
-            if a.enabled:
-                declared.setdefault(ad, set()).update(a.categories)
+        for client in data.declaration_services:
+            for ad, _ in view.tele[a.id].get(client, ()):
+                if a.enabled:
+                    declared.setdefault(ad, set()).update(a.categories)
         for ad in view.adherents_of(a):
             tied.setdefault(ad, []).append(a)
     for numero, ad in sorted(adherents.items()):
@@ -480,8 +458,8 @@ def config_findings(realm: str, config: RealmConfig, teleservices: tuple[str, ..
     return out
 
 
-def _creators(trail: tuple[TrailEvent, ...]) -> dict[str, TrailEvent]:
-    out: dict[str, TrailEvent] = {}
+def _creators(trail: tuple[TrailEntry, ...]) -> dict[str, TrailEntry]:
+    out: dict[str, TrailEntry] = {}
     for e in sorted(trail, key=lambda e: e.at):
         if e.outcome == "ok" and e.target and e.action.startswith(CREATION_ACTIONS) and e.target not in out:
             out[e.target] = e
@@ -503,7 +481,7 @@ def holdings(data: AuditData, view: _View) -> list[Holding]:
     return sorted(rows, key=lambda h: (h.adherent, h.teleservice, h.role, h.username))
 
 
-def token_holders(entry: TrailEvent, accounts: ServiceAccounts) -> frozenset[str]:
+def token_holders(entry: TrailEntry, accounts: ServiceAccounts) -> frozenset[str]:
     """The Keycloak users whose token may have carried out this trail entry's action: its admin events name one.
 
     A delegate acts with its own token in the portal (portal/services.py ``gateway``); through the CLI (``--as``,
@@ -519,7 +497,7 @@ def token_holders(entry: TrailEvent, accounts: ServiceAccounts) -> frozenset[str
     return frozenset({accounts.provisioner})
 
 
-def admin_activity(data: AuditData) -> list[Activity]:
+def admin_activity(data: AuditData) -> list[TrailEntry]:
     """Our audit trail (the person) joined with Keycloak's admin events (what Keycloak changed).
 
     An entry takes the not-yet-taken admin events on the same target user, in the window before it, made with
@@ -545,13 +523,13 @@ def admin_activity(data: AuditData) -> list[Activity]:
                 used.add(i)
                 k = data.admin_events[i]
                 caused.append(f"{k.operation} {k.resource_path}")
-        rows.append(Activity(t.at, t.actor, t.actor_role, t.adherent, t.action, t.target, t.outcome,
-                             tuple(caused), "trail+keycloak" if caused else "trail"))
+        rows.append(replace(t, before=None, after=None, keycloak=tuple(caused),
+                            source="trail+keycloak" if caused else "trail"))
     for i, k in enumerate(data.admin_events):
         if i not in used:
-            rows.append(Activity(k.at, k.actor, "keycloak", None, f"{k.resource_type} {k.operation}".lower(),
-                                 k.target or k.resource_path, "ok", (f"{k.operation} {k.resource_path}",),
-                                 "keycloak"))
+            rows.append(TrailEntry(k.at, k.actor, "keycloak", None, f"{k.resource_type} {k.operation}".lower(),
+                                   k.target or k.resource_path, "ok", keycloak=(f"{k.operation} {k.resource_path}",),
+                                   source="keycloak"))
     return sorted(rows, key=lambda r: r.at, reverse=True)
 
 

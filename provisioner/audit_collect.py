@@ -9,15 +9,16 @@ docs/audit.md for the reads, provisioner/audit.py for the rules.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from urllib.parse import quote
+from functools import partial
 
 from sqlalchemy import or_, select
 
 from provisioner.audit import (DELEGATE_ROLE, Account, AdherentInfo, AdminEvent, AuditData, ClientConfig, Mapper,
-                               RealmConfig, ServiceAccounts, TrailEvent)
+                               RealmConfig, ServiceAccounts, TrailEntry)
+from provisioner.catalogue import Catalogue
 from provisioner.db import Database, audit_events, secret_questions
 from provisioner.errors import Forbidden, ProvisionerError
-from provisioner.gateway import Gateway
+from provisioner.gateway import Gateway, Role
 from provisioner.realm_spec import RealmSpec
 
 CREATION_PREFIXES = ("user.create", "subscription.submit", "staff.create.")
@@ -62,29 +63,28 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
 
     now = datetime.now(timezone.utc)
     gw.bulk_reads = 0
-    realm, clients = gw.get_many(["", "/clients"])
+    realm, clients = gw.at_once(gw.get_realm, gw.clients)
     client_uuid = {c["clientId"]: c["id"] for c in clients}
     teleservices = tuple(c.client_id for c in spec.teleservices)
 
     # Roles whose holders matter: teleservice roles, our realm roles, realm administration roles.
-    role_paths = {f"{c.client_id}:{r.name}": f"/clients/{client_uuid[c.client_id]}/roles/{quote(r.name)}"
-                  for c in spec.teleservices if c.client_id in client_uuid for r in c.roles}
-    role_paths |= {f"realm:{r.name}": f"/roles/{quote(r.name)}" for r in spec.realm_roles}
+    roles = {f"{c.client_id}:{r.name}": Role(r.name, client_uuid[c.client_id])
+             for c in spec.teleservices if c.client_id in client_uuid for r in c.roles}
+    roles |= {f"realm:{r.name}": Role(r.name) for r in spec.realm_roles}
     rm = client_uuid.get("realm-management")
     if rm:
-        for r in gw.get_many([f"/clients/{rm}/roles"])[0] or []:
-            role_paths[f"realm-management:{r['name']}"] = f"/clients/{rm}/roles/{quote(r['name'])}"
+        [administration] = gw.at_once(partial(gw.client_roles, rm))
+        roles |= {f"realm-management:{r['name']}": Role(r["name"], rm) for r in administration}
 
     lap("realm, clients, roles")
-    counts = gw.get_many(["/users/count", ("/groups/count", {"top": "false"})])
-    groups = {g["id"]: g for g in gw.audit_listing("groups", int((counts[1] or {}).get("count", 0)), workers=workers)}
+    user_count, group_count = gw.at_once(gw.count_users, gw.count_groups)
+    groups = {g["id"]: g for g in gw.audit_listing("groups", group_count, workers=workers)}
     group_path = _paths(groups)
     lap(f"groups ({len(groups)})")
     # Roles each group carries itself (one paged listing per role), then inherited by its subgroups.
-    carriers = gw.get_pages([(f"{p}/groups", {"briefRepresentation": "true"}) for p in role_paths.values()],
-                            workers=workers)
+    carriers = gw.groups_with_roles(list(roles.values()), workers=workers)
     own: dict[str, set[str]] = {}
-    for role, listed in zip(role_paths, carriers):
+    for role, listed in zip(roles, carriers):
         for g in listed or []:
             own.setdefault(g["id"], set()).add(role)
     group_roles: dict[str, set[str]] = {}
@@ -97,11 +97,11 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
             group_roles[group_path[gid]] = held
 
     lap("role-carrying groups")
-    expected = int(counts[0] or 0) + sum(bool(c.get("serviceAccountsEnabled")) for c in clients)
+    expected = user_count + sum(bool(c.get("serviceAccountsEnabled")) for c in clients)
     users = gw.audit_listing("users", expected, workers=workers)
     lap(f"users with attributes and groups ({len(users)})")
     direct_of: dict[str, list[str]] = {}
-    for role, ids in zip(role_paths, gw.audit_role_users(list(role_paths.values()), workers=workers).values()):
+    for role, ids in zip(roles, gw.users_with_roles(list(roles.values()), workers=workers)):
         for uid in ids:
             direct_of.setdefault(uid, []).append(role)
 
@@ -154,6 +154,7 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
     return AuditData(
         realm=gw.realm, collected_at=now, accounts=accounts, adherents=adherents,
         group_roles={p: tuple(sorted(r)) for p, r in group_roles.items()}, teleservices=teleservices,
+        declaration_services=tuple(t.client_id for t in Catalogue.from_spec(spec) if t.declares),
         last_logins=last_logins, login_retention_days=retention // 86400 if retention else None,
         secret_question_users=with_questions, trail=trail, admin_events=tuple(admin_events), drift=drift,
         drift_note=note, config=config, service_accounts=ours, activity_since=since,
@@ -177,8 +178,8 @@ def _realm_config(gw: Gateway, realm: dict, clients: list[dict], spec: RealmSpec
     if "bruteForceProtected" not in realm or any("publicClient" not in c for c in clients):
         return None, "Realm configuration not checked: this account may not read the realm's and clients' settings."
     try:
-        scopes, composites = gw.get_many(["/client-scopes", f"/roles/{DELEGATE_ROLE}/composites"])
-        granted = _with_composites(gw, composites or [])
+        scopes, composites = gw.at_once(gw.client_scopes, partial(gw.realm_role_composites, DELEGATE_ROLE))
+        granted = _with_composites(gw, composites)
     except Forbidden as exc:
         return None, f"Realm configuration not checked: {exc}"
     rm = next((c["id"] for c in clients if c["clientId"] == "realm-management"), None)
@@ -209,7 +210,7 @@ def _with_composites(gw: Gateway, roles: list[dict]) -> list[dict]:
     seen = {r["id"]: r for r in roles}
     todo = [r for r in roles if r.get("composite")]
     while todo:
-        found = gw.get_many([f"/roles-by-id/{r['id']}/composites" for r in todo])
+        found = gw.at_once(*(partial(gw.role_composites, r["id"]) for r in todo))
         todo = []
         for r in (r for batch in found for r in batch or []):
             if r["id"] not in seen:
@@ -218,7 +219,7 @@ def _with_composites(gw: Gateway, roles: list[dict]) -> list[dict]:
     return list(seen.values())
 
 
-def _read_database(db: Database | None, since: datetime) -> tuple[tuple[TrailEvent, ...], frozenset[str]]:
+def _read_database(db: Database | None, since: datetime) -> tuple[tuple[TrailEntry, ...], frozenset[str]]:
     """The trail since ``since`` plus every creation (for 'created by'); who has secret questions."""
     if db is None:
         return (), frozenset()
@@ -226,7 +227,7 @@ def _read_database(db: Database | None, since: datetime) -> tuple[tuple[TrailEve
     created = or_(*(c.action.startswith(p) for p in CREATION_PREFIXES))
     with db.connect() as conn:
         rows = conn.execute(select(audit_events).where(or_(c.at >= since, created)).order_by(c.id))
-        trail = tuple(TrailEvent(_aware(r.at), r.actor, r.actor_role, r.adherent, r.action, r.target, r.outcome,
+        trail = tuple(TrailEntry(_aware(r.at), r.actor, r.actor_role, r.adherent, r.action, r.target, r.outcome,
                                  r.detail) for r in rows)
         questions = frozenset(r[0] for r in conn.execute(select(secret_questions.c.user_id).distinct()))
     return trail, questions

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from provisioner import rules, secret_questions
-from provisioner.audit_trail import audited, record
+from provisioner.trail import audited, record
 from provisioner.core import Services
 from provisioner.errors import Conflict, KeycloakRejected, Message, ProvisionerError
 from provisioner.gateway import Gateway, User
@@ -171,7 +171,7 @@ def _create(gw: Gateway, services: Services, actor: Actor, adherent: str, todo: 
     if not todo:
         return
     hashes = _hash_all([new for _, new in todo])
-    accesses = [new.access.normalised(categories) for _, new in todo]
+    accesses = [new.access.normalised(categories, services.catalogue) for _, new in todo]
     reps = [user_rep(adherent, new, access) for (_, new), access in zip(todo, accesses)]
     done = 0
 

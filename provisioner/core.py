@@ -10,6 +10,7 @@ import functools
 from dataclasses import dataclass
 from typing import Callable
 
+from provisioner.catalogue import Catalogue
 from provisioner.db import Database
 from provisioner.gateway import Gateway
 from provisioner.mailer import Mailer
@@ -23,6 +24,7 @@ class Services:
     db: Database
     mailer: Mailer
     password_policy: PasswordPolicy
+    catalogue: Catalogue = Catalogue(())  # the teleservices of realm/ (from_settings reads them)
     # The provisioner's service account, for the few writes our rules allow a delegate but Keycloak's
     # fine-grained permissions (rightly) do not: the adherent group's own attributes (E@syPaiement
     # confirmations), which also hold its status. Our tenant check and audit trail still apply.
@@ -33,9 +35,9 @@ class Services:
 
     @classmethod
     def from_settings(cls, settings: Settings, spec: RealmSpec | None = None) -> "Services":
-        """Open the database (tables created) and read the password policy from realm/ (RealmSpec)."""
+        """Open the database (tables created); read the password policy and the teleservices from realm/."""
         spec = spec or load_realm_spec(settings.realm_dir, settings.realm, settings.realm_vars)
         automation = (functools.cache(lambda: Gateway.as_service_account(settings))
                       if settings.provisioner_client_secret else None)
         return cls(settings, Database(settings.database_url), Mailer.from_settings(settings), spec.password_policy,
-                   automation)
+                   Catalogue.from_spec(spec), automation)

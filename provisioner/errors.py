@@ -56,14 +56,17 @@ class KeycloakRejected(ProvisionerError):
 # --- Domain errors ---------------------------------------------------------------------------------
 
 
-class ValidationError(ProvisionerError):
-    """One or more fields are invalid. ``errors`` maps field name -> message (French and English)."""
-
-    exit_code = 1
+class InputError(ProvisionerError):
+    """What the person typed or chose is refused. ``errors`` maps each field to change -> how (French, English):
+    views and the CLI catch this one class and show every message next to its field."""
 
     def __init__(self, errors: dict[str, "Message"]):
         self.errors = errors
         super().__init__("; ".join(f"{k}: {v.en}" for k, v in errors.items()))
+
+
+class ValidationError(InputError):
+    """One or more fields are invalid (the rules' checks of a whole form)."""
 
 
 class Message:
@@ -95,9 +98,9 @@ class TenantViolation(ProvisionerError):
         super().__init__(f"{actor} may not act on {target} (outside adherent {adherent})")
 
 
-class RuleViolation(ProvisionerError):
+class RuleViolation(InputError):
     """A domain rule refused the action; ``field`` names what to change, ``message`` says how."""
 
     def __init__(self, field: str, message: Message):
         self.field, self.message = field, message
-        super().__init__(f"{field}: {message.en}")
+        super().__init__({field: message})

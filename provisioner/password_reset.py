@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, delete, func, insert, select
 
-from provisioner import audit_trail, secret_questions
+from provisioner import secret_questions, trail
 from provisioner.core import Services
 from provisioner.errors import Message, ProvisionerError
 from provisioner.gateway import Gateway, User
@@ -130,7 +130,7 @@ def verify_answers(gw: Gateway, services: Services, login: str, address: str, an
         if ok:  # a success clears this login's failures
             conn.execute(delete(reset_attempts).where(reset_attempts.c.login == _key(login), ~reset_attempts.c.ok))
     if user:
-        audit_trail.record(services.db, Actor(user.username, "user", user.attr("adherent")),
+        trail.record(services.db, Actor(user.username, "user", user.attr("adherent")),
                            "user.reset_questions", user.attr("adherent"), user.username,
                            "ok" if ok else "refused", detail=None if ok else "wrong answers")
     return user.id if ok else None
@@ -152,7 +152,7 @@ def set_new_password(gw: Gateway, services: Services, user_id: str, password: st
     raise_if(check_password_pair(services.password_policy, password, password_confirm, user.username))
     adherent = user.attr("adherent")
     actor = Actor(user.username, "user", adherent)
-    with audit_trail.audited(services.db, actor, "user.password_reset_by_questions", adherent, user.username):
+    with trail.audited(services.db, actor, "user.password_reset_by_questions", adherent, user.username):
         gw.set_password(user.id, password, temporary=False)
         gw.clear_brute_force(user.id)
     delegate = gw.user_by_username(adherent) if adherent else None
@@ -164,5 +164,5 @@ def set_new_password(gw: Gateway, services: Services, user_id: str, password: st
         try:
             services.mailer.send(notice_mail(to, adherent or "", fr, en))
         except ProvisionerError:
-            audit_trail.record(services.db, actor, "mail.failed", adherent, to, "error",
+            trail.record(services.db, actor, "mail.failed", adherent, to, "error",
                                detail="password reset notice not sent")

@@ -10,20 +10,12 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
+from provisioner.catalogue import Catalogue
 from provisioner.errors import Message, RuleViolation, ValidationError
 from provisioner.realm_spec import PasswordPolicy
 
-# --- teleservices and their powers ---------------------------------------------------------------------
-TELEDECLARATION, COMPTE_ADHERENT, EASYPAIEMENT, ELIQUIDATION = (
-    "teledeclaration", "compte-adherent", "easypaiement", "eliquidation")
-# client id -> the roles (leaf groups /adherents/<n>/<client>/<role>) a user of it may hold
-POWERS: dict[str, tuple[str, ...]] = {
-    TELEDECLARATION: ("fichier-preetabli", "formulaire-saisie"),
-    COMPTE_ADHERENT: ("utilisateur",),
-    EASYPAIEMENT: ("ordonnateur", "validateur"),
-    ELIQUIDATION: ("utilisateur",),
-}
-VALIDATEUR = "validateur"
+# --- the brochure's payment confirmations (the teleservices themselves: provisioner.catalogue) ----------------
+EASYPAIEMENT, VALIDATEUR = "easypaiement", "validateur"
 USER_TYPES = ("interne", "externe")
 CIVILITES = ("M", "Mme")
 
@@ -187,38 +179,37 @@ class Access:
     provider: str | None = None           # Télédéclaration externe: the provider's name (fiduciaire)
     categories: tuple[str, ...] = ()      # Télédéclaration
 
-    def normalised(self, active_categories: tuple[str, ...]) -> "Access":
-        """Plain teleservices hold 'utilisateur'; Télédéclaration gets all active categories by default."""
-        powers = self.powers
-        if self.teleservice in (COMPTE_ADHERENT, ELIQUIDATION):
-            powers = ("utilisateur",)
-        cats = self.categories
-        if self.teleservice == TELEDECLARATION and not cats:
-            cats = tuple(active_categories)
-        if self.teleservice != TELEDECLARATION:
+    def normalised(self, active_categories: tuple[str, ...], catalogue: Catalogue) -> "Access":
+        """A one-role teleservice's users hold that role; a declaration service's get all active categories by
+        default; what does not apply to the teleservice is dropped."""
+        teleservice = catalogue[self.teleservice]
+        powers = self.powers if teleservice.chooses_powers else teleservice.powers
+        if not teleservice.declares:
             return Access(self.teleservice, tuple(sorted(set(powers))))
+        cats = self.categories or tuple(active_categories)
         provider = self.provider if self.user_type == "externe" else None
         return Access(self.teleservice, tuple(sorted(set(powers))), self.user_type, provider, tuple(sorted(set(cats))))
 
 
-def check_access(access: Access, active_categories: tuple[str, ...]) -> dict[str, Message]:
-    """Powers of exactly one teleservice, Télédéclaration's type/provider/modes/categories."""
-    if access.teleservice not in POWERS:
-        return {"teleservice": M(f"Téléservice inconnu : choisissez parmi {', '.join(POWERS)}.",
-                                 f"Unknown teleservice: choose one of {', '.join(POWERS)}.")}
-    allowed = POWERS[access.teleservice]
+def check_access(access: Access, active_categories: tuple[str, ...], catalogue: Catalogue) -> dict[str, Message]:
+    """Powers of exactly one teleservice (realm/'s catalogue); a declaration service's type/provider/categories."""
+    if access.teleservice not in catalogue:
+        return {"teleservice": M(f"Téléservice inconnu : choisissez parmi {', '.join(catalogue.ids)}.",
+                                 f"Unknown teleservice: choose one of {', '.join(catalogue.ids)}.")}
+    teleservice = catalogue[access.teleservice]
+    allowed = teleservice.powers
     foreign = [p for p in access.powers if p not in allowed]
     if foreign:
         return {"powers": M(f"Un identifiant ne sert qu'un téléservice : « {foreign[0]} » n'est pas un pouvoir de "
                             f"{access.teleservice} ({', '.join(allowed)}).",
                             f"One login serves exactly one teleservice: '{foreign[0]}' is not a power of "
                             f"{access.teleservice} ({', '.join(allowed)}).")}
-    errors: dict[str, Message] = {}
-    if access.teleservice == EASYPAIEMENT and not access.powers:
-        errors["powers"] = M("Choisissez Ordonnateur et/ou Validateur.", "Choose Ordonnateur and/or Validateur.")
-    if access.teleservice == TELEDECLARATION:
-        errors |= _check_teledeclaration(access, active_categories)
-    return errors
+    if teleservice.declares:
+        return _check_teledeclaration(access, active_categories)
+    if teleservice.chooses_powers and not access.powers:
+        names = [p.capitalize() for p in allowed]
+        return {"powers": M(f"Choisissez {' et/ou '.join(names)}.", f"Choose {' and/or '.join(names)}.")}
+    return {}
 
 
 def _check_teledeclaration(access: Access, active: tuple[str, ...]) -> dict[str, Message]:

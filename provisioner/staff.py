@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from provisioner.audit_trail import audited
+from provisioner.trail import audited
 from provisioner.core import Services
 from provisioner.errors import RuleViolation
 from provisioner.gateway import Gateway

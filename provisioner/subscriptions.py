@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from sqlalchemy import insert, select, update
 
 from provisioner import permissions, rules
-from provisioner.audit_trail import audited
+from provisioner.trail import audited
 from provisioner.core import Services
 from provisioner.db import delegate_history, subscriptions
 from provisioner.errors import Conflict, Message, NotFound, RuleViolation, ValidationError
@@ -46,7 +46,7 @@ class Responsable:
 
 
 @dataclass(frozen=True)
-class DelegateForm:
+class NewDelegate:
     nom: str                    # *
     prenom: str                 # *
     fonction: str               # *
@@ -66,10 +66,10 @@ class DelegateForm:
 
 
 @dataclass(frozen=True)
-class SubscriptionForm:
+class NewSubscription:
     company: Company
     responsable: Responsable
-    delegate: DelegateForm
+    delegate: NewDelegate
     categories: tuple[str, ...] = ()   # the adherent's active staff categories; default from settings
 
     def public(self) -> dict:
@@ -82,7 +82,7 @@ class Subscription:
     id: int
     adherent: str
     status: str                 # pending / approved / rejected
-    form: dict                  # SubscriptionForm.public()
+    form: dict                  # NewSubscription.public()
     submitted_at: datetime
     decided_at: datetime | None = None
     decided_by: str | None = None
@@ -91,7 +91,7 @@ class Subscription:
     overdue: bool = False       # pending beyond the SLA (48 h)
 
 
-def validate_subscription(services: Services, form: SubscriptionForm) -> None:
+def validate_subscription(services: Services, form: NewSubscription) -> None:
     """Every field of the form; raises ValidationError mapping 'company.rc', 'delegate.email', ... to a Message."""
     c, r, d = form.company, form.responsable, form.delegate
     errors = rules.collect({
@@ -118,7 +118,7 @@ def validate_subscription(services: Services, form: SubscriptionForm) -> None:
     rules.raise_if(errors)
 
 
-def validate_delegate(services: Services, d: DelegateForm, numero: str) -> dict[str, Message]:
+def validate_delegate(services: Services, d: NewDelegate, numero: str) -> dict[str, Message]:
     """The delegate's block of the form (also used to replace a delegate)."""
     errors = rules.collect({
         "delegate.civilite": rules.check_civilite(d.civilite),
@@ -134,7 +134,7 @@ def validate_delegate(services: Services, d: DelegateForm, numero: str) -> dict[
     return errors | {f"delegate.{k}": v for k, v in pw.items()}
 
 
-def delegate_rep(numero: str, d: DelegateForm, enabled: bool) -> dict:
+def delegate_rep(numero: str, d: NewDelegate, enabled: bool) -> dict:
     """The delegate's Keycloak user, password included (one POST)."""
     attrs = {"adherent": [numero]} | {k: [v] for k, v in (("civilite", d.civilite), ("fonction", d.fonction),
                                       ("telephone", d.telephone), ("gsm", d.gsm), ("fax", d.fax)) if v}
@@ -147,7 +147,7 @@ ALREADY_SUBSCRIBED = Message("Cet adhérent a déjà un abonnement en cours ou v
                              "This member already has a pending or approved subscription.")
 
 
-def submit_subscription(gw: Gateway, services: Services, form: SubscriptionForm,
+def submit_subscription(gw: Gateway, services: Services, form: NewSubscription,
                         actor: Actor | None = None) -> Subscription:
     """Validate, create the delegate account (disabled, password in Keycloak only) and the pending subscription.
 
@@ -238,7 +238,7 @@ def approve_subscription(gw: Gateway, services: Services, actor: Actor, subscrip
         categories = form.get("categories") or list(services.settings.default_categories)
         ensure_tree(gw, sub.adherent, {
             "raison_sociale": [form["company"]["raison_sociale"]], "status": [ACTIVE],
-            "easypaiement_confirmations": ["1"], "categories": categories})
+            "easypaiement_confirmations": ["1"], "categories": categories}, services.catalogue)
         # Keycloak itself confines the delegate to this tree (fine-grained admin permissions), before it is enabled.
         permissions.ensure_delegation(permissions.writer(services.settings), sub.adherent)
         delegate = gw.user_by_username(sub.adherent)

@@ -1,4 +1,6 @@
-"""The audit trail in our database: every action, allowed or refused, with the person behind it.
+"""The trail in our database: every action, allowed or refused, with the person behind it.
+
+(The *audit* is the security team's report, provisioner/audit.py; it reads this trail.)
 
 Usage::
 
@@ -11,7 +13,7 @@ Usage::
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
@@ -38,18 +40,25 @@ class Entry:
 
 
 @dataclass(frozen=True)
-class AuditEvent:
+class TrailEntry:
+    """One row of the trail: who (the person), as what, for which adherent, did what to whom, and how it ended.
+
+    The security audit's admin-activity rows are trail entries too: with the Keycloak admin events the action
+    caused (``keycloak``) and where the row comes from (``source``: trail, trail+keycloak, or keycloak alone,
+    for a change made outside our actions)."""
+
     at: datetime
     actor: str
     actor_role: str
     adherent: str | None
     action: str
     target: str | None
-    before: dict | None
-    after: dict | None
-    outcome: str
+    outcome: str                            # ok / refused / error
     detail: str | None = None
-    extra: dict = field(default_factory=dict)
+    before: dict | None = None
+    after: dict | None = None
+    keycloak: tuple[str, ...] = ()          # "UPDATE users/<id>"
+    source: str = "trail"
 
 
 def scrub(value: Any) -> Any:
@@ -89,12 +98,12 @@ def audited(db: Database, actor: Actor, action: str, adherent: str | None, targe
 
 
 def events(db: Database, adherent: str | None = None, action: str | None = None, actor: str | None = None,
-           target: str | None = None, limit: int = 1000) -> list[AuditEvent]:
+           target: str | None = None, limit: int = 1000) -> list[TrailEntry]:
     """The latest events, newest first, filtered."""
     q = select(audit_events).order_by(audit_events.c.id.desc()).limit(limit)
     for col, val in (("adherent", adherent), ("action", action), ("actor", actor), ("target", target)):
         if val is not None:
             q = q.where(audit_events.c[col] == val)
     with db.connect() as conn:
-        return [AuditEvent(r.at, r.actor, r.actor_role, r.adherent, r.action, r.target, r.before, r.after,
-                           r.outcome, r.detail) for r in conn.execute(q)]
+        return [TrailEntry(r.at, r.actor, r.actor_role, r.adherent, r.action, r.target, r.outcome, r.detail,
+                           r.before, r.after) for r in conn.execute(q)]

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from provisioner.errors import Message, RuleViolation
 from provisioner.gateway import Gateway, Group, User
-from provisioner.rules import EASYPAIEMENT, POWERS, VALIDATEUR
+from provisioner.catalogue import Catalogue
+from provisioner.rules import EASYPAIEMENT, VALIDATEUR
 
 ADHERENTS, DELEGATES = "adherents", "delegates"
 ACTIVE, SUSPENDED = "active", "suspended"
@@ -39,11 +40,12 @@ class AdherentState:
         return self.status == SUSPENDED
 
 
-def ensure_tree(gw: Gateway, numero: str, attributes: dict[str, list[str]]) -> Group:
-    """Create what is missing of the adherent's group tree (re-runnable) and return /adherents/<n>."""
+def ensure_tree(gw: Gateway, numero: str, attributes: dict[str, list[str]], catalogue: Catalogue) -> Group:
+    """Create what is missing of the adherent's group tree, a branch per teleservice of the catalogue
+    (re-runnable), and return /adherents/<n>."""
     top = gw.ensure_group(None, ADHERENTS)
     adherent = gw.ensure_group(top, numero, attributes)
-    for client, roles in POWERS.items():
+    for client, roles in catalogue.powers().items():
         client_uuid = gw.client_uuid(client)
         middle = gw.ensure_group(adherent, client)
         for role in roles:

@@ -7,11 +7,11 @@ from typing import Callable
 
 from provisioner import rules, secret_questions
 from provisioner.adherents import password_refused
-from provisioner.audit_trail import audited
+from provisioner.trail import audited
 from provisioner.core import Services
 from provisioner.errors import Conflict, KeycloakRejected, Message, RuleViolation
 from provisioner.gateway import Gateway, User
-from provisioner.rules import EASYPAIEMENT, POWERS, TELEDECLARATION, VALIDATEUR, Access
+from provisioner.rules import VALIDATEUR, Access
 from provisioner.secret_questions import SecretAnswer
 from provisioner.tenancy import Actor, require_adherent, user_of
 from provisioner.tree import (AdherentState, adherent_state, enabled_validators, leaf_group, leaf_path, powers_of,
@@ -72,14 +72,15 @@ def check_new_user(services: Services, new: NewUser, active_categories: tuple[st
     else:
         errors |= rules.check_password_pair(services.password_policy, new.password, new.password_confirm, new.login)
     errors |= rules.check_secret_questions([(a.question, a.answer) for a in new.secret_answers])
-    return errors | rules.check_access(new.access, active_categories)
+    return errors | rules.check_access(new.access, active_categories, services.catalogue)
 
 
 def user_attributes(adherent: str, d: UserDetails, access: Access) -> dict[str, list[str]]:
+    """The attributes of a (normalised) access: a declaration service's type, categories and provider."""
     attrs = {"adherent": [adherent], "teleservice": [access.teleservice]}
     attrs |= {k: [v] for k, v in (("civilite", d.civilite), ("fonction", d.fonction),
                                   ("telephone", d.telephone)) if v}
-    if access.teleservice == TELEDECLARATION:
+    if access.user_type:
         attrs["user_type"] = [access.user_type]
         attrs["categories"] = list(access.categories)
         if access.provider:
@@ -122,7 +123,7 @@ def create_user(gw: Gateway, services: Services, actor: Actor, adherent: str, ne
     with audited(services.db, actor, "user.create", adherent, new.login) as entry:
         state = _active_state(gw, actor, adherent, new.login)
         rules.raise_if(check_new_user(services, new, state.categories))
-        access = new.access.normalised(state.categories)
+        access = new.access.normalised(state.categories, services.catalogue)
         entry.after = {"login": new.login, **asdict(new.details), **asdict(access)}
         hashes = [secret_questions.hash_answer(a.answer) for a in new.secret_answers]
         existing = gw.user_by_username(new.login)
@@ -180,10 +181,10 @@ def list_users(gw: Gateway, services: Services, actor: Actor, adherent: str,
     with audited(services.db, actor, "user.list", adherent, teleservice):
         require_adherent(actor, adherent, adherent)
         adherent_state(gw, adherent)
-        clients = [teleservice] if teleservice else list(POWERS)
+        clients = [teleservice] if teleservice else list(services.catalogue.ids)
         powers: dict[str, list[str]] = {}
         for client in clients:
-            for role in POWERS[client]:
+            for role in services.catalogue[client].powers:
                 for member in gw.group_members(leaf_group(gw, adherent, client, role).id):
                     powers.setdefault(member.id, []).append(role)
         users = [u for u in gw.users_by_attribute("adherent", adherent)
@@ -243,8 +244,8 @@ def change_access(gw: Gateway, services: Services, actor: Actor, adherent: str, 
         user = user_of(gw, actor, adherent, login)
         if access.teleservice != user.attr("teleservice"):
             raise RuleViolation("teleservice", ONE_TELESERVICE)
-        rules.raise_if(rules.check_access(access, state.categories))
-        new = access.normalised(state.categories)
+        rules.raise_if(rules.check_access(access, state.categories, services.catalogue))
+        new = access.normalised(state.categories, services.catalogue)
         old = powers_of(gw, adherent, user.id)
         before = _view(user, adherent, old)
         entry.before, entry.after = asdict(before.access), asdict(new)

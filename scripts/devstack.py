@@ -19,7 +19,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from provisioner.keycloak_server import KeycloakServer  # noqa: E402
+from devstack.keycloak_server import KeycloakServer  # noqa: E402
 
 VAR = ROOT / "var"
 DB = VAR / "cimr.db"  # our database, unless DATABASE_URL says otherwise
@@ -90,7 +90,7 @@ def main() -> int:
         print("» Starting the SMTP sink on 127.0.0.1:2525 (mail printed to var/mail.log) ...")
         spawn("mail", py, "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:2525", "-c", "aiosmtpd.handlers.Debugging")
         print("» Seeding demo data ...")
-        demo = subprocess.run([py, "-m", "portal.demo"], env=env, cwd=ROOT, check=True, capture_output=True,
+        demo = subprocess.run([py, "-m", "devstack.demo"], env=env, cwd=ROOT, check=True, capture_output=True,
                               text=True)
         print("» Starting the portal and the reference teleservices ...")
         spawn("portal", py, "-m", "gunicorn", "-w", "2", "-b", "127.0.0.1:8000", "portal:create_app()")

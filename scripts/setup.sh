@@ -23,4 +23,4 @@ if ! command -v mvn >/dev/null 2>&1 && [ -z "${KEYCLOAK_HOME:-}" ]; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq maven >/dev/null
   else echo "Maven is missing: install it (apt-get install maven) or set KEYCLOAK_HOME" >&2; exit 1; fi
 fi
-echo "» Keycloak distribution: $("$VENV/bin/python" -m provisioner.keycloak_server fetch)"
+echo "» Keycloak distribution: $(cd "$ROOT" && "$VENV/bin/python" -m devstack.keycloak_server fetch)"

@@ -54,9 +54,11 @@ def create_app(config: TeleserviceConfig, store: SessionStore | None = None) -> 
     @app.get("/")
     def home():
         me = Identity(**session["user"]) if "user" in session else None
-        return page(me=me, labels=role_labels(config.client_id, me.roles) if me else [],
+        descriptions = dict(config.role_descriptions)
+        return page(me=me, labels=role_labels(descriptions, me.roles) if me else [],
                     user_types=USER_TYPES, csrf=session.get("csrf"),
-                    powers=easypaiement_powers(me.roles) if me and config.client_id == "easypaiement" else [])
+                    powers=easypaiement_powers(descriptions, me.roles) if me and config.client_id == "easypaiement"
+                    else [])
 
     @app.get("/login")
     def login():

@@ -27,6 +27,7 @@ class TeleserviceConfig:
     keycloak_url: str
     realm: str
     roles: tuple[str, ...]
+    role_descriptions: tuple[tuple[str, str], ...] = ()  # realm/clients.yaml: role -> what it is for
     session_idle_seconds: int = 1800
 
     @property
@@ -56,4 +57,6 @@ class TeleserviceConfig:
                    # Its own secret: <CLIENT_ID>_CLIENT_SECRET, else the one realm/ gives the client.
                    client_secret=env.get(secret_variable(client_id)) or client.secret,
                    keycloak_url=settings.keycloak_url, realm=settings.realm,
-                   roles=tuple(r.name for r in client.roles), session_idle_seconds=spec.sessions.idle_seconds)
+                   roles=tuple(r.name for r in client.roles),
+                   role_descriptions=tuple((r.name, r.description) for r in client.roles),
+                   session_idle_seconds=spec.sessions.idle_seconds)

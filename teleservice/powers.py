@@ -4,13 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ROLE_LABELS = {
-    "teledeclaration": {"fichier-preetabli": "Mode Fichier préétabli (dépôt de fichier)",
-                        "formulaire-saisie": "Mode Formulaire de saisie"},
-    "compte-adherent": {"utilisateur": "Utilisateur du Compte Adhérent"},
-    "easypaiement": {"ordonnateur": "Ordonnateur", "validateur": "Validateur"},
-    "eliquidation": {"utilisateur": "Utilisateur d'e-liquidation@"},
-}
 USER_TYPES = {"interne": "Interne (personnel de l'adhérent)", "externe": "Externe (fiduciaire ou prestataire)"}
 
 # E@syPaiement (brochure: paiement des cotisations, option prélèvement cas par cas).
@@ -51,12 +44,11 @@ class Identity:
                 "roles": list(self.roles), "user_type": self.user_type, "categories": list(self.categories)}
 
 
-def role_labels(client_id: str, roles: tuple[str, ...]) -> list[str]:
-    labels = ROLE_LABELS.get(client_id, {})
-    return [labels.get(r, r) for r in roles]
+def role_labels(descriptions: dict[str, str], roles: tuple[str, ...]) -> list[str]:
+    """The user's roles as realm/clients.yaml describes them (the teleservice's catalogue entry)."""
+    return [descriptions.get(r, r) for r in roles]
 
 
-def easypaiement_powers(roles: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
+def easypaiement_powers(descriptions: dict[str, str], roles: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
     """(role label, what it allows) for each E@syPaiement power the user holds."""
-    return [(ROLE_LABELS["easypaiement"][r], EASYPAIEMENT_POWERS[r]) for r in ("ordonnateur", "validateur")
-            if r in roles]
+    return [(descriptions.get(r, r), EASYPAIEMENT_POWERS[r]) for r in EASYPAIEMENT_POWERS if r in roles]

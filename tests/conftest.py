@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.gateway import Gateway
-from provisioner.keycloak_server import KeycloakServer
+from devstack.keycloak_server import KeycloakServer
 from provisioner.realm_apply import apply_plan, plan_realm
 from provisioner.realm_spec import load_realm_spec
 from provisioner.settings import PROJECT_ROOT, Settings

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from provisioner.rules import Access
 from provisioner.secret_questions import SecretAnswer
-from provisioner.subscriptions import (Company, DelegateForm, Responsable, SubscriptionForm, approve_subscription,
+from provisioner.subscriptions import (Company, NewDelegate, Responsable, NewSubscription, approve_subscription,
                                        submit_subscription)
 from provisioner.users import NewUser, UserDetails, create_user
 
@@ -23,13 +23,13 @@ def login(prefix: str = "u") -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
 
 
-def subscription_form(n: str | None = None, **delegate) -> SubscriptionForm:
+def subscription_form(n: str | None = None, **delegate) -> NewSubscription:
     n = n or numero()
-    return SubscriptionForm(
+    return NewSubscription(
         Company(n, "Atlas Textile SARL", "RC 12345", "PAT 67890", "12 bd Zerktouni, Casablanca", "+212 522 11 22 33",
                 "", "www.atlas-textile.ma"),
         Responsable("Alaoui", "Karim", "Directeur général", "M", "+212 522 11 22 34"),
-        DelegateForm(**({"nom": "Bennani", "prenom": "Salma", "fonction": "Responsable RH",
+        NewDelegate(**({"nom": "Bennani", "prenom": "Salma", "fonction": "Responsable RH",
                          "email": f"delegue.{n}@atlas-textile.ma", "password": DELEGATE_PASSWORD,
                          "password_confirm": DELEGATE_PASSWORD, "civilite": "Mme"} | delegate)))
 

@@ -6,10 +6,10 @@ import pytest
 
 from provisioner.adherents import (change_delegate_email, delegate_history, get_adherent, reactivate_adherent,
                                    replace_delegate, reset_delegate_password, suspend_adherent)
-from provisioner.audit_trail import events
+from provisioner.trail import events
 from provisioner.errors import RuleViolation, TenantViolation, ValidationError
 from provisioner.rules import Access
-from provisioner.subscriptions import DelegateForm
+from provisioner.subscriptions import NewDelegate
 from provisioner.tenancy import Actor
 from provisioner.users import create_user, enable_user
 from tests.oidc_flow import password_login
@@ -104,7 +104,7 @@ def test_replace_delegate_cuts_the_previous_one_off_and_keeps_history(service_gw
     assert password_login(settings, n, DELEGATE_PASSWORD).status_code != 200            # OTP required...
     with_otp = password_login(settings, n, DELEGATE_PASSWORD, totp_now())
     assert with_otp.status_code == 200, with_otp.text  # ...and working
-    new = DelegateForm("Ouazzani", "Hicham", "DAF", f"hicham.{n}@atlas-textile.ma", "Hicham26", "Hicham26", "M")
+    new = NewDelegate("Ouazzani", "Hicham", "DAF", f"hicham.{n}@atlas-textile.ma", "Hicham26", "Hicham26", "M")
     replace_delegate(service_gw, services, agent, n, new)
 
     old = password_login(settings, n, DELEGATE_PASSWORD, totp_now())         # old password and OTP: gone
@@ -123,7 +123,7 @@ def test_replace_delegate_cuts_the_previous_one_off_and_keeps_history(service_gw
 
 
 def test_replace_delegate_refuses_a_bad_form(service_gw, services, agent, adherent):
-    bad = DelegateForm("", "Hicham", "DAF", "hicham@", "Hi", "Hi")
+    bad = NewDelegate("", "Hicham", "DAF", "hicham@", "Hi", "Hi")
     with pytest.raises(ValidationError) as exc:
         replace_delegate(service_gw, services, agent, adherent, bad)
     assert set(exc.value.errors) == {"delegate.nom", "delegate.email", "delegate.password"}
@@ -159,7 +159,7 @@ def test_suspension_refuses_every_login_and_reactivation_restores_exactly_those(
 AGENT_ACTIONS = [
     lambda gw, s, actor, n: reset_delegate_password(gw, s, actor, n, "Reset2026", "Reset2026"),
     lambda gw, s, actor, n: change_delegate_email(gw, s, actor, n, "x@atlas.ma"),
-    lambda gw, s, actor, n: replace_delegate(gw, s, actor, n, DelegateForm("A", "B", "C", "d@e.ma", "Abcde1",
+    lambda gw, s, actor, n: replace_delegate(gw, s, actor, n, NewDelegate("A", "B", "C", "d@e.ma", "Abcde1",
                                                                              "Abcde1")),
     lambda gw, s, actor, n: suspend_adherent(gw, s, actor, n),
     lambda gw, s, actor, n: reactivate_adherent(gw, s, actor, n),
@@ -181,7 +181,7 @@ def test_replace_delegate_rerun_after_a_crash_finishes_without_duplicating_histo
 
     n = make_adherent()
     delegate = service_gw.user_by_username(n)
-    new = DelegateForm("Lahlou", "Mehdi", "DRH", f"mehdi.{n}@atlas-textile.ma", "Mehdi2026", "Mehdi2026", "M")
+    new = NewDelegate("Lahlou", "Mehdi", "DRH", f"mehdi.{n}@atlas-textile.ma", "Mehdi2026", "Mehdi2026", "M")
     # The crash: details and password already changed, history and OTP clean-up not done.
     service_gw.update_user(delegate.id, _delegate_rep(service_gw.user_rep(delegate.id), new))
     service_gw.set_password(delegate.id, new.password, temporary=False)
@@ -194,7 +194,7 @@ def test_replace_delegate_rerun_after_a_crash_finishes_without_duplicating_histo
 
 def test_replace_delegate_refused_by_keycloak_changes_nothing(service_gw, services, agent, make_adherent):
     n = make_adherent()
-    same_password = DelegateForm("Lahlou", "Mehdi", "DRH", f"m.{n}@atlas.ma", DELEGATE_PASSWORD, DELEGATE_PASSWORD)
+    same_password = NewDelegate("Lahlou", "Mehdi", "DRH", f"m.{n}@atlas.ma", DELEGATE_PASSWORD, DELEGATE_PASSWORD)
     with pytest.raises(RuleViolation) as exc:  # password history: Keycloak's final word
         replace_delegate(service_gw, services, agent, n, same_password)
     assert exc.value.field == "password"

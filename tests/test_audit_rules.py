@@ -10,7 +10,7 @@ import pytest
 from dataclasses import replace
 
 from provisioner.audit import (KINDS, Account, AdherentInfo, AdminEvent, AuditData, ClientConfig, Mapper, RealmConfig,
-                               ServiceAccounts, TrailEvent, build_report, render_csv, render_table, token_holders)
+                               ServiceAccounts, TrailEntry, build_report, render_csv, render_table, token_holders)
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
 TELESERVICES = ("teledeclaration", "compte-adherent", "easypaiement", "eliquidation")
@@ -121,7 +121,7 @@ def test_drift_is_a_finding_only_when_computed():
 
 
 def test_activity_joins_the_person_with_what_keycloak_changed():
-    t = TrailEvent(NOW, A, "delegate", A, "user.disable", "u1", "ok")
+    t = TrailEntry(NOW, A, "delegate", A, "user.disable", "u1", "ok")
     k = AdminEvent(NOW - timedelta(seconds=1), "service-account-provisioner", "UPDATE", "USER", "users/x", "u1")
     stray = AdminEvent(NOW, "master/admin", "UPDATE", "REALM", "", None)
     rows = build_report(data(trail=(t,), admin_events=(k, stray))).activity
@@ -144,11 +144,11 @@ PROVISIONER, DELEGATIONS = "service-account-provisioner", "service-account-deleg
     ("auditor", "auditeur.x", {PROVISIONER}),
 ])
 def test_whose_token_each_kind_of_person_acts_with(role, actor, holders):
-    entry = TrailEvent(NOW, actor, role, A, "user.update_details", "u1", "ok")
+    entry = TrailEntry(NOW, actor, role, A, "user.update_details", "u1", "ok")
     assert token_holders(entry, ServiceAccounts()) == holders
 
 
-def activity(trail: tuple[TrailEvent, ...], events: tuple[AdminEvent, ...]) -> set[tuple]:
+def activity(trail: tuple[TrailEntry, ...], events: tuple[AdminEvent, ...]) -> set[tuple]:
     rows = build_report(data(trail=trail, admin_events=events)).activity
     return {(r.actor, r.source, r.keycloak) for r in rows}
 
@@ -156,7 +156,7 @@ def activity(trail: tuple[TrailEvent, ...], events: tuple[AdminEvent, ...]) -> s
 def test_a_console_change_before_an_agents_action_on_the_same_user_stays_on_its_own_row():
     console = AdminEvent(NOW - timedelta(seconds=61), "master/admin", "UPDATE", "USER", "users/x", "u1")
     agents = AdminEvent(NOW - timedelta(seconds=1), PROVISIONER, "UPDATE", "USER", "users/x", "u1")
-    agent = TrailEvent(NOW, "agent.benali", "agent", A, "user.update_details", "u1", "ok")
+    agent = TrailEntry(NOW, "agent.benali", "agent", A, "user.update_details", "u1", "ok")
     assert activity((agent,), (console, agents)) == {("agent.benali", "trail+keycloak", ("UPDATE users/x",)),
                                                      ("master/admin", "keycloak", ("UPDATE users/x",))}
 
@@ -170,7 +170,7 @@ def test_a_console_change_before_an_agents_action_on_the_same_user_stays_on_its_
 ])
 def test_a_delegates_entry_takes_only_events_made_with_its_own_token_or_the_provisioners(holder, joined):
     event = AdminEvent(NOW - timedelta(seconds=1), holder, "UPDATE", "USER", "users/x", "u1")
-    entry = TrailEvent(NOW, A, "delegate", A, "user.disable", "u1", "ok")
+    entry = TrailEntry(NOW, A, "delegate", A, "user.disable", "u1", "ok")
     rows = activity((entry,), (event,))
     assert ((A, "trail+keycloak", ("UPDATE users/x",)) in rows) == joined
     assert ((holder, "keycloak", ("UPDATE users/x",)) in rows) == (not joined)
@@ -178,7 +178,7 @@ def test_a_delegates_entry_takes_only_events_made_with_its_own_token_or_the_prov
 
 def test_an_event_made_by_the_person_acting_is_still_joined_only_inside_the_window():
     late = AdminEvent(NOW - timedelta(seconds=121), PROVISIONER, "UPDATE", "USER", "users/x", "u1")
-    agent = TrailEvent(NOW, "agent.benali", "agent", A, "user.update_details", "u1", "ok")
+    agent = TrailEntry(NOW, "agent.benali", "agent", A, "user.update_details", "u1", "ok")
     assert activity((agent,), (late,)) == {("agent.benali", "trail", ()),
                                            (PROVISIONER, "keycloak", ("UPDATE users/x",))}
 
@@ -268,7 +268,7 @@ def test_configuration_not_read_is_judged_nowhere():
 
 def test_creator_and_fail_on_threshold():
     u = user("u1", leaf("eliquidation", "utilisateur"), "/adherents/x", direct=("eliquidation:utilisateur",))
-    report = build_report(data(u, trail=(TrailEvent(NOW, A, "delegate", A, "user.create", "u1", "ok"),)))
+    report = build_report(data(u, trail=(TrailEntry(NOW, A, "delegate", A, "user.create", "u1", "ok"),)))
     assert {h.created_by for h in report.holdings if h.username == "u1"} == {A}
     assert report.at_or_above("high") and not report.at_or_above("critical")
     assert "direct-role" in render_table(report) and render_csv(report).startswith("severity,kind,")

@@ -11,7 +11,7 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import update
 
-from provisioner.audit_trail import events
+from provisioner.trail import events
 from provisioner.cli import cli
 from provisioner.db import subscriptions
 from tests.provisioning import numero

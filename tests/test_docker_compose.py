@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from provisioner.keycloak_server import KEYCLOAK_VERSION
+from devstack.keycloak_server import KEYCLOAK_VERSION
 from provisioner.settings import PROJECT_ROOT
 
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())

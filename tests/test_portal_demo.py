@@ -1,9 +1,9 @@
-"""`python -m portal.demo` seeds through the provisioner, twice without harm; the printed logins work."""
+"""`python -m devstack.demo` seeds through the provisioner, twice without harm; the printed logins work."""
 
 from __future__ import annotations
 
 
-from portal.demo import ADHERENT, seed
+from devstack.demo import ADHERENT, seed
 from tests.portal_support import login_client, text
 
 

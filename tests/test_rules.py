@@ -7,13 +7,16 @@ from pathlib import Path
 import pytest
 
 from provisioner import rules
+from provisioner.catalogue import Catalogue
 from provisioner.errors import RuleViolation
 from provisioner.realm_spec import PasswordPolicy, load_realm_spec
 from provisioner.rules import Access
 from provisioner.secret_questions import normalise
 from provisioner.settings import PROJECT_ROOT
 
-POLICY = load_realm_spec(PROJECT_ROOT / "realm", "cimr").password_policy
+SPEC = load_realm_spec(PROJECT_ROOT / "realm", "cimr")
+POLICY = SPEC.password_policy
+CATALOGUE = Catalogue.from_spec(SPEC)
 ACTIVE = ("cadres", "employes", "ouvriers")
 
 
@@ -64,14 +67,14 @@ def test_login_character_set_and_length(login, ok):
     (Access("teledeclaration", ("fichier-preetabli",), "interne", None, ("cadres", "marins")), "categories"),
 ])
 def test_access_refusals(access, field):
-    assert field in rules.check_access(access, ACTIVE)
+    assert field in rules.check_access(access, ACTIVE, CATALOGUE)
 
 
 def test_access_defaults():
-    assert Access("compte-adherent").normalised(ACTIVE).powers == ("utilisateur",)
-    td = Access("teledeclaration", ("formulaire-saisie",), "interne", "ignored").normalised(ACTIVE)
+    assert Access("compte-adherent").normalised(ACTIVE, CATALOGUE).powers == ("utilisateur",)
+    td = Access("teledeclaration", ("formulaire-saisie",), "interne", "ignored").normalised(ACTIVE, CATALOGUE)
     assert td.categories == ACTIVE and td.provider is None
-    assert Access("easypaiement", ("validateur",), "interne").normalised(ACTIVE).user_type is None
+    assert Access("easypaiement", ("validateur",), "interne").normalised(ACTIVE, CATALOGUE).user_type is None
 
 
 @pytest.mark.parametrize("confirmations, validators, refused", [

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from provisioner.audit_trail import events
+from provisioner.trail import events
 from provisioner.errors import RuleViolation, TenantViolation, ValidationError
 from provisioner.subscriptions import (approve_subscription, get_subscription, list_subscriptions,
                                        reject_subscription, submit_subscription)
@@ -163,7 +163,8 @@ def test_approval_interrupted_by_a_mail_failure_is_undone_and_can_be_rerun(servi
     from provisioner.core import Services
     from provisioner.mailer import MailError, Mailer
 
-    broken = Services(settings, services.db, Mailer("127.0.0.1", 1, "x@cimr.ma"), services.password_policy)
+    broken = Services(settings, services.db, Mailer("127.0.0.1", 1, "x@cimr.ma"), services.password_policy,
+                      services.catalogue)
     sub = submit_subscription(service_gw, services, subscription_form())
     with pytest.raises(MailError):
         approve_subscription(service_gw, broken, agent, sub.id)

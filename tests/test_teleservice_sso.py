@@ -9,7 +9,7 @@ import requests
 from joserfc.jwk import KeySet
 
 from provisioner.adherents import replace_delegate, suspend_adherent
-from provisioner.subscriptions import DelegateForm
+from provisioner.subscriptions import NewDelegate
 from provisioner.tenancy import Actor
 from provisioner.users import disable_user
 from teleservice.tokens import validate_access_token
@@ -138,7 +138,7 @@ def test_a_replaced_delegate_cannot_log_in(make_adherent, service_gw, services, 
     numero = make_adherent()
     old = Browser(settings.keycloak_url, settings.realm)
     assert old.login("portal", redirect(spec, "portal"), numero, DELEGATE_PASSWORD).code
-    replace_delegate(service_gw, services, agent, numero, DelegateForm(
+    replace_delegate(service_gw, services, agent, numero, NewDelegate(
         "Tazi", "Omar", "DRH", f"o.tazi.{numero}@example.ma", "Nouv2026", "Nouv2026", "M"))
     assert old.login("portal", redirect(spec, "portal")).code is None  # the SSO session is gone
     fresh = Browser(settings.keycloak_url, settings.realm)

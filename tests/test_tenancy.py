@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from provisioner import adherents, bulk, users
-from provisioner.audit_trail import events
+from provisioner.trail import events
 from provisioner.errors import TenantViolation
 from provisioner.rules import Access
 from provisioner.secret_questions import SecretAnswer

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from provisioner.adherents import reset_delegate_password
-from provisioner.audit_trail import events, scrub
+from provisioner.trail import events, scrub
 from provisioner.db import audit_events
 from provisioner.errors import TenantViolation, ValidationError
 from provisioner.tenancy import Actor

@@ -8,7 +8,7 @@ import pytest
 
 from provisioner import secret_questions
 from provisioner.adherents import set_easypaiement_confirmations
-from provisioner.audit_trail import events
+from provisioner.trail import events
 from provisioner.errors import RuleViolation, ValidationError
 from provisioner.rules import Access
 from provisioner.secret_questions import SecretAnswer
@@ -300,7 +300,7 @@ def test_create_killed_after_keycloaks_post_is_finished_by_a_rerun(service_gw, s
     from provisioner.users import user_rep
 
     new = new_user("easypaiement", ("ordonnateur",))
-    service_gw.create_user(user_rep(adherent, new, new.access.normalised(())))  # the POST, then the "crash"
+    service_gw.create_user(user_rep(adherent, new, new.access.normalised((), services.catalogue)))  # the POST, then the "crash"
     kc = service_gw.user_by_username(new.login)
     assert secret_questions.questions_of(services.db, kc.id) == []
     other = replace(new, details=replace(new.details, email="someone.else@atlas.ma"))

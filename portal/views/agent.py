@@ -7,7 +7,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from provisioner import adherents, subscriptions
-from provisioner.errors import NotFound, RuleViolation, ValidationError
+from provisioner.errors import InputError, NotFound, RuleViolation
 from portal.auth import guard_space
 from portal.forms import (ActionForm, DelegateForm, EmailForm, FindAdherentForm, PasswordForm, ReasonForm,
                           RejectForm, apply_errors, clean, cleaned)
@@ -66,7 +66,7 @@ def reject(sub_id: int):
         try:
             sub = subscriptions.reject_subscription(gateway(), core_services(), actor(), sub_id,
                                                     clean(form.reason.data))
-        except (ValidationError, RuleViolation) as exc:
+        except InputError as exc:
             apply_errors(form, exc)
         else:
             flash(_("Abonnement de l'adhérent %(n)s refusé.", n=sub.adherent), "ok")
@@ -116,7 +116,7 @@ def delegate_password(numero: str):
         try:
             adherents.reset_delegate_password(gateway(), core_services(), actor(), numero, form.password.data or "",
                                               form.password_confirm.data or "")
-        except (ValidationError, RuleViolation) as exc:
+        except InputError as exc:
             apply_errors(form, exc)
         else:
             _end_delegate_sessions(numero)
@@ -131,7 +131,7 @@ def delegate_email(numero: str):
     if form.validate_on_submit():
         try:
             adherents.change_delegate_email(gateway(), core_services(), actor(), numero, clean(form.email.data))
-        except (ValidationError, RuleViolation) as exc:
+        except InputError as exc:
             apply_errors(form, exc)
         else:
             flash(_("E-mail de la personne déléguée mis à jour."), "ok")
@@ -148,8 +148,8 @@ def replace(numero: str):
     if form.validate_on_submit():
         try:
             adherents.replace_delegate(gateway(), core_services(), actor(), numero,
-                                       subscriptions.DelegateForm(**cleaned(form.delegate.data)))
-        except (ValidationError, RuleViolation) as exc:
+                                       subscriptions.NewDelegate(**cleaned(form.delegate.data)))
+        except InputError as exc:
             apply_errors(form, exc)
         else:
             _end_delegate_sessions(numero)

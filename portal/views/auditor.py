@@ -8,7 +8,7 @@ from flask import Blueprint, Response, render_template, request
 from portal.auth import guard_space
 from portal.forms import clean
 from portal.services import core_services, services
-from provisioner import audit_trail
+from provisioner import trail
 from provisioner.audit import SECTIONS, render_csv, render_html, render_json
 from provisioner.audit_collect import audit_realm
 from provisioner.errors import ProvisionerError
@@ -20,7 +20,7 @@ guard_space(bp, "auditor")
 @bp.get("/")
 def home():
     adherent = clean(request.args.get("adherent")) or None
-    events = audit_trail.events(core_services().db, adherent=adherent, limit=500)
+    events = trail.events(core_services().db, adherent=adherent, limit=500)
     return render_template("auditor/home.html", events=events, adherent=adherent or "")
 
 

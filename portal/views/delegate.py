@@ -3,14 +3,16 @@ taken from the login, never from the request; the provisioner checks every user 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 
-from provisioner import adherents, audit_trail, bulk, users
-from provisioner.errors import RuleViolation, ValidationError
-from provisioner.rules import Access
+from provisioner import adherents, bulk, trail, users
+from provisioner.errors import InputError, RuleViolation
+from provisioner.catalogue import Catalogue
+from provisioner.rules import USER_TYPES, Access
 from provisioner.secret_questions import SecretAnswer
 from portal.auth import guard_space
 from portal.forms import (AccessForm, ActionForm, ConfirmationsForm, FindLoginForm, ImportForm, PasswordForm,
@@ -27,30 +29,52 @@ class Tab:
     slug: str
     label: str
     teleservice: str
-    user_type: str | None = None
+    user_type: str | None = None     # a declaration service has a tab per user type
+    chooses_powers: bool = False     # the delegate picks the user's powers (several roles)
+    declares: bool = False           # a declaration service: provider and categories
 
 
-# The orange bar of the brochure: Télédéclaration interne/externe, Compte Adhérent, E@syPaiement, e-liquidation@.
-TABS = (
-    Tab("teledeclaration-interne", _l("Télédéclaration interne"), "teledeclaration", "interne"),
-    Tab("teledeclaration-externe", _l("Télédéclaration externe"), "teledeclaration", "externe"),
-    Tab("compte-adherent", _l("Compte Adhérent"), "compte-adherent"),
-    Tab("easypaiement", _l("E@syPaiement"), "easypaiement"),
-    Tab("eliquidation", _l("e-liquidation@"), "eliquidation"),
-)
-TAB = {t.slug: t for t in TABS}
+# Short labels (translated) of the brochure's teleservices and powers; a teleservice added to realm/ shows its
+# realm/ name and role descriptions.
+TAB_LABELS = {"teledeclaration-interne": _l("Télédéclaration interne"),
+              "teledeclaration-externe": _l("Télédéclaration externe"),
+              "compte-adherent": _l("Compte Adhérent"), "easypaiement": _l("E@syPaiement"),
+              "eliquidation": _l("e-liquidation@")}
 POWER_LABELS = {
     "fichier-preetabli": _l("Fichier préétabli"), "formulaire-saisie": _l("Formulaire de saisie"),
     "ordonnateur": _l("Ordonnateur"), "validateur": _l("Validateur"), "utilisateur": _l("Utilisateur"),
 }
-POWERS = {"teledeclaration": ("fichier-preetabli", "formulaire-saisie"), "easypaiement": ("ordonnateur", "validateur")}
-TELESERVICE_LABELS = {"teledeclaration": _l("Télédéclaration"), "compte-adherent": _l("Compte Adhérent"),
-                      "easypaiement": _l("E@syPaiement"), "eliquidation": _l("e-liquidation@")}
+
+
+@functools.cache
+def _tabs(catalogue: Catalogue) -> tuple[Tab, ...]:
+    out = []
+    for t in catalogue:
+        kinds = [(f"{t.client_id}-{kind}", kind) for kind in USER_TYPES] if t.declares else [(t.client_id, None)]
+        out += [Tab(slug, TAB_LABELS.get(slug, f"{t.name} {kind}" if kind else t.name), t.client_id, kind,
+                    t.chooses_powers, t.declares) for slug, kind in kinds]
+    return tuple(out)
+
+
+def tabs() -> tuple[Tab, ...]:
+    """The orange bar of the brochure, from realm/'s teleservices (Télédéclaration interne/externe, Compte
+    Adhérent, E@syPaiement, e-liquidation@)."""
+    return _tabs(core_services().catalogue)
+
+
+def tab(slug: str) -> Tab:
+    return next((t for t in tabs() if t.slug == slug), None) or abort(404)
+
+
+def power_labels(teleservice: str) -> list[tuple[str, str]]:
+    """The teleservice's powers as (role, label) choices."""
+    t = core_services().catalogue[teleservice]
+    return [(p, POWER_LABELS.get(p) or t.description(p)) for p in t.powers]
 
 
 @bp.app_context_processor
 def labels() -> dict:
-    return {"TABS": TABS, "POWER_LABELS": POWER_LABELS, "TELESERVICE_LABELS": TELESERVICE_LABELS}
+    return {"TABS": tabs(), "POWER_LABELS": POWER_LABELS}
 
 
 def adherent() -> str:
@@ -58,9 +82,8 @@ def adherent() -> str:
 
 
 def tab_of(user: users.TeleserviceUser) -> Tab:
-    if user.access.teleservice == "teledeclaration":
-        return TAB[f"teledeclaration-{user.access.user_type or 'interne'}"]
-    return TAB[user.access.teleservice]
+    matching = [t for t in tabs() if t.teleservice == user.access.teleservice]
+    return next((t for t in matching if t.user_type == (user.access.user_type or "interne")), matching[0])
 
 
 def _the_adherent() -> adherents.Adherent:
@@ -70,16 +93,16 @@ def _the_adherent() -> adherents.Adherent:
 @bp.get("/")
 def dashboard():
     by_service = users.list_users(gateway(), core_services(), actor(), adherent())
-    by_tab = {t.slug: [] for t in TABS}
+    by_tab = {t.slug: [] for t in tabs()}
     for items in by_service.values():
         for u in items:
             by_tab[tab_of(u).slug].append(u)
     return render_template("delegate/dashboard.html", adh=_the_adherent(), by_tab=by_tab)
 
 
-@bp.get("/t/<slug>")
-def tab(slug: str):
-    t = TAB.get(slug) or abort(404)
+@bp.get("/t/<slug>", endpoint="tab")
+def teleservice_tab(slug: str):
+    t = tab(slug)
     listed = users.list_users(gateway(), core_services(), actor(), adherent(), t.teleservice).get(t.teleservice, [])
     rows = [u for u in listed if tab_of(u) == t]
     return render_template("delegate/tab.html", tab=t, rows=rows, action=ActionForm())
@@ -87,7 +110,7 @@ def tab(slug: str):
 
 def _set_choices(form: UserForm | AccessForm, teleservice: str, adh: adherents.Adherent) -> None:
     """The powers of the teleservice and the adherent's active categories."""
-    form.powers.choices = [(p, POWER_LABELS[p]) for p in POWERS.get(teleservice, ())]
+    form.powers.choices = power_labels(teleservice) if core_services().catalogue[teleservice].chooses_powers else []
     form.categories.choices = [(c, c) for c in adh.categories]
 
 
@@ -99,16 +122,16 @@ def _prepare_user_form(form: UserForm, t: Tab, adh: adherents.Adherent) -> None:
 
 @bp.route("/t/<slug>/nouveau", methods=["GET", "POST"])
 def create(slug: str):
-    t = TAB.get(slug) or abort(404)
+    t = tab(slug)
     adh = _the_adherent()
     form = UserForm()
     _prepare_user_form(form, t, adh)
-    if request.method == "GET" and t.teleservice == "teledeclaration":
+    if request.method == "GET" and t.declares:
         form.categories.data = list(adh.categories)  # the brochure: select every active category
     if form.validate_on_submit():
         access = Access(t.teleservice, tuple(form.powers.data or ()), t.user_type,
                         clean(form.provider.data) or None if t.user_type == "externe" else None,
-                        tuple(form.categories.data or ()) if t.teleservice == "teledeclaration" else ())
+                        tuple(form.categories.data or ()) if t.declares else ())
         new = users.NewUser(
             login=clean(form.login.data),
             details=users.UserDetails(nom=clean(form.nom.data), prenom=clean(form.prenom.data),
@@ -120,7 +143,7 @@ def create(slug: str):
                                  if clean(q) or clean(a)))
         try:
             created = users.create_user(gateway(), core_services(), actor(), adherent(), new)
-        except (ValidationError, RuleViolation) as exc:
+        except InputError as exc:
             apply_errors(form, exc, {"secret_questions": "question1", "teleservice": "powers"})
         else:
             flash(_("Utilisateur « %(login)s » créé.", login=created.login), "ok")
@@ -155,7 +178,7 @@ def set_password(login: str):
         try:
             users.set_password(gateway(), core_services(), actor(), adherent(), login, form.password.data,
                                form.password_confirm.data)
-        except (ValidationError, RuleViolation) as exc:
+        except InputError as exc:
             apply_errors(form, exc)
         else:
             flash(_("Nouveau mot de passe enregistré : l'utilisateur devra le changer à sa prochaine connexion."), "ok")
@@ -173,7 +196,7 @@ def change_access(login: str):
                         clean(form.provider.data) or None, tuple(form.categories.data or ()))
         try:
             users.change_access(gateway(), core_services(), actor(), adherent(), login, access)
-        except (ValidationError, RuleViolation) as exc:
+        except InputError as exc:
             apply_errors(form, exc, {"teleservice": "powers"})
         else:
             flash(_("Pouvoirs de « %(login)s » mis à jour.", login=login), "ok")
@@ -216,7 +239,7 @@ def settings_page():
             # categories. The service account does it, after our tenant check (docs/security.md).
             adherents.set_easypaiement_confirmations(services().service_gateway(), core_services(), actor(),
                                                      adherent(), int(form.confirmations.data or 0))
-        except (ValidationError, RuleViolation, ValueError) as exc:
+        except (InputError, ValueError) as exc:
             if isinstance(exc, ValueError):
                 form.confirmations.errors = [_("Choisissez 1 ou 2 confirmations.")]
             else:
@@ -230,7 +253,7 @@ def settings_page():
 @bp.get("/journal")
 def journal():
     _the_adherent()  # read with the delegate's own token first: Keycloak refuses another adherent
-    events = audit_trail.events(core_services().db, adherent=adherent(), limit=300)
+    events = trail.events(core_services().db, adherent=adherent(), limit=300)
     return render_template("delegate/journal.html", events=events)
 
 

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, g, redirect, render_template, request, sessi
 from flask_babel import lazy_gettext as _l
 
 from provisioner import adherents, subscriptions
-from provisioner.errors import NotFound, RuleViolation, ValidationError
+from provisioner.errors import InputError, NotFound, RuleViolation
 from portal.forms import SubscriptionForm, apply_errors, cleaned
 from portal.i18n import LANGUAGES
 from portal.security import safe_next
@@ -43,13 +43,13 @@ def set_language(code: str):
 def subscribe():
     form = SubscriptionForm()
     if form.validate_on_submit():
-        sub_form = subscriptions.SubscriptionForm(
+        sub_form = subscriptions.NewSubscription(
             company=subscriptions.Company(**cleaned(form.company.data)),
             responsable=subscriptions.Responsable(**cleaned(form.responsable.data)),
-            delegate=subscriptions.DelegateForm(**cleaned(form.delegate.data)))
+            delegate=subscriptions.NewDelegate(**cleaned(form.delegate.data)))
         try:
             sub = subscriptions.submit_subscription(services().service_gateway(), core_services(), sub_form)
-        except (ValidationError, RuleViolation) as exc:
+        except InputError as exc:
             apply_errors(form, exc)
         else:
             session["subscription_id"] = sub.id

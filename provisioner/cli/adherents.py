@@ -50,12 +50,12 @@ def adherent_change_email(run: Run, numero: str, email: str) -> None:
 def adherent_replace_delegate(run: Run, numero: str, delegate_file: str) -> None:
     """Réabonnement: the delegate block in DELEGATE_FILE (YAML/JSON); the new password is asked twice."""
     from provisioner.adherents import replace_delegate
-    from provisioner.subscriptions import DelegateForm
+    from provisioner.subscriptions import NewDelegate
 
     data = read_form(delegate_file)
     password = new_password("New delegate's password")
     try:
-        form = DelegateForm(**data.get("delegate", data), password=password, password_confirm=password)
+        form = NewDelegate(**data.get("delegate", data), password=password, password_confirm=password)
     except TypeError as exc:
         raise click.UsageError(f"{delegate_file}: {exc}") from None
     replace_delegate(run.gw, run.services, run.actor, numero, form)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import click
 import yaml
 
-from provisioner.errors import ProvisionerError, RuleViolation, ValidationError
+from provisioner.errors import InputError, ProvisionerError
 from provisioner.settings import Settings
 
 EXIT_USAGE = 2
@@ -41,10 +41,8 @@ def error_payload(exc: Exception) -> dict:
     if isinstance(exc, click.UsageError):
         return {"error": "UsageError", "message": exc.format_message()}
     payload: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc)}
-    if isinstance(exc, ValidationError):
+    if isinstance(exc, InputError):
         payload["fields"] = {k: plain(v) for k, v in exc.errors.items()}
-    if isinstance(exc, RuleViolation):
-        payload["fields"] = {exc.field: plain(exc.message)}
     return payload
 
 
@@ -84,6 +82,15 @@ class Context:
     def __init__(self, as_json: bool):
         self.as_json = as_json
         self.settings = Settings.from_env()
+
+    @cached_property
+    def catalogue(self):
+        """realm/'s teleservices (provisioner.catalogue)."""
+        from provisioner.catalogue import Catalogue
+        from provisioner.realm_spec import load_realm_spec
+
+        return Catalogue.from_spec(load_realm_spec(self.settings.realm_dir, self.settings.realm,
+                                                   self.settings.realm_vars))
 
     def emit(self, human: Any, machine: Any = None) -> None:
         if self.as_json:
@@ -144,6 +151,18 @@ def verb(group: click.Group, name: str | None = None, *, actor: bool = True, **s
             return fn(Run(ctx, as_user), *args, **kwargs)
         return group.command(name, **settings)(as_option(command) if actor else command)
     return deco
+
+
+class TeleserviceType(click.ParamType):
+    """A teleservice of realm/clients.yaml: the choices follow the catalogue, not a list in the code."""
+
+    name = "teleservice"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        ids = ctx.find_object(Context).catalogue.ids if ctx and ctx.find_object(Context) else ()
+        if value in ids:
+            return value
+        self.fail(f"{value!r} is not a teleservice of realm/ (one of: {', '.join(ids)})", param, ctx)
 
 
 def options(*opts: Callable) -> Callable:

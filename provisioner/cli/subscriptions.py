@@ -19,14 +19,14 @@ def subscription() -> None:
 def subscription_submit(run: Run, form_file: str) -> None:
     """Submit the form in FORM_FILE (YAML/JSON: company, responsable, delegate, categories).
     The delegate's password is asked twice (never in the file)."""
-    from provisioner.subscriptions import (Company, DelegateForm, Responsable, SubscriptionForm,
+    from provisioner.subscriptions import (Company, NewDelegate, Responsable, NewSubscription,
                                            submit_subscription)
 
     data = read_form(form_file)
     password = new_password("Delegate password")
     try:
-        form = SubscriptionForm(Company(**data.get("company", {})), Responsable(**data.get("responsable", {})),
-                                DelegateForm(**data.get("delegate", {}), password=password,
+        form = NewSubscription(Company(**data.get("company", {})), Responsable(**data.get("responsable", {})),
+                                NewDelegate(**data.get("delegate", {}), password=password,
                                              password_confirm=password),
                                 tuple(data.get("categories") or ()))
     except TypeError as exc:

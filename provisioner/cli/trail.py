@@ -16,7 +16,7 @@ from provisioner.cli.base import Run, cli, verb
 def trail(run: Run, adherent: str | None, action_name: str | None, actor: str | None, target: str | None,
           limit: int) -> None:
     """The audit trail of our actions, newest first: who (the person), adherent, what, target, outcome."""
-    from provisioner.audit_trail import events
+    from provisioner.trail import events
 
     found = events(run.services.db, adherent, action_name, actor, target, limit)
     run.emit("\n".join(f"{e.at:%Y-%m-%d %H:%M:%S}  {e.outcome:<7} {e.actor} ({e.actor_role})  {e.action}  "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from provisioner.cli.base import Run, cli, new_password, options, verb
+from provisioner.cli.base import Run, TeleserviceType, cli, new_password, options, verb
 
 
 @cli.group()
@@ -21,7 +21,7 @@ def _user_line(u) -> str:
             f"{u.details.prenom} {u.details.nom} <{u.details.email}>{extra}")
 
 
-TELESERVICES = click.Choice(["teledeclaration", "compte-adherent", "easypaiement", "eliquidation"])
+TELESERVICES = TeleserviceType()  # realm/'s teleservices
 access_options = options(
     click.option("--teleservice", required=True, type=TELESERVICES),
     click.option("--power", "powers", multiple=True,
