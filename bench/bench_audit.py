@@ -1,4 +1,4 @@
-"""The audit at scale: bulk reads (provisioner.audit_collect) against a naive per-user implementation.
+"""The audit at scale: bulk reads (provisioner.audit.collect) against a naive per-user implementation.
 
 Creates its OWN realm on the shared Keycloak (default http://127.0.0.1:8080; master admin from the
 environment, admin/admin by default; it must run our extension keycloak-extension/, as every Keycloak
@@ -42,12 +42,12 @@ from sqlalchemy import insert
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from provisioner.audit import build_report  # noqa: E402
-from provisioner.audit_collect import collect  # noqa: E402
+from provisioner.audit.report import build_report  # noqa: E402
+from provisioner.audit.collect import collect  # noqa: E402
 from provisioner.db import Database, audit_events, secret_questions  # noqa: E402
 from provisioner.gateway import Gateway  # noqa: E402
-from provisioner.realm_apply import apply_plan, plan_realm  # noqa: E402
-from provisioner.realm_spec import load_realm_spec  # noqa: E402
+from provisioner.realm.apply import apply_plan, plan_realm  # noqa: E402
+from provisioner.realm.spec import load_realm_spec  # noqa: E402
 from provisioner.settings import Settings  # noqa: E402
 from provisioner.catalogue import Catalogue  # noqa: E402
 

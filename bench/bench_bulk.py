@@ -35,8 +35,8 @@ from provisioner.bulk import COLUMNS, import_users  # noqa: E402
 from provisioner.core import Services  # noqa: E402
 from provisioner.errors import KeycloakUnavailable  # noqa: E402
 from provisioner.gateway import Gateway  # noqa: E402
-from provisioner.realm_apply import apply_plan, plan_realm  # noqa: E402
-from provisioner.realm_spec import load_realm_spec  # noqa: E402
+from provisioner.realm.apply import apply_plan, plan_realm  # noqa: E402
+from provisioner.realm.spec import load_realm_spec  # noqa: E402
 from provisioner.catalogue import Catalogue  # noqa: E402
 from provisioner.rules import Access  # noqa: E402
 from provisioner.settings import Settings  # noqa: E402

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from provisioner.realm_spec import RealmSpec
+from provisioner.realm.spec import RealmSpec
 
 # Claims that make a teleservice a declaration service (Télédéclaration): its users have a type (interne /
 # externe, with the provider of an externe) and declare some of the adherent's active staff categories.

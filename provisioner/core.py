@@ -14,7 +14,7 @@ from provisioner.catalogue import Catalogue
 from provisioner.db import Database
 from provisioner.gateway import Gateway
 from provisioner.mailer import Mailer
-from provisioner.realm_spec import PasswordPolicy, RealmSpec, load_realm_spec
+from provisioner.realm.spec import PasswordPolicy, RealmSpec, load_realm_spec
 from provisioner.settings import Settings
 
 

@@ -261,5 +261,5 @@ def attribute_findings(gw: Gateway, numero: str) -> list[Finding]:
 
 
 def audit_problems(gw: Gateway, numeros: list[str]) -> tuple[tuple[str, str | None, str, str], ...]:
-    """``check_all`` as plain tuples (code, adherent, subject, detail) for provisioner/audit.py's findings."""
+    """``check_all`` as plain tuples (code, adherent, subject, detail) for provisioner/audit/report.py's findings."""
     return tuple((f.code, f.adherent, f.target, f.detail) for f in check_all(gw, numeros=numeros))

@@ -12,7 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from provisioner.catalogue import Catalogue
 from provisioner.errors import Message, RuleViolation, ValidationError
-from provisioner.realm_spec import PasswordPolicy
+from provisioner.realm.spec import PasswordPolicy
 
 # --- the brochure's payment confirmations (the teleservices themselves: provisioner.catalogue) ----------------
 EASYPAIEMENT, VALIDATEUR = "easypaiement", "validateur"

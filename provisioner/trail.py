@@ -1,6 +1,6 @@
 """The trail in our database: every action, allowed or refused, with the person behind it.
 
-(The *audit* is the security team's report, provisioner/audit.py; it reads this trail.)
+(The *audit* is the security team's report, provisioner/audit/report.py; it reads this trail.)
 
 Usage::
 

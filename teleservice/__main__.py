@@ -13,7 +13,7 @@ import threading
 from werkzeug.serving import make_server
 
 from provisioner.errors import ProvisionerError
-from provisioner.realm_spec import load_realm_spec
+from provisioner.realm.spec import load_realm_spec
 from provisioner.settings import Settings
 from teleservice import create_app
 from teleservice.config import TeleserviceConfig

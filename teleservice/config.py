@@ -8,7 +8,7 @@ from typing import Mapping
 from urllib.parse import urlparse
 
 from provisioner.errors import ConfigError
-from provisioner.realm_spec import load_realm_spec
+from provisioner.realm.spec import load_realm_spec
 from provisioner.settings import Settings
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from provisioner.gateway import Gateway
 from devstack.keycloak_server import KeycloakServer
-from provisioner.realm_apply import apply_plan, plan_realm
-from provisioner.realm_spec import load_realm_spec
+from provisioner.realm.apply import apply_plan, plan_realm
+from provisioner.realm.spec import load_realm_spec
 from provisioner.settings import PROJECT_ROOT, Settings
 from tests.ports import free_port
 

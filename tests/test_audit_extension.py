@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 import requests
 
-from provisioner.audit_collect import _paths, collect
+from provisioner.audit.collect import _paths, collect
 from provisioner.errors import KeycloakRejected
 from provisioner.gateway import Gateway
 from provisioner.tenancy import Actor

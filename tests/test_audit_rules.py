@@ -9,7 +9,7 @@ import pytest
 
 from dataclasses import replace
 
-from provisioner.audit import (KINDS, Account, AdherentInfo, AdminEvent, AuditData, ClientConfig, Mapper, RealmConfig,
+from provisioner.audit.report import (KINDS, Account, AdherentInfo, AdminEvent, AuditData, ClientConfig, Mapper, RealmConfig,
                                ServiceAccounts, TrailEntry, build_report, render_csv, render_table, token_holders)
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)

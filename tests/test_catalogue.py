@@ -12,11 +12,11 @@ from click.testing import CliRunner
 
 from portal.views.delegate import _tabs
 from provisioner import rules
-from provisioner.audit import Account, AdherentInfo, AuditData, build_report
+from provisioner.audit.report import Account, AdherentInfo, AuditData, build_report
 from provisioner.catalogue import Catalogue
 from provisioner.cli import cli
-from provisioner.realm_plan import desired_state
-from provisioner.realm_spec import load_realm_spec
+from provisioner.realm.plan import desired_state
+from provisioner.realm.spec import load_realm_spec
 from provisioner.rules import Access
 from provisioner.settings import PROJECT_ROOT
 from teleservice.config import TeleserviceConfig

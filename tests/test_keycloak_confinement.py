@@ -312,7 +312,7 @@ def test_keycloak_gap_40259_delegate_can_rewrite_the_adherent_attribute(settings
         assert [(f.code, f.target) for f in found] == [(permissions.ATTRIBUTE, username)]
         from dataclasses import replace
 
-        from provisioner.audit_collect import audit_realm
+        from provisioner.audit.collect import audit_realm
         report = audit_realm(replace(settings, auditor_client_secret="dev-auditor-secret"), with_drift=False)
         assert ("foreign-adherent", username) in {(f.kind, f.subject) for f in report.findings}
     finally:
@@ -377,7 +377,7 @@ def test_the_security_audit_reports_an_adherent_without_its_permission(settings,
     """provisioner audit (read-only auditor account) turns permissions.check_all into findings."""
     from dataclasses import replace
 
-    from provisioner.audit_collect import audit_realm
+    from provisioner.audit.collect import audit_realm
 
     numero = make_adherent()
     writer = permissions.writer(settings)

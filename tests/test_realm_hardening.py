@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from provisioner.realm_apply import apply_plan, plan_realm
-from provisioner.realm_plan import Plan
+from provisioner.realm.apply import apply_plan, plan_realm
+from provisioner.realm.plan import Plan
 from provisioner.tenancy import Actor
 from tests.oidc_flow import Browser, decode_unverified, visible_text
 from tests.provisioning import DELEGATE_PASSWORD, make_user

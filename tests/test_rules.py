@@ -9,7 +9,7 @@ import pytest
 from provisioner import rules
 from provisioner.catalogue import Catalogue
 from provisioner.errors import RuleViolation
-from provisioner.realm_spec import PasswordPolicy, load_realm_spec
+from provisioner.realm.spec import PasswordPolicy, load_realm_spec
 from provisioner.rules import Access
 from provisioner.secret_questions import normalise
 from provisioner.settings import PROJECT_ROOT

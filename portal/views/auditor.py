@@ -9,8 +9,8 @@ from portal.auth import guard_space
 from portal.forms import clean
 from portal.services import core_services, services
 from provisioner import trail
-from provisioner.audit import SECTIONS, render_csv, render_html, render_json
-from provisioner.audit_collect import audit_realm
+from provisioner.audit.report import SECTIONS, render_csv, render_html, render_json
+from provisioner.audit.collect import audit_realm
 from provisioner.errors import ProvisionerError
 
 bp = Blueprint("auditor", __name__, url_prefix="/auditeur")

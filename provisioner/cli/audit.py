@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from provisioner.audit import SECTIONS, SEVERITIES, render_csv, render_html, render_json, render_table
+from provisioner.audit.report import SECTIONS, SEVERITIES, render_csv, render_html, render_json, render_table
 from provisioner.cli.base import EXIT_FINDINGS, Context, cli
 
 
@@ -28,7 +28,7 @@ from provisioner.cli.base import EXIT_FINDINGS, Context, cli
 def audit(ctx: Context, fmt: str, section: str, output: Path | None, fail_on: str, inactive_days: int,
           activity_days: int, no_drift: bool) -> None:
     """Who holds what, findings and admin activity, read with the read-only `auditor` account."""
-    from provisioner.audit_collect import audit_realm
+    from provisioner.audit.collect import audit_realm
 
     report = audit_realm(ctx.settings, inactive_days=inactive_days, activity_days=activity_days,
                          with_drift=not no_drift)

@@ -87,7 +87,7 @@ class Context:
     def catalogue(self):
         """realm/'s teleservices (provisioner.catalogue)."""
         from provisioner.catalogue import Catalogue
-        from provisioner.realm_spec import load_realm_spec
+        from provisioner.realm.spec import load_realm_spec
 
         return Catalogue.from_spec(load_realm_spec(self.settings.realm_dir, self.settings.realm,
                                                    self.settings.realm_vars))

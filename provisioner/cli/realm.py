@@ -11,7 +11,7 @@ from provisioner.cli.base import EXIT_FINDINGS, Context, cli
 
 def _realm(ctx: Context):
     from provisioner.gateway import Gateway
-    from provisioner.realm_spec import load_realm_spec
+    from provisioner.realm.spec import load_realm_spec
 
     spec = load_realm_spec(ctx.settings.realm_dir, ctx.settings.realm, ctx.settings.realm_vars)
     return spec, Gateway.as_master_admin(ctx.settings)
@@ -21,7 +21,7 @@ def _realm(ctx: Context):
 @click.pass_obj
 def plan(ctx: Context) -> None:
     """Show what apply would change (changes nothing). Exit 3 when the live realm drifted."""
-    from provisioner.realm_apply import plan_realm
+    from provisioner.realm.apply import plan_realm
 
     spec, gw = _realm(ctx)
     result = plan_realm(gw, spec)
@@ -36,7 +36,7 @@ def plan(ctx: Context) -> None:
 def apply(ctx: Context, allow_delete: bool, force: bool) -> None:
     """Make the live realm match realm/ (safe order; deletions only with --allow-delete)."""
     from provisioner.permissions import repair_all
-    from provisioner.realm_apply import apply_plan, plan_realm
+    from provisioner.realm.apply import apply_plan, plan_realm
 
     spec, gw = _realm(ctx)
     result = plan_realm(gw, spec)

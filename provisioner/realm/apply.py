@@ -6,9 +6,9 @@ from typing import Any, Callable
 
 from provisioner.errors import RealmSpecError
 from provisioner.gateway import Gateway
-from provisioner.realm_plan import (BUILTIN_CLIENTS, FLOW_PREFIX, Change, Plan, compute_plan,
+from provisioner.realm.plan import (BUILTIN_CLIENTS, FLOW_PREFIX, Change, Plan, compute_plan,
                                     desired_state)
-from provisioner.realm_spec import RealmSpec
+from provisioner.realm.spec import RealmSpec
 
 Key = tuple[str, str]
 
@@ -74,7 +74,7 @@ def read_live(gw: Gateway, spec: RealmSpec) -> tuple[dict[Key, Any], set[Key]]:
 
 
 def _live_composites(gw: Gateway, role: dict, client_ids: dict[str, str]) -> list[str]:
-    """The realm role's direct composites in ``realm_plan.composite_keys`` form."""
+    """The realm role's direct composites in ``realm.plan.composite_keys`` form."""
     if not role.get("composite"):
         return []
     found = gw.role_composites(role["id"])
@@ -90,7 +90,7 @@ def _live_service_account_roles(gw: Gateway, client_uuid: str) -> dict[str, list
 
 
 def read_flow(gw: Gateway, flow: dict) -> dict:
-    """A live flow normalised to the steps of ``realm_plan.restricted_browser_flow``."""
+    """A live flow normalised to the steps of ``realm.plan.restricted_browser_flow``."""
     steps = []
     for ex in gw.flow_executions(flow["alias"]):
         step: dict[str, Any] = {"level": ex["level"]}

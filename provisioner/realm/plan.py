@@ -1,6 +1,6 @@
 """The realm's desired state as Keycloak objects, and a pure plan: Create / Update / Delete values.
 
-Nothing here does I/O. ``desired_state(spec)`` and the live state read by ``realm_apply.read_live``
+Nothing here does I/O. ``desired_state(spec)`` and the live state read by ``realm.apply.read_live``
 have the same shape: ``{(kind, key): object}``. Only what we declare is compared (Keycloak's
 defaults are never drift); deletions are planned only for kinds this project owns.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisioner.errors import UnsafePlan
-from provisioner.realm_spec import BUILTIN_CLIENT_IDS, BuiltinClient, Client, RealmSpec
+from provisioner.realm.spec import BUILTIN_CLIENT_IDS, BuiltinClient, Client, RealmSpec
 
 # Apply order; deletions run in reverse.
 KINDS = ("realm", "realm-role", "user-profile-attribute", "flow", "client", "builtin-client", "client-role",
@@ -239,31 +239,17 @@ def _builtin_client(builtin: BuiltinClient) -> dict:
 
 
 def _mapper(claim: str, spec: RealmSpec) -> dict:
+    """The claim in every token of the client. ``adherent`` and ``categories`` are derived from group membership,
+    which Keycloak confines to the delegate's own adherent: an attribute a delegate writes through the Admin API
+    (#40259) never reaches the token. The others are the user's attribute."""
     attr = next(a for a in spec.attributes if a.name == claim)
-    if claim in MEMBERSHIP_CLAIMS:
-        # Derived from group membership, which Keycloak confines to the delegate's own adherent: an attribute
-        # written through the Admin API (#40259) never reaches the token.
-        return {
-            "name": claim,
-            "protocol": "openid-connect",
-            "protocolMapper": MEMBERSHIP_MAPPER,
-            "config": {
-                "cimr.source": claim,
-                "claim.name": claim,
-                "jsonType.label": "String",
-                "multivalued": "true" if attr.multivalued else "false",
-                "id.token.claim": "true",
-                "access.token.claim": "true",
-                "userinfo.token.claim": "true",
-                "introspection.token.claim": "true",
-            },
-        }
+    derived = claim in MEMBERSHIP_CLAIMS
     return {
         "name": claim,
         "protocol": "openid-connect",
-        "protocolMapper": "oidc-usermodel-attribute-mapper",
+        "protocolMapper": MEMBERSHIP_MAPPER if derived else "oidc-usermodel-attribute-mapper",
         "config": {
-            "user.attribute": claim,
+            **({"cimr.source": claim} if derived else {"user.attribute": claim}),
             "claim.name": claim,
             "jsonType.label": "String",
             "multivalued": "true" if attr.multivalued else "false",

@@ -1,6 +1,6 @@
 """The security team's audit: who holds what, findings with a severity, admin activity (pure).
 
-``provisioner.audit_collect.collect`` reads everything in bulk (read-only ``auditor`` account, our
+``provisioner.audit.collect.collect`` reads everything in bulk (read-only ``auditor`` account, our
 database) into an ``AuditData``; ``build_report`` turns it into a ``Report`` without any I/O; the
 ``render_*`` functions turn a report into a table, CSV, JSON or a self-contained HTML page.
 """

@@ -3,7 +3,7 @@
 Never one request per user (nor per group): the group tree, the users with their attributes and group
 memberships, last logins and admin events through our Keycloak extension (keycloak-extension/, pages of
 1,000+); the groups and users holding each role through the Admin API; several pages at once. See
-docs/audit.md for the reads, provisioner/audit.py for the rules.
+docs/audit.md for the reads, provisioner/audit/report.py for the rules.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from functools import partial
 
 from sqlalchemy import or_, select
 
-from provisioner.audit import (DELEGATE_ROLE, Account, AdherentInfo, AdminEvent, AuditData, ClientConfig, Mapper,
+from provisioner.audit.report import (DELEGATE_ROLE, Account, AdherentInfo, AdminEvent, AuditData, ClientConfig, Mapper,
                                RealmConfig, ServiceAccounts, TrailEntry)
 from provisioner.catalogue import Catalogue
 from provisioner.db import Database, audit_events, secret_questions
 from provisioner.errors import Forbidden, ProvisionerError
 from provisioner.gateway import Gateway, Role
-from provisioner.realm_spec import RealmSpec
+from provisioner.realm.spec import RealmSpec
 
 CREATION_PREFIXES = ("user.create", "subscription.submit", "staff.create.")
 
@@ -235,7 +235,7 @@ def _read_database(db: Database | None, since: datetime) -> tuple[tuple[TrailEnt
 
 def _drift(gw: Gateway, spec: RealmSpec) -> tuple[tuple[str, ...] | None, str]:
     """The plan's changes when the account may read what plan reads; else None and why."""
-    from provisioner.realm_apply import plan_realm
+    from provisioner.realm.apply import plan_realm
 
     try:
         plan = plan_realm(gw, spec)
@@ -250,8 +250,8 @@ def _drift(gw: Gateway, spec: RealmSpec) -> tuple[tuple[str, ...] | None, str]:
 def audit_realm(settings, inactive_days: int = 90, activity_days: int = 30, with_drift: bool = True,
                 gw: Gateway | None = None):
     """Collect with the read-only auditor account and build the report (what the CLI and the portal call)."""
-    from provisioner.audit import build_report
-    from provisioner.realm_spec import load_realm_spec
+    from provisioner.audit.report import build_report
+    from provisioner.realm.spec import load_realm_spec
 
     spec = load_realm_spec(settings.realm_dir, settings.realm, settings.realm_vars)
     gw = gw or Gateway.as_auditor(settings)

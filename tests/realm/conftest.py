@@ -1,7 +1,8 @@
-"""Fixtures for tests that judge the whole realm (plan must be empty): a realm of their own.
+"""The realm-as-code tests judge the whole realm (plan must be empty): each module gets a realm of its own.
 
-Other tests legitimately adjust the session realm (e.g. a test portal's redirect URI on a free port);
-a module that imports these fixtures gets a fresh realm applied from realm/ instead, deleted at the end.
+Other tests legitimately adjust the session realm (e.g. a test portal's redirect URI on a free port); here
+`test_env`, `spec`, `admin_gw` and `realm` are overridden: a fresh realm applied from realm/ per module, deleted
+at the end. (The pure tests of this folder use none of them.)
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import uuid
 import pytest
 
 from provisioner.gateway import Gateway
-from provisioner.realm_apply import apply_plan, plan_realm
-from provisioner.realm_spec import load_realm_spec
+from provisioner.realm.apply import apply_plan, plan_realm
+from provisioner.realm.spec import load_realm_spec
 from provisioner.settings import Settings
 
 

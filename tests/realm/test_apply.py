@@ -8,10 +8,8 @@ import subprocess
 import sys
 
 
-from provisioner.gateway import Gateway
-from provisioner.realm_apply import apply_plan, plan_realm
+from provisioner.realm.apply import apply_plan, plan_realm
 from provisioner.settings import PROJECT_ROOT
-from tests.own_realm import admin_gw, realm, spec, test_env  # noqa: F401  (a realm of this module's own)
 
 
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from provisioner.errors import UnsafePlan
-from provisioner.realm_plan import compute_plan, desired_state, included
-from provisioner.realm_spec import load_realm_spec
+from provisioner.realm.plan import compute_plan, desired_state, included
+from provisioner.realm.spec import load_realm_spec
 from provisioner.settings import PROJECT_ROOT
 
 SPEC = load_realm_spec(PROJECT_ROOT / "realm", "cimr")

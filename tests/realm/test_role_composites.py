@@ -14,11 +14,10 @@ import pytest
 import yaml
 
 from provisioner.errors import RealmSpecError
-from provisioner.realm_apply import apply_plan, plan_realm
-from provisioner.realm_plan import compute_plan, desired_state
-from provisioner.realm_spec import load_realm_spec
+from provisioner.realm.apply import apply_plan, plan_realm
+from provisioner.realm.plan import compute_plan, desired_state
+from provisioner.realm.spec import load_realm_spec
 from provisioner.settings import PROJECT_ROOT
-from tests.own_realm import admin_gw, realm, spec, test_env  # noqa: F401  (a realm of this module's own)
 
 SPEC = load_realm_spec(PROJECT_ROOT / "realm", "cimr")
 DELEGATE_COMPOSITES = ["realm-management/query-groups", "realm-management/query-users"]
