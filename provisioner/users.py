@@ -14,8 +14,8 @@ from provisioner.gateway import Gateway, User
 from provisioner.rules import VALIDATEUR, Access
 from provisioner.secret_questions import SecretAnswer
 from provisioner.tenancy import Actor, require_adherent, user_of
-from provisioner.tree import (AdherentState, adherent_state, enabled_validators, leaf_group, leaf_path, powers_of,
-                              require_active)
+from provisioner.tree import (AdherentState, adherent_members, adherent_state, enabled_validators, leaf_group,
+                              leaf_path, powers_of, require_active)
 
 
 @dataclass(frozen=True)
@@ -175,24 +175,26 @@ def _store_or_undo(gw: Gateway, services: Services, user_id: str, answers, hashe
         raise
 
 
-def list_users(gw: Gateway, services: Services, actor: Actor, adherent: str,
-               teleservice: str | None = None) -> dict[str, list[TeleserviceUser]]:
-    """The adherent's users grouped by teleservice (every teleservice listed, maybe empty)."""
+def overview(gw: Gateway, services: Services, actor: Actor, adherent: str,
+             teleservice: str | None = None) -> tuple[AdherentState, dict[str, list[TeleserviceUser]]]:
+    """The adherent (name, status, confirmations, categories) and its users grouped by teleservice (every
+    teleservice listed, maybe empty), from one read of its tree's members (our Keycloak extension), whatever the
+    number of users. RuleViolation('adherent') when not approved; Keycloak refuses another adherent's (Forbidden)."""
     with audited(services.db, actor, "user.list", adherent, teleservice):
         require_adherent(actor, adherent, adherent)
-        adherent_state(gw, adherent)
+        state, members = adherent_members(gw, adherent)
         clients = [teleservice] if teleservice else list(services.catalogue.ids)
-        powers: dict[str, list[str]] = {}
-        for client in clients:
-            for role in services.catalogue[client].powers:
-                for member in gw.group_members(leaf_group(gw, adherent, client, role).id):
-                    powers.setdefault(member.id, []).append(role)
-        users = [u for u in gw.users_by_attribute("adherent", adherent)
-                 if u.attr("adherent") == adherent and u.attr("teleservice") in clients]
         out: dict[str, list[TeleserviceUser]] = {c: [] for c in clients}
-        for u in sorted(users, key=lambda u: u.username):
-            out[u.attr("teleservice")].append(_view(u, adherent, tuple(sorted(powers.get(u.id, ())))))
-        return out
+        for m in sorted(members, key=lambda m: m.user.username):
+            if m.user.attr("adherent") == adherent and m.user.attr("teleservice") in clients:
+                out[m.user.attr("teleservice")].append(_view(m.user, adherent, m.roles(clients)))
+        return state, out
+
+
+def list_users(gw: Gateway, services: Services, actor: Actor, adherent: str,
+               teleservice: str | None = None) -> dict[str, list[TeleserviceUser]]:
+    """The adherent's users grouped by teleservice (``overview`` without the adherent)."""
+    return overview(gw, services, actor, adherent, teleservice)[1]
 
 
 def get_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str) -> TeleserviceUser:

@@ -92,12 +92,12 @@ def _the_adherent() -> adherents.Adherent:
 
 @bp.get("/")
 def dashboard():
-    by_service = users.list_users(gateway(), core_services(), actor(), adherent())
+    adh, by_service = users.overview(gateway(), core_services(), actor(), adherent())
     by_tab = {t.slug: [] for t in tabs()}
     for items in by_service.values():
         for u in items:
             by_tab[tab_of(u).slug].append(u)
-    return render_template("delegate/dashboard.html", adh=_the_adherent(), by_tab=by_tab)
+    return render_template("delegate/dashboard.html", adh=adh, by_tab=by_tab)
 
 
 @bp.get("/t/<slug>", endpoint="tab")

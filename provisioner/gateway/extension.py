@@ -1,6 +1,7 @@
-"""Our Keycloak extension's listings (keycloak-extension/, ``/realms/<realm>/cimr-audit/...``): the bulk reads the
-Admin API lacks (every user with the ids of its groups, the group tree, last logins, admin events without their
-representations), in pages read several at once. Same rules as the Admin API: view-users, view-events.
+"""Our Keycloak extension's listings (keycloak-extension/): the bulk reads the Admin API lacks. For the audit
+(``/realms/<realm>/cimr-audit/...``): every user with the ids of its groups, the group tree, last logins, admin
+events without their representations, in pages read several at once. For a delegate's pages
+(``/realms/<realm>/cimr-adherent/users``): one adherent's users in one request. Same rules as the Admin API.
 """
 
 from __future__ import annotations
@@ -8,11 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 from provisioner.errors import KeycloakRejected
-from provisioner.gateway.transport import Transport
+from provisioner.gateway.transport import Transport, result
 
 
 class AuditListings(Transport):
     """The audit's listings, never one request per user (nor per group); see docs/audit.md."""
+
+    def adherent_members(self, numero: str) -> dict:
+        """``{"adherent": {id, name, attributes}, "users": [...]}``: every member of /adherents/<numero>'s tree with
+        its details, attributes and ``groups`` (paths under the adherent: "" for the adherent's own group,
+        "easypaiement/validateur", ...) — one request whatever the number of users. Keycloak allows it to a
+        caller that may list the members of every group of that tree (view-users, or a delegate's fine-grained
+        permission on its own adherent): Forbidden otherwise, NotFound when there is no such adherent (a
+        confined caller gets Forbidden for both)."""
+        return result(self._send("GET", self._url("/users", f"realms/{self.realm}/cimr-adherent"),
+                                 {"adherent": numero}))
 
     def audit_listing(self, kind: str, expected: int, workers: int = 4, page: int = 1000) -> list[dict]:
         """Every user ("users": attributes, ids of its groups) or group ("groups": parent, attributes) of the
