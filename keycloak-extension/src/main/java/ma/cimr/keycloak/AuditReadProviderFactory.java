@@ -1,44 +1,11 @@
 package ma.cimr.keycloak;
 
-import org.keycloak.Config;
-import org.keycloak.models.KeycloakSession;
-import org.keycloak.models.KeycloakSessionFactory;
-import org.keycloak.services.resource.RealmResourceProvider;
-import org.keycloak.services.resource.RealmResourceProviderFactory;
-
 /** Registers {@link AuditReadResource} at /realms/{realm}/cimr-audit. */
-public class AuditReadProviderFactory implements RealmResourceProviderFactory {
+public class AuditReadProviderFactory extends ResourceFactory {
 
     public static final String ID = "cimr-audit";
 
-    @Override
-    public RealmResourceProvider create(KeycloakSession session) {
-        return new RealmResourceProvider() {
-            @Override
-            public Object getResource() {
-                return new AuditReadResource(session);
-            }
-
-            @Override
-            public void close() {
-            }
-        };
-    }
-
-    @Override
-    public void init(Config.Scope config) {
-    }
-
-    @Override
-    public void postInit(KeycloakSessionFactory factory) {
-    }
-
-    @Override
-    public void close() {
-    }
-
-    @Override
-    public String getId() {
-        return ID;
+    public AuditReadProviderFactory() {
+        super(ID, AuditReadResource::new);
     }
 }
