@@ -54,7 +54,8 @@ def get_adherent(gw: Gateway, services: Services, actor: Actor, numero: str) -> 
                     delegate.email if delegate else None, bool(delegate and delegate.enabled))
 
 
-def _delegate(gw: Gateway, numero: str) -> User:
+def delegate_account(gw: Gateway, numero: str) -> User:
+    """The delegate account of an approved adherent (username = numero); NotFound when there is none."""
     adherent_state(gw, numero)  # an approved adherent
     user = gw.user_by_username(numero)
     if user is None or user.attr("adherent") != numero:
@@ -78,7 +79,7 @@ def reset_delegate_password(gw: Gateway, services: Services, actor: Actor, numer
     with audited(services.db, actor, "delegate.reset_password", numero, numero):
         require_agent(actor, numero, numero)
         rules.raise_if(rules.check_password_pair(services.password_policy, password, password_confirm, numero))
-        user = _delegate(gw, numero)
+        user = delegate_account(gw, numero)
         try:
             gw.set_password(user.id, password, temporary=True)
         except KeycloakRejected as exc:
@@ -97,7 +98,7 @@ def change_delegate_email(gw: Gateway, services: Services, actor: Actor, numero:
     with audited(services.db, actor, "delegate.change_email", numero, numero) as entry:
         require_agent(actor, numero, numero)
         rules.raise_if(rules.collect({"email": rules.check_email(email)}))
-        user = _delegate(gw, numero)
+        user = delegate_account(gw, numero)
         rep = gw.user_rep(user.id)
         entry.before, entry.after = {"email": rep.get("email")}, {"email": email}
         rep["email"], rep["emailVerified"] = email, True
@@ -115,7 +116,7 @@ def replace_delegate(gw: Gateway, services: Services, actor: Actor, numero: str,
     with audited(services.db, actor, "delegate.replace", numero, numero) as entry:
         require_agent(actor, numero, numero)
         rules.raise_if(validate_delegate(services, new, numero))
-        user = _delegate(gw, numero)
+        user = delegate_account(gw, numero)
         entry.before = {"nom": user.last_name, "prenom": user.first_name, "email": user.email}
         entry.after = new.public()
         rep = gw.user_rep(user.id)

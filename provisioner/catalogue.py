@@ -25,6 +25,7 @@ class Teleservice:
     powers: tuple[str, ...]                   # its client roles, in realm/'s order: /adherents/<n>/<client>/<role>
     descriptions: tuple[tuple[str, str], ...]  # role -> realm/'s description
     claims: tuple[str, ...]
+    strong_powers: tuple[str, ...] = ()       # powers whose holders must use a second factor (E@syPaiement validateur)
 
     @property
     def chooses_powers(self) -> bool:
@@ -46,8 +47,10 @@ class Catalogue:
 
     @classmethod
     def from_spec(cls, spec: RealmSpec) -> "Catalogue":
+        strong = spec.second_factor.required_for
         return cls(tuple(Teleservice(c.client_id, c.name, tuple(r.name for r in c.roles),
-                                     tuple((r.name, r.description) for r in c.roles), c.claims)
+                                     tuple((r.name, r.description) for r in c.roles), c.claims,
+                                     tuple(r.name for r in c.roles if f"{c.client_id}.{r.name}" in strong))
                          for c in spec.teleservices))
 
     @property

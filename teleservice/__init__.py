@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 
 from authlib.integrations.flask_client import OAuth, OAuthError
 from flask import Flask, abort, redirect, render_template_string, request, session, url_for
@@ -25,6 +26,18 @@ log = logging.getLogger(__name__)
 LOGIN_FAILED = Message("La connexion a échoué. Veuillez réessayer.", "Login failed. Please try again.")
 NOT_ALLOWED = Message("Accès refusé : ce compte n'est pas autorisé pour ce téléservice.",
                       "Access denied: this login is not allowed for this teleservice.")
+STEP_UP_FAILED = Message("Paiement non confirmé : la confirmation demande votre second facteur (code de "
+                         "l'application d'authentification).", "Payment not confirmed: confirming asks for your "
+                         "second factor (authenticator app code).")
+CONFIRMED = Message("Paiement confirmé.", "Payment confirmed.")
+VALIDATEUR = "validateur"
+
+
+def step_up_satisfied(claims: dict, acr: str, max_age: int, now: float | None = None) -> bool:
+    """The access token proves a second factor entered within ``max_age`` seconds: its ``acr`` is the second
+    factor's level and it was issued that recently (Keycloak asks the factor again at each step-up request)."""
+    issued = claims.get("iat") or 0
+    return claims.get("acr") == acr and (now or time.time()) - issued <= max_age
 
 
 def create_app(config: TeleserviceConfig, store: SessionStore | None = None) -> Flask:
@@ -64,6 +77,41 @@ def create_app(config: TeleserviceConfig, store: SessionStore | None = None) -> 
     def login():
         return kc.authorize_redirect(config.base_url + "/callback", ui_locales="fr")
 
+    def _confirm_page():
+        """Confirm the payment if this session's token proves a fresh second factor; a proof serves once."""
+        me = Identity(**session["user"]) if "user" in session else None
+        if me is None:
+            abort(401)
+        if VALIDATEUR not in me.roles:
+            abort(403)
+        if not step_up_satisfied(session.get("token_claims") or {}, config.acr_second_factor,
+                                 config.step_up_seconds):
+            return None
+        session["token_claims"] = {**session["token_claims"], "acr": None}  # the next payment asks again
+        log.info("payment confirmed by %s (acr %s)", me.username, config.acr_second_factor)
+        return page(message=CONFIRMED)
+
+    @app.post("/paiements/confirmer")
+    def confirm_payment():
+        """A validator confirms a payment: only with a second factor entered just now. Otherwise, back through
+        Keycloak asking for it (acr_values), and the confirmation resumes at the callback."""
+        if not session.get("csrf") or request.form.get("csrf") != session["csrf"]:
+            abort(400)
+        done = _confirm_page()
+        if done is not None:
+            return done
+        session["pending_payment"] = True
+        return kc.authorize_redirect(config.base_url + "/callback", ui_locales="fr",
+                                     acr_values=config.acr_second_factor)
+
+    @app.get("/paiements/confirmer")
+    def confirm_pending():
+        """After the step-up: the token must carry the second factor's acr (Keycloak issues a lower one when the
+        factor was not given: the relying party checks it, Keycloak does not refuse)."""
+        if not session.pop("pending_payment", False):
+            return redirect(url_for("home"))
+        return _confirm_page() or page(403, error=STEP_UP_FAILED)
+
     @app.get("/callback")
     def callback():
         try:
@@ -75,11 +123,16 @@ def create_app(config: TeleserviceConfig, store: SessionStore | None = None) -> 
         me = Identity.from_claims({**token["userinfo"], **claims}, config.client_id)
         if not set(me.roles) & set(config.roles):  # Keycloak refuses these already; defence in depth
             return page(403, error=NOT_ALLOWED)
+        pending = session.get("pending_payment") and session.get("user", {}).get("sub") == me.sub
         session.clear()
         session.regenerate()
         session.update(user=me.to_json(), kc_sid=token["userinfo"].get("sid"), id_token=token["id_token"],
                        access_token=token["access_token"], refresh_token=token.get("refresh_token"),
+                       token_claims={"acr": claims.get("acr"), "iat": claims.get("iat")},
                        csrf=secrets.token_urlsafe(16))
+        if pending:
+            session["pending_payment"] = True
+            return redirect(url_for("confirm_pending"))
         return redirect(url_for("home"))
 
     @app.post("/logout")

@@ -29,6 +29,10 @@ class TeleserviceConfig:
     roles: tuple[str, ...]
     role_descriptions: tuple[tuple[str, str], ...] = ()  # realm/clients.yaml: role -> what it is for
     session_idle_seconds: int = 1800
+    # The acr value of a login with the second factor (realm/realm.yaml second_factor.levels), and the roles whose
+    # actions ask for it again (step-up): E@syPaiement's validators confirming a payment.
+    acr_second_factor: str = "2fa"
+    step_up_seconds: int = 120  # how recent a step-up must be to confirm a payment
 
     @property
     def issuer(self) -> str:
@@ -59,4 +63,5 @@ class TeleserviceConfig:
                    keycloak_url=settings.keycloak_url, realm=settings.realm,
                    roles=tuple(r.name for r in client.roles),
                    role_descriptions=tuple((r.name, r.description) for r in client.roles),
-                   session_idle_seconds=spec.sessions.idle_seconds)
+                   session_idle_seconds=spec.sessions.idle_seconds,
+                   acr_second_factor=spec.second_factor.acr_second_factor)

@@ -4,11 +4,14 @@ PAGE = """<!doctype html>
 <html lang="fr">
 <head><meta charset="utf-8"><title>{{ cfg.name }} — CIMR</title>
 <style>body{font-family:sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}
-dt{font-weight:bold}small{color:#555}.err{color:#a00}</style></head>
+dt{font-weight:bold}small{color:#555}.err{color:#a00}.ok{color:#060}</style></head>
 <body>
 <header><h1>{{ cfg.name }}</h1><p><small>Téléservice de référence CIMR / CIMR reference teleservice</small></p></header>
 <main>
-{% if error %}
+{% if message %}
+  <p class="ok" role="status" id="message">{{ message.fr }}<br><small lang="en">{{ message.en }}</small></p>
+  <p><a href="{{ url_for('home') }}">Retour / Back</a></p>
+{% elif error %}
   <p class="err" role="alert">{{ error.fr }}<br><small lang="en">{{ error.en }}</small></p>
   <p><a href="{{ url_for('home') }}">Retour / Back</a></p>
 {% elif me %}
@@ -29,6 +32,15 @@ dt{font-weight:bold}small{color:#555}.err{color:#a00}</style></head>
     <h3 id="power-{{ loop.index }}">{{ label }}</h3>
     <ul>{% for item in items %}<li>{{ item }}</li>{% endfor %}</ul>
   {% endfor %}
+  {% endif %}
+  {% if "validateur" in me.roles %}
+  <h2>Paiements à confirmer <small lang="en">/ Payments to confirm</small></h2>
+  <form method="post" action="{{ url_for('confirm_payment') }}">
+    <input type="hidden" name="csrf" value="{{ csrf }}">
+    <p>Ordre de paiement des cotisations (exemple) — la confirmation demande votre second facteur.
+       <small lang="en">Contribution payment order (example) — confirming asks for your second factor.</small></p>
+    <button type="submit" id="confirm-payment">Confirmer un paiement / Confirm a payment</button>
+  </form>
   {% endif %}
   <form method="post" action="{{ url_for('logout') }}">
     <input type="hidden" name="csrf" value="{{ csrf }}">

@@ -12,6 +12,8 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
 
+from tests.totp import answer_second_factor
+
 
 @dataclass
 class LoginResult:
@@ -33,11 +35,14 @@ class Browser:
     def __init__(self, keycloak_url: str, realm: str):
         self.base = f"{keycloak_url}/realms/{realm}/protocol/openid-connect"
         self.session = requests.Session()
+        self.username: str | None = None  # who logged in last (whose phone answers a step-up)
 
     def login(self, client_id: str, redirect_uri: str, username: str | None = None,
-              password: str | None = None, pkce: bool = True, **extra: str) -> LoginResult:
-        """Start an authorization-code (+ PKCE) request; post the form if one is shown. ``extra``: more
-        parameters of the request (``prompt="none"``, ``scope=...``)."""
+              password: str | None = None, pkce: bool = True, second_factor: bool = True,
+              **extra: str) -> LoginResult:
+        """Start an authorization-code (+ PKCE) request; post the form if one is shown, then (``second_factor``)
+        Keycloak's TOTP setup or OTP page as the account's owner would (tests/totp.py). ``extra``: more
+        parameters of the request (``prompt="none"``, ``scope=...``, ``acr_values=...``)."""
         verifier, challenge = pkce_pair()
         params = {"client_id": client_id, "redirect_uri": redirect_uri, "response_type": "code",
                   "scope": "openid", "state": secrets.token_hex(8)}
@@ -51,6 +56,11 @@ class Browser:
             resp = self.session.post(action, data={"username": username, "password": password,
                                                    "credentialId": ""}, allow_redirects=False)
         self._trust_loopback_cookies()
+        while resp.status_code in (302, 303) and "/login-actions/" in resp.headers.get("Location", ""):
+            resp = self.session.get(resp.headers["Location"], allow_redirects=False)  # e.g. a required action
+        self.username = username or self.username
+        if second_factor and self.username:
+            resp = answer_second_factor(self.session, resp, self.username)
         location = resp.headers.get("Location", "")
         if resp.status_code in (302, 303) and location.startswith(redirect_uri):
             query = parse_qs(urlparse(location).query)

@@ -23,6 +23,7 @@ from provisioner.settings import Settings
 from provisioner.staff import StaffMember, create_staff
 from provisioner.tenancy import Actor
 from tests.ports import free_port, port_is_free
+from tests.totp import answer_second_factor
 from tests.provisioning import DELEGATE_PASSWORD
 
 DEFAULT_PORTAL = "http://127.0.0.1:8000"
@@ -95,6 +96,8 @@ def keycloak_login(auth_url: str, username: str, password: str) -> str:
         cookie.secure = False
     resp = s.post(action, data={"username": username, "password": password, "credentialId": ""},
                   allow_redirects=False)
+    # Delegates, agents and auditors have a second factor: enrolled at their first login, asked at every one.
+    resp = answer_second_factor(s, resp, username)
     assert resp.status_code in (302, 303), f"login refused for {username}: {resp.status_code}"
     return resp.headers["Location"]
 

@@ -133,9 +133,14 @@ def report(planted, auditor_gw, services, spec):
     return build_report(data, inactive_days=90)
 
 
+# No planted delegate, validator or agent here has logged in, so each lacks its second factor: that finding is
+# planted and checked in tests/test_second_factor.py (enrolled or not), and left out of the exact sets below.
+CHECKED_ELSEWHERE = {"second-factor-missing"}
+
+
 def found(report, adherent: str | None = None, subjects: tuple[str, ...] = ()) -> set[tuple[str, str]]:
-    return {(f.kind, f.subject) for f in report.findings
-            if (adherent and f.adherent == adherent) or f.subject in subjects}
+    return {(f.kind, f.subject) for f in report.findings if f.kind not in CHECKED_ELSEWHERE
+            and ((adherent and f.adherent == adherent) or f.subject in subjects)}
 
 
 def test_a_clean_adherent_has_no_finding(report, planted):

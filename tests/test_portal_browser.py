@@ -10,6 +10,7 @@ import pytest
 from provisioner.settings import PROJECT_ROOT
 from tests.portal_support import STAFF_PASSWORD, subscription_data
 from tests.provisioning import numero
+from tests.totp import AUTHENTICATORS
 
 pytestmark = pytest.mark.browser
 SHOTS = PROJECT_ROOT / "test-output" / "screenshots"
@@ -59,10 +60,26 @@ def keycloak_login(page, username: str, password: str) -> None:
     page.click("#kc-login")
 
 
+def second_factor(page, portal, username: str) -> None:
+    """Keycloak's TOTP pages, as the account's owner with their phone (tests/totp.py): the setup page at the first
+    login (the secret read from the page), the code at the next ones."""
+    page.wait_for_url(re.compile(r".*(/login-actions/|" + re.escape(portal.url) + ").*"))
+    page.wait_for_load_state()
+    if page.locator("#totpSecret").count():
+        AUTHENTICATORS.enrol(username, page.input_value("#totpSecret"))
+        page.fill("#totp", AUTHENTICATORS.code(username))
+        page.fill("#userLabel", "Téléphone")
+        page.click("#saveTOTPBtn")
+    elif page.locator("#kc-otp-login-form").count():
+        page.fill("#otp", AUTHENTICATORS.code(username))
+        page.click("#kc-login")
+
+
 def portal_login(page, portal, username: str, password: str) -> None:
     page.goto(portal.url + "/")
     page.get_by_role("link", name="Se connecter").first.click()
     keycloak_login(page, username, password)
+    second_factor(page, portal, username)  # delegates, agents and auditors have one
     page.wait_for_url(re.compile(re.escape(portal.url) + r"/(delegue|agent|auditeur)/.*"))
 
 

@@ -18,6 +18,7 @@ from teleservice.config import TeleserviceConfig
 from tests import people
 from tests.oidc_flow import visible_text
 from tests.ports import free_port
+from tests.totp import answer_second_factor
 
 
 
@@ -88,6 +89,7 @@ class Visitor:
         action = html.unescape(re.search(r'action="([^"]+)"', page.text).group(1))
         resp = self._trust(self.http.post(action, allow_redirects=False,
                                           data={"username": username, "password": password, "credentialId": ""}))
+        resp = answer_second_factor(self.http, resp, username)  # a validator's TOTP (tests/totp.py)
         if resp.status_code in (302, 303):
             return self.get(resp.headers["Location"])
         return resp

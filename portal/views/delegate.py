@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 
-from provisioner import adherents, bulk, trail, users
+from provisioner import adherents, bulk, second_factor, trail, users
 from provisioner.errors import InputError, RuleViolation
 from provisioner.catalogue import Catalogue
 from provisioner.rules import USER_TYPES, Access
@@ -167,8 +167,21 @@ def _render_detail(u: users.TeleserviceUser, password_form: PasswordForm | None 
         "user_type": u.access.user_type, "provider": u.access.provider, "powers": list(u.access.powers),
         "categories": list(u.access.categories)})
     _set_choices(access_form, u.access.teleservice, _the_adherent())
+    # Validators must use a second factor: whether they have enrolled (None: not asked of this user).
+    enrolled = second_factor.enrolment(gateway(), core_services(), actor(), adherent(), [u]).get(u.login)
     return render_template("delegate/detail.html", u=u, tab=tab_of(u), password_form=password_form or PasswordForm(),
-                           access_form=access_form, action=ActionForm()), status
+                           access_form=access_form, action=ActionForm(), enrolled=enrolled), status
+
+
+@bp.post("/utilisateurs/<login>/second-facteur")
+def reset_second_factor(login: str):
+    """A validator lost its phone: its second factor is removed; it enrols again at its next login."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    second_factor.reset_user_second_factor(gateway(), core_services(), actor(), adherent(), login)
+    flash(_("Second facteur de « %(login)s » réinitialisé : il en enregistrera un nouveau à sa prochaine "
+            "connexion.", login=login), "ok")
+    return redirect(url_for("delegate.detail", login=login))
 
 
 @bp.post("/utilisateurs/<login>/mot-de-passe")

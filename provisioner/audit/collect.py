@@ -115,7 +115,8 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
         service_account=client_id_of.get(u.get("serviceAccountClientLink") or "", u.get("serviceAccountClientLink")),
         groups=tuple(sorted(p for p in (group_path.get(g) for g in u["groups"]) if p in group_roles)),
         direct_roles=tuple(sorted(direct_of.get(u["id"], ()))),
-        categories=tuple(u["attributes"].get("categories") or ()))
+        categories=tuple(u["attributes"].get("categories") or ()),
+        credential_types=tuple(u["credentialTypes"]) if "credentialTypes" in u else None)
         for u in users)
 
     top = next((g for g in groups.values() if g.get("parentId") is None and g["name"] == "adherents"), None)
@@ -158,7 +159,17 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
         last_logins=last_logins, login_retention_days=retention // 86400 if retention else None,
         secret_question_users=with_questions, trail=trail, admin_events=tuple(admin_events), drift=drift,
         drift_note=note, config=config, service_accounts=ours, activity_since=since,
-        notes=(config_note,) if config_note else (), reads=gw.bulk_reads, delegations=delegations)
+        notes=tuple(n for n in (config_note, _credentials_note(users)) if n), reads=gw.bulk_reads,
+        delegations=delegations,
+        second_factor_roles=tuple(r.replace(".", ":", 1) if "." in r else f"realm:{r}"
+                                  for r in spec.second_factor.required_for))
+
+
+def _credentials_note(users: list[dict]) -> str:
+    if users and not all("credentialTypes" in u for u in users):
+        return ("Second factors not checked: this Keycloak's extension does not list credential types "
+                "(keycloak-extension/ older than the second-factor work).")
+    return ""
 
 
 def _event_actor(event: dict, realm: str, username_of: dict[str, str]) -> str:

@@ -31,6 +31,7 @@ JOIN_WINDOW = timedelta(seconds=120)
 MEMBERSHIP_CLAIMS = ("adherent", "categories")
 MEMBERSHIP_MAPPER = "cimr-membership-mapper"
 OFFLINE_ACCESS = "offline_access"
+SECOND_FACTOR_TYPES = frozenset({"otp", "webauthn", "webauthn-passwordless"})
 
 # kind -> (severity, title)
 KINDS: dict[str, tuple[str, Message]] = {
@@ -86,6 +87,10 @@ KINDS: dict[str, tuple[str, Message]] = {
                                               "Reusable refresh tokens (no rotation)")),
     "offline-access-teleservice": ("medium", Message("Accès hors ligne (offline_access) offert à un téléservice",
                                                      "Offline access (offline_access) offered to a teleservice")),
+    "second-factor-missing": ("high", Message("Compte à pouvoirs sans second facteur enregistré (personne déléguée, "
+                                              "agent, auditeur ou validateur)",
+                                              "Powerful account without an enrolled second factor (delegate, "
+                                              "agent, auditor or validator)")),
     "inactive": ("low", Message("Aucune connexion depuis longtemps", "No login for a long time")),
     "no-secret-questions": ("low", Message("Questions secrètes non renseignées", "No secret questions")),
 }
@@ -114,6 +119,7 @@ class Account:
     groups: tuple[str, ...] = ()         # paths of the role-carrying groups (and their subgroups) it is in
     direct_roles: tuple[str, ...] = ()   # "client:role" or "realm:role" mapped to the user itself
     categories: tuple[str, ...] = ()     # Télédéclaration: the staff categories the user declares
+    credential_types: tuple[str, ...] | None = None  # password, otp, webauthn...; None: not read
 
 
 @dataclass(frozen=True)
@@ -208,6 +214,9 @@ class AuditData:
     activity_since: datetime | None = None  # older trail entries are read only for "created by"
     notes: tuple[str, ...] = ()            # caveats of the collection, shown in the report
     reads: int = 0                        # Keycloak requests the collector made
+    # Roles whose holders must use a second factor, as the report names roles ("realm:delegate",
+    # "easypaiement:validateur"): realm/realm.yaml `second_factor.required_for`.
+    second_factor_roles: tuple[str, ...] = ()
 
 
 # --- output ----------------------------------------------------------------------------------------
@@ -352,6 +361,12 @@ def find_issues(data: AuditData, view: _View, inactive_days: int, now: datetime)
                 out.append(_finding("inactive", a.username, a.adherent, f"{what}; threshold {inactive_days} days"))
         if kind == "user" and a.enabled and tele and a.id not in data.secret_question_users:
             out.append(_finding("no-secret-questions", a.username, a.adherent, "no secret questions stored"))
+        strong = sorted(set(data.second_factor_roles) & view.roles[a.id])
+        if a.enabled and strong and a.credential_types is not None \
+                and not set(a.credential_types) & SECOND_FACTOR_TYPES:
+            out.append(_finding("second-factor-missing", a.username, a.adherent,
+                                f"holds {', '.join(strong)}; credentials: {', '.join(a.credential_types) or 'none'} "
+                                "(enrols at its next login)"))
 
     delegates: dict[str, list[Account]] = {}
     validators: dict[str, list[Account]] = {}

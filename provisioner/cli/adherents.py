@@ -9,7 +9,7 @@ from provisioner.cli.base import Run, cli, new_password, read_form, verb
 
 @cli.group()
 def adherent() -> None:
-    """An adherent: show, delegate password/e-mail/replacement, suspension, E@syPaiement confirmations."""
+    """An adherent: show, delegate password/e-mail/second factor/replacement, suspension, E@syPaiement confirmations."""
 
 
 @verb(adherent, "show")
@@ -32,6 +32,18 @@ def adherent_reset_password(run: Run, numero: str) -> None:
     password = new_password("New temporary password")
     reset_delegate_password(run.gw, run.services, run.actor, numero, password, password)
     run.emit(f"Delegate password of {numero} reset (temporary)", {"adherent": numero, "reset": True})
+
+
+@verb(adherent, "reset-delegate-second-factor")
+@click.argument("numero")
+def adherent_reset_second_factor(run: Run, numero: str) -> None:
+    """Signed letter (lost phone): remove the delegate's second factor and end its sessions; it enrols again at its
+    next portal login."""
+    from provisioner.second_factor import reset_delegate_second_factor
+
+    removed = reset_delegate_second_factor(run.gw, run.services, run.actor, numero)
+    run.emit(f"Second factor of the delegate of {numero} removed ({', '.join(removed) or 'none was enrolled'})",
+             {"adherent": numero, "removed": removed})
 
 
 @verb(adherent, "change-delegate-email")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from provisioner.cli.base import Run, TeleserviceType, cli, new_password, options, verb
+from provisioner.cli.base import Run, TeleserviceType, cli, new_password, options, plain, verb
 
 
 @cli.group()
@@ -12,13 +12,31 @@ def user() -> None:
     """An adherent's teleservice users: create, list, show, find, password, access, details, disable..."""
 
 
-def _user_line(u) -> str:
+def _user_line(u, enrolled: dict[str, bool] | None = None) -> str:
+    """One user; ``enrolled`` (login -> has a second factor) adds "2FA: ..." for the users who must have one."""
     extra = f" type={u.access.user_type}" if u.access.user_type else ""
     extra += f" provider={u.access.provider}" if u.access.provider else ""
     extra += f" categories={','.join(u.access.categories)}" if u.access.categories else ""
     return (f"{u.login:<24} {u.access.teleservice:<16} {','.join(u.access.powers) or '-':<36} "
             f"{'enabled' if u.enabled else 'DISABLED'}{' LOCKED' if u.locked else ''}  "
-            f"{u.details.prenom} {u.details.nom} <{u.details.email}>{extra}")
+            f"{u.details.prenom} {u.details.nom} <{u.details.email}>{extra}{_second_factor(u, enrolled)}")
+
+
+def _second_factor(u, enrolled: dict[str, bool] | None) -> str:
+    if not enrolled or u.login not in enrolled:
+        return ""
+    return "  2FA: enrolled" if enrolled[u.login] else "  2FA: not enrolled"
+
+
+def _with_second_factor(u, enrolled: dict[str, bool]) -> dict:
+    """The user as JSON, with ``second_factor``: true/false for the users who must have one, else null."""
+    return {**plain(u), "second_factor": enrolled.get(u.login)}
+
+
+def _enrolment(run: Run, numero: str, listed) -> dict[str, bool]:
+    from provisioner.second_factor import enrolment
+
+    return enrolment(run.gw, run.services, run.actor, numero, listed)
 
 
 TELESERVICES = TeleserviceType()  # realm/'s teleservices
@@ -81,8 +99,10 @@ def user_list(run: Run, numero: str, teleservice: str | None) -> None:
     from provisioner.users import list_users
 
     listed = list_users(run.gw, run.services, run.actor, numero, teleservice)
-    human = "\n".join(f"{t} ({len(us)})\n" + "".join(f"  {_user_line(u)}\n" for u in us) for t, us in listed.items())
-    run.emit(human.rstrip(), listed)
+    enrolled = _enrolment(run, numero, [u for us in listed.values() for u in us])
+    human = "\n".join(f"{t} ({len(us)})\n" + "".join(f"  {_user_line(u, enrolled)}\n" for u in us)
+                      for t, us in listed.items())
+    run.emit(human.rstrip(), {t: [_with_second_factor(u, enrolled) for u in us] for t, us in listed.items()})
 
 
 @verb(user, "show")
@@ -91,7 +111,9 @@ def user_list(run: Run, numero: str, teleservice: str | None) -> None:
 def user_show(run: Run, numero: str, login: str) -> None:
     from provisioner.users import get_user
 
-    run.emit(_user_line(u := get_user(run.gw, run.services, run.actor, numero, login)), u)
+    u = get_user(run.gw, run.services, run.actor, numero, login)
+    enrolled = _enrolment(run, numero, [u])
+    run.emit(_user_line(u, enrolled), _with_second_factor(u, enrolled))
 
 
 @verb(user, "find")
@@ -171,3 +193,16 @@ def user_set_questions(run: Run, numero: str, login: str, questions) -> None:
 
     set_secret_questions(run.gw, run.services, run.actor, numero, login, _answers(questions))
     run.emit(f"Secret questions of {login} replaced", {"login": login, "questions": list(questions)})
+
+
+@verb(user, "reset-second-factor")
+@click.argument("numero")
+@click.argument("login")
+def user_reset_second_factor(run: Run, numero: str, login: str) -> None:
+    """A lost phone: remove the user's second factor (e.g. a validator's TOTP) and end its sessions; it enrols
+    again at its next login."""
+    from provisioner.second_factor import reset_user_second_factor
+
+    removed = reset_user_second_factor(run.gw, run.services, run.actor, numero, login)
+    run.emit(f"Second factor of {login} removed ({', '.join(removed) or 'none was enrolled'}); enrolled again at "
+             "next login", {"login": login, "removed": removed})

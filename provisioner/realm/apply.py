@@ -23,6 +23,8 @@ def read_live(gw: Gateway, spec: RealmSpec) -> tuple[dict[Key, Any], set[Key]]:
     if realm is None:
         return {}, set()
     live: dict[Key, Any] = {("realm", spec.name): realm}
+    if realm.get("browserFlow"):
+        live[("flow-binding", "browser")] = {"browserFlow": realm["browserFlow"]}  # compared, never owned
     owned: set[Key] = set()
     all_clients = gw.clients()
     client_ids = {c["id"]: c["clientId"] for c in all_clients}
@@ -90,7 +92,7 @@ def _live_service_account_roles(gw: Gateway, client_uuid: str) -> dict[str, list
 
 
 def read_flow(gw: Gateway, flow: dict) -> dict:
-    """A live flow normalised to the steps of ``realm.plan.restricted_browser_flow``."""
+    """A live flow normalised to the steps of ``realm.plan.browser_flow``."""
     steps = []
     for ex in gw.flow_executions(flow["alias"]):
         step: dict[str, Any] = {"level": ex["level"]}
@@ -179,6 +181,8 @@ def _flow(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
         gw.delete_flow(stale["id"])
     new_id = build_flow(gw, ch.desired, new_alias)
     _rebind_clients(gw, ch.live["id"], new_id)
+    if (gw.get_realm() or {}).get("browserFlow") == ch.key:  # the realm's own binding moves too (kept by id)
+        gw.update_realm({"browserFlow": new_alias})
     gw.delete_flow(ch.live["id"])
     gw.rename_flow(new_id, ch.key)
 
@@ -212,6 +216,12 @@ def _rebind_clients(gw: Gateway, old_id: str, new_id: str) -> None:
             client["authenticationFlowBindingOverrides"] = {k: new_id if v == old_id else v
                                                             for k, v in overrides.items()}
             gw.update_client(client["id"], client)
+
+
+def _flow_binding(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
+    """The realm's own browser flow (by alias): never deleted, Keycloak's built-in one is bound again by hand."""
+    if ch.action != "delete":
+        gw.update_realm(ch.desired)
 
 
 def _flow_ids(gw: Gateway) -> dict[str, str]:
@@ -307,6 +317,6 @@ def _group(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
 
 _APPLY: dict[str, Callable[[Gateway, RealmSpec, Change], None]] = {
     "realm": _realm, "realm-role": _realm_role, "user-profile-attribute": _profile_attribute, "flow": _flow,
-    "client": _client, "builtin-client": _builtin_client, "client-role": _client_role, "mapper": _mapper,
-    "service-account-roles": _service_account_roles, "group": _group,
+    "flow-binding": _flow_binding, "client": _client, "builtin-client": _builtin_client, "client-role": _client_role,
+    "mapper": _mapper, "service-account-roles": _service_account_roles, "group": _group,
 }

@@ -12,12 +12,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisioner.errors import UnsafePlan
-from provisioner.realm.spec import BUILTIN_CLIENT_IDS, BuiltinClient, Client, RealmSpec
+from provisioner.realm.spec import BUILTIN_CLIENT_IDS, BuiltinClient, Client, RealmSpec, SecondFactor
 
 # Apply order; deletions run in reverse.
-KINDS = ("realm", "realm-role", "user-profile-attribute", "flow", "client", "builtin-client", "client-role",
-         "mapper", "service-account-roles", "group")
+KINDS = ("realm", "realm-role", "user-profile-attribute", "flow", "flow-binding", "client", "builtin-client",
+         "client-role", "mapper", "service-account-roles", "group")
 FLOW_PREFIX = "cimr-browser-"
+# The realm's own browser flow (clients without a flow of their own: the account console): ours, so that no login
+# anywhere in the realm opens an SSO session for a powerful account without its second factor.
+DEFAULT_FLOW = FLOW_PREFIX + "default"
+# Level-1 authentications stay valid for the longest SSO session; level 2 (the second factor asked for with
+# acr_values) is asked again at every such request: max age 0.
+PASSWORD_MAX_AGE = 36000
+SECOND_FACTORS = "otp"  # credential types that count as a second factor (conditional-credential)
 BUILTIN_CLIENTS = frozenset({*BUILTIN_CLIENT_IDS, "admin-permissions"})
 # Our own Keycloak extension (keycloak-extension/): claims from group membership, a refusal that is no failed login.
 MEMBERSHIP_MAPPER = "cimr-membership-mapper"
@@ -108,6 +115,8 @@ class Plan:
 def desired_state(spec: RealmSpec) -> dict[tuple[str, str], Any]:
     """Every object realm/ declares, keyed by (kind, key), in Keycloak's representation."""
     state: dict[tuple[str, str], Any] = {("realm", spec.name): _realm(spec)}
+    state[("flow", DEFAULT_FLOW)] = default_browser_flow(spec.second_factor)
+    state[("flow-binding", "browser")] = {"browserFlow": DEFAULT_FLOW}
     for role in spec.realm_roles:
         state[("realm-role", role.name)] = {"name": role.name, "description": role.description,
                                             "composites": composite_keys(role.composites)}
@@ -126,8 +135,8 @@ def desired_state(spec: RealmSpec) -> dict[tuple[str, str], Any]:
             state[("mapper", f"{client.client_id}/{claim}")] = _mapper(claim, spec)
         if client.url:
             state[("mapper", f"{client.client_id}/audience")] = _audience_mapper(client.client_id)
-        if client.restricts_login:
-            state[("flow", FLOW_PREFIX + client.client_id)] = restricted_browser_flow(client)
+        if client.has_login_flow:
+            state[("flow", FLOW_PREFIX + client.client_id)] = browser_flow(client, spec.second_factor)
         if client.service_account_roles:
             state[("service-account-roles", client.client_id)] = {
                 owner: sorted(roles) for owner, roles in client.service_account_roles}
@@ -141,7 +150,7 @@ def composite_keys(composites: tuple[tuple[str, tuple[str, ...]], ...]) -> list[
 
 
 def _realm(spec: RealmSpec) -> dict:
-    bf, ev, se = spec.brute_force, spec.events, spec.sessions
+    bf, ev, se, sf = spec.brute_force, spec.events, spec.sessions, spec.second_factor
     return {
         "enabled": True,
         "displayName": spec.display_name,
@@ -165,7 +174,16 @@ def _realm(spec: RealmSpec) -> dict:
         "eventsExpiration": ev.retention_days * 86400,
         "adminEventsEnabled": ev.admin,
         "adminEventsDetailsEnabled": ev.admin_details,
-        "attributes": {"adminEventsExpiration": str(ev.retention_days * 86400)},
+        # The acr values clients may ask for (acr_values) and the level each one names (step-up).
+        "attributes": {"adminEventsExpiration": str(ev.retention_days * 86400),
+                       "acr.loa.map": json.dumps(dict(sf.levels), separators=(",", ":"))},
+        # TOTP, as every authenticator app does it; a code is accepted once (a watched or replayed code fails).
+        "otpPolicyType": "totp",
+        "otpPolicyAlgorithm": sf.otp_algorithm,
+        "otpPolicyDigits": sf.otp_digits,
+        "otpPolicyPeriod": sf.otp_period,
+        "otpPolicyLookAheadWindow": sf.otp_look_around,
+        "otpPolicyCodeReusable": False,
         # One person may hold several logins (one per teleservice) with the same e-mail address.
         "duplicateEmailsAllowed": True,
         "loginWithEmailAllowed": False,
@@ -226,7 +244,7 @@ def _client(client: Client) -> dict:
         })
     else:
         rep.update(redirectUris=[], webOrigins=[])
-    if client.restricts_login:
+    if client.has_login_flow:
         rep["authenticationFlowBindingOverrides"] = {"browser": FLOW_PREFIX + client.client_id}
     return rep
 
@@ -272,30 +290,72 @@ def _audience_mapper(client_id: str) -> dict:
     }
 
 
-def restricted_browser_flow(client: Client) -> dict:
-    """Browser flow that authenticates (cookie or form), then denies users holding none of the client's roles.
+def browser_flow(client: Client, second: SecondFactor) -> dict:
+    """A client's browser flow: authenticate (SSO cookie, or the forms with their second factor and step-up), then,
+    for a teleservice, refuse users holding none of its roles.
 
-    The role check sits at the top level, after the REQUIRED authentication sub-flow, so that it also
-    runs when an SSO cookie from another teleservice authenticates the user.
+    The role check sits at the top level, after the REQUIRED authentication sub-flow, so that it also runs when an
+    SSO cookie from another teleservice authenticates the user. The second factor is required of the holders of
+    the client's roles that ``second_factor.required_for`` names (the realm roles for the portal).
+    """
+    owner = "realm" if client.kind == "portal" else client.client_id
+    steps = authentication_steps(second.roles_for(owner))
+    if client.restricts_login:
+        steps.append({"level": 0, "flow": "restrict", "requirement": "CONDITIONAL"})
+        # Conditions of one sub-flow must all hold: "lacks role A" and "lacks role B" ... -> deny.
+        for role in client.roles:
+            steps.append({"level": 1, "provider": "conditional-user-role", "requirement": "REQUIRED",
+                          "config": {"condUserRole": f"{client.client_id}.{role.name}", "negate": "true"}})
+        # Our refusal, not Keycloak's deny-access-authenticator: that one counts as a failed login, so refused
+        # attempts (even prompt=none with only the SSO cookie) locked users out of their own teleservice.
+        steps.append({"level": 1, "provider": REFUSE_ACCESS, "requirement": "REQUIRED",
+                      "config": {"denyErrorMessage": DENY_MESSAGE}})
+        what = "only holders of its roles"
+    else:
+        what = "no role restriction"
+    return {"alias": FLOW_PREFIX + client.client_id,
+            "description": f"Browser login for {client.name}: {what}, second factor for powerful accounts",
+            "steps": steps}
+
+
+def default_browser_flow(second: SecondFactor) -> dict:
+    """The realm's browser flow (clients without a flow of their own): every powerful role needs its second factor,
+    or an SSO session opened there (e.g. the account console) would carry a delegate into the portal without one."""
+    return {"alias": DEFAULT_FLOW, "description": "Browser login of the realm: second factor for powerful accounts",
+            "steps": authentication_steps(second.roles_for(None))}
+
+
+def authentication_steps(required_roles: tuple[str, ...]) -> list[dict]:
+    """Cookie, or the forms: the password (level 1), the second factor when a client asks for level 2 (step-up,
+    asked again at each such request), and the second factor of every holder of a required role.
+
+    One sub-flow per role (a sub-flow's conditions are all required: an "or" needs several); each is skipped once a
+    second factor was used in this authentication, so a step-up or a holder of two roles is asked once. A holder
+    without a TOTP is made to set one up (a REQUIRED OTP form sets Keycloak's CONFIGURE_TOTP required action).
     """
     steps: list[dict] = [
         {"level": 0, "flow": "authenticate", "requirement": "REQUIRED"},
         {"level": 1, "provider": "auth-cookie", "requirement": "ALTERNATIVE"},
         {"level": 1, "flow": "forms", "requirement": "ALTERNATIVE"},
-        {"level": 2, "provider": "auth-username-password-form", "requirement": "REQUIRED"},
-        {"level": 0, "flow": "restrict", "requirement": "CONDITIONAL"},
+        {"level": 2, "flow": "password", "requirement": "CONDITIONAL"},
+        {"level": 3, "provider": "conditional-level-of-authentication", "requirement": "REQUIRED",
+         "config": {"loa-condition-level": "1", "loa-max-age": str(PASSWORD_MAX_AGE)}},
+        {"level": 3, "provider": "auth-username-password-form", "requirement": "REQUIRED"},
+        {"level": 2, "flow": "step-up", "requirement": "CONDITIONAL"},
+        {"level": 3, "provider": "conditional-level-of-authentication", "requirement": "REQUIRED",
+         "config": {"loa-condition-level": "2", "loa-max-age": "0"}},
+        {"level": 3, "provider": "auth-otp-form", "requirement": "REQUIRED"},
     ]
-    # Conditions of one sub-flow must all hold: "lacks role A" and "lacks role B" ... -> deny.
-    for role in client.roles:
-        steps.append({"level": 1, "provider": "conditional-user-role", "requirement": "REQUIRED",
-                      "config": {"condUserRole": f"{client.client_id}.{role.name}", "negate": "true"}})
-    # Our refusal, not Keycloak's deny-access-authenticator: that one counts as a failed login, so refused
-    # attempts (even prompt=none with only the SSO cookie) locked users out of their own teleservice.
-    steps.append({"level": 1, "provider": REFUSE_ACCESS, "requirement": "REQUIRED",
-                  "config": {"denyErrorMessage": DENY_MESSAGE}})
-    return {"alias": FLOW_PREFIX + client.client_id,
-            "description": f"Browser login for {client.name}: only holders of its roles",
-            "steps": steps}
+    for role in required_roles:
+        steps += [
+            {"level": 2, "flow": "second-factor-" + role.replace(".", "-"), "requirement": "CONDITIONAL"},
+            {"level": 3, "provider": "conditional-user-role", "requirement": "REQUIRED",
+             "config": {"condUserRole": role, "negate": "false"}},
+            {"level": 3, "provider": "conditional-credential", "requirement": "REQUIRED",
+             "config": {"credentials": SECOND_FACTORS, "included": "false"}},
+            {"level": 3, "provider": "auth-otp-form", "requirement": "REQUIRED"},
+        ]
+    return steps
 
 
 # --- comparison ------------------------------------------------------------------------------------

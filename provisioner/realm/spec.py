@@ -68,6 +68,37 @@ class Sessions:
 
 
 @dataclass(frozen=True)
+class SecondFactor:
+    """Who must use a second factor at every login, the OTP policy, and the levels of authentication (acr) a client
+    may ask for (step-up)."""
+
+    # Keycloak's role names as `conditional-user-role` takes them: "delegate" (a realm role) or
+    # "easypaiement.validateur" (a client role).
+    required_for: tuple[str, ...] = ()
+    levels: tuple[tuple[str, int], ...] = (("password", 1), ("2fa", 2))  # acr value -> level
+    otp_algorithm: str = "HmacSHA1"
+    otp_digits: int = 6
+    otp_period: int = 30
+    otp_look_around: int = 1
+
+    def roles_for(self, owner: str | None) -> tuple[str, ...]:
+        """The required roles of one client (its client roles), of the realm (``owner="realm"``), or all (None)."""
+        if owner is None:
+            return self.required_for
+        if owner == "realm":
+            return tuple(r for r in self.required_for if "." not in r)
+        return tuple(r for r in self.required_for if r.startswith(owner + "."))
+
+    @property
+    def acr_password(self) -> str:
+        return self.levels[0][0]
+
+    @property
+    def acr_second_factor(self) -> str:
+        return self.levels[1][0]
+
+
+@dataclass(frozen=True)
 class Role:
     name: str
     description: str
@@ -91,6 +122,11 @@ class Client:
     def restricts_login(self) -> bool:
         """Teleservices refuse, inside Keycloak, the login of a user holding none of their roles."""
         return self.kind == "teleservice"
+
+    @property
+    def has_login_flow(self) -> bool:
+        """People log in to it through a browser flow of ours (second factor, step-up): teleservices, the portal."""
+        return self.kind in ("teleservice", "portal")
 
 
 @dataclass(frozen=True)
@@ -133,6 +169,7 @@ class RealmSpec:
     clients: tuple[Client, ...]
     attributes: tuple[Attribute, ...]
     builtin_clients: tuple[BuiltinClient, ...] = ()
+    second_factor: SecondFactor = SecondFactor()
 
     @property
     def teleservices(self) -> tuple[Client, ...]:
@@ -241,7 +278,8 @@ def load_realm_spec(directory: Path, realm_name: str, overrides: Mapping[str, st
     variables = {str(k): str(v) for k, v in declared.items()} | dict(overrides or {})
 
     r = _Reader("realm.yaml", variables)
-    top = r.mapping(raw["realm.yaml"], "(top)", {"variables", "realm", "realm_roles", "groups"}, {"realm"})
+    top = r.mapping(raw["realm.yaml"], "(top)", {"variables", "realm", "realm_roles", "groups", "second_factor"},
+                    {"realm"})
     realm = r.mapping(top["realm"], "realm",
                       {"display_name", "locales", "default_locale", "password_policy", "brute_force", "events",
                        "sessions"},
@@ -306,8 +344,48 @@ def load_realm_spec(directory: Path, realm_name: str, overrides: Mapping[str, st
     clients_reader = _Reader("clients.yaml", variables)
     clients = _clients(clients_reader, raw["clients.yaml"], {a.name for a in attributes})
     builtin = _builtin_clients(clients_reader, raw["clients.yaml"].get("builtin_clients") or {})
+    second = _second_factor(r, top.get("second_factor") or {}, realm_roles, clients)
     return RealmSpec(realm_name, r.str_(realm["display_name"], "realm.display_name"), locales, default_locale,
-                     policy, brute, events, sessions, realm_roles, tuple(groups), clients, attributes, builtin)
+                     policy, brute, events, sessions, realm_roles, tuple(groups), clients, attributes, builtin,
+                     second)
+
+
+OTP_ALGORITHMS = ("HmacSHA1", "HmacSHA256", "HmacSHA512")
+
+
+def _second_factor(r: _Reader, data: Any, realm_roles: tuple[Role, ...], clients: tuple[Client, ...]) -> SecondFactor:
+    """`second_factor`: required_for {realm: [role], <client id>: [role]}, otp {...}, levels {acr: 1, acr: 2}."""
+    body = r.mapping(data, "second_factor", {"required_for", "otp", "levels"})
+    required: list[str] = []
+    realm_names = {role.name for role in realm_roles}
+    client_roles = {c.client_id: {role.name for role in c.roles} for c in clients}
+    owners = r.typed(body.get("required_for") or {}, "second_factor.required_for", dict,
+                     "a mapping of `realm` or a client id to role names")
+    for owner, names in owners.items():
+        key = f"second_factor.required_for.{owner}"
+        known = realm_names if owner == "realm" else client_roles.get(owner)
+        if known is None:
+            raise r.fail(key, f"not `realm` nor a declared client ({', '.join(sorted(client_roles))})")
+        for i, name in enumerate(r.str_list(names, key)):
+            if name not in known:
+                raise r.fail(f"{key}[{i}]", f"role {name!r} is not declared ({', '.join(sorted(known))})")
+            required.append(name if owner == "realm" else f"{owner}.{name}")
+    otp_keys = {"algorithm", "digits", "period", "look_around"}
+    otp = r.mapping(body.get("otp") or {k: v for k, v in (("algorithm", "HmacSHA1"), ("digits", 6), ("period", 30),
+                                                         ("look_around", 1))}, "second_factor.otp", otp_keys, otp_keys)
+    algorithm = r.str_(otp["algorithm"], "second_factor.otp.algorithm")
+    if algorithm not in OTP_ALGORITHMS:
+        raise r.fail("second_factor.otp.algorithm", f"must be one of {', '.join(OTP_ALGORITHMS)}")
+    levels = r.typed(body.get("levels") or {"password": 1, "2fa": 2}, "second_factor.levels", dict,
+                     "a mapping of acr value to level")
+    if sorted(levels.values()) != [1, 2] or not all(isinstance(k, str) and k for k in levels):
+        raise r.fail("second_factor.levels", "must name exactly two acr values, for levels 1 (password) and 2 "
+                                             f"(second factor); got {levels!r}")
+    return SecondFactor(
+        required_for=tuple(required), levels=tuple(sorted(levels.items(), key=lambda kv: kv[1])),
+        otp_algorithm=algorithm, otp_digits=r.int_(otp, "second_factor.otp", "digits", 6, 8),
+        otp_period=r.int_(otp, "second_factor.otp", "period", 15, 120),
+        otp_look_around=r.int_(otp, "second_factor.otp", "look_around", 0, 2))
 
 
 # The only realm-management roles a delegate may hold: any view-*/manage-* role makes Keycloak skip the

@@ -43,11 +43,31 @@ def test_a_hand_edit_is_reported_as_drift_with_exit_3_and_repaired_by_apply(real
 
 def test_a_weakened_login_flow_is_drift_and_is_rebuilt(realm, admin_gw, spec):
     alias = "cimr-browser-compte-adherent"
-    deny = admin_gw.get(f"/authentication/flows/{alias}/executions")[-1]
+    executions = admin_gw.get(f"/authentication/flows/{alias}/executions")
+    deny = executions[-1]
     admin_gw.put(f"/authentication/flows/{alias}/executions", {**deny, "requirement": "DISABLED"})
     plan = plan_realm(admin_gw, spec)
     assert [(c.action, c.key) for c in plan.changes] == [("update", alias)]
-    assert plan.changes[0].diff == (("steps[6].requirement", "DISABLED", "REQUIRED"),)
+    assert plan.changes[0].diff == ((f"steps[{len(executions) - 1}].requirement", "DISABLED", "REQUIRED"),)
+    apply_plan(admin_gw, spec, plan)
+    assert plan_realm(admin_gw, spec).empty
+
+
+def test_a_weakened_second_factor_is_drift_and_is_rebuilt_with_the_realms_binding(realm, admin_gw, spec):
+    """The realm's own flow (account console...): its OTP step disabled, then Keycloak's flow bound by hand."""
+    alias = "cimr-browser-default"
+    otp = next(e for e in admin_gw.get(f"/authentication/flows/{alias}/executions")
+               if e.get("providerId") == "auth-otp-form" and e["level"] == 3 and e["index"] == 2)
+    admin_gw.put(f"/authentication/flows/{alias}/executions", {**otp, "requirement": "DISABLED"})
+    plan = plan_realm(admin_gw, spec)
+    assert [(c.action, c.key) for c in plan.changes] == [("update", alias)]
+    apply_plan(admin_gw, spec, plan)
+    assert admin_gw.get_realm()["browserFlow"] == alias and plan_realm(admin_gw, spec).empty
+
+    admin_gw.update_realm({"browserFlow": "browser"})
+    plan = plan_realm(admin_gw, spec)
+    assert [(c.action, c.kind, c.diff) for c in plan.changes] == [
+        ("update", "flow-binding", (("browserFlow", "browser", alias),))]
     apply_plan(admin_gw, spec, plan)
     assert plan_realm(admin_gw, spec).empty
 

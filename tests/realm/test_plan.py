@@ -57,7 +57,8 @@ def test_every_teleservice_refuses_users_without_its_roles():
     desired = desired_state(SPEC)
     for client in SPEC.teleservices:
         flow = desired[("flow", f"cimr-browser-{client.client_id}")]
-        conditions = [s["config"]["condUserRole"] for s in flow["steps"] if s.get("provider") == "conditional-user-role"]
+        conditions = [s["config"]["condUserRole"] for s in flow["steps"]
+                      if s.get("provider") == "conditional-user-role" and s["config"]["negate"] == "true"]
         assert conditions == [f"{client.client_id}.{r.name}" for r in client.roles]
         assert flow["steps"][-1]["provider"] == "cimr-refuse-access"  # no failed login counted
         # The restriction sits at the top level, so an SSO cookie cannot skip it.

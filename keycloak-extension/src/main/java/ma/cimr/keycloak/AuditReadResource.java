@@ -31,8 +31,8 @@ import java.util.Map;
  * Read-only bulk listings for the security audit (provisioner/audit_collect.py), a page at a time:
  *
  * <ul>
- *   <li>{@code GET users?first=&max=}: users with their attributes and the ids of the groups they are a
- *   direct member of;</li>
+ *   <li>{@code GET users?first=&max=}: users with their attributes, the ids of the groups they are a
+ *   direct member of, and the types of their credentials ({@code credentialTypes}: password, otp...);</li>
  *   <li>{@code GET groups?first=&max=}: the realm's groups with their parent and attributes;</li>
  *   <li>{@code GET last-logins}: each user's last LOGIN event time (needs view-events);</li>
  *   <li>{@code GET admin-events?since=&first=&max=}: admin events since a time, newest first, without the
@@ -78,6 +78,7 @@ public class AuditReadResource {
             user.put("serviceAccountClientLink", r[4]);
             user.put("attributes", new LinkedHashMap<String, List<String>>());
             user.put("groups", new ArrayList<String>());
+            user.put("credentialTypes", new ArrayList<String>());
             byId.put((String) r[0], user);
         }
         if (byId.isEmpty()) {
@@ -94,6 +95,12 @@ public class AuditReadResource {
                         Object[].class)
                 .setParameter("ids", ids).getResultList()
                 .forEach(r -> groupsOf(byId.get((String) r[0])).add((String) r[1]));
+        // The types of each user's credentials (password, otp, webauthn...), never their secrets: the audit reports
+        // powerful accounts without a second factor (GET /users/{id}/credentials tells a view-users holder as much).
+        em.createQuery("select distinct c.user.id, c.type from CredentialEntity c where c.user.id in :ids "
+                        + "order by c.type", Object[].class)
+                .setParameter("ids", ids).getResultList()
+                .forEach(r -> credentialTypesOf(byId.get((String) r[0])).add((String) r[1]));
         return new ArrayList<>(byId.values());
     }
 
@@ -232,5 +239,10 @@ public class AuditReadResource {
     @SuppressWarnings("unchecked")
     private static List<String> groupsOf(Map<String, Object> user) {
         return (List<String>) user.get("groups");
+    }
+
+    @SuppressWarnings("unchecked")
+    private static List<String> credentialTypesOf(Map<String, Object> user) {
+        return (List<String>) user.get("credentialTypes");
     }
 }

@@ -1,0 +1,81 @@
+"""Second factors (TOTP, WebAuthn) of the accounts that can do damage: who has enrolled, and the resets.
+
+Keycloak asks for the second factor (realm/realm.yaml ``second_factor``, the flows of provisioner/realm/plan.py);
+an account without one is made to enrol at its next login. A reset therefore removes the credentials and ends
+the sessions: the next login shows Keycloak's setup page again (a lost or changed phone).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from provisioner.adherents import delegate_account
+from provisioner.core import Services
+from provisioner.gateway import Gateway
+from provisioner.mailer import notice_mail
+from provisioner.tenancy import Actor, require_adherent, require_agent, user_of
+from provisioner.trail import audited
+from provisioner.users import TeleserviceUser
+
+# Keycloak's credential types that are a second factor (a password is not).
+SECOND_FACTOR_TYPES = frozenset({"otp", "webauthn", "webauthn-passwordless"})
+
+
+def needs_second_factor(services: Services, user: TeleserviceUser) -> bool:
+    """The user holds a power whose holders must use a second factor (E@syPaiement's validateur)."""
+    teleservice = user.access.teleservice
+    if teleservice not in services.catalogue:
+        return False
+    return bool(set(services.catalogue[teleservice].strong_powers) & set(user.access.powers))
+
+
+def second_factors(gw: Gateway, user_id: str) -> tuple[str, ...]:
+    """The types of the user's second-factor credentials (empty: not enrolled)."""
+    return tuple(sorted({c.get("type") for c in gw.credentials(user_id)} & SECOND_FACTOR_TYPES))
+
+
+def enrolment(gw: Gateway, services: Services, actor: Actor, adherent: str,
+              listed: Iterable[TeleserviceUser]) -> dict[str, bool]:
+    """For each of the adherent's users who must use a second factor: login -> enrolled. One read per such user
+    (a few validators per adherent); the others are left out."""
+    require_adherent(actor, adherent, adherent)
+    return {u.login: bool(second_factors(gw, u.id)) for u in listed
+            if u.adherent == adherent and needs_second_factor(services, u)}
+
+
+def _remove(gw: Gateway, user_id: str) -> list[str]:
+    removed = []
+    for cred in gw.credentials(user_id):
+        if cred.get("type") in SECOND_FACTOR_TYPES:
+            gw.delete_credential(user_id, cred["id"])
+            removed.append(cred["type"])
+    gw.logout_user(user_id)  # a session opened with the lost phone ends too
+    return sorted(removed)
+
+
+def reset_user_second_factor(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str) -> list[str]:
+    """Delegate (own adherent) or agent: a user's lost phone. Its second factors are removed and its sessions
+    ended; it enrols again at its next login. Returns the credential types removed."""
+    with audited(services.db, actor, "user.reset_second_factor", adherent, login) as entry:
+        user = user_of(gw, actor, adherent, login)
+        removed = _remove(gw, user.id)
+        entry.before, entry.after = {"second_factor": removed}, {"second_factor": []}
+        return removed
+
+
+def reset_delegate_second_factor(gw: Gateway, services: Services, actor: Actor, numero: str) -> list[str]:
+    """Agent, on a signed letter (the delegate lost its phone): the delegate's second factors are removed and its
+    sessions ended; it enrols again at its next portal login. Returns the credential types removed."""
+    with audited(services.db, actor, "delegate.reset_second_factor", numero, numero) as entry:
+        require_agent(actor, numero, numero)
+        user = delegate_account(gw, numero)
+        removed = _remove(gw, user.id)
+        entry.before, entry.after = {"second_factor": removed}, {"second_factor": []}
+        if user.email:
+            services.mailer.send(notice_mail(
+                user.email, numero, "Le second facteur (application d'authentification) de l'administrateur des "
+                "utilisateurs a été supprimé par la CIMR à la suite de votre courrier. À la prochaine connexion, "
+                "le portail vous demandera d'en enregistrer un nouveau.", "The user administrator's second factor "
+                "(authenticator app) was removed by CIMR following your letter. At the next login, the portal will "
+                "ask you to register a new one."))
+        return removed
