@@ -65,7 +65,9 @@ def main() -> int:
   Delegate of Atlas Textile SARL   {logins['delegate']}   (numéro d'adhérent)
   CIMR agent                       {logins['agent']}
   Security auditor                 {logins['auditor']}
-  Teleservice users                {logins['users']}   (secret answers: Fès, Mimi)""")
+  Teleservice users                {logins['users']}   (secret answers: Fès, Mimi)
+  Second factor: the delegate, the agent, the auditor and valid.atlas (a validator) set up a TOTP in any
+  authenticator app at their first login (Keycloak shows the QR code).""")
     return 0
 
 
