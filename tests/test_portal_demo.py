@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-
 from devstack.demo import ADHERENT, seed
 from tests.portal_support import login_client, text
-
 
 
 def test_demo_seed_is_idempotent_and_its_logins_work(portal, smtp_server):

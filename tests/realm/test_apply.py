@@ -12,7 +12,6 @@ from provisioner.realm.apply import apply_plan, plan_realm
 from provisioner.settings import PROJECT_ROOT
 
 
-
 def run_cli(env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "provisioner", *args], env={**os.environ, **env},
                           capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300)
