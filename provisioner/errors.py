@@ -95,7 +95,9 @@ class TenantViolation(ProvisionerError):
 
     def __init__(self, actor: str, adherent: str | None, target: str):
         self.actor, self.adherent, self.target = actor, adherent, target
-        super().__init__(f"{actor} may not act on {target} (outside adherent {adherent})")
+        self.message = Message(f"{actor} ne peut pas agir sur {target} (hors de l'adhérent {adherent}).",
+                               f"{actor} may not act on {target} (outside adherent {adherent}).")
+        super().__init__(f"{self.message.fr} / {self.message.en}")
 
 
 class RuleViolation(InputError):

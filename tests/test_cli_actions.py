@@ -195,3 +195,41 @@ def test_with_json_every_verbs_errors_are_json_on_stdout(test_env, args, env_dro
     error = json.loads(out.stdout)
     assert error["error"] == kind and error["message"], error
     assert out.stderr == ""
+
+
+def test_a_mismatched_password_confirmation_names_the_field(run, tmp_path):
+    out = run("subscription", "submit", form_file(tmp_path, numero()), input="Sahara26\nSahara27\n")
+    assert out.exit_code == 1 and "Aborted" not in out.output + out.stderr
+    assert "error: delegate.password_confirm: Les deux mots de passe ne sont pas identiques." in out.stderr
+
+
+@pytest.mark.parametrize("change, key", [
+    (lambda d: d.update(colour="red"), "'colour'"),
+    (lambda d: d["company"].update(capital="1 MDH"), "'company.capital'"),
+    (lambda d: d["delegate"].update(password="Sahara26"), "'delegate.password'"),  # never in the file
+    (lambda d: d["responsable"].pop("nom"), "missing key 'responsable.nom'"),
+])
+def test_a_bad_key_in_a_form_file_is_named(run, tmp_path, change, key):
+    path = form_file(tmp_path, numero())
+    data = yaml.safe_load(open(path, encoding="utf-8"))
+    change(data)
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(data, f, allow_unicode=True)
+    out = run("subscription", "submit", path, input="Sahara26\nSahara26\n")
+    assert out.exit_code == 2 and key in out.stderr and "TypeError" not in out.stderr
+    assert "Delegate password" not in out.stderr  # refused before the password is asked
+
+
+def test_tenant_refusals_are_bilingual(run, cli_adherent, make_adherent):
+    other = make_adherent()
+    out = run("user", "list", other, "--as", cli_adherent)
+    assert out.exit_code == 1
+    assert "ne peut pas agir sur" in out.stderr and "may not act on" in out.stderr
+
+
+def test_the_password_is_checked_before_the_secret_answers_are_asked(run, cli_adherent):
+    out = run("user", "create", cli_adherent, "--login", "qz.policy", "--nom", "Alami", "--prenom", "Sara",
+              "--email", "s.alami@example.ma", "--teleservice", "compte-adherent", "--question", "Ville ?",
+              "--question", "Animal ?", "--as", cli_adherent, input="ab\nab\n")
+    assert out.exit_code == 1 and "error: password:" in out.stderr
+    assert "Answer to" not in out.stderr  # no secret answer was asked for a password that cannot pass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from provisioner.cli.base import Run, cli, new_password, read_form, verb
+from provisioner.cli.base import Run, cli, from_mapping, new_password, read_form, verb
 
 
 @cli.group()
@@ -65,11 +65,10 @@ def adherent_replace_delegate(run: Run, numero: str, delegate_file: str) -> None
     from provisioner.subscriptions import NewDelegate
 
     data = read_form(delegate_file)
-    password = new_password("New delegate's password")
-    try:
-        form = NewDelegate(**data.get("delegate", data), password=password, password_confirm=password)
-    except TypeError as exc:
-        raise click.UsageError(f"{delegate_file}: {exc}") from None
+    block = data.get("delegate", data)
+    from_mapping(NewDelegate, block, "delegate", delegate_file, password="", password_confirm="")  # keys first
+    password = new_password("New delegate's password", "delegate.password")
+    form = NewDelegate(**block, password=password, password_confirm=password)
     replace_delegate(run.gw, run.services, run.actor, numero, form)
     run.emit(f"Delegate of {numero} replaced by {form.prenom} {form.nom}", {"adherent": numero,
                                                                              "delegate": form.public()})

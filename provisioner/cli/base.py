@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import asdict, is_dataclass
+from dataclasses import MISSING, asdict, fields, is_dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
@@ -16,7 +16,7 @@ from typing import Any, Callable
 import click
 import yaml
 
-from provisioner.errors import InputError, ProvisionerError
+from provisioner.errors import InputError, Message, ProvisionerError, ValidationError
 from provisioner.settings import Settings
 
 EXIT_USAGE = 2
@@ -185,6 +185,26 @@ def read_form(path: str) -> dict:
     return data
 
 
-def new_password(label: str) -> str:
-    """Asked twice, hidden, on stderr (stdout stays the result)."""
-    return click.prompt(label, hide_input=True, confirmation_prompt=True, err=True)
+def new_password(label: str, field: str = "password") -> str:
+    """Asked twice, hidden, on stderr (stdout stays the result); two different entries are refused with a
+    message naming the field (not click's endless re-prompt and its bare "Aborted!")."""
+    password = click.prompt(label, hide_input=True, err=True)
+    if click.prompt(f"{label} (again)", hide_input=True, err=True) != password:
+        raise ValidationError({f"{field}_confirm": Message("Les deux mots de passe ne sont pas identiques.",
+                                                           "The two passwords are not the same.")})
+    return password
+
+
+def from_mapping(cls: type, data: Any, where: str, file: str, **fixed: Any) -> Any:
+    """``cls(**data, **fixed)`` for a block of a form file; an unknown or missing key is a usage error naming it."""
+    if not isinstance(data, dict):
+        raise click.UsageError(f"{file}: {where} must be a mapping of field: value")
+    names = [f.name for f in fields(cls) if f.name not in fixed]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise click.UsageError(f"{file}: unknown key '{where}.{unknown[0]}' (known keys: {', '.join(names)})")
+    missing = [f.name for f in fields(cls) if f.name not in data and f.name not in fixed
+               and f.default is MISSING and f.default_factory is MISSING]
+    if missing:
+        raise click.UsageError(f"{file}: missing key '{where}.{missing[0]}'")
+    return cls(**data, **fixed)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from provisioner.cli.base import EXIT_FINDINGS, Run, cli, new_password, read_form, verb
+from provisioner.cli.base import EXIT_FINDINGS, Run, cli, from_mapping, new_password, read_form, verb
 
 
 @cli.group()
@@ -23,14 +23,18 @@ def subscription_submit(run: Run, form_file: str) -> None:
                                            submit_subscription)
 
     data = read_form(form_file)
-    password = new_password("Delegate password")
-    try:
-        form = NewSubscription(Company(**data.get("company", {})), Responsable(**data.get("responsable", {})),
-                                NewDelegate(**data.get("delegate", {}), password=password,
-                                             password_confirm=password),
-                                tuple(data.get("categories") or ()))
-    except TypeError as exc:
-        raise click.UsageError(f"{form_file}: {exc}") from None
+    unknown = sorted(set(data) - {"company", "responsable", "delegate", "categories"})
+    if unknown:
+        raise click.UsageError(f"{form_file}: unknown key '{unknown[0]}' (known keys: company, responsable, "
+                               f"delegate, categories)")
+    company = from_mapping(Company, data.get("company", {}), "company", form_file)
+    responsable = from_mapping(Responsable, data.get("responsable", {}), "responsable", form_file)
+    delegate = data.get("delegate", {})
+    from_mapping(NewDelegate, delegate, "delegate", form_file, password="", password_confirm="")  # keys first
+    password = new_password("Delegate password", "delegate.password")
+    form = NewSubscription(company, responsable,
+                           NewDelegate(**delegate, password=password, password_confirm=password),
+                           tuple(data.get("categories") or ()))
     sub = submit_subscription(run.gw, run.services, form)
     run.emit(f"Subscription {sub.id} for adherent {sub.adherent}: pending", sub)
 

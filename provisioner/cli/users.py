@@ -81,9 +81,12 @@ def user_create(run: Run, numero: str, login: str, nom: str, prenom: str, email:
                 fonction: str, telephone: str, teleservice: str, powers, user_type, provider, categories,
                 questions) -> None:
     """Create a teleservice user of adherent NUMERO (password asked twice; temporary)."""
+    from provisioner import rules
     from provisioner.users import NewUser, UserDetails, create_user
 
     password = new_password("Password")
+    # The password against the realm's policy before the secret answers are asked (not after typing them).
+    rules.raise_if(rules.check_password_pair(run.services.password_policy, password, password, login))
     new = NewUser(login, UserDetails(nom, prenom, email, civilite, fonction, telephone),
                   _access(teleservice, powers, user_type, provider, categories), password, password,
                   _answers(questions))
