@@ -42,15 +42,21 @@ class Mailer:
             raise MailError(f"could not send mail to {mail.to} via {self.host}:{self.port}: {exc}") from exc
 
 
-def approval_mail(to: str, adherent: str, raison_sociale: str) -> Mail:
-    """The delegate's notification that the subscription is approved (their login, never a password)."""
+def approval_mail(to: str, adherent: str, raison_sociale: str, portal_url: str) -> Mail:
+    """The delegate's notification that the subscription is approved: where and how to log in (its numéro, the
+    password it chose, a second factor set up at the first login), never a password."""
     return Mail(to, f"CIMR Téléservices — abonnement validé / subscription approved ({adherent})",
                 f"Bonjour,\n\nL'abonnement aux téléservices CIMR de {raison_sociale} (adhérent {adherent}) est validé.\n"
-                f"Votre identifiant d'administrateur des utilisateurs est : {adherent}\n"
-                "Utilisez le mot de passe que vous avez choisi lors de l'abonnement.\n\n"
+                f"Connectez-vous au portail : {portal_url}\n"
+                f"Identifiant (administrateur des utilisateurs) : votre numéro d'adhérent, {adherent}\n"
+                "Mot de passe : celui que vous avez choisi dans le formulaire d'abonnement.\n"
+                "À la première connexion, vous enregistrerez un second facteur (une application d'authentification "
+                "sur votre téléphone).\n\n"
                 f"Hello,\n\nThe CIMR teleservices subscription of {raison_sociale} (member {adherent}) is approved.\n"
-                f"Your user-administrator login is: {adherent}\n"
-                "Use the password you chose when subscribing.\n")
+                f"Log in to the portal: {portal_url}\n"
+                f"Login (user administrator): your member number, {adherent}\n"
+                "Password: the one you chose in the subscription form.\n"
+                "At your first login you will set up a second factor (an authenticator app on your phone).\n")
 
 
 def rejection_mail(to: str, adherent: str, reason: str) -> Mail:

@@ -248,7 +248,7 @@ def approve_subscription(gw: Gateway, services: Services, actor: Actor, subscrip
         _set_enabled(gw, delegate.id, True)
         try:
             services.mailer.send(approval_mail(form["delegate"]["email"], sub.adherent,
-                                               form["company"]["raison_sociale"]))
+                                               form["company"]["raison_sociale"], services.settings.portal_url))
         except MailError:
             _set_enabled(gw, delegate.id, False)  # undo: still pending, a re-run finishes the job
             raise

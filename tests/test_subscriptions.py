@@ -124,6 +124,10 @@ def test_approval_builds_the_tree_enables_the_delegate_and_mails_no_password(ser
     assert len(mails) == 1 and n in mails[0]["Subject"]
     body = mails[0].get_content()
     assert n in body and DELEGATE_PASSWORD not in body
+    # How to log in, in the brochure's words: the numéro, the password chosen in the form, the portal, and the
+    # second factor to set up (never the password itself).
+    assert settings.portal_url in body and "celui que vous avez choisi dans le formulaire" in body
+    assert "second facteur" in body and "second factor" in body
 
 
 def test_rejection_removes_the_delegate_account_and_says_why(service_gw, services, agent, smtp_server):
