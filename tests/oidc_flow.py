@@ -99,6 +99,19 @@ def password_login(settings, username: str, password: str, totp: str | None = No
                          data=data | ({"otp": totp, "totp": totp} if totp else {}), timeout=30)
 
 
+def password_token(settings, username: str, password: str) -> str:
+    """The access token of a password grant on the tests' own client; fails the test when refused."""
+    resp = password_login(settings, username, password)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["access_token"]
+
+
+def redirect_uri(spec, client_id: str) -> str:
+    """The client's redirect URI as realm/ declares it (its first one)."""
+    client = spec.client(client_id)
+    return client.url + client.redirect_paths[0]
+
+
 def direct_grant(keycloak_url: str, realm: str, client_id: str, secret: str, username: str,
                  password: str) -> requests.Response:
     return requests.post(f"{keycloak_url}/realms/{realm}/protocol/openid-connect/token", data={

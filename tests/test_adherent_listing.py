@@ -13,7 +13,7 @@ import requests
 from provisioner import users
 from provisioner.gateway import Gateway
 from provisioner.tenancy import Actor
-from tests.oidc_flow import password_login
+from tests.oidc_flow import password_token
 from tests.provisioning import DELEGATE_PASSWORD, make_user
 
 pytestmark = pytest.mark.usefixtures("password_grant_client")
@@ -42,15 +42,9 @@ def listing(settings, token: str | None, adherent: str | None) -> requests.Respo
                         headers=headers, params={"adherent": adherent} if adherent else {})
 
 
-def token_of(settings, username: str, password: str) -> str:
-    resp = password_login(settings, username, password)
-    assert resp.status_code == 200, resp.text
-    return resp.json()["access_token"]
-
-
 def test_a_delegate_reads_its_own_adherent_as_the_admin_api_shows_it(settings, admin_gw, companies):
     numero, logins = companies[0]
-    resp = listing(settings, token_of(settings, numero, DELEGATE_PASSWORD), numero)
+    resp = listing(settings, password_token(settings, numero, DELEGATE_PASSWORD), numero)
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["adherent"]["name"] == numero and body["adherent"]["attributes"]["status"] == ["active"]
@@ -70,7 +64,7 @@ def test_a_delegate_reads_its_own_adherent_as_the_admin_api_shows_it(settings, a
 def test_keycloak_refuses_a_delegate_any_other_adherents_listing(settings, companies, target):
     (a, _), (b, _) = companies
     adherent = b if target == "other" else "99999990"
-    resp = listing(settings, token_of(settings, a, DELEGATE_PASSWORD), adherent)
+    resp = listing(settings, password_token(settings, a, DELEGATE_PASSWORD), adherent)
     assert resp.status_code == 403, resp.text  # the same answer: nothing learnt about which adherents exist
     assert b not in resp.text
 
@@ -78,7 +72,7 @@ def test_keycloak_refuses_a_delegate_any_other_adherents_listing(settings, compa
 @pytest.mark.parametrize("teleservice", ["easypaiement", "compte-adherent"])
 def test_a_teleservice_user_cannot_list_even_its_own_adherent(settings, companies, teleservice):
     numero, logins = companies[0]
-    assert listing(settings, token_of(settings, logins[teleservice], PASSWORD), numero).status_code == 403
+    assert listing(settings, password_token(settings, logins[teleservice], PASSWORD), numero).status_code == 403
 
 
 @pytest.mark.parametrize("token", [None, "garbage"])
@@ -95,13 +89,13 @@ def test_the_service_account_lists_any_adherent_and_learns_which_is_missing(sett
 @pytest.mark.parametrize("adherent", [None, "12", "1234abcd", "../adherents"])
 def test_a_bad_adherent_parameter_is_refused(settings, companies, adherent):
     numero = companies[0][0]
-    resp = listing(settings, token_of(settings, numero, DELEGATE_PASSWORD), adherent)
+    resp = listing(settings, password_token(settings, numero, DELEGATE_PASSWORD), adherent)
     assert resp.status_code == 400
 
 
 def test_it_only_reads(settings, companies):
     numero = companies[0][0]
-    token = token_of(settings, numero, DELEGATE_PASSWORD)
+    token = password_token(settings, numero, DELEGATE_PASSWORD)
     for method in ("POST", "PUT", "DELETE"):
         resp = requests.request(method, f"{settings.keycloak_url}/realms/{settings.realm}/cimr-adherent/users",
                                 params={"adherent": numero}, headers={"Authorization": f"Bearer {token}"}, timeout=30)
@@ -120,7 +114,7 @@ class Counting(Gateway):
 
 def test_a_delegates_listing_is_one_request_whatever_the_number_of_users(settings, services, service_gw, companies):
     numero, _ = companies[0]
-    token = token_of(settings, numero, DELEGATE_PASSWORD)
+    token = password_token(settings, numero, DELEGATE_PASSWORD)
     me = Actor.delegate(numero)
 
     def calls() -> int:

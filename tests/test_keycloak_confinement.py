@@ -16,7 +16,7 @@ import requests
 
 from provisioner import permissions
 from provisioner.tenancy import Actor
-from tests.oidc_flow import PASSWORD_CLIENT, password_login
+from tests.oidc_flow import PASSWORD_CLIENT, password_token
 from tests.provisioning import DELEGATE_PASSWORD, make_user
 
 
@@ -47,9 +47,7 @@ class Api:
 
 
 def delegate_token(settings, username: str, password: str = DELEGATE_PASSWORD) -> str:
-    resp = password_login(settings, username, password)
-    assert resp.status_code == 200, resp.text
-    return resp.json()["access_token"]
+    return password_token(settings, username, password)
 
 
 def build_company(settings, admin_gw, service_gw, services, make_adherent) -> Company:

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.oidc_flow import Browser, decode_unverified, direct_grant, visible_text
+from tests.oidc_flow import Browser, decode_unverified, direct_grant, redirect_uri, visible_text
 
 PASSWORD = "Decl2026"
 
@@ -26,18 +26,14 @@ def declarant(realm, admin_gw):
     admin_gw.delete_user(user_id)
 
 
-def redirect(spec, client_id: str) -> str:
-    client = spec.client(client_id)
-    return client.url + client.redirect_paths[0]
-
 
 def test_user_gets_a_code_for_their_teleservice_and_is_refused_elsewhere(declarant, settings, spec):
     browser = Browser(settings.keycloak_url, settings.realm)
-    ok = browser.login("teledeclaration", redirect(spec, "teledeclaration"), declarant, PASSWORD)
+    ok = browser.login("teledeclaration", redirect_uri(spec, "teledeclaration"), declarant, PASSWORD)
     assert ok.code, ok.page[:500]
 
     # Same browser, SSO cookie present: Keycloak must still refuse E@syPaiement.
-    refused = browser.login("easypaiement", redirect(spec, "easypaiement"))
+    refused = browser.login("easypaiement", redirect_uri(spec, "easypaiement"))
     assert refused.code is None
     assert "Accès refusé" in refused.page, visible_text(refused.page)
 
@@ -45,7 +41,7 @@ def test_user_gets_a_code_for_their_teleservice_and_is_refused_elsewhere(declara
 @pytest.mark.parametrize("client_id", ["easypaiement", "compte-adherent", "eliquidation"])
 def test_fresh_login_to_another_teleservice_is_refused(declarant, settings, spec, client_id):
     browser = Browser(settings.keycloak_url, settings.realm)
-    refused = browser.login(client_id, redirect(spec, client_id), declarant, PASSWORD)
+    refused = browser.login(client_id, redirect_uri(spec, client_id), declarant, PASSWORD)
     assert refused.code is None
     assert "Accès refusé" in refused.page, visible_text(refused.page)
 
@@ -70,9 +66,9 @@ def test_token_carries_the_contract_claims(realm, admin_gw, service_gw, services
         categories=("cadres", "employes")))
     admin_gw.set_password(user.id, PASSWORD, temporary=False)
     browser = Browser(settings.keycloak_url, settings.realm)
-    login = browser.login("teledeclaration", redirect(spec, "teledeclaration"), user.login, PASSWORD)
+    login = browser.login("teledeclaration", redirect_uri(spec, "teledeclaration"), user.login, PASSWORD)
     tokens = browser.exchange("teledeclaration", spec.client("teledeclaration").secret,
-                              redirect(spec, "teledeclaration"), login.code, login.verifier)
+                              redirect_uri(spec, "teledeclaration"), login.code, login.verifier)
     claims = decode_unverified(tokens["access_token"])
     assert claims["aud"] == "teledeclaration" and claims["azp"] == "teledeclaration"
     assert claims["adherent"] == numero

@@ -18,7 +18,7 @@ import requests
 from provisioner.realm.apply import apply_plan, plan_realm
 from provisioner.realm.plan import Plan
 from provisioner.tenancy import Actor
-from tests.oidc_flow import Browser, decode_unverified, visible_text
+from tests.oidc_flow import Browser, decode_unverified, redirect_uri, visible_text
 from tests.provisioning import DELEGATE_PASSWORD, make_user
 
 PASSWORD = "Tok2026ok"  # a permanent password of our own for the users logging in here
@@ -34,17 +34,13 @@ class Company:
     users: dict[str, str]         # role -> (username, id): validateur, utilisateur, declarant
 
 
-def redirect(spec, client_id: str) -> str:
-    client = spec.client(client_id)
-    return client.url + client.redirect_paths[0]
-
 
 def tokens_for(settings, spec, client_id: str, username: str, password: str = PASSWORD, **extra) -> dict:
     """A fresh browser login to ``client_id`` and the code redeemed with the client's own secret."""
     browser = Browser(settings.keycloak_url, settings.realm)
-    login = browser.login(client_id, redirect(spec, client_id), username, password, **extra)
+    login = browser.login(client_id, redirect_uri(spec, client_id), username, password, **extra)
     assert login.code, visible_text(login.page)[:300]
-    return browser.exchange(client_id, spec.client(client_id).secret, redirect(spec, client_id), login.code,
+    return browser.exchange(client_id, spec.client(client_id).secret, redirect_uri(spec, client_id), login.code,
                             login.verifier)
 
 
@@ -157,27 +153,27 @@ def test_refused_teleservice_logins_never_lock_the_user_out(settings, spec, admi
     username, uid = company.users["validateur"]
     attempts = spec.brute_force.max_failures + 3
     browser = Browser(settings.keycloak_url, settings.realm)
-    own = browser.login("easypaiement", redirect(spec, "easypaiement"), username, PASSWORD)
+    own = browser.login("easypaiement", redirect_uri(spec, "easypaiement"), username, PASSWORD)
     assert own.code
     for _ in range(attempts):  # a third-party page firing silent requests with the SSO cookie
-        silent = browser.login("compte-adherent", redirect(spec, "compte-adherent"), prompt="none")
+        silent = browser.login("compte-adherent", redirect_uri(spec, "compte-adherent"), prompt="none")
         assert silent.code is None
     for _ in range(attempts):  # the right password, at a teleservice it may not enter
         refused = Browser(settings.keycloak_url, settings.realm).login(
-            "compte-adherent", redirect(spec, "compte-adherent"), username, PASSWORD)
+            "compte-adherent", redirect_uri(spec, "compte-adherent"), username, PASSWORD)
         assert refused.code is None and "Accès refusé" in refused.page, visible_text(refused.page)[:300]
     status = admin_gw.brute_force_status(uid)
     assert not status.get("disabled") and status.get("numFailures", 0) == 0, status
     assert admin_gw.user(uid).enabled
     assert Browser(settings.keycloak_url, settings.realm).login(
-        "easypaiement", redirect(spec, "easypaiement"), username, PASSWORD).code
+        "easypaiement", redirect_uri(spec, "easypaiement"), username, PASSWORD).code
 
 
 def test_a_silent_request_to_a_refused_teleservice_answers_login_required(settings, spec, company):
     username, _ = company.users["utilisateur"]
     browser = Browser(settings.keycloak_url, settings.realm)
-    assert browser.login("compte-adherent", redirect(spec, "compte-adherent"), username, PASSWORD).code
-    silent = browser.login("easypaiement", redirect(spec, "easypaiement"), prompt="none")
+    assert browser.login("compte-adherent", redirect_uri(spec, "compte-adherent"), username, PASSWORD).code
+    silent = browser.login("easypaiement", redirect_uri(spec, "easypaiement"), prompt="none")
     assert silent.code is None and silent.page == "login_required"
 
 
@@ -235,11 +231,11 @@ def test_no_offline_token_is_handed_out(settings, spec, company, client_id, kind
     username, password = ((company.numero, DELEGATE_PASSWORD) if kind == "delegate"
                           else (company.users[kind][0], PASSWORD))
     browser = Browser(settings.keycloak_url, settings.realm)
-    login = browser.login(client_id, redirect(spec, client_id), username, password, scope="openid offline_access")
+    login = browser.login(client_id, redirect_uri(spec, client_id), username, password, scope="openid offline_access")
     if login.code is None:  # refused outright: no token at all
         assert login.page == "invalid_scope", visible_text(login.page)[:300]
         return
-    tokens = browser.exchange(client_id, spec.client(client_id).secret, redirect(spec, client_id), login.code,
+    tokens = browser.exchange(client_id, spec.client(client_id).secret, redirect_uri(spec, client_id), login.code,
                               login.verifier)
     assert decode_unverified(tokens["refresh_token"])["typ"] != "Offline"
     assert "offline_access" not in tokens.get("scope", "").split()

@@ -31,7 +31,7 @@ from provisioner.tenancy import Actor
 from provisioner.trail import events
 from teleservice import step_up_satisfied
 from tests import people
-from tests.oidc_flow import Browser, decode_unverified, visible_text
+from tests.oidc_flow import Browser, decode_unverified, redirect_uri, visible_text
 from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, text
 from tests.provisioning import DELEGATE_PASSWORD
 from tests.test_teleservice_app import RunningApp, Visitor
@@ -164,11 +164,6 @@ def test_the_audit_reports_powerful_accounts_without_a_second_factor():
 
 # --- against Keycloak ---------------------------------------------------------------------------------------
 
-def redirect(client_id: str) -> str:
-    client = SPEC.client(client_id)
-    return client.url + client.redirect_paths[0]
-
-
 @pytest.fixture(scope="module")
 def company(make_adherent, admin_gw):
     return people.adherent_of(admin_gw, make_adherent())
@@ -185,26 +180,26 @@ def enrolled(gw: Gateway, user_id: str) -> bool:
 def test_a_validator_without_a_second_factor_is_made_to_enrol(settings, admin_gw, company):
     user_id, login = people.create_user(admin_gw, company, "easypaiement", ("validateur",))
     b = browser(settings)
-    asked = b.login("easypaiement", redirect("easypaiement"), login, people.PASSWORD, second_factor=False)
+    asked = b.login("easypaiement", redirect_uri(SPEC, "easypaiement"), login, people.PASSWORD, second_factor=False)
     assert asked.code is None and form_action(asked.page, SETUP_FORM), visible_text(asked.page)[:300]
     secret = setup_secret(asked.page)
     AUTHENTICATORS.enrol(login, secret)  # the validator's phone: scans the secret, shows a code (RFC 6238)
     resp = b.session.post(form_action(asked.page, SETUP_FORM), allow_redirects=False,
                           data={"totp": AUTHENTICATORS.code(login), "totpSecret": secret, "userLabel": "Téléphone"})
-    assert resp.status_code == 302 and resp.headers["Location"].startswith(redirect("easypaiement"))
+    assert resp.status_code == 302 and resp.headers["Location"].startswith(redirect_uri(SPEC, "easypaiement"))
     assert "code=" in resp.headers["Location"] and enrolled(admin_gw, user_id)
     # From now on every login asks for a code (a fresh browser: no SSO session).
-    again = browser(settings).login("easypaiement", redirect("easypaiement"), login, people.PASSWORD,
+    again = browser(settings).login("easypaiement", redirect_uri(SPEC, "easypaiement"), login, people.PASSWORD,
                                     second_factor=False)
     assert again.code is None and form_action(again.page, OTP_FORM)
-    assert browser(settings).login("easypaiement", redirect("easypaiement"), login, people.PASSWORD).code
+    assert browser(settings).login("easypaiement", redirect_uri(SPEC, "easypaiement"), login, people.PASSWORD).code
 
 
 def test_a_wrong_code_is_refused_and_counts_toward_brute_force(settings, admin_gw, company):
     user_id, login = people.create_user(admin_gw, company, "easypaiement", ("validateur",))
-    assert browser(settings).login("easypaiement", redirect("easypaiement"), login, people.PASSWORD).code
+    assert browser(settings).login("easypaiement", redirect_uri(SPEC, "easypaiement"), login, people.PASSWORD).code
     b = browser(settings)
-    asked = b.login("easypaiement", redirect("easypaiement"), login, people.PASSWORD, second_factor=False)
+    asked = b.login("easypaiement", redirect_uri(SPEC, "easypaiement"), login, people.PASSWORD, second_factor=False)
     wrong = str((int(totp(AUTHENTICATORS.secrets[login])) + 1) % 10**6).zfill(6)
     resp = b.session.post(form_action(asked.page, OTP_FORM), data={"otp": wrong}, allow_redirects=False)
     assert resp.status_code == 200 and form_action(resp.text, OTP_FORM)  # asked again, no code
@@ -220,14 +215,14 @@ def test_a_wrong_code_is_refused_and_counts_toward_brute_force(settings, admin_g
 def test_other_teleservice_users_keep_the_password_only_login(settings, admin_gw, company, client_id, roles):
     extra = {"user_type": "interne"} if client_id == "teledeclaration" else {}
     user_id, login = people.create_user(admin_gw, company, client_id, roles, **extra)
-    login_result = browser(settings).login(client_id, redirect(client_id), login, people.PASSWORD,
+    login_result = browser(settings).login(client_id, redirect_uri(SPEC, client_id), login, people.PASSWORD,
                                            second_factor=False)
     assert login_result.code, visible_text(login_result.page)[:300]
     assert not enrolled(admin_gw, user_id)
 
 
 def _portal_asks(settings, username: str, password: str) -> str:
-    result = browser(settings).login("portal", redirect("portal"), username, password, second_factor=False)
+    result = browser(settings).login("portal", redirect_uri(SPEC, "portal"), username, password, second_factor=False)
     assert result.code is None
     return "setup" if form_action(result.page, SETUP_FORM) else "otp" if form_action(result.page, OTP_FORM) else \
         visible_text(result.page)[:200]
@@ -309,7 +304,7 @@ def test_an_ordonnateur_cannot_confirm(easypaiement, admin_gw, company):
 
 def _enrolled_validator(settings, admin_gw, company) -> tuple[str, str]:
     user_id, login = people.create_user(admin_gw, company, "easypaiement", ("validateur",))
-    assert browser(settings).login("easypaiement", redirect("easypaiement"), login, people.PASSWORD).code
+    assert browser(settings).login("easypaiement", redirect_uri(SPEC, "easypaiement"), login, people.PASSWORD).code
     assert enrolled(admin_gw, user_id)
     return user_id, login
 
@@ -327,7 +322,7 @@ def test_the_delegate_sees_and_resets_its_validators_second_factor(settings, por
     entry = events(services.db, target=login, action="user.reset_second_factor")[0]
     assert (entry.actor, entry.actor_role, entry.outcome, entry.before) == (
         company.numero, "delegate", "ok", {"second_factor": ["otp"]})
-    again = browser(settings).login("easypaiement", redirect("easypaiement"), login, people.PASSWORD,
+    again = browser(settings).login("easypaiement", redirect_uri(SPEC, "easypaiement"), login, people.PASSWORD,
                                     second_factor=False)
     assert form_action(again.page, SETUP_FORM)  # enrols again
 
@@ -348,8 +343,8 @@ def test_a_delegate_cannot_reset_another_adherents_validator(settings, portal, a
     assert events(services.db, target=victim, action="user.reset_second_factor")[0].outcome == "refused"
     # Straight to the Admin API with its own token: Keycloak's fine-grained permissions refuse.
     token = Browser(settings.keycloak_url, settings.realm)
-    result = token.login("portal", redirect("portal"), company.numero, DELEGATE_PASSWORD)
-    access = token.exchange("portal", SPEC.client("portal").secret, redirect("portal"), result.code,
+    result = token.login("portal", redirect_uri(SPEC, "portal"), company.numero, DELEGATE_PASSWORD)
+    access = token.exchange("portal", SPEC.client("portal").secret, redirect_uri(SPEC, "portal"), result.code,
                             result.verifier)["access_token"]
     base = f"{settings.keycloak_url}/admin/realms/{settings.realm}/users/{victim_id}/credentials"
     otp_id = next(c["id"] for c in admin_gw.credentials(victim_id) if c["type"] == "otp")
@@ -362,7 +357,7 @@ def test_a_delegate_cannot_reset_another_adherents_validator(settings, portal, a
 def test_an_agent_removes_the_delegates_second_factor_on_a_signed_letter(settings, test_env, make_adherent,
                                                                         cli_agent, services, admin_gw):
     numero = make_adherent()
-    assert browser(settings).login("portal", redirect("portal"), numero, DELEGATE_PASSWORD).code  # enrols
+    assert browser(settings).login("portal", redirect_uri(SPEC, "portal"), numero, DELEGATE_PASSWORD).code  # enrols
     delegate_id = admin_gw.user_by_username(numero).id
     assert enrolled(admin_gw, delegate_id)
     runner = CliRunner()
@@ -396,7 +391,7 @@ def test_the_security_audit_reports_who_has_not_enrolled(settings, admin_gw, com
     _, done = _enrolled_validator(settings, admin_gw, company)
     _, pending = people.create_user(admin_gw, company, "easypaiement", ("validateur",))
     never = make_adherent()  # its delegate has not logged in yet
-    assert browser(settings).login("portal", redirect("portal"), company.numero, DELEGATE_PASSWORD).code  # enrols
+    assert browser(settings).login("portal", redirect_uri(SPEC, "portal"), company.numero, DELEGATE_PASSWORD).code  # enrols
     auditor = Gateway.as_auditor(replace(settings, auditor_client_secret="dev-auditor-secret"))  # read-only account
     data = collect(auditor, services.db, spec, with_drift=False)
     missing = {f.subject for f in build_report(data).findings if f.kind == "second-factor-missing"}

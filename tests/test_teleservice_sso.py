@@ -15,7 +15,7 @@ from provisioner.users import disable_user
 from teleservice.tokens import validate_access_token
 from tests import people
 from tests.provisioning import DELEGATE_PASSWORD
-from tests.oidc_flow import Browser, visible_text
+from tests.oidc_flow import Browser, redirect_uri, visible_text
 
 TELESERVICES = ("teledeclaration", "compte-adherent", "easypaiement", "eliquidation")
 DECLARANT = {"user_type": "interne", "categories": ["cadres", "employes"]}
@@ -38,10 +38,6 @@ def adherent(make_adherent, admin_gw):
     return people.adherent_of(admin_gw, make_adherent())
 
 
-def redirect(spec, client_id: str) -> str:
-    client = spec.client(client_id)
-    return client.url + client.redirect_paths[0]
-
 
 def new_user(admin_gw, adherent, kind: str) -> tuple[str, str]:
     client, roles, attrs = KINDS[kind]
@@ -58,21 +54,21 @@ def test_user_logs_in_to_their_teleservice_and_sso_does_not_open_the_others(kind
     user_id, login = new_user(admin_gw, adherent, kind)
     own = KINDS[kind][0]
     browser = Browser(settings.keycloak_url, settings.realm)
-    assert browser.login(own, redirect(spec, own), login, people.PASSWORD).code
+    assert browser.login(own, redirect_uri(spec, own), login, people.PASSWORD).code
     for other in TELESERVICES:
         if other != own:
             admin_gw.clear_brute_force(user_id)  # refused logins count for the quick-login check
-            result = browser.login(other, redirect(spec, other))
+            result = browser.login(other, redirect_uri(spec, other))
             assert refused(result), f"{other}: {visible_text(result.page)[:300]}"
     # The SSO session still opens their own teleservice without a password.
     admin_gw.clear_brute_force(user_id)
-    assert browser.login(own, redirect(spec, own)).code
+    assert browser.login(own, redirect_uri(spec, own)).code
 
 
 @pytest.mark.parametrize("kind, other", OTHERS)
 def test_fresh_login_to_another_teleservice_is_refused(kind, other, adherent, admin_gw, settings, spec):
     _, login = new_user(admin_gw, adherent, kind)
-    result = Browser(settings.keycloak_url, settings.realm).login(other, redirect(spec, other), login,
+    result = Browser(settings.keycloak_url, settings.realm).login(other, redirect_uri(spec, other), login,
                                                                   people.PASSWORD)
     assert refused(result), visible_text(result.page)[:300]
 
@@ -87,8 +83,8 @@ def test_tokens_carry_the_contract_claims(kind, adherent, admin_gw, settings, sp
     client, roles, attrs = KINDS[kind]
     _, login = new_user(admin_gw, adherent, kind)
     browser = Browser(settings.keycloak_url, settings.realm)
-    result = browser.login(client, redirect(spec, client), login, people.PASSWORD)
-    tokens = browser.exchange(client, spec.client(client).secret, redirect(spec, client), result.code,
+    result = browser.login(client, redirect_uri(spec, client), login, people.PASSWORD)
+    tokens = browser.exchange(client, spec.client(client).secret, redirect_uri(spec, client), result.code,
                               result.verifier)
     issuer = f"{settings.keycloak_url}/realms/{settings.realm}"
     claims = validate_access_token(tokens["access_token"], jwks(settings), issuer, client)
@@ -110,16 +106,16 @@ def test_a_disabled_user_cannot_log_in(adherent, admin_gw, service_gw, services,
     user_id, login = new_user(admin_gw, adherent, "compte-adherent")
     disable_user(service_gw, services, Actor.delegate(adherent.numero), adherent.numero, login)
     result = Browser(settings.keycloak_url, settings.realm).login(
-        "compte-adherent", redirect(spec, "compte-adherent"), login, people.PASSWORD)
+        "compte-adherent", redirect_uri(spec, "compte-adherent"), login, people.PASSWORD)
     assert result.code is None
 
 
 def test_a_disabled_user_loses_their_sso_session(adherent, admin_gw, service_gw, services, settings, spec):
     user_id, login = new_user(admin_gw, adherent, "eliquidation")
     browser = Browser(settings.keycloak_url, settings.realm)
-    assert browser.login("eliquidation", redirect(spec, "eliquidation"), login, people.PASSWORD).code
+    assert browser.login("eliquidation", redirect_uri(spec, "eliquidation"), login, people.PASSWORD).code
     disable_user(service_gw, services, Actor.delegate(adherent.numero), adherent.numero, login)
-    assert browser.login("eliquidation", redirect(spec, "eliquidation")).code is None
+    assert browser.login("eliquidation", redirect_uri(spec, "eliquidation")).code is None
 
 
 def test_users_of_a_suspended_adherent_cannot_log_in(make_adherent, admin_gw, service_gw, services, agent,
@@ -129,7 +125,7 @@ def test_users_of_a_suspended_adherent_cannot_log_in(make_adherent, admin_gw, se
     suspend_adherent(service_gw, services, agent, suspended.numero, "test")
     for kind, login in logins.items():
         client = KINDS[kind][0]
-        result = Browser(settings.keycloak_url, settings.realm).login(client, redirect(spec, client), login,
+        result = Browser(settings.keycloak_url, settings.realm).login(client, redirect_uri(spec, client), login,
                                                                       people.PASSWORD)
         assert result.code is None, kind
 
@@ -137,11 +133,11 @@ def test_users_of_a_suspended_adherent_cannot_log_in(make_adherent, admin_gw, se
 def test_a_replaced_delegate_cannot_log_in(make_adherent, service_gw, services, agent, settings, spec):
     numero = make_adherent()
     old = Browser(settings.keycloak_url, settings.realm)
-    assert old.login("portal", redirect(spec, "portal"), numero, DELEGATE_PASSWORD).code
+    assert old.login("portal", redirect_uri(spec, "portal"), numero, DELEGATE_PASSWORD).code
     replace_delegate(service_gw, services, agent, numero, NewDelegate(
         "Tazi", "Omar", "DRH", f"o.tazi.{numero}@example.ma", "Nouv2026", "Nouv2026", "M"))
-    assert old.login("portal", redirect(spec, "portal")).code is None  # the SSO session is gone
+    assert old.login("portal", redirect_uri(spec, "portal")).code is None  # the SSO session is gone
     fresh = Browser(settings.keycloak_url, settings.realm)
-    assert fresh.login("portal", redirect(spec, "portal"), numero, DELEGATE_PASSWORD).code is None
+    assert fresh.login("portal", redirect_uri(spec, "portal"), numero, DELEGATE_PASSWORD).code is None
     assert Browser(settings.keycloak_url, settings.realm).login(
-        "portal", redirect(spec, "portal"), numero, "Nouv2026").code
+        "portal", redirect_uri(spec, "portal"), numero, "Nouv2026").code
