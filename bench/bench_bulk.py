@@ -41,7 +41,7 @@ from provisioner.catalogue import Catalogue  # noqa: E402
 from provisioner.rules import Access  # noqa: E402
 from provisioner.settings import Settings  # noqa: E402
 from provisioner.subscriptions import (Company, NewDelegate, Responsable, NewSubscription,  # noqa: E402
-                                       approve_subscription, submit_subscription)
+                                       approve_subscription, receive_paper, submit_subscription)
 from provisioner.tenancy import Actor  # noqa: E402
 from provisioner.users import NewUser, UserDetails, user_rep  # noqa: E402
 
@@ -80,6 +80,7 @@ def new_adherent(gw: Gateway, services: Services) -> str:
     form = NewSubscription(Company(n, "Bench SA", "RC 1", "P 1"), Responsable("Bench", "Resp", "PDG"),
                             NewDelegate("Bench", "Delegue", "RH", f"d{n}@bench.ma", "Deleg2026", "Deleg2026"))
     sub = submit_subscription(gw, services, form)
+    receive_paper(services, Actor.agent("bench.agent"), sub.id)
     approve_subscription(gw, services, Actor.agent("bench.agent"), sub.id)
     return n
 

@@ -43,6 +43,7 @@ def seed(settings: Settings, password: str) -> dict[str, str]:
             subscriptions.NewDelegate("Bennani", "Salma", "Responsable RH", "salma.bennani@atlas-textile.ma",
                                        password, password, "Mme", "+212 522 11 22 35"))
         sub = subscriptions.submit_subscription(gw, services, form)
+        subscriptions.receive_paper(services, agent, sub.id)  # the signed paper arrived
         subscriptions.approve_subscription(gw, services, agent, sub.id)
     delegate = Actor.delegate(ADHERENT)
     for login, teleservice, powers in (("compta.atlas", "compte-adherent", ()),

@@ -1,4 +1,5 @@
-# Keycloak with our read-only audit extension (keycloak-extension/), compiled against the image's own jars.
+# Keycloak built once for production (`kc.sh build`: PostgreSQL, our extension, health, metrics); the
+# containers run `start --optimized` (docker-compose.yml: two nodes, one cluster, behind HAProxy).
 # Keep the version equal to devstack/keycloak_server.py's KEYCLOAK_VERSION (tests/test_docker_compose.py).
 ARG KEYCLOAK_IMAGE=quay.io/keycloak/keycloak:26.7.0
 FROM ${KEYCLOAK_IMAGE} AS keycloak
@@ -11,5 +12,12 @@ RUN mkdir /classes \
  && cp -r /src/resources/. /classes/ \
  && jar cf /cimr-keycloak-audit.jar -C /classes .
 
-FROM keycloak
+FROM keycloak AS builder
 COPY --from=extension /cimr-keycloak-audit.jar /opt/keycloak/providers/cimr-keycloak-audit.jar
+# The same build options as devstack/production.py's BUILD_OPTIONS.
+RUN /opt/keycloak/bin/kc.sh build --db=postgres --health-enabled=true --metrics-enabled=true
+
+FROM keycloak
+COPY --from=builder /opt/keycloak/ /opt/keycloak/
+ENTRYPOINT ["/opt/keycloak/bin/kc.sh"]
+CMD ["start", "--optimized"]

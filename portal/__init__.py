@@ -39,19 +39,24 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.update(config)
 
-    from portal import auth, i18n, security, sessions, services
+    from portal import auth, i18n, observability, security, sessions, services
     from portal.views import agent, auditor, delegate, errors, public, reset
     from portal.views import auth as auth_views
 
+    if app.config.get("CONFIGURE_LOGGING", True):
+        observability.configure_logging(settings)
     services.init_app(app)
+    observability.init_app(app)
     CSRFProtect(app)
     sessions.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
-    for bp in (public.bp, reset.bp, auth_views.bp, delegate.bp, agent.bp, auditor.bp):
+    for bp in (public.bp, reset.bp, reset.link_bp, auth_views.bp, delegate.bp, agent.bp, auditor.bp):
         app.register_blueprint(bp)
+    from portal.views import review  # access review campaigns: the delegate's page, the auditors'
+    review.init_app(app)
     if settings.portal_trusted_proxies:
         # Behind TLS-terminating proxies: the client's address (reset lockout) and https (HSTS) come from them.
         n = settings.portal_trusted_proxies

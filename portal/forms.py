@@ -77,11 +77,14 @@ class ResponsableForm(PersonForm):
     email = StringField(_l("E-mail"))
 
 
-class DelegateSubForm(PersonForm):
+class DelegateDetailsSubForm(PersonForm):
     telephone = StringField(_l("Téléphone direct"))
     gsm = StringField(_l("GSM"))
     fax = StringField(_l("Fax"))
     email = StringField(_l("E-mail"), STAR)
+
+
+class DelegateSubForm(DelegateDetailsSubForm):
     password = PasswordField(_l("Mot de passe"), STAR)
     password_confirm = PasswordField(_l("Saisir à nouveau le mot de passe"), STAR)
 
@@ -92,10 +95,21 @@ class SubscriptionForm(FlaskForm):
     delegate = FormField(DelegateSubForm, _l("Personne déléguée"))
 
 
-class DelegateForm(FlaskForm):
-    """Agent: the new delegate of a réabonnement (same fields as the subscription's third part)."""
+def subscription_labels() -> dict[str, str]:
+    """Each key of a stored subscription form (company, responsable, delegate) -> its label on the form, for the
+    pages that show a form back (the agent's subscription page): words, never `raison_sociale`."""
+    out: dict[str, str] = {}
+    for form_cls in (CompanyForm, ResponsableForm, DelegateDetailsSubForm):
+        form = form_cls()
+        out |= {f.short_name: str(f.label.text) for f in form}
+    return out
 
-    delegate = FormField(DelegateSubForm, _l("Nouvelle personne déléguée"))
+
+class DelegateForm(FlaskForm):
+    """Agent: the new delegate of a réabonnement (the subscription's third part without the password: the new
+    delegate chooses it through a mailed link)."""
+
+    delegate = FormField(DelegateDetailsSubForm, _l("Nouvelle personne déléguée"))
 
 
 # --- delegate space ------------------------------------------------------------------------------------
@@ -107,22 +121,46 @@ class UserForm(FlaskForm):
     email = StringField(_l("E-mail"), STAR)
     fonction = StringField(_l("Fonction"))
     telephone = StringField(_l("Téléphone"))
-    user_type = LooseRadioField(_l("Type d'utilisateur"), choices=USER_TYPES)
+    user_type = LooseRadioField(_l("Type d'utilisateur"), STAR, choices=USER_TYPES)
     provider = StringField(_l("Prestataire (fiduciaire)"))
-    powers = MultiCheckboxField(_l("Pouvoirs"), choices=[])
+    powers = MultiCheckboxField(_l("Pouvoirs"), STAR, choices=[])
     categories = MultiCheckboxField(_l("Catégories déclarées"), choices=[])
     password = PasswordField(_l("Mot de passe"), STAR)
     password_confirm = PasswordField(_l("Saisir à nouveau le mot de passe"), STAR)
-    question1 = LooseSelectField(_l("Question secrète 1"), choices=[])
+    question1 = LooseSelectField(_l("Question secrète 1"), STAR, choices=[])
+    answer1 = StringField(_l("Réponse 1"), STAR)
+    question2 = LooseSelectField(_l("Question secrète 2"), STAR, choices=[])
+    answer2 = StringField(_l("Réponse 2"), STAR)
+
+
+class EditUserForm(FlaskForm):
+    """The delegate's edit page: the user's details and, optionally, new secret questions (a suggested one or one's
+    own each); the current answers are never shown (only their hashes are kept)."""
+
+    civilite = LooseSelectField(_l("Civilité"), choices=CIVILITES)
+    nom = StringField(_l("Nom"), STAR)
+    prenom = StringField(_l("Prénom"), STAR)
+    email = StringField(_l("E-mail"), STAR)
+    fonction = StringField(_l("Fonction"))
+    telephone = StringField(_l("Téléphone"))
+    question1 = LooseSelectField(_l("Question secrète 1 (proposée)"), choices=[])
+    own_question1 = StringField(_l("Ou votre propre question 1"))
     answer1 = StringField(_l("Réponse 1"))
-    question2 = LooseSelectField(_l("Question secrète 2"), choices=[])
+    question2 = LooseSelectField(_l("Question secrète 2 (proposée)"), choices=[])
+    own_question2 = StringField(_l("Ou votre propre question 2"))
     answer2 = StringField(_l("Réponse 2"))
+
+    QUESTION_FIELDS = ("question1", "own_question1", "answer1", "question2", "own_question2", "answer2")
+
+    def questions_given(self) -> bool:
+        """Whether the delegate filled any question field (all empty: the current questions are kept)."""
+        return any(clean(getattr(self, name).data) for name in self.QUESTION_FIELDS)
 
 
 class AccessForm(FlaskForm):
-    user_type = LooseRadioField(_l("Type d'utilisateur"), choices=USER_TYPES)
+    user_type = LooseRadioField(_l("Type d'utilisateur"), STAR, choices=USER_TYPES)
     provider = StringField(_l("Prestataire (fiduciaire)"))
-    powers = MultiCheckboxField(_l("Pouvoirs"), choices=[])
+    powers = MultiCheckboxField(_l("Pouvoirs"), STAR, choices=[])
     categories = MultiCheckboxField(_l("Catégories déclarées"), choices=[])
 
 
@@ -155,6 +193,11 @@ class RejectForm(FlaskForm):
     reason = TextAreaField(_l("Motif du refus"), STAR)
 
 
+class PaperForm(FlaskForm):
+    """The signed and stamped form arrived: on which day (empty: now). The provisioner checks the date."""
+    received_on = StringField(_l("Date de réception du formulaire signé"))
+
+
 class FindAdherentForm(FlaskForm):
     class Meta:
         csrf = False
@@ -167,6 +210,16 @@ class EmailForm(FlaskForm):
 
 class ReasonForm(FlaskForm):
     reason = TextAreaField(_l("Motif"))
+
+
+class TerminateForm(FlaskForm):
+    """Agent: the résiliation, and the signed letter it follows."""
+    reason = TextAreaField(_l("Lettre signée qui demande la résiliation (date, référence)"), STAR)
+
+
+class CategoriesForm(FlaskForm):
+    """Agent: the adherent's active staff categories, separated by commas."""
+    categories = StringField(_l("Catégories actives (séparées par des virgules)"), STAR)
 
 
 # --- forgotten password --------------------------------------------------------------------------------

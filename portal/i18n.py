@@ -6,6 +6,8 @@ from flask import Flask, request, session
 from flask_babel import Babel, get_locale
 
 from provisioner.errors import Message
+from provisioner.rules import category_label
+from provisioner.trail import action_words
 
 LANGUAGES = ("fr", "en")
 
@@ -28,4 +30,5 @@ def say(message: Message | str) -> str:
 
 def init_app(app: Flask) -> None:
     Babel(app, locale_selector=select_locale)
-    app.jinja_env.globals.update(say=say, current_lang=lang)
+    app.jinja_env.globals.update(say=say, current_lang=lang, action_words=action_words,
+                                  category_label=category_label)

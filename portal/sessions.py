@@ -10,12 +10,14 @@ import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from flask import Flask, Request, Response
+from flask import Flask, Request, Response, session
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from werkzeug.datastructures import CallbackDict
+
+from provisioner.db import UNREACHABLE
 
 metadata = MetaData()
 portal_sessions = Table(
@@ -47,6 +49,7 @@ class ServerSession(CallbackDict, SessionMixin):
         self.expires_at = expires_at
         self.modified = False
         self.rotate = False
+        self.unreachable: Exception | None = None  # the database could not be read: the request fails with it
 
     def regenerate(self) -> None:
         """New id for the same data (call at login: no session fixation)."""
@@ -69,12 +72,19 @@ class DatabaseSessionInterface(SessionInterface):
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         sid = request.cookies.get(self.get_cookie_name(app))
-        if request.path.startswith(app.static_url_path + "/"):
-            return ServerSession()  # stylesheet, script, icon: no database read
+        if request.path.startswith(app.static_url_path + "/") or request.path == "/metrics":
+            return ServerSession()  # stylesheet, script, icon, Prometheus' scrape: no database read
         if sid and len(sid) < 100:
-            with self.engine.begin() as conn:
-                row = conn.execute(select(portal_sessions.c.data, portal_sessions.c.expires_at)
-                                   .where(portal_sessions.c.id_hash == _hash(sid))).first()
+            try:
+                with self.engine.begin() as conn:
+                    row = conn.execute(select(portal_sessions.c.data, portal_sessions.c.expires_at)
+                                       .where(portal_sessions.c.id_hash == _hash(sid))).first()
+            except UNREACHABLE as exc:
+                # Flask opens the session before any error handler can act: keep the error for the request
+                # (raise_if_unreachable), answer with an empty session, and leave the cookie alone.
+                empty = ServerSession()
+                empty.unreachable = exc
+                return empty
             if row and row.expires_at > _now():
                 return ServerSession(_serializer.loads(row.data), sid, row.expires_at)
         return ServerSession()
@@ -153,6 +163,14 @@ def purge_expired(engine: Engine) -> int:
         return conn.execute(delete(portal_sessions).where(portal_sessions.c.expires_at <= _now())).rowcount
 
 
+def raise_if_unreachable() -> None:
+    """Before anything else in the request (CSRF check included): a session the database could not read fails
+    the request with the database's error, which portal/views/errors.py answers with its 503 page."""
+    if getattr(session, "unreachable", None) is not None:
+        raise session.unreachable
+
+
 def init_app(app: Flask) -> None:
     services = app.extensions["cimr"]  # portal.services.PortalServices
     app.session_interface = DatabaseSessionInterface(lambda: services.engine)
+    app.before_request_funcs.setdefault(None, []).insert(0, raise_if_unreachable)

@@ -7,28 +7,30 @@ from datetime import datetime, timezone
 
 from sqlalchemy import insert, select, update
 
-from provisioner import rules
+from provisioner import easypaiement, rules
 from provisioner.trail import audited
 from provisioner.core import Services
 from provisioner.db import delegate_history as history_table
 from provisioner.errors import KeycloakRejected, Message, NotFound, RuleViolation
 from provisioner.gateway import Gateway, User
+from provisioner import outbox, password_links
 from provisioner.mailer import notice_mail
 from provisioner.subscriptions import NewDelegate, validate_delegate
 from provisioner.tenancy import Actor, require_adherent, require_agent
-from provisioner.tree import ACTIVE, SUSPENDED, adherent_state, enabled_validators, require_active
+from provisioner.tree import ACTIVE, SUSPENDED, Member, adherent_members, adherent_state, require_active
 
 
 @dataclass(frozen=True)
 class Adherent:
     numero: str
     raison_sociale: str
-    status: str                       # active / suspended
+    status: str                       # active / suspended / terminated
     easypaiement_confirmations: int   # 1 / 2
     categories: tuple[str, ...]
     delegate_login: str               # = numero
     delegate_email: str | None
     delegate_enabled: bool
+    terminated_at: datetime | None = None  # résiliation (provisioner/termination.py)
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,10 @@ def get_adherent(gw: Gateway, services: Services, actor: Actor, numero: str) -> 
     require_adherent(actor, numero, numero)
     state = adherent_state(gw, numero)
     delegate = gw.user_by_username(numero)
+    terminated = state.group.attr("terminated_at")
     return Adherent(numero, state.raison_sociale, state.status, state.confirmations, state.categories, numero,
-                    delegate.email if delegate else None, bool(delegate and delegate.enabled))
+                    delegate.email if delegate else None, bool(delegate and delegate.enabled),
+                    datetime.fromisoformat(terminated) if terminated else None)
 
 
 def delegate_account(gw: Gateway, numero: str) -> User:
@@ -86,11 +90,11 @@ def reset_delegate_password(gw: Gateway, services: Services, actor: Actor, numer
             raise password_refused(exc) from None
         gw.logout_user(user.id)
         if user.email:
-            services.mailer.send(notice_mail(
+            outbox.post(services, notice_mail(
                 user.email, numero, "Votre mot de passe d'administrateur des utilisateurs a été réinitialisé par la "
                 "CIMR à la suite de votre courrier. Il vous sera remis par la CIMR ; vous devrez le changer à la "
                 "première connexion.", "Your user-administrator password was reset by CIMR following your letter. "
-                "CIMR will hand it to you; you must change it at first login."))
+                "CIMR will hand it to you; you must change it at first login."), numero, actor)
 
 
 def change_delegate_email(gw: Gateway, services: Services, actor: Actor, numero: str, email: str) -> None:
@@ -105,43 +109,38 @@ def change_delegate_email(gw: Gateway, services: Services, actor: Actor, numero:
         gw.update_user(user.id, rep)
         _update_open_term(services, numero, email=email)
         for to in {entry.before["email"], email} - {None}:
-            services.mailer.send(notice_mail(
+            outbox.post(services, notice_mail(
                 to, numero, f"L'adresse e-mail de l'administrateur des utilisateurs est désormais {email}.",
-                f"The user administrator's e-mail address is now {email}."))
+                f"The user administrator's e-mail address is now {email}."), numero, actor)
 
 
-def replace_delegate(gw: Gateway, services: Services, actor: Actor, numero: str, new: NewDelegate) -> None:
-    """Agent, réabonnement: the delegate account (username = numero) gets the new person; the previous one's
-    password, sessions and OTP stop working; the history keeps who was delegate when."""
+def replace_delegate(gw: Gateway, services: Services, actor: Actor, numero: str,
+                     new: NewDelegate) -> "password_links.Mailed | None":
+    """Agent, réabonnement: the delegate account (username = numero) gets the new person, who chooses its own
+    password through a link mailed to it (the agent never handles one); the previous person's password, second
+    factor and sessions stop working at once; the history keeps who was delegate when.
+
+    When the delegate in office is already this person (same e-mail and name), only the details change: no new
+    password, no link. A re-run after a crash finishes the replacement. Returns what became of the link's mail
+    (None for a details-only update)."""
     with audited(services.db, actor, "delegate.replace", numero, numero) as entry:
         require_agent(actor, numero, numero)
-        rules.raise_if(validate_delegate(services, new, numero))
+        rules.raise_if(validate_delegate(services, new, numero, with_password=False))
         user = delegate_account(gw, numero)
         entry.before = {"nom": user.last_name, "prenom": user.first_name, "email": user.email}
         entry.after = new.public()
-        rep = gw.user_rep(user.id)
-        resumed = _is_person(rep, new)  # a re-run after a crash: the account already shows the new delegate
-        gw.update_user(user.id, _delegate_rep(rep, new))
-        try:
-            gw.set_password(user.id, new.password, temporary=False)
-        except KeycloakRejected as exc:
-            if not (resumed and _is_history(exc)):  # in a re-run, history means: already this password
-                gw.update_user(user.id, rep)        # undo: the previous delegate's details are back
-                raise password_refused(exc) from None
-        for cred in gw.credentials(user.id):
-            if cred.get("type") != "password":  # OTP, WebAuthn... of the previous delegate
-                gw.delete_credential(user.id, cred["id"])
+        in_office = _in_office(services, numero, new)
+        gw.update_user(user.id, _delegate_rep(gw.user_rep(user.id), new))
+        if in_office:
+            entry.after |= {"details_only": True}
+            return None
+        for cred in gw.credentials(user.id):  # password, OTP, WebAuthn... of the previous delegate
+            gw.delete_credential(user.id, cred["id"])
         gw.logout_user(user.id)
+        mailed = password_links.mail_delegate_link(services, actor, user.id, numero, new.email)
+        entry.after |= {"link_mailed": mailed.sent}
         _record_new_term(services, numero, user.id, new, actor)
-        services.mailer.send(notice_mail(
-            new.email, numero, "Vous êtes désormais l'administrateur des utilisateurs de l'adhérent "
-            f"{numero} (identifiant : {numero}, avec le mot de passe que vous avez choisi).",
-            f"You are now the user administrator of member {numero} (login: {numero}, with the password you chose)."))
-
-
-def _is_person(rep: dict, d: NewDelegate) -> bool:
-    return ((rep.get("email") or "").lower(), rep.get("lastName"), rep.get("firstName")) == (
-        d.email.lower(), d.nom, d.prenom)
+        return mailed
 
 
 def _is_history(exc: KeycloakRejected) -> bool:
@@ -158,12 +157,17 @@ def _delegate_rep(rep: dict, new: NewDelegate) -> dict:
             "attributes": attrs, "requiredActions": []}
 
 
-def _record_new_term(services: Services, numero: str, user_id: str, new: NewDelegate, actor: Actor) -> None:
-    """Close the open delegate term and open the new one, unless a previous run already did."""
+def _in_office(services: Services, numero: str, new: NewDelegate) -> bool:
+    """Whether the open delegate term is already this person's (same e-mail and name)."""
     with services.db.connect() as conn:
         current = conn.execute(select(history_table).where(
             history_table.c.adherent == numero, history_table.c.until.is_(None))).first()
-    if current is not None and (current.email or "").lower() == new.email.lower() and current.nom == new.nom:
+    return current is not None and (current.email or "").lower() == new.email.lower() and current.nom == new.nom
+
+
+def _record_new_term(services: Services, numero: str, user_id: str, new: NewDelegate, actor: Actor) -> None:
+    """Close the open delegate term and open the new one, unless a previous run already did."""
+    if _in_office(services, numero, new):
         return
     _close_term(services, numero, actor)
     with services.db.begin() as conn:
@@ -229,6 +233,7 @@ def reactivate_adherent(gw: Gateway, services: Services, actor: Actor, numero: s
                 _set_user(gw, user.id, enabled=True, tag=False)
                 count += 1
         gw.set_group_attributes(state.group, {"status": [ACTIVE]})
+        easypaiement.record(gw, services, numero)  # its validators are back (or not)
         entry.before, entry.after = {"status": state.status}, {"status": ACTIVE, "enabled": count}
         return count
 
@@ -245,15 +250,56 @@ def _set_user(gw: Gateway, user_id: str, enabled: bool, tag: bool) -> None:
 
 
 def set_easypaiement_confirmations(gw: Gateway, services: Services, actor: Actor, numero: str,
-                                   confirmations: int) -> None:
-    """Delegate (own adherent) or agent: 1 or 2 confirmations; 2 is refused with fewer than two validators."""
+                                   confirmations: int) -> "easypaiement.Completeness":
+    """Delegate (own adherent) or agent: 1 or 2 confirmations. 2 is accepted before the second validator exists
+    (the brochure's order); the adherent is then incomplete until it does (returned, shown to the delegate)."""
     with audited(services.db, actor, "adherent.easypaiement_confirmations", numero, numero) as entry:
         require_adherent(actor, numero, numero)
         state = adherent_state(gw, numero)
         require_active(state)
         entry.before, entry.after = {"confirmations": state.confirmations}, {"confirmations": confirmations}
-        rules.check_confirmations(confirmations, len(enabled_validators(gw, numero)))
+        rules.check_confirmations(confirmations)
+        after, attributes = easypaiement.with_confirmations(gw, state, confirmations)
+        entry.after["validators_missing"] = after.missing
         # A delegate's token may not write its adherent group (its status lives there too): our service account
         # does, after the tenant check and the rule above.
-        services.automation_gateway(gw).set_group_attributes(
-            state.group, {"easypaiement_confirmations": [str(confirmations)]})
+        services.automation_gateway(gw).set_group_attributes(state.group, attributes)
+        return after
+
+
+@dataclass(frozen=True)
+class CategoriesChange:
+    """What an agent's change of the active categories did: added, retired, and the Télédéclaration users who still
+    declare a retired category (their token no longer carries it; their delegate should give them another)."""
+    categories: tuple[str, ...]
+    added: tuple[str, ...]
+    retired: tuple[str, ...]
+    flagged: tuple[str, ...]  # logins
+
+
+def set_categories(gw: Gateway, services: Services, actor: Actor, numero: str,
+                   categories: tuple[str, ...]) -> CategoriesChange:
+    """Agent: the adherent's active staff categories (cadres, employés, ouvriers...). The Télédéclaration form offers
+    exactly them and the `categories` claim is cut to them (our protocol mapper). Retiring one flags its users."""
+    categories = tuple(dict.fromkeys(c.strip().lower() for c in categories if c.strip()))
+    with audited(services.db, actor, "adherent.categories", numero, numero) as entry:
+        require_agent(actor, numero, numero)
+        problem = rules.check_categories(categories)
+        if problem:
+            raise RuleViolation("categories", problem)
+        state, members = adherent_members(gw, numero)
+        added = tuple(c for c in categories if c not in state.categories)
+        retired = tuple(c for c in state.categories if c not in categories)
+        entry.before, entry.after = {"categories": list(state.categories)}, {"categories": list(categories)}
+        if added or retired:
+            gw.set_group_attributes(state.group, {"categories": list(categories)})
+        declaring = tuple(t.client_id for t in services.catalogue if t.declares)
+        flagged = tuple(sorted(m.user.username for m in members if declares_outside(m, categories, declaring)))
+        entry.after |= {"flagged": list(flagged)}
+        return CategoriesChange(categories, added, retired, flagged)
+
+
+def declares_outside(member: Member, active: tuple[str, ...], declaring: tuple[str, ...]) -> bool:
+    """A user of a declaration service (Télédéclaration) who declares a category its adherent no longer has."""
+    return (any(g.split("/")[0] in declaring for g in member.groups if g)
+            and any(c not in active for c in member.user.attributes.get("categories") or ()))

@@ -11,12 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from provisioner import rules, secret_questions
+from provisioner import easypaiement, rules, secret_questions
 from provisioner.trail import audited, record
 from provisioner.core import Services
 from provisioner.errors import Conflict, KeycloakRejected, Message, ProvisionerError
 from provisioner.gateway import Gateway, User
-from provisioner.rules import Access
+from provisioner.rules import VALIDATEUR, Access
 from provisioner.secret_questions import SecretAnswer
 from provisioner.tenancy import Actor, require_adherent
 from provisioner.tree import adherent_state, require_active
@@ -194,6 +194,8 @@ def _create(gw: Gateway, services: Services, actor: Actor, adherent: str, todo: 
     for first in range(0, len(reps), CHUNK):
         asyncio.run(gw.create_users_concurrently(reps[first:first + CHUNK], concurrency,
                                                  lambda i, result: on_done(first + i, result)))
+    if any(VALIDATEUR in a.powers for a in accesses):
+        easypaiement.record(gw, services, adherent)  # new validators may complete a 2-confirmation adherent
 
 
 def _hash_all(users: list[NewUser]) -> list[list[str]]:

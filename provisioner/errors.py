@@ -53,6 +53,21 @@ class KeycloakRejected(ProvisionerError):
     """Keycloak refused the request as invalid (HTTP 400), e.g. a password against the policy."""
 
 
+# --- Mail (provisioner/mailer.py, provisioner/outbox.py) --------------------------------------------
+
+
+class MailError(ProvisionerError):
+    """The SMTP server did not take a message (it refused it, or could not be reached)."""
+
+
+class MailServerUnreachable(MailError):
+    """The SMTP server could not be reached (refused connection, timeout, dropped): retry later."""
+
+
+class DatabaseUnavailable(ProvisionerError):
+    """Our database cannot be reached (down, restarting, connection lost): retry later."""
+
+
 # --- Domain errors ---------------------------------------------------------------------------------
 
 
@@ -106,3 +121,8 @@ class RuleViolation(InputError):
     def __init__(self, field: str, message: Message):
         self.field, self.message = field, message
         super().__init__({field: message})
+
+
+class NeedsConfirmation(RuleViolation):
+    """The action is allowed but leaves something incomplete: the person must confirm it (portal: a confirmation
+    page; CLI: ``--confirm``). ``message`` is the warning to show before they do."""

@@ -1,4 +1,8 @@
-"""Outgoing mail through SMTP (settings.smtp_host/smtp_port). No password ever goes into a mail."""
+"""Outgoing mail through SMTP (settings.smtp_host/smtp_port). No password ever goes into a mail.
+
+Actions do not call ``Mailer.send`` themselves: they write their mails to the outbox (provisioner/outbox.py),
+which sends them and keeps what the SMTP server did not take for a retry.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,10 @@ import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from provisioner.errors import ProvisionerError
+from provisioner.errors import MailError, MailServerUnreachable
 from provisioner.settings import Settings
 
-
-class MailError(ProvisionerError):
-    """The SMTP server could not be reached or refused the message."""
+__all__ = ["Mail", "MailError", "MailServerUnreachable", "Mailer", "approval_mail", "notice_mail", "rejection_mail"]
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class Mail:
 
 
 class Mailer:
-    """Sends plain-text French/English mails; ``send`` raises MailError."""
+    """Sends plain-text French/English mails; ``send`` raises MailServerUnreachable or MailError."""
 
     def __init__(self, host: str, port: int, sender: str):
         self.host, self.port, self.sender = host, port, sender
@@ -38,8 +40,11 @@ class Mailer:
         try:
             with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
                 smtp.send_message(msg)
-        except (OSError, smtplib.SMTPException) as exc:
-            raise MailError(f"could not send mail to {mail.to} via {self.host}:{self.port}: {exc}") from exc
+        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError,
+                smtplib.SMTPNotSupportedError) as exc:
+            raise MailError(f"SMTP server {self.host}:{self.port} refused the mail to {mail.to}: {exc}") from exc
+        except OSError as exc:  # refused connection, timeout, dropped (smtplib's other errors are OSErrors too)
+            raise MailServerUnreachable(f"SMTP server {self.host}:{self.port} unreachable: {exc}") from exc
 
 
 def approval_mail(to: str, adherent: str, raison_sociale: str, portal_url: str) -> Mail:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, delete, func, insert, select
 
-from provisioner import secret_questions, trail
+from provisioner import outbox, secret_questions, trail
 from provisioner.core import Services
 from provisioner.errors import Message, ProvisionerError
 from provisioner.gateway import Gateway, User
@@ -161,8 +161,4 @@ def set_new_password(gw: Gateway, services: Services, user_id: str, password: st
     en = (f"The password of login '{user.username}' (member {adherent}) was reset by the user with their secret "
           "questions. If this was not you, tell your delegate.")
     for to in {a for a in (user.email, delegate.email if delegate else None) if a}:
-        try:
-            services.mailer.send(notice_mail(to, adherent or "", fr, en))
-        except ProvisionerError:
-            trail.record(services.db, actor, "mail.failed", adherent, to, "error",
-                               detail="password reset notice not sent")
+        outbox.post(services, notice_mail(to, adherent or "", fr, en), adherent, actor)  # kept and retried if unsent

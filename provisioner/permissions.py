@@ -174,9 +174,10 @@ def check_delegation(gw: Gateway, numero: str) -> list[Finding]:
 
 
 def adherent_numbers(gw: Gateway) -> list[str]:
-    """Every adherent that has a group tree (/adherents/<n>)."""
+    """Every adherent that has a group tree (/adherents/<n>), but the terminated ones: their delegation is removed
+    on purpose (provisioner/termination.py) until their purge."""
     top = gw.group_by_path("/adherents")
-    return sorted(g.name for g in gw.children(top.id)) if top else []
+    return sorted(g.name for g in gw.children(top.id) if g.attr("status") != "terminated") if top else []
 
 
 def check_all(gw: Gateway, deep: bool = False, numeros: list[str] | None = None) -> list[Finding]:

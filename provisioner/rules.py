@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from email_validator import EmailNotValidError, validate_email
 
 from provisioner.catalogue import Catalogue
-from provisioner.errors import Message, RuleViolation, ValidationError
+from provisioner.errors import Message, NeedsConfirmation, RuleViolation, ValidationError
 from provisioner.realm.spec import PasswordPolicy
 
 # --- the brochure's payment confirmations (the teleservices themselves: provisioner.catalogue) ----------------
@@ -27,6 +27,14 @@ PHONE_RE = re.compile(r"^\+?[0-9][0-9 .\-]{5,19}$")
 NAME_RE = re.compile(r"^[^\W\d_]+(?:[ '\-][^\W\d_]+)*\.?$")
 URL_RE = re.compile(r"^(https?://)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(/\S*)?$")
 CATEGORY_RE = re.compile(r"^[a-z][a-z0-9_-]{1,30}$")
+# The brochure's staff categories in words; a category an agent adds later shows as its code, capitalised.
+CATEGORY_LABELS = {"cadres": Message("Cadres", "Managers"), "employes": Message("Employés", "Employees"),
+                   "ouvriers": Message("Ouvriers", "Workers")}
+
+
+def category_label(code: str) -> Message:
+    words = code.replace("_", " ").replace("-", " ").capitalize()
+    return CATEGORY_LABELS.get(code) or Message(words, words)
 
 
 def M(fr: str, en: str) -> Message:
@@ -245,27 +253,55 @@ def check_categories(categories: tuple[str, ...]) -> Message | None:
 
 
 # --- E@syPaiement confirmations ---------------------------------------------------------------------
-def check_confirmations(confirmations: int, validators: int) -> None:
-    """1 or 2 confirmations; 2 needs at least two (enabled) validators. Raises RuleViolation."""
+# The brochure's order: choose 1 or 2 confirmations, create a validator, then "refaites l'opération pour ajouter un
+# deuxième validateur". Choosing 2 first is allowed; until two validators are enabled the adherent is incomplete
+# (shown to the delegate, in E@syPaiement's tokens and, when it lasts, in the security audit).
+def check_confirmations(confirmations: int) -> None:
+    """1 or 2 confirmations. Raises RuleViolation."""
     if confirmations not in (1, 2):
         raise RuleViolation("confirmations", M("Nombre de confirmations : 1 ou 2.", "Confirmations: 1 or 2."))
-    if confirmations == 2 and validators < 2:
-        raise RuleViolation("confirmations", NEED_SECOND_VALIDATOR)
 
 
-NEED_SECOND_VALIDATOR = M(
-    "Deux confirmations exigent deux validateurs E@syPaiement : ajoutez d'abord un second validateur.",
-    "Two confirmations need two E@syPaiement validators: add a second validator first.")
+def validators_missing(confirmations: int, validators: int) -> int:
+    """How many enabled validators the adherent lacks for its choice of 2 confirmations (0 when complete; an
+    adherent with 1 confirmation is never incomplete: it may not use E@syPaiement at all)."""
+    return max(0, 2 - validators) if confirmations == 2 else 0
+
+
+def incomplete_message(validators: int) -> Message:
+    """What a 2-confirmation adherent with ``validators`` enabled validators lacks (the delegate's banner)."""
+    if validators <= 0:
+        return M("E@syPaiement : l'adhérent a choisi deux confirmations mais n'a aucun validateur actif. Créez deux "
+                 "validateurs (« Nouveau validateur ») ; en attendant, aucun paiement ne peut être confirmé.",
+                 "E@syPaiement: the member chose two confirmations but has no enabled validator. Create two "
+                 "validators ('New validator'); until then no payment can be confirmed.")
+    return M(f"E@syPaiement : l'adhérent a choisi deux confirmations mais n'a que {validators} validateur actif. "
+             "Ajoutez un deuxième validateur (« Nouveau validateur ») ; en attendant, aucun paiement ne peut être "
+             "confirmé.",
+             f"E@syPaiement: the member chose two confirmations but has only {validators} enabled validator. Add a "
+             "second validator ('New validator'); until then no payment can be confirmed.")
 
 
 def check_validator_removal(confirmations: int, validators_after: int) -> None:
-    """Removing (or disabling) a validator may not leave a 2-confirmation adherent with fewer than two."""
-    if confirmations == 2 and validators_after < 2:
+    """Removing a validator's power may not leave a 2-confirmation adherent with fewer than two."""
+    if validators_missing(confirmations, validators_after):
         raise RuleViolation("powers", M(
             "L'adhérent exige deux confirmations E@syPaiement : ajoutez d'abord un autre validateur, ou passez à "
             "une confirmation.",
             "The member requires two E@syPaiement confirmations: add another validator first, or switch to one "
             "confirmation."))
+
+
+def check_validator_departure(confirmations: int, validators_after: int, confirmed: bool) -> None:
+    """Disabling a departing validator is allowed, but when it leaves a 2-confirmation adherent with fewer than two
+    the person must confirm it first (NeedsConfirmation carries the warning)."""
+    if validators_missing(confirmations, validators_after) and not confirmed:
+        raise NeedsConfirmation("confirm", M(
+            f"Après cette désactivation, l'adhérent n'aura plus que {validators_after} validateur(s) actif(s) pour "
+            "deux confirmations E@syPaiement : aucun paiement ne pourra être confirmé tant qu'un autre validateur ne "
+            "sera pas créé (« Nouveau validateur »).",
+            f"After this, the member will have only {validators_after} enabled validator(s) for two E@syPaiement "
+            "confirmations: no payment can be confirmed until another validator is created ('New validator')."))
 
 
 # --- secret questions -------------------------------------------------------------------------------
@@ -286,3 +322,16 @@ def check_secret_questions(pairs: list[tuple[str, str]]) -> dict[str, Message]:
     if len({q.casefold() for q, _ in pairs}) != len(pairs):
         return {"secret_questions": M("Choisissez des questions différentes.", "Choose different questions.")}
     return {}
+
+
+def question_of(suggested: str | None, own: str | None) -> str:
+    """The question a person chose: their own (typed) one, else the suggested one they picked."""
+    return (own or "").strip() or (suggested or "").strip()
+
+
+def check_question_choice(suggested: str | None, own: str | None) -> Message | None:
+    """A suggested question or one of one's own, not both ("Vous pouvez choisir les questions")."""
+    if (suggested or "").strip() and (own or "").strip():
+        return M("Choisissez une question proposée ou écrivez la vôtre, pas les deux.",
+                 "Pick a suggested question or write your own, not both.")
+    return None

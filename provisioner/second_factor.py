@@ -12,6 +12,7 @@ from typing import Iterable
 from provisioner.adherents import delegate_account
 from provisioner.core import Services
 from provisioner.gateway import Gateway
+from provisioner import outbox
 from provisioner.mailer import notice_mail
 from provisioner.tenancy import Actor, require_adherent, require_agent, user_of
 from provisioner.trail import audited
@@ -72,10 +73,10 @@ def reset_delegate_second_factor(gw: Gateway, services: Services, actor: Actor, 
         removed = _remove(gw, user.id)
         entry.before, entry.after = {"second_factor": removed}, {"second_factor": []}
         if user.email:
-            services.mailer.send(notice_mail(
+            outbox.post(services, notice_mail(
                 user.email, numero, "Le second facteur (application d'authentification) de l'administrateur des "
                 "utilisateurs a été supprimé par la CIMR à la suite de votre courrier. À la prochaine connexion, "
                 "le portail vous demandera d'en enregistrer un nouveau.", "The user administrator's second factor "
                 "(authenticator app) was removed by CIMR following your letter. At the next login, the portal will "
-                "ask you to register a new one."))
+                "ask you to register a new one."), numero, actor)
         return removed

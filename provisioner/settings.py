@@ -41,6 +41,28 @@ def _portal_secret_key(env: Mapping[str, str]) -> str | None:
     return key
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = env.get(name, default)
+    if value not in choices:
+        raise ConfigError(name, f"must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    token = env.get("PORTAL_METRICS_TOKEN") or None
+    if token is not None and len(token) < 16:
+        raise ConfigError("PORTAL_METRICS_TOKEN", "must be at least 16 characters")
+    return token
+
+
+def _multiproc_dir(env: Mapping[str, str]) -> str | None:
+    value = env.get("PROMETHEUS_MULTIPROC_DIR") or None
+    if value is not None and not (os.path.isdir(value) and os.access(value, os.W_OK)):
+        raise ConfigError("PROMETHEUS_MULTIPROC_DIR",
+                          f"must be an existing, writable (and empty) directory, got {value!r}")
+    return value
+
+
 def _list(env: Mapping[str, str], name: str, sep: str, default: tuple[str, ...]) -> tuple[str, ...]:
     if name not in env:
         return default
@@ -84,6 +106,15 @@ class Settings:
         "Marque de votre première voiture ?")
     # CIMR's promise: a subscription is decided within this many hours (SUBSCRIPTION_SLA_HOURS).
     subscription_sla_hours: int = 48
+    # The security audit reports a 2-confirmation adherent lacking its second E@syPaiement validator for more than
+    # this many days (EASYPAIEMENT_INCOMPLETE_DAYS); a shorter gap is the brochure's order of work.
+    easypaiement_incomplete_days: int = 7
+    # A teleservice user without a login for this many days is disabled by `provisioner dormant --apply`
+    # (DORMANT_DAYS); it must not exceed the realm's login-event retention (realm.events.retention_days).
+    dormant_days: int = 180
+    # A terminated adherent (résiliation) can be reinstated for this many days; then `provisioner adherent purge`
+    # deletes its accounts and groups and anonymises our records (TERMINATION_GRACE_DAYS; docs/retention.md).
+    termination_grace_days: int = 30
     # Values substituted for ${NAME} in realm/ YAML (redirect URIs, client secrets).
     realm_vars: Mapping[str, str] = field(default_factory=dict)
     # --- portal (OIDC client `portal` of the realm; Flask session signing) ---
@@ -93,6 +124,15 @@ class Settings:
     portal_secret_key: str | None = None
     # Reverse proxies in front of the portal whose X-Forwarded-For/-Proto are trusted (PORTAL_TRUSTED_PROXIES, 0-5).
     portal_trusted_proxies: int = 0
+    # The portal's Prometheus metrics (/metrics): with PORTAL_METRICS_TOKEN, any client sending it as a bearer
+    # token; without, loopback clients only, never a request relayed by a proxy (docs/operations.md).
+    portal_metrics_token: str | None = None
+    # Several gunicorn workers: where prometheus_client keeps every worker's counters so /metrics adds them up
+    # (PROMETHEUS_MULTIPROC_DIR, the variable prometheus_client itself reads; emptied at each start).
+    metrics_multiproc_dir: str | None = None
+    # Logs: one JSON object per line (LOG_FORMAT=json) or text for a terminal (text); LOG_LEVEL.
+    log_format: str = "json"
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -127,12 +167,19 @@ class Settings:
             default_categories=_list(env, "DEFAULT_CATEGORIES", ",", cls.default_categories),
             secret_question_choices=_list(env, "SECRET_QUESTIONS", "|", cls.secret_question_choices),
             subscription_sla_hours=_int(env, "SUBSCRIPTION_SLA_HOURS", 48, 1, 24 * 30),
+            easypaiement_incomplete_days=_int(env, "EASYPAIEMENT_INCOMPLETE_DAYS", 7, 0, 365),
+            dormant_days=_int(env, "DORMANT_DAYS", 180, 7, 3650),
+            termination_grace_days=_int(env, "TERMINATION_GRACE_DAYS", 30, 0, 3650),
             realm_vars={k[len("REALM_VAR_"):]: v for k, v in env.items() if k.startswith("REALM_VAR_")},
             portal_url=_url(env, "PORTAL_URL", cls.portal_url),
             portal_client_id=env.get("PORTAL_CLIENT_ID", "portal"),
             portal_client_secret=env.get("PORTAL_CLIENT_SECRET", cls.portal_client_secret),
             portal_secret_key=_portal_secret_key(env),
             portal_trusted_proxies=_int(env, "PORTAL_TRUSTED_PROXIES", 0, 0, 5),
+            portal_metrics_token=_metrics_token(env),
+            metrics_multiproc_dir=_multiproc_dir(env),
+            log_format=_choice(env, "LOG_FORMAT", ("json", "text"), "json"),
+            log_level=_choice(env, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
         )
 
     def require_admin(self) -> tuple[str, str]:

@@ -1,19 +1,20 @@
-"""Subscriptions (Abonnement): submit, list pending against the 48-hour promise, approve, reject."""
+"""Subscriptions (Abonnement): submit, record the signed paper's arrival, list pending against the 48-hour promise
+(counted from that arrival), approve (only once the paper is recorded), reject."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timezone
 
 from sqlalchemy import insert, select, update
 
-from provisioner import permissions, rules
+from provisioner import outbox, permissions, rules
 from provisioner.trail import audited
 from provisioner.core import Services
 from provisioner.db import delegate_history, subscriptions
 from provisioner.errors import Conflict, Message, NotFound, RuleViolation, ValidationError
 from provisioner.gateway import Gateway
-from provisioner.mailer import MailError, approval_mail, rejection_mail
+from provisioner.mailer import Mail, approval_mail, rejection_mail
 from provisioner.tenancy import Actor, require_agent
 from provisioner.tree import ACTIVE, delegate_group_path, ensure_tree
 
@@ -88,7 +89,11 @@ class Subscription:
     decided_by: str | None = None
     reason: str | None = None
     age_hours: float = 0.0      # since submission (until decision)
-    overdue: bool = False       # pending beyond the SLA (48 h)
+    overdue: bool = False       # pending beyond the SLA (48 h) counted from the paper's arrival
+    paper_received_at: datetime | None = None   # the signed and stamped form arrived (None: not yet)
+    paper_recorded_at: datetime | None = None   # when an agent recorded it
+    paper_recorded_by: str | None = None        # that agent
+    paper_age_hours: float | None = None        # since the paper arrived (until decision); None: not received
 
 
 def validate_subscription(services: Services, form: NewSubscription) -> None:
@@ -118,8 +123,9 @@ def validate_subscription(services: Services, form: NewSubscription) -> None:
     rules.raise_if(errors)
 
 
-def validate_delegate(services: Services, d: NewDelegate, numero: str) -> dict[str, Message]:
-    """The delegate's block of the form (also used to replace a delegate)."""
+def validate_delegate(services: Services, d: NewDelegate, numero: str, with_password: bool = True) -> dict[str, Message]:
+    """The delegate's block of the form; without the password when an agent replaces a delegate (the new one
+    chooses it through a mailed link: provisioner/password_links.py)."""
     errors = rules.collect({
         "delegate.civilite": rules.check_civilite(d.civilite),
         "delegate.nom": rules.check_name(d.nom),
@@ -130,6 +136,8 @@ def validate_delegate(services: Services, d: NewDelegate, numero: str) -> dict[s
         "delegate.gsm": rules.check_phone(d.gsm),
         "delegate.fax": rules.check_phone(d.fax),
     })
+    if not with_password:
+        return errors
     pw = rules.check_password_pair(services.password_policy, d.password, d.password_confirm, numero)
     return errors | {f"delegate.{k}": v for k, v in pw.items()}
 
@@ -192,11 +200,16 @@ def _remove_leftover_delegate(gw: Gateway, services: Services, numero: str) -> N
 
 
 def _row_to_subscription(row, sla_hours: int, now: datetime) -> Subscription:
-    submitted = _aware(row.submitted_at)
+    submitted, paper = _aware(row.submitted_at), _aware(row.paper_received_at)
     end = _aware(row.decided_at) if row.decided_at else now
     age = (end - submitted).total_seconds() / 3600
+    # CIMR's promise runs from the signed paper's arrival: before it, nothing is late.
+    paper_age = None if paper is None else max((end - paper).total_seconds() / 3600, 0.0)
     return Subscription(row.id, row.adherent, row.status, row.form, submitted, _aware(row.decided_at),
-                        row.decided_by, row.reason, round(age, 2), row.status == PENDING and age > sla_hours)
+                        row.decided_by, row.reason, round(age, 2),
+                        row.status == PENDING and paper_age is not None and paper_age > sla_hours,
+                        paper, _aware(row.paper_recorded_at), row.paper_recorded_by,
+                        None if paper_age is None else round(paper_age, 2))
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -224,16 +237,86 @@ def get_subscription(services: Services, subscription_id: int) -> Subscription:
 
 
 NOT_PENDING = Message("Cet abonnement a déjà été traité.", "This subscription has already been decided.")
+PAPER_MISSING = Message(
+    "Le formulaire signé et cacheté n'est pas encore enregistré comme reçu : enregistrez d'abord sa réception.",
+    "The signed and stamped form is not recorded as received yet: record its receipt first.")
+BAD_DATE = Message("Date de réception invalide : écrivez-la AAAA-MM-JJ (par exemple 2026-11-30).",
+                   "Invalid date of receipt: write it YYYY-MM-DD (for example 2026-11-30).")
+FUTURE_DATE = Message("La date de réception ne peut pas être dans le futur.",
+                      "The date of receipt cannot be in the future.")
+
+
+def _received_at(received_on: date | str | None, submitted: datetime, now: datetime) -> datetime:
+    """When the paper arrived: now for today (or no date); the start of an earlier day (UTC), in the company's
+    favour, but never before the form was submitted. Raises ValidationError('date')."""
+    if received_on is None or received_on == "":
+        return now
+    if isinstance(received_on, str):
+        try:
+            received_on = date.fromisoformat(received_on.strip())
+        except ValueError:
+            raise ValidationError({"date": BAD_DATE}) from None
+    if received_on > now.date():
+        raise ValidationError({"date": FUTURE_DATE})
+    if received_on < submitted.date():
+        day = submitted.strftime("%d/%m/%Y")
+        raise ValidationError({"date": Message(
+            f"Le papier ne peut pas être arrivé avant le dépôt du formulaire, le {day}.",
+            f"The paper cannot have arrived before the form was submitted, on {day}.")})
+    if received_on == now.date():
+        return now
+    return max(datetime.combine(received_on, time(0), timezone.utc), submitted)
+
+
+def _already_received(sub: Subscription) -> RuleViolation:
+    if sub.status != PENDING:
+        return RuleViolation("subscription", NOT_PENDING)
+    when = sub.paper_received_at.strftime("%d/%m/%Y %H:%M UTC")
+    return RuleViolation("paper", Message(
+        f"La réception du papier est déjà enregistrée ({when}, par {sub.paper_recorded_by}).",
+        f"The paper's receipt is already recorded ({when}, by {sub.paper_recorded_by})."))
+
+
+def receive_paper(services: Services, actor: Actor, subscription_id: int,
+                  received_on: date | str | None = None) -> Subscription:
+    """Agent only: the signed and stamped form arrived (today, or on ``received_on``, YYYY-MM-DD); the 48-hour
+    promise counts from then. Recorded once. Raises ValidationError('date'), RuleViolation('paper'|'subscription')."""
+    target = f"subscription:{subscription_id}"
+    with audited(services.db, actor, "subscription.receive_paper", None, target) as entry:
+        require_agent(actor, None, target)
+        sub = get_subscription(services, subscription_id)
+        entry.adherent = sub.adherent
+        if sub.status != PENDING:
+            raise RuleViolation("subscription", NOT_PENDING)
+        if sub.paper_received_at is not None:
+            raise _already_received(sub)
+        now = datetime.now(timezone.utc)
+        received = _received_at(received_on, sub.submitted_at, now)
+        with services.db.begin() as conn:
+            done = conn.execute(update(subscriptions).where(
+                subscriptions.c.id == sub.id, subscriptions.c.status == PENDING,
+                subscriptions.c.paper_received_at.is_(None)).values(
+                paper_received_at=received, paper_recorded_at=now, paper_recorded_by=actor.username)).rowcount
+        if not done:  # another agent (or a decision) came first, between our read and our write
+            raise _already_received(get_subscription(services, subscription_id))
+        entry.before = {"paper_received_at": None}
+        entry.after = {"paper_received_at": received.isoformat(), "paper_recorded_by": actor.username}
+    return get_subscription(services, subscription_id)
 
 
 def approve_subscription(gw: Gateway, services: Services, actor: Actor, subscription_id: int) -> Subscription:
-    """Agent only: create the adherent's group tree, enable the delegate, mail them (no password). Re-runnable."""
+    """Agent only, once the signed paper is recorded (``receive_paper``; else RuleViolation('paper')): create the
+    adherent's group tree, enable the delegate, mail them (no password). Re-runnable.
+
+    The approval holds when the SMTP server is down: the mail waits in the outbox (provisioner/outbox.py)."""
     with audited(services.db, actor, "subscription.approve", None, f"subscription:{subscription_id}") as entry:
         require_agent(actor, None, f"subscription:{subscription_id}")
         sub = get_subscription(services, subscription_id)
         entry.adherent = sub.adherent
         if sub.status != PENDING:
             raise RuleViolation("subscription", NOT_PENDING)
+        if sub.paper_received_at is None:
+            raise RuleViolation("paper", PAPER_MISSING)
         form = sub.form
         categories = form.get("categories") or list(services.settings.default_categories)
         ensure_tree(gw, sub.adherent, {
@@ -246,15 +329,11 @@ def approve_subscription(gw: Gateway, services: Services, actor: Actor, subscrip
             raise NotFound(f"the delegate account {sub.adherent} is missing")
         gw.add_to_group(delegate.id, gw.group_by_path(delegate_group_path(sub.adherent)).id)
         _set_enabled(gw, delegate.id, True)
-        try:
-            services.mailer.send(approval_mail(form["delegate"]["email"], sub.adherent,
-                                               form["company"]["raison_sociale"], services.settings.portal_url))
-        except MailError:
-            _set_enabled(gw, delegate.id, False)  # undo: still pending, a re-run finishes the job
-            raise
-        _decide(services, sub, APPROVED, actor, None)
+        mail_ids = _decide(services, sub, APPROVED, actor, None, approval_mail(
+            form["delegate"]["email"], sub.adherent, form["company"]["raison_sociale"], services.settings.portal_url))
         _open_term(services, sub.adherent, delegate.id, form["delegate"])
         entry.before, entry.after = {"status": PENDING}, {"status": APPROVED, "categories": categories}
+    outbox.deliver(services, mail_ids)
     return get_subscription(services, subscription_id)
 
 
@@ -264,10 +343,13 @@ def _set_enabled(gw: Gateway, user_id: str, enabled: bool) -> None:
     gw.update_user(user_id, rep)
 
 
-def _decide(services: Services, sub: Subscription, status: str, actor: Actor, reason: str | None) -> None:
+def _decide(services: Services, sub: Subscription, status: str, actor: Actor, reason: str | None,
+            *mails: Mail) -> list[int]:
+    """The decision and the mails announcing it, in one transaction; returns the mails' outbox ids."""
     with services.db.begin() as conn:
         conn.execute(update(subscriptions).where(subscriptions.c.id == sub.id).values(
             status=status, decided_at=datetime.now(timezone.utc), decided_by=actor.username, reason=reason))
+        return [outbox.queue(conn, mail, sub.adherent, actor.username) for mail in mails]
 
 
 def _open_term(services: Services, numero: str, user_id: str, delegate: dict) -> None:
@@ -288,10 +370,11 @@ def reject_subscription(gw: Gateway, services: Services, actor: Actor, subscript
         entry.adherent = sub.adherent
         if sub.status != PENDING:
             raise RuleViolation("subscription", NOT_PENDING)
-        services.mailer.send(rejection_mail(sub.form["delegate"]["email"], sub.adherent, reason))
         delegate = gw.user_by_username(sub.adherent)
         if delegate is not None and not delegate.enabled:
             gw.delete_user(delegate.id)
-        _decide(services, sub, REJECTED, actor, reason)
+        mail_ids = _decide(services, sub, REJECTED, actor, reason,
+                           rejection_mail(sub.form["delegate"]["email"], sub.adherent, reason))
         entry.before, entry.after = {"status": PENDING}, {"status": REJECTED, "reason": reason}
+    outbox.deliver(services, mail_ids)
     return get_subscription(services, subscription_id)

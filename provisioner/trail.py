@@ -20,14 +20,71 @@ from typing import Any, Iterator
 from sqlalchemy import insert, select
 
 from provisioner.db import Database, audit_events
-from provisioner.errors import (Conflict, Forbidden, NotFound, ProvisionerError, RuleViolation, TenantViolation,
-                                ValidationError, KeycloakRejected)
+from provisioner.errors import (Conflict, Forbidden, Message, NotFound, ProvisionerError, RuleViolation,
+                                TenantViolation, ValidationError, KeycloakRejected)
 from provisioner.tenancy import Actor
 
 # Never written to the trail, whatever an action puts in before/after.
 SECRET_KEYS = frozenset({"password", "password_confirm", "credentials", "answer", "answers", "secret_questions",
                          "value", "secret"})
 REFUSALS = (RuleViolation, ValidationError, TenantViolation, Forbidden, NotFound, Conflict, KeycloakRejected)
+
+# Each action in words, for the journals (the code stays the key: filters, the audit, exports).
+ACTIONS = {
+    "subscription.submit": Message("Demande d'abonnement", "Subscription request"),
+    "subscription.receive_paper": Message("Formulaire signé reçu", "Signed form received"),
+    "subscription.approve": Message("Abonnement validé", "Subscription approved"),
+    "subscription.reject": Message("Abonnement refusé", "Subscription rejected"),
+    "adherent.suspend": Message("Adhérent suspendu", "Member suspended"),
+    "adherent.reactivate": Message("Adhérent réactivé", "Member reactivated"),
+    "adherent.terminate": Message("Résiliation de l'adhérent", "Member terminated"),
+    "adherent.reinstate": Message("Résiliation annulée", "Termination undone"),
+    "adherent.purge": Message("Adhérent purgé (comptes et données personnelles effacés)",
+                              "Member purged (accounts and personal data erased)"),
+    "adherent.categories": Message("Catégories actives modifiées", "Active categories changed"),
+    "adherent.easypaiement_confirmations": Message("Nombre de confirmations E@syPaiement", "E@syPaiement confirmations"),
+    "delegate.replace": Message("Personne déléguée remplacée (réabonnement)", "Delegate replaced (re-subscription)"),
+    "delegate.change_email": Message("E-mail de la personne déléguée modifié", "Delegate's e-mail changed"),
+    "delegate.reset_password": Message("Mot de passe de la personne déléguée réinitialisé",
+                                       "Delegate's password reset"),
+    "delegate.reset_second_factor": Message("Second facteur de la personne déléguée supprimé",
+                                            "Delegate's second factor removed"),
+    "delegate.password_link": Message("Lien de mot de passe envoyé à la personne déléguée",
+                                      "Password link sent to the delegate"),
+    "password.chosen_by_link": Message("Mot de passe choisi par lien", "Password chosen through a link"),
+    "user.create": Message("Utilisateur créé", "User created"),
+    "user.edit": Message("Utilisateur modifié", "User edited"),
+    "user.update_details": Message("Coordonnées modifiées", "Details changed"),
+    "user.change_access": Message("Pouvoirs modifiés", "Powers changed"),
+    "user.disable": Message("Utilisateur désactivé", "User disabled"),
+    "user.enable": Message("Utilisateur réactivé", "User enabled"),
+    "user.disable_dormant": Message("Utilisateur désactivé après une longue inactivité",
+                                    "User disabled after a long inactivity"),
+    "user.unlock": Message("Utilisateur débloqué", "User unlocked"),
+    "user.set_password": Message("Mot de passe réinitialisé", "Password reset"),
+    "user.set_secret_questions": Message("Questions secrètes remplacées", "Secret questions replaced"),
+    "user.password_reset_by_questions": Message("Mot de passe réinitialisé par questions secrètes",
+                                                "Password reset with secret questions"),
+    "user.reset_second_factor": Message("Second facteur supprimé", "Second factor removed"),
+    "user.list": Message("Consultation des utilisateurs", "Users viewed"),
+    "user.show": Message("Consultation d'un utilisateur", "User viewed"),
+    "user.find_login": Message("Recherche d'un login", "Login searched"),
+    "bulk.import": Message("Import de masse", "Bulk import"),
+    "mail.resend": Message("Courriel renvoyé", "Mail sent again"),
+    "client.rotate_secret": Message("Secret de client renouvelé", "Client secret rotated"),
+    "review.open": Message("Revue des accès ouverte", "Access review opened"),
+    "review.list": Message("Consultation de la revue des accès", "Access review viewed"),
+    "review.decide": Message("Décision de revue des accès", "Access review decision"),
+    "review.remind": Message("Rappel de revue des accès envoyé", "Access review reminder sent"),
+    "review.disable_unreviewed": Message("Utilisateur non revu désactivé à l'échéance",
+                                         "Unreviewed user disabled at the deadline"),
+    "review.close": Message("Revue des accès clôturée", "Access review closed"),
+}
+
+
+def action_words(action: str) -> Message:
+    """The action in words; an action without words yet shows its code rather than nothing."""
+    return ACTIONS.get(action) or Message(action, action)
 
 
 @dataclass
@@ -81,8 +138,12 @@ def record(db: Database, actor: Actor, action: str, adherent: str | None, target
 
 
 @contextmanager
-def audited(db: Database, actor: Actor, action: str, adherent: str | None, target: str | None) -> Iterator[Entry]:
-    """Record the action's outcome: ok, refused (a rule, the tenant check, Keycloak's refusal) or error."""
+def audited(db: Database, actor: Actor, action: str, adherent: str | None, target: str | None,
+            read: bool = False) -> Iterator[Entry]:
+    """Record the action's outcome: ok, refused (a rule, the tenant check, Keycloak's refusal) or error.
+
+    A ``read`` (a listing, a user's page) changes nothing: only its refusals and errors are recorded (an attempt
+    on another adherent's users stays in the trail); a read that succeeds would bury the changes in the journals."""
     entry = Entry(target=target, adherent=adherent)
     try:
         yield entry
@@ -94,7 +155,8 @@ def audited(db: Database, actor: Actor, action: str, adherent: str | None, targe
         record(db, actor, action, entry.adherent, entry.target, "error", entry.before, entry.after,
                f"{type(exc).__name__}: {exc}")
         raise
-    record(db, actor, action, entry.adherent, entry.target, "ok", entry.before, entry.after, entry.detail)
+    if not read:
+        record(db, actor, action, entry.adherent, entry.target, "ok", entry.before, entry.after, entry.detail)
 
 
 def events(db: Database, adherent: str | None = None, action: str | None = None, actor: str | None = None,

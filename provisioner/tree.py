@@ -11,7 +11,7 @@ from provisioner.catalogue import Catalogue
 from provisioner.rules import EASYPAIEMENT, VALIDATEUR
 
 ADHERENTS, DELEGATES = "adherents", "delegates"
-ACTIVE, SUSPENDED = "active", "suspended"
+ACTIVE, SUSPENDED, TERMINATED = "active", "suspended", "terminated"  # terminated: résiliation (termination.py)
 
 
 def adherent_path(numero: str) -> str:
@@ -37,7 +37,8 @@ class AdherentState:
 
     @property
     def suspended(self) -> bool:
-        return self.status == SUSPENDED
+        """No change is possible: suspended, or terminated (résiliation) and awaiting its purge."""
+        return self.status in (SUSPENDED, TERMINATED)
 
 
 def ensure_tree(gw: Gateway, numero: str, attributes: dict[str, list[str]], catalogue: Catalogue) -> Group:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from provisioner import rules, secret_questions
+from provisioner import easypaiement, rules, secret_questions
 from provisioner.adherents import password_refused
 from provisioner.trail import audited
 from provisioner.core import Services
@@ -131,10 +131,19 @@ def create_user(gw: Gateway, services: Services, actor: Actor, adherent: str, ne
             if not _unfinished_create(services, existing, adherent, new):
                 raise RuleViolation("login", rules.login_taken(new.login))
             entry.detail = "resumed an interrupted creation"
-            return _finish_create(gw, services, existing, adherent, new, access, hashes)
+            done = _finish_create(gw, services, existing, adherent, new, access, hashes)
+            _validators_changed(gw, services, adherent, access.powers)
+            return done
         user_id = _post_user(gw, user_rep(adherent, new, access))
         _store_or_undo(gw, services, user_id, new.secret_answers, hashes)
+        _validators_changed(gw, services, adherent, access.powers)
         return TeleserviceUser(user_id, new.login, adherent, True, new.details, access)
+
+
+def _validators_changed(gw: Gateway, services: Services, adherent: str, powers: tuple[str, ...]) -> None:
+    """After a change touching a validator: keep the adherent's E@syPaiement completeness record up to date."""
+    if VALIDATEUR in powers:
+        easypaiement.record(gw, services, adherent)
 
 
 def _unfinished_create(services: Services, user: User, adherent: str, new: NewUser) -> bool:
@@ -180,7 +189,7 @@ def overview(gw: Gateway, services: Services, actor: Actor, adherent: str,
     """The adherent (name, status, confirmations, categories) and its users grouped by teleservice (every
     teleservice listed, maybe empty), from one read of its tree's members (our Keycloak extension), whatever the
     number of users. RuleViolation('adherent') when not approved; Keycloak refuses another adherent's (Forbidden)."""
-    with audited(services.db, actor, "user.list", adherent, teleservice):
+    with audited(services.db, actor, "user.list", adherent, teleservice, read=True):
         require_adherent(actor, adherent, adherent)
         state, members = adherent_members(gw, adherent)
         clients = [teleservice] if teleservice else list(services.catalogue.ids)
@@ -198,7 +207,7 @@ def list_users(gw: Gateway, services: Services, actor: Actor, adherent: str,
 
 
 def get_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str) -> TeleserviceUser:
-    with audited(services.db, actor, "user.show", adherent, login):
+    with audited(services.db, actor, "user.show", adherent, login, read=True):
         user = user_of(gw, actor, adherent, login)
         locked = bool(gw.brute_force_status(user.id).get("disabled"))
         return _view(user, adherent, powers_of(gw, adherent, user.id), locked)
@@ -206,7 +215,7 @@ def get_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login
 
 def find_logins(gw: Gateway, services: Services, actor: Actor, adherent: str, query: str) -> list[TeleserviceUser]:
     """'Show a user's login': the adherent's users whose name, e-mail or login contains query."""
-    with audited(services.db, actor, "user.find_login", adherent, query):
+    with audited(services.db, actor, "user.find_login", adherent, query, read=True):
         require_adherent(actor, adherent, adherent)
         needle = query.casefold().strip()
         found = [u for u in gw.users_by_attribute("adherent", adherent)
@@ -254,6 +263,8 @@ def change_access(gw: Gateway, services: Services, actor: Actor, adherent: str, 
         if VALIDATEUR in old and VALIDATEUR not in new.powers and user.enabled:
             rules.check_validator_removal(state.confirmations, len(enabled_validators(gw, adherent)) - 1)
         _apply_access(gw, adherent, user, old, new)
+        if (VALIDATEUR in old) != (VALIDATEUR in new.powers):
+            _validators_changed(gw, services, adherent, (VALIDATEUR,))
         return _view(gw.user(user.id), adherent, new.powers)
 
 
@@ -282,6 +293,31 @@ def _apply_access(gw: Gateway, adherent: str, user: User, old: tuple[str, ...], 
         raise
 
 
+def _details_of(rep: dict) -> dict:
+    attrs = rep.get("attributes") or {}
+    first = lambda k: (attrs.get(k) or [""])[0]  # noqa: E731
+    return {"nom": rep.get("lastName") or "", "prenom": rep.get("firstName") or "", "email": rep.get("email") or "",
+            "civilite": first("civilite"), "fonction": first("fonction"), "telephone": first("telephone")}
+
+
+def _with_details(rep: dict, details: UserDetails) -> dict:
+    """The user's representation with new details (every other attribute kept)."""
+    attrs = {k: v for k, v in (rep.get("attributes") or {}).items() if k not in ("civilite", "fonction",
+                                                                                 "telephone")}
+    attrs |= {k: [v] for k, v in (("civilite", details.civilite), ("fonction", details.fonction),
+                                  ("telephone", details.telephone)) if v}
+    return {**rep, "firstName": details.prenom, "lastName": details.nom, "email": details.email,
+            "attributes": attrs}
+
+
+def _put_details(gw: Gateway, user_id: str, rep: dict, details: UserDetails) -> None:
+    try:
+        gw.update_user(user_id, _with_details(rep, details))
+    except KeycloakRejected as exc:  # Keycloak's user profile is the final judge
+        raise RuleViolation("details", Message(f"Refusé par Keycloak : {exc}", f"Refused by Keycloak: {exc}")) \
+            from None
+
+
 def update_details(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str,
                    details: UserDetails) -> TeleserviceUser:
     """Name, e-mail, civilité, fonction, phone (one PUT)."""
@@ -290,15 +326,64 @@ def update_details(gw: Gateway, services: Services, actor: Actor, adherent: str,
         user = user_of(gw, actor, adherent, login)
         rules.raise_if(check_details(details))
         rep = gw.user_rep(user.id)
-        entry.before = {"nom": rep.get("lastName"), "prenom": rep.get("firstName"), "email": rep.get("email")}
-        entry.after = asdict(details)
-        attrs = {k: v for k, v in (rep.get("attributes") or {}).items() if k not in ("civilite", "fonction",
-                                                                                     "telephone")}
-        attrs |= {k: [v] for k, v in (("civilite", details.civilite), ("fonction", details.fonction),
-                                      ("telephone", details.telephone)) if v}
-        rep.update(firstName=details.prenom, lastName=details.nom, email=details.email, attributes=attrs)
-        gw.update_user(user.id, rep)
+        entry.before, entry.after = _details_of(rep), asdict(details)
+        _put_details(gw, user.id, rep, details)
         return _view(gw.user(user.id), adherent, powers_of(gw, adherent, user.id))
+
+
+@dataclass(frozen=True)
+class QuestionChoice:
+    """One secret question of a form: a suggested one or one's own (not both), and its answer."""
+
+    suggested: str = ""
+    own: str = ""
+    answer: str = field(default="", repr=False)
+
+    @property
+    def question(self) -> str:
+        return rules.question_of(self.suggested, self.own)
+
+
+def check_edit(details: UserDetails, questions: tuple[QuestionChoice, ...] | None) -> dict[str, Message]:
+    """Every field of the edit form (no I/O); ``questions`` None: the questions are kept."""
+    errors = check_details(details)
+    if questions is None:
+        return errors
+    choices = rules.collect({f"own_question{i}": rules.check_question_choice(q.suggested, q.own)
+                             for i, q in enumerate(questions, 1)})
+    return errors | (choices or rules.check_secret_questions([(q.question, q.answer) for q in questions]))
+
+
+def edit_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str, details: UserDetails,
+              questions: tuple[QuestionChoice, ...] | None = None) -> TeleserviceUser:
+    """The delegate's edit page: the details and, when given, new secret questions replacing the old ones. Every
+    field is checked before anything changes; then one PUT, then the hashed answers (the PUT undone if they cannot
+    be stored). The trail gets the details and the questions, never the answers."""
+    with audited(services.db, actor, "user.edit", adherent, login) as entry:
+        _active_state(gw, actor, adherent, login)
+        user = user_of(gw, actor, adherent, login)
+        rules.raise_if(check_edit(details, questions))
+        answers = [SecretAnswer(q.question, q.answer) for q in questions or () if q.question or q.answer.strip()]
+        hashes = [secret_questions.hash_answer(a.answer) for a in answers]
+        rep = gw.user_rep(user.id)
+        entry.before, entry.after = _details_of(rep), asdict(details)
+        if questions is not None:
+            entry.before["questions"] = secret_questions.questions_of(services.db, user.id)
+            entry.after["questions"] = [a.question for a in answers]
+        _put_details(gw, user.id, rep, details)
+        if questions is not None:
+            try:
+                secret_questions.store(services.db, user.id, answers, hashes)
+            except Exception:
+                gw.update_user(user.id, rep)  # compensate: the previous details are back
+                raise
+        return _view(gw.user(user.id), adherent, powers_of(gw, adherent, user.id))
+
+
+def secret_questions_of(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str) -> list[str]:
+    """The user's current secret questions (never the answers), after the tenant check."""
+    user = user_of(gw, actor, adherent, login)
+    return secret_questions.questions_of(services.db, user.id)
 
 
 def set_secret_questions(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str,
@@ -311,16 +396,24 @@ def set_secret_questions(gw: Gateway, services: Services, actor: Actor, adherent
         secret_questions.store(services.db, user.id, list(answers))
 
 
-def disable_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str) -> None:
-    """A departing user: disabled and logged out at once (a validator still needed is refused)."""
+def disable_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str,
+                 confirmed: bool = False) -> None:
+    """A departing user: disabled and logged out at once. A validator whose departure leaves a 2-confirmation
+    adherent with fewer than two needs ``confirmed`` (NeedsConfirmation carries the warning to show first)."""
     with audited(services.db, actor, "user.disable", adherent, login) as entry:
         state = _active_state(gw, actor, adherent, login)
         user = user_of(gw, actor, adherent, login)
-        if user.enabled and VALIDATEUR in powers_of(gw, adherent, user.id):
-            rules.check_validator_removal(state.confirmations, len(enabled_validators(gw, adherent)) - 1)
+        validator = user.enabled and VALIDATEUR in powers_of(gw, adherent, user.id)
+        if validator:
+            rules.check_validator_departure(state.confirmations, len(enabled_validators(gw, adherent)) - 1,
+                                            confirmed)
         entry.before, entry.after = {"enabled": user.enabled}, {"enabled": False}
         _set_enabled(gw, user.id, False)
         gw.logout_user(user.id)
+        after = easypaiement.record(gw, services, adherent) if validator else None
+        if after is not None and after.missing:
+            entry.after["validators_missing"] = after.missing
+            entry.detail = "confirmed: leaves the adherent without enough validators"
 
 
 def enable_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str) -> None:
@@ -329,11 +422,14 @@ def enable_user(gw: Gateway, services: Services, actor: Actor, adherent: str, lo
         user = user_of(gw, actor, adherent, login)
         entry.before, entry.after = {"enabled": user.enabled}, {"enabled": True}
         _set_enabled(gw, user.id, True)
+        _validators_changed(gw, services, adherent, powers_of(gw, adherent, user.id))
 
 
 def _set_enabled(gw: Gateway, user_id: str, enabled: bool) -> None:
     rep = gw.user_rep(user_id)
     rep["enabled"] = enabled
+    if enabled and "disabled_as_dormant" in (rep.get("attributes") or {}):  # provisioner/dormant.py's mark
+        rep["attributes"] = {k: v for k, v in rep["attributes"].items() if k != "disabled_as_dormant"}
     gw.update_user(user_id, rep)
 
 

@@ -2,6 +2,8 @@
 
 Keycloak (dev-file database) -> realm applied from realm/ -> SMTP sink -> demo data -> portal and
 the four reference teleservices. ``--smoke`` starts everything, checks every URL answers, then stops.
+``--production`` starts the production shape instead (devstack/production.py): PostgreSQL, two clustered
+Keycloak nodes in production mode behind HAProxy (TLS), the portal under gunicorn, teleservices, SMTP sink.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devstack.keycloak_server import KeycloakServer  # noqa: E402
+from devstack.production import wait_http  # noqa: E402
 
 VAR = ROOT / "var"
 DB = VAR / "cimr.db"  # our database, unless DATABASE_URL says otherwise
@@ -44,22 +46,14 @@ DEV_ENV = {
 }
 
 
-def wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=2, allow_redirects=False).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} did not answer within {timeout}s (logs in {VAR})")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="start, check every service answers, stop")
+    parser.add_argument("--production", action="store_true",
+                        help="PostgreSQL, two clustered Keycloak nodes (start --optimized) behind HAProxy with TLS")
     args = parser.parse_args()
+    if args.production:
+        return production(args.smoke)
     VAR.mkdir(exist_ok=True)
     env = {**os.environ, **{k: os.environ.get(k, v) for k, v in DEV_ENV.items()}}
     py = sys.executable
@@ -96,7 +90,7 @@ def main() -> int:
         spawn("portal", py, "-m", "gunicorn", "-w", "2", "-b", "127.0.0.1:8000", "portal:create_app()")
         for client_id, port in TELESERVICES.items():
             spawn(f"teleservice-{client_id}", py, "-m", "teleservice", "--client-id", client_id, "--port", str(port))
-        wait_http("http://127.0.0.1:8000/")
+        wait_http("http://127.0.0.1:8000/", log=VAR / "portal.log")
         for port in TELESERVICES.values():
             wait_http(f"http://127.0.0.1:{port}/")
         print(f"""
@@ -131,6 +125,30 @@ CIMR teleservices are running.
             except subprocess.TimeoutExpired:
                 os.killpg(child.pid, signal.SIGKILL)
         keycloak.stop()
+
+
+def production(smoke: bool) -> int:
+    """The production shape (devstack/production.py), demo data seeded, summary printed, stopped on Ctrl-C."""
+    from devstack.production import ProductionStack
+
+    stack = ProductionStack()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        stack.start(log=print)
+        print("» Seeding demo data ...")
+        demo = subprocess.run([sys.executable, "-m", "devstack.demo"], env=stack.env(), cwd=ROOT, check=True,
+                              capture_output=True, text=True)
+        print(f"\n{stack.summary()}\n{demo.stdout.strip()}\n")
+        if smoke:
+            return 0
+        print("Press Ctrl-C to stop.")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
+    finally:
+        stack.stop()
 
 
 if __name__ == "__main__":

@@ -23,4 +23,9 @@ if ! command -v mvn >/dev/null 2>&1 && [ -z "${KEYCLOAK_HOME:-}" ]; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq maven >/dev/null
   else echo "Maven is missing: install it (apt-get install maven) or set KEYCLOAK_HOME" >&2; exit 1; fi
 fi
+if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then  # the portal's PDF documents embed it
+  echo "» Installing the DejaVu fonts (the portal's PDF documents)"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core >/dev/null
+  else echo "The DejaVu fonts are missing: sudo apt-get install fonts-dejavu-core" >&2; exit 1; fi
+fi
 echo "» Keycloak distribution: $(cd "$ROOT" && "$VENV/bin/python" -m devstack.keycloak_server fetch)"

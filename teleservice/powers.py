@@ -28,6 +28,15 @@ class Identity:
     roles: tuple[str, ...]
     user_type: str | None
     categories: tuple[str, ...]
+    # E@syPaiement: the confirmations the adherent requires (1 or 2) and whether it has that many enabled validators
+    # (claims `easypaiement_confirmations`, `easypaiement_enough_validators`; None when the token has none).
+    confirmations: int | None = None
+    enough_validators: bool | None = None
+
+    @property
+    def incomplete(self) -> bool:
+        """The adherent lacks validators for its confirmations: no payment can be confirmed as it requires."""
+        return self.enough_validators is False
 
     @classmethod
     def from_claims(cls, claims: dict, client_id: str) -> "Identity":
@@ -37,11 +46,14 @@ class Identity:
                    name=claims.get("name") or claims.get("preferred_username", ""),
                    adherent=claims.get("adherent"), roles=tuple(sorted(roles)),
                    user_type=claims.get("user_type"),
-                   categories=tuple([cats] if isinstance(cats, str) else cats))
+                   categories=tuple([cats] if isinstance(cats, str) else cats),
+                   confirmations=claims.get("easypaiement_confirmations"),
+                   enough_validators=claims.get("easypaiement_enough_validators"))
 
     def to_json(self) -> dict:
         return {"sub": self.sub, "username": self.username, "name": self.name, "adherent": self.adherent,
-                "roles": list(self.roles), "user_type": self.user_type, "categories": list(self.categories)}
+                "roles": list(self.roles), "user_type": self.user_type, "categories": list(self.categories),
+                "confirmations": self.confirmations, "enough_validators": self.enough_validators}
 
 
 def role_labels(descriptions: dict[str, str], roles: tuple[str, ...]) -> list[str]:

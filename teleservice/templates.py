@@ -25,7 +25,15 @@ dt{font-weight:bold}small{color:#555}.err{color:#a00}.ok{color:#060}</style></he
     <dt>Type d'utilisateur / User type</dt><dd id="user_type">{{ user_types.get(me.user_type, me.user_type or "—") }}</dd>
     <dt>Catégories déclarées / Declared categories</dt><dd id="categories">{{ me.categories|join(", ") or "—" }}</dd>
     {% endif %}
+    {% if cfg.client_id == "easypaiement" %}
+    <dt>Confirmations exigées par l'adhérent / Confirmations the member requires</dt><dd id="confirmations">{{ me.confirmations or "—" }}</dd>
+    <dt>Validateurs actifs en nombre suffisant / Enough enabled validators</dt><dd id="enough-validators">{% if me.enough_validators is none %}—{% elif me.enough_validators %}oui / yes{% else %}non / no{% endif %}</dd>
+    {% endif %}
   </dl>
+  {% if me.incomplete %}
+  <p class="err" role="alert" id="incomplete">L'adhérent n'a pas encore assez de validateurs actifs pour ses {{ me.confirmations }} confirmations : aucun paiement ne peut être confirmé comme il l'exige. Sa personne déléguée doit créer un validateur.<br>
+  <small lang="en">The member does not yet have enough enabled validators for its {{ me.confirmations }} confirmations: no payment can be confirmed as it requires. Its delegate must create a validator.</small></p>
+  {% endif %}
   {% if powers %}
   <h2>Ce que vous pouvez faire <small lang="en">/ What you may do</small></h2>
   {% for label, items in powers %}

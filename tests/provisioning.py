@@ -8,7 +8,7 @@ from dataclasses import replace
 from provisioner.rules import Access
 from provisioner.secret_questions import SecretAnswer
 from provisioner.subscriptions import (Company, NewDelegate, Responsable, NewSubscription, approve_subscription,
-                                       submit_subscription)
+                                       receive_paper, submit_subscription)
 from provisioner.users import NewUser, UserDetails, create_user
 
 DELEGATE_PASSWORD = "Deleg2026"
@@ -38,6 +38,7 @@ def approved_adherent(gw, services, agent, categories: tuple[str, ...] = ()) -> 
     form = subscription_form()
     form = replace(form, categories=categories)
     sub = submit_subscription(gw, services, form)
+    receive_paper(services, agent, sub.id)  # the signed form arrived, as the agent records it before approving
     approve_subscription(gw, services, agent, sub.id)
     return form.company.numero
 
@@ -59,3 +60,21 @@ def new_user(teleservice: str = "compte-adherent", powers: tuple[str, ...] = (),
 def make_user(gw, services, actor, adherent: str, teleservice: str = "compte-adherent",
               powers: tuple[str, ...] = (), **kw):
     return create_user(gw, services, actor, adherent, new_user(teleservice, powers, **kw))
+
+
+def mailed_link(mailbox, to: str) -> str:
+    """The token of the last password link mailed to `to` (provisioner/password_links.py), as its reader sees it."""
+    import re
+
+    from provisioner.password_links import PATH
+
+    found = [m for body in mailbox.bodies(to) for m in re.findall(re.escape(PATH) + r"([A-Za-z0-9_-]+)", body)]
+    assert found, f"no password link was mailed to {to}"
+    return found[-1]
+
+
+def choose_delegate_password(gw, services, mailbox, email: str, password: str) -> str:
+    """The new delegate follows the link mailed to it and chooses its password; returns its login."""
+    from provisioner.password_links import choose_password
+
+    return choose_password(gw, services, mailed_link(mailbox, email), password, password)

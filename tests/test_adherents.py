@@ -13,7 +13,9 @@ from provisioner.subscriptions import NewDelegate
 from provisioner.tenancy import Actor
 from provisioner.users import create_user, enable_user
 from tests.oidc_flow import password_login
-from tests.provisioning import DELEGATE_PASSWORD, USER_PASSWORD, make_user, new_user
+from provisioner.password_links import PATH
+from tests.provisioning import (DELEGATE_PASSWORD, USER_PASSWORD, choose_delegate_password, mailed_link, make_user,
+                                new_user)
 
 pytestmark = pytest.mark.usefixtures("password_grant_client")
 
@@ -95,8 +97,8 @@ def give_otp(admin_gw, user_id: str) -> None:
         **user, "groups": groups, "credentials": [{"type": "password", "value": DELEGATE_PASSWORD}, otp]}]})
 
 
-def test_replace_delegate_cuts_the_previous_one_off_and_keeps_history(service_gw, services, agent, make_adherent,
-                                                                      settings, admin_gw):
+def test_replace_delegate_cuts_the_previous_one_off_and_the_new_one_chooses_its_password(
+        service_gw, services, agent, make_adherent, settings, admin_gw, smtp_server):
     n = make_adherent()
     delegate = service_gw.user_by_username(n)
     give_otp(admin_gw, delegate.id)
@@ -104,29 +106,48 @@ def test_replace_delegate_cuts_the_previous_one_off_and_keeps_history(service_gw
     assert password_login(settings, n, DELEGATE_PASSWORD).status_code != 200            # OTP required...
     with_otp = password_login(settings, n, DELEGATE_PASSWORD, totp_now())
     assert with_otp.status_code == 200, with_otp.text  # ...and working
-    new = NewDelegate("Ouazzani", "Hicham", "DAF", f"hicham.{n}@atlas-textile.ma", "Hicham26", "Hicham26", "M")
-    replace_delegate(service_gw, services, agent, n, new)
+    email = f"hicham.{n}@atlas-textile.ma"
+    mailed = replace_delegate(service_gw, services, agent, n, NewDelegate("Ouazzani", "Hicham", "DAF", email,
+                                                                          civilite="M"))
+    assert mailed.sent
 
     old = password_login(settings, n, DELEGATE_PASSWORD, totp_now())         # old password and OTP: gone
     assert old.status_code != 200 and old.json()["error_description"] == "Invalid user credentials", old.text
     assert service_gw.user_sessions(delegate.id) == []                        # old sessions: gone
-    assert [c["type"] for c in service_gw.credentials(delegate.id)] == ["password"]  # OTP etc.: gone
+    assert service_gw.credentials(delegate.id) == []                          # nobody can log in until...
+    (body,) = smtp_server.bodies(email)
+    assert f"identifiant est votre numéro d'adhérent : {n}" in body and "mot de passe que vous avez choisi" not in body
+    assert choose_delegate_password(service_gw, services, smtp_server, email, "Hicham26") == n  # ...the link
     new_login = password_login(settings, n, "Hicham26")
     assert new_login.status_code == 200, new_login.text
     kc = service_gw.user_by_username(n)
-    assert (kc.last_name, kc.first_name, kc.email, kc.attr("fonction")) == ("Ouazzani", "Hicham",
-                                                                             f"hicham.{n}@atlas-textile.ma", "DAF")
+    assert (kc.last_name, kc.first_name, kc.email, kc.attr("fonction")) == ("Ouazzani", "Hicham", email, "DAF")
     history = delegate_history(services, agent, n)
     assert [(t.nom, t.until is None) for t in history] == [("Bennani", False), ("Ouazzani", True)]
     assert history[0].ended_by == agent.username and history[0].until <= history[1].since
-    assert "Hicham26" not in repr(events(services.db, adherent=n, action="delegate.replace"))
+    token = mailed_link(smtp_server, email)
+    assert token not in repr(events(services.db, adherent=n)) and "Hicham26" not in repr(events(services.db, adherent=n))
+
+
+def test_a_details_only_update_of_the_delegate_in_office_keeps_its_password(service_gw, services, agent,
+                                                                           make_adherent, settings, smtp_server):
+    n = make_adherent()
+    email = f"delegue.{n}@atlas-textile.ma"  # the delegate in office (tests/provisioning.py), new phone number
+    same = NewDelegate("Bennani", "Salma", "Responsable RH", email, civilite="Mme", telephone="+212 522 99 88 77")
+    assert replace_delegate(service_gw, services, agent, n, same) is None
+    assert password_login(settings, n, DELEGATE_PASSWORD).status_code == 200
+    assert service_gw.user_by_username(n).attr("telephone") == "+212 522 99 88 77"
+    assert [t.nom for t in delegate_history(services, agent, n)] == ["Bennani"]
+    assert not [b for b in smtp_server.bodies(email) if PATH in b]  # no link mailed
+    entry = events(services.db, adherent=n, action="delegate.replace")[0]
+    assert entry.after["details_only"] is True
 
 
 def test_replace_delegate_refuses_a_bad_form(service_gw, services, agent, adherent):
-    bad = NewDelegate("", "Hicham", "DAF", "hicham@", "Hi", "Hi")
+    bad = NewDelegate("", "Hicham", "DAF", "hicham@")
     with pytest.raises(ValidationError) as exc:
         replace_delegate(service_gw, services, agent, adherent, bad)
-    assert set(exc.value.errors) == {"delegate.nom", "delegate.email", "delegate.password"}
+    assert set(exc.value.errors) == {"delegate.nom", "delegate.email"}
 
 
 def test_suspension_refuses_every_login_and_reactivation_restores_exactly_those(service_gw, services, agent,
@@ -159,8 +180,7 @@ def test_suspension_refuses_every_login_and_reactivation_restores_exactly_those(
 AGENT_ACTIONS = [
     lambda gw, s, actor, n: reset_delegate_password(gw, s, actor, n, "Reset2026", "Reset2026"),
     lambda gw, s, actor, n: change_delegate_email(gw, s, actor, n, "x@atlas.ma"),
-    lambda gw, s, actor, n: replace_delegate(gw, s, actor, n, NewDelegate("A", "B", "C", "d@e.ma", "Abcde1",
-                                                                             "Abcde1")),
+    lambda gw, s, actor, n: replace_delegate(gw, s, actor, n, NewDelegate("A", "B", "C", "d@e.ma")),
     lambda gw, s, actor, n: suspend_adherent(gw, s, actor, n),
     lambda gw, s, actor, n: reactivate_adherent(gw, s, actor, n),
 ]
@@ -176,28 +196,108 @@ def test_signed_letter_actions_are_for_agents_only(service_gw, services, adheren
 
 
 def test_replace_delegate_rerun_after_a_crash_finishes_without_duplicating_history(service_gw, services, agent,
-                                                                                  make_adherent, settings):
+                                                                                  make_adherent, settings, smtp_server):
     from provisioner.adherents import _delegate_rep
 
     n = make_adherent()
     delegate = service_gw.user_by_username(n)
-    new = NewDelegate("Lahlou", "Mehdi", "DRH", f"mehdi.{n}@atlas-textile.ma", "Mehdi2026", "Mehdi2026", "M")
-    # The crash: details and password already changed, history and OTP clean-up not done.
+    email = f"mehdi.{n}@atlas-textile.ma"
+    new = NewDelegate("Lahlou", "Mehdi", "DRH", email, civilite="M")
+    # The crash: details already changed; credentials, sessions, link and history not done.
     service_gw.update_user(delegate.id, _delegate_rep(service_gw.user_rep(delegate.id), new))
-    service_gw.set_password(delegate.id, new.password, temporary=False)
-    replace_delegate(service_gw, services, agent, n, new)
-    replace_delegate(service_gw, services, agent, n, new)  # and once more: nothing changes
+    assert replace_delegate(service_gw, services, agent, n, new).sent  # finishes the replacement
+    assert password_login(settings, n, DELEGATE_PASSWORD).status_code != 200
+    assert replace_delegate(service_gw, services, agent, n, new) is None  # and once more: nothing changes
     assert [(t.nom, t.until is None) for t in delegate_history(services, agent, n)] == [("Bennani", False),
                                                                                         ("Lahlou", True)]
+    choose_delegate_password(service_gw, services, smtp_server, email, "Mehdi2026")
     assert password_login(settings, n, "Mehdi2026").status_code == 200
 
 
-def test_replace_delegate_refused_by_keycloak_changes_nothing(service_gw, services, agent, make_adherent):
+def test_a_password_link_works_once_and_is_replaced_by_a_newer_one(service_gw, services, agent, make_adherent,
+                                                                   settings, smtp_server):
+    from provisioner.password_links import LinkInvalid, choose_password, send_delegate_link
+
     n = make_adherent()
-    same_password = NewDelegate("Lahlou", "Mehdi", "DRH", f"m.{n}@atlas.ma", DELEGATE_PASSWORD, DELEGATE_PASSWORD)
-    with pytest.raises(RuleViolation) as exc:  # password history: Keycloak's final word
-        replace_delegate(service_gw, services, agent, n, same_password)
-    assert exc.value.field == "password"
-    kc = service_gw.user_by_username(n)
-    assert (kc.last_name, kc.email) == ("Bennani", f"delegue.{n}@atlas-textile.ma")  # undone
-    assert [t.nom for t in delegate_history(services, agent, n)] == ["Bennani"]
+    email = f"m.{n}@atlas.ma"
+    replace_delegate(service_gw, services, agent, n, NewDelegate("Lahlou", "Mehdi", "DRH", email))
+    first = mailed_link(smtp_server, email)
+    with pytest.raises(ValidationError) as bad:  # the policy, before Keycloak; the link is not spent
+        choose_password(service_gw, services, first, "ab", "ab")
+    assert set(bad.value.errors) == {"password"}
+    assert send_delegate_link(service_gw, services, agent, n).sent  # a newer link replaces the first
+    with pytest.raises(LinkInvalid):
+        choose_password(service_gw, services, first, "Mehdi2026", "Mehdi2026")
+    second = mailed_link(smtp_server, email)
+    assert choose_password(service_gw, services, second, "Mehdi2026", "Mehdi2026") == n
+    with pytest.raises(LinkInvalid):  # once only
+        choose_password(service_gw, services, second, "Autre2026", "Autre2026")
+    assert password_login(settings, n, "Mehdi2026").status_code == 200
+
+    # Keycloak's final word (the account's password history): refused, and the link works again.
+    assert send_delegate_link(service_gw, services, agent, n).sent
+    third = mailed_link(smtp_server, email)
+    with pytest.raises(RuleViolation) as exc:
+        choose_password(service_gw, services, third, "Mehdi2026", "Mehdi2026")
+    assert exc.value.field == "password" and "déjà été utilisé" in exc.value.message.fr
+    assert choose_password(service_gw, services, third, "Autre2026", "Autre2026") == n
+    assert password_login(settings, n, "Autre2026").status_code == 200
+
+
+def test_a_link_the_mail_server_did_not_take_is_reported_and_sent_again(service_gw, services, agent, make_adherent,
+                                                                        settings, smtp_server):
+    from dataclasses import replace
+
+    from provisioner.mailer import Mailer
+    from provisioner.password_links import send_delegate_link
+    from tests.ports import free_port
+
+    n = make_adherent()
+    email = f"k.{n}@atlas.ma"
+    mail_down = replace(services, mailer=Mailer("127.0.0.1", free_port(), "noreply@cimr.ma"))  # nobody listens
+    mailed = replace_delegate(service_gw, mail_down, agent, n, NewDelegate("Kettani", "Rita", "DRH", email))
+    assert not mailed.sent and "unreachable" in mailed.error
+    assert password_login(settings, n, DELEGATE_PASSWORD).status_code != 200  # the replacement holds
+    assert events(services.db, adherent=n, action="delegate.replace")[0].after["link_mailed"] is False
+    assert not smtp_server.bodies(email)
+    assert send_delegate_link(service_gw, services, agent, n).sent  # the agent, once the server answers
+    choose_delegate_password(service_gw, services, smtp_server, email, "Rita2026")
+    assert password_login(settings, n, "Rita2026").status_code == 200
+
+
+def test_an_agent_keeps_the_active_categories_and_retiring_one_flags_its_users(service_gw, services, agent,
+                                                                              make_adherent, settings):
+    from provisioner.adherents import set_categories
+    from tests.oidc_flow import decode_unverified, password_token
+
+    n = make_adherent()  # the default categories: cadres, employes, ouvriers
+    me = Actor.delegate(n)
+
+    def declarant(category: str):
+        return make_user(service_gw, services, me, n, "teledeclaration", access=Access(
+            "teledeclaration", ("formulaire-saisie",), user_type="interne", categories=(category,)))
+
+    ouvrier, cadre = declarant("ouvriers"), declarant("cadres")
+    change = set_categories(service_gw, services, agent, n, ("cadres", "employes", " Retraites "))
+    assert (change.added, change.retired, change.flagged) == (("retraites",), ("ouvriers",), (ouvrier.login,))
+    assert get_adherent(service_gw, services, agent, n).categories == ("cadres", "employes", "retraites")
+    assert events(services.db, adherent=n, action="adherent.categories")[0].after["flagged"] == [ouvrier.login]
+
+    # The Télédéclaration form offers exactly the active ones; the token carries only those.
+    with pytest.raises(ValidationError) as exc:
+        declarant("ouvriers")
+    assert "non active" in exc.value.errors["categories"].fr
+    assert declarant("retraites").login
+    ready_to_log_in(service_gw, ouvrier.login)
+    claims = decode_unverified(password_token(settings, ouvrier.login, USER_PASSWORD))
+    assert claims.get("categories", []) == []  # retired: no longer in its token
+    assert set_categories(service_gw, services, agent, n, ("cadres", "employes", "retraites")).added == ()
+
+    with pytest.raises(RuleViolation) as none:
+        set_categories(service_gw, services, agent, n, ())
+    assert none.value.field == "categories" and "Au moins une catégorie" in none.value.message.fr
+    with pytest.raises(RuleViolation):
+        set_categories(service_gw, services, agent, n, ("cadres!",))
+    with pytest.raises(TenantViolation):  # a signed letter goes through CIMR, never the delegate
+        set_categories(service_gw, services, me, n, ("cadres",))
+    assert get_adherent(service_gw, services, agent, n).categories == ("cadres", "employes", "retraites")

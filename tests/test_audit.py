@@ -154,7 +154,9 @@ def test_a_clean_adherent_has_no_finding(report, planted):
     ("no_delegate", lambda p: {("no-delegate", p["no_delegate"])}),
     ("suspended", lambda p: {("suspended-enabled", p["suspended"])}),
     ("categories", lambda p: {("categories-uncovered", p["categories"])}),
-    ("quiet", lambda p: {("inactive", p["old_user"]), ("no-secret-questions", p["no_questions"])}),
+    # 200 days without a login: inactive (90) and past DORMANT_DAYS (180) with the scheduled disabling not run
+    ("quiet", lambda p: {("inactive", p["old_user"]), ("dormant-overdue", p["old_user"]),
+                         ("no-secret-questions", p["no_questions"])}),
 ])
 def test_each_planted_finding_is_found_exactly(report, planted, case, expected):
     assert found(report, planted[case]) == expected(planted)

@@ -214,6 +214,10 @@ ATTRIBUTE_CLAIM = Mapper("adherent", "oidc-usermodel-attribute-mapper", "adheren
     (client("portal", mappers=(OWN_CLAIM, Mapper("cats", "oidc-hardcoded-claim-mapper", "categories"))),
      "claim-forgeable", "portal"),
     (replace(SECURE, scope_mappers={"email": (ATTRIBUTE_CLAIM,)}), "claim-forgeable", "compte-adherent"),
+    # E@syPaiement's "enough validators" from anything but our mapper: a delegate could claim a complete adherent
+    (client("compte-adherent", mappers=(Mapper("ok", "oidc-usermodel-attribute-mapper",
+                                               "easypaiement_enough_validators"),)), "claim-forgeable",
+     "compte-adherent"),
     # the delegate role, directly or through composites, holding a role that skips fine-grained permissions
     (replace(SECURE, delegate_roles=("manage-users", "query-groups", "query-users")), "delegate-role-bypass",
      "delegate"),
@@ -272,3 +276,59 @@ def test_creator_and_fail_on_threshold():
     assert {h.created_by for h in report.holdings if h.username == "u1"} == {A}
     assert report.at_or_above("high") and not report.at_or_above("critical")
     assert "direct-role" in render_table(report) and render_csv(report).startswith("severity,kind,")
+
+
+# --- E@syPaiement: 2 confirmations chosen before the second validator (the brochure's order) ----------------
+ONE_VALIDATOR = (user("v1", leaf("easypaiement", "validateur")),)
+
+
+@pytest.mark.parametrize("since_days, incomplete_days, reported", [
+    (None, 7, True),    # not recorded (made outside our actions): nobody knows how long, reported at once
+    (3, 7, False),      # the delegate is creating its second validator: not a finding yet
+    (8, 7, True),       # it lasts: a finding
+    (3, 2, True),       # N is a setting
+    (0.5, 0, True)])
+def test_two_confirmations_without_two_validators_is_a_finding_when_it_lasts(since_days, incomplete_days, reported):
+    since = None if since_days is None else NOW - timedelta(days=since_days)
+    report = build_report(data(*ONE_VALIDATOR, adherent=AdherentInfo(A, confirmations=2, incomplete_since=since)),
+                          inactive_days=90, incomplete_days=incomplete_days)
+    found = [f for f in report.findings if f.kind == "validators-missing"]
+    assert bool(found) == reported
+    if found and since is not None:
+        assert f"since {since:%Y-%m-%d}" in found[0].detail and f"threshold {incomplete_days} days" in found[0].detail
+
+
+def test_a_stale_since_on_a_complete_adherent_is_not_a_finding():
+    two = (*ONE_VALIDATOR, user("v2", leaf("easypaiement", "validateur")))
+    d = data(*two, adherent=AdherentInfo(A, confirmations=2, incomplete_since=NOW - timedelta(days=30)))
+    assert ("validators-missing", A) not in kinds(d, inactive_days=90)
+
+
+def test_users_about_to_be_disabled_as_dormant_and_those_the_timer_missed():
+    soon = user("soon", leaf("eliquidation", "utilisateur"), created=NOW - timedelta(days=400))
+    late = user("late", leaf("eliquidation", "utilisateur"), created=NOW - timedelta(days=400))
+    fine = user("fine", leaf("eliquidation", "utilisateur"), created=NOW - timedelta(days=400))
+    off = user("off", leaf("eliquidation", "utilisateur"), created=NOW - timedelta(days=400), enabled=False)
+    found = kinds(data(soon, late, fine, off, last_logins={
+        "soon": NOW - timedelta(days=170), "late": NOW - timedelta(days=181), "fine": NOW - timedelta(days=100)}),
+        dormant_days=180)
+    assert {k for k in found if k[0].startswith("dormant")} == {("dormant-soon", "soon"), ("dormant-overdue", "late")}
+    assert ("dormant-soon", "d") not in found  # a delegate is never disabled by the timer
+
+
+def test_adherents_being_terminated_and_overdue_purges():
+    recent = AdherentInfo(A, status="terminated", terminated_at=NOW - timedelta(days=3))
+    assert ("adherent-terminated", A) in kinds(data(adherent=recent), grace_days=30)
+    old = AdherentInfo(A, status="terminated", terminated_at=NOW - timedelta(days=45))
+    assert ("purge-overdue", A) in kinds(data(adherent=old), grace_days=30)
+    assert not {k for k in kinds(data()) if k[0] in ("adherent-terminated", "purge-overdue")}
+
+
+def test_open_access_reviews_and_their_completion():
+    from provisioner.audit.report import ReviewProgress
+
+    running = ReviewProgress(7, "Revue annuelle", NOW + timedelta(days=5), 40, 30, ("10000002", "10000003"))
+    late = ReviewProgress(8, "Revue E@syPaiement", NOW - timedelta(days=1), 10, 10, ())
+    findings = {f.subject: f for f in build_report(data(reviews=(running, late))).findings if f.kind.startswith("review")}
+    assert (findings["review 7"].kind, findings["review 8"].kind) == ("review-open", "review-overdue")
+    assert "30/40 users reviewed (75%)" in findings["review 7"].detail and "10000002, 10000003" in findings["review 7"].detail

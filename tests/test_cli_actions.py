@@ -14,7 +14,7 @@ from sqlalchemy import update
 from provisioner.trail import events
 from provisioner.cli import cli
 from provisioner.db import subscriptions
-from tests.provisioning import numero
+from tests.provisioning import mailed_link, numero
 
 
 
@@ -45,6 +45,8 @@ def cli_adherent(test_env, cli_agent, tmp_path_factory):
     out = runner.invoke(cli, ["--json", "subscription", "submit", path], env=test_env, input="Sahara26\nSahara26\n")
     assert out.exit_code == 0, out.output
     sub_id = json.loads(out.stdout)["id"]
+    out = runner.invoke(cli, ["subscription", "receive", str(sub_id), "--as", cli_agent], env=test_env)
+    assert out.exit_code == 0 and "paper received" in out.output, out.output  # the signed form arrived
     out = runner.invoke(cli, ["subscription", "approve", str(sub_id), "--as", cli_agent], env=test_env)
     assert out.exit_code == 0 and f"adherent {n} is active" in out.output, out.output
     return n
@@ -83,9 +85,10 @@ def test_usage_errors_exit_2(run, args):
 def test_overdue_pending_subscriptions_exit_3(run, services, tmp_path):
     n = numero()
     assert run("subscription", "submit", form_file(tmp_path, n), input="Sahara26\nSahara26\n").exit_code == 0
+    long_ago = datetime.now(timezone.utc) - timedelta(hours=50)  # the promise counts from the signed paper
     with services.db.begin() as conn:
         conn.execute(update(subscriptions).where(subscriptions.c.adherent == n)
-                     .values(submitted_at=datetime.now(timezone.utc) - timedelta(hours=50)))
+                     .values(submitted_at=long_ago, paper_received_at=long_ago))
     out = run("subscription", "list")
     assert out.exit_code == 3 and any(n in line and "OVERDUE" in line for line in out.stdout.splitlines())
 
@@ -107,8 +110,10 @@ def test_delegate_user_verbs(run, cli_adherent, services):
     assert "aya@sahara.ma" in run("user", "find", n, "aya", "--as", n).stdout
     assert "validateur" in run("user", "show", n, f"v1.{n}", "--as", n).stdout
 
+    # The brochure's order: 2 confirmations before the second validator; the adherent is incomplete meanwhile.
     out = run("adherent", "confirmations", n, "2", "--as", n)
-    assert out.exit_code == 1 and "add a second validator first" in out.stderr
+    assert out.exit_code == 0 and f"confirmations of {n}: 2" in out.stdout, out.output
+    assert "Incomplete" in out.stdout and "Add a second validator" in out.stdout
     out = run("user", "access", n, f"v1.{n}", "--teleservice", "compte-adherent", "--as", n)
     assert out.exit_code == 1 and "error: teleservice: Un identifiant ne sert qu'un seul téléservice" in out.stderr
     out = run("user", "access", n, f"v1.{n}", "--teleservice", "easypaiement", "--power", "ordonnateur",
@@ -117,7 +122,12 @@ def test_delegate_user_verbs(run, cli_adherent, services):
     assert run("user", "set-password", n, f"v1.{n}", "--as", n, input="Neuf2026\nNeuf2026\n").exit_code == 0
     assert run("user", "update", n, f"v1.{n}", "--nom", "Rami", "--prenom", "Aya", "--email", "aya2@sahara.ma",
                "--as", n).exit_code == 0
-    for verb in ("disable", "enable", "unlock"):
+    # Its only validator leaves: the warning first, then disabled with --confirm.
+    out = run("user", "disable", n, f"v1.{n}", "--as", n)
+    assert out.exit_code == 1 and "n'aura plus que 0 validateur(s) actif(s)" in out.stderr, out.output
+    assert "Run again with --confirm" in out.stderr
+    assert run("user", "disable", n, f"v1.{n}", "--confirm", "--as", n).exit_code == 0
+    for verb in ("enable", "unlock"):
         out = run(verb_args := "user", verb, n, f"v1.{n}", "--as", n)
         assert out.exit_code == 0, (verb_args, verb, out.output)
     assert [e.actor for e in events(services.db, target=f"v1.{n}")][:3] == [n, n, n]
@@ -139,10 +149,19 @@ def test_agent_verbs_on_an_adherent(run, make_adherent, cli_agent, tmp_path, smt
     delegate = tmp_path / "delegate.yaml"
     delegate.write_text(yaml.safe_dump({"nom": "Kabbaj", "prenom": "Ines", "fonction": "RH",
                                         "email": f"ines.{n}@atlas.ma"}), encoding="utf-8")
-    assert run("adherent", "replace-delegate", n, str(delegate), "--as", cli_agent,
-               input="Ines2026\nInes2026\n").exit_code == 0
+    out = run("--json", "adherent", "replace-delegate", n, str(delegate), "--as", cli_agent)
+    assert out.exit_code == 0 and json.loads(out.stdout)["link_mailed"] is True, out.output
+    assert mailed_link(smtp_server, f"ines.{n}@atlas.ma")  # the new delegate chooses its own password
+    delegate.write_text(yaml.safe_dump({"nom": "Kabbaj", "prenom": "Ines", "fonction": "RH", "email": "i@atlas.ma",
+                                        "password": "Ines2026"}), encoding="utf-8")
+    refused = run("adherent", "replace-delegate", n, str(delegate), "--as", cli_agent)
+    assert refused.exit_code == 2 and "unknown key 'delegate.password'" in refused.output  # the agent types none
     out = run("adherent", "history", n, "--as", cli_agent)
     assert "Bennani" in out.stdout and "Kabbaj" in out.stdout and "now" in out.stdout
+    out = run("--json", "adherent", "categories", n, "--retire", "ouvriers", "--add", "retraites", "--as", cli_agent)
+    assert out.exit_code == 0 and json.loads(out.stdout)["categories"] == ["cadres", "employes", "retraites"]
+    unknown = run("adherent", "categories", n, "--retire", "artisans", "--as", cli_agent)
+    assert unknown.exit_code == 2 and "'artisans' is not an active category" in unknown.output
     out = run("--json", "adherent", "suspend", n, "--reason", "Courrier du 12/11", "--as", cli_agent)
     assert json.loads(out.stdout) == {"adherent": n, "disabled": 1}
     assert "status=suspended" in run("adherent", "show", n, "--as", cli_agent).stdout

@@ -1,4 +1,5 @@
-"""docker-compose.yml is checked statically (no Docker engine here): the same stack, pinned, healthy."""
+"""docker-compose.yml is checked statically (no Docker engine here): the production shape (PostgreSQL, two
+Keycloak nodes of one built image behind HAProxy), pinned, healthy, started in order, secrets from the outside."""
 
 from __future__ import annotations
 
@@ -14,18 +15,61 @@ COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 
 
+KEYCLOAKS = sorted(n for n in SERVICES if n.startswith("keycloak-"))
+
+
 def test_the_stack_has_every_part():
-    assert {"postgres", "keycloak", "provisioner", "portal", "mailpit"} <= set(SERVICES)
+    assert {"postgres", "proxy", "provisioner", "portal", "mailpit"} <= set(SERVICES)
+    assert KEYCLOAKS == ["keycloak-1", "keycloak-2"]
 
 
-def test_keycloak_image_is_the_version_the_tests_run_with_our_extension():
-    build = SERVICES["keycloak"]["build"]
+def test_keycloak_is_one_image_built_once_for_production_with_our_extension():
+    built = [n for n in KEYCLOAKS if "build" in SERVICES[n]]
+    assert len(built) == 1, "one build, both nodes run its image"
+    build = SERVICES[built[0]]["build"]
     assert build["args"]["KEYCLOAK_IMAGE"] == f"quay.io/keycloak/keycloak:{KEYCLOAK_VERSION}"
-    assert SERVICES["keycloak"]["image"] == f"cimr-keycloak:{KEYCLOAK_VERSION}"
+    assert {SERVICES[n]["image"] for n in KEYCLOAKS} == {f"cimr-keycloak:{KEYCLOAK_VERSION}"}
     dockerfile = (PROJECT_ROOT / build["dockerfile"]).read_text()
     assert f"ARG KEYCLOAK_IMAGE=quay.io/keycloak/keycloak:{KEYCLOAK_VERSION}" in dockerfile
     assert "COPY keycloak-extension/src/main" in dockerfile and "/opt/keycloak/providers/" in dockerfile
-    assert "--db=postgres" in SERVICES["keycloak"]["command"]
+    # Built with the options devstack/production.py builds with, and started without rebuilding.
+    from devstack.production import BUILD_OPTIONS
+
+    assert f"kc.sh build {' '.join(BUILD_OPTIONS)}" in dockerfile
+    for name in KEYCLOAKS:
+        assert SERVICES[name]["command"] == ["start", "--optimized"]
+
+
+def test_the_keycloak_nodes_form_one_cluster_behind_the_proxy():
+    for name in KEYCLOAKS:
+        env = SERVICES[name]["environment"]
+        assert env["KC_CACHE"] == "ispn" and env["KC_CACHE_STACK"] == "jdbc-ping"
+        assert env["KC_DB_URL"] == "jdbc:postgresql://postgres:5432/keycloak"  # the shared database
+        assert env["KC_HOSTNAME"].startswith("https://") and env["KC_PROXY_HEADERS"] == "xforwarded"
+        assert env["KC_HTTP_ENABLED"] == "true"  # plain HTTP only behind the TLS proxy, never published
+        assert "ports" not in SERVICES[name]
+    assert len({SERVICES[n]["environment"]["KC_SPI_CACHE_EMBEDDED_DEFAULT_NODE_NAME"] for n in KEYCLOAKS}) == 2
+    config = (PROJECT_ROOT / "docker" / "haproxy.cfg").read_text()
+    assert "option httpchk GET /health/ready" in config
+    for i, name in enumerate(KEYCLOAKS, 1):
+        assert f"server kc{i} {name}:8080 check port 9000" in config  # health on the management port
+    assert "ssl crt /certs/proxy.pem" in config
+    assert any(v.endswith(":/usr/local/etc/haproxy/haproxy.cfg:ro") for v in SERVICES["proxy"]["volumes"])
+
+
+def test_every_dependency_waits_for_health_or_completion():
+    for name, service in SERVICES.items():
+        for dependency, how in (service.get("depends_on") or {}).items():
+            expected = ("service_completed_successfully" if SERVICES[dependency].get("restart") == "no"
+                        else "service_healthy")
+            assert how["condition"] == expected, f"{name} -> {dependency}"
+    assert set(SERVICES["proxy"]["depends_on"]) >= set(KEYCLOAKS)
+
+
+def test_postgresql_keeps_its_data_in_a_volume():
+    volumes = SERVICES["postgres"]["volumes"]
+    assert any(v.split(":")[0] in COMPOSE["volumes"] and v.split(":")[1] == "/var/lib/postgresql/data"
+               for v in volumes)
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -43,7 +87,7 @@ def test_long_running_services_have_healthchecks(name):
 
 def test_realm_is_applied_once_keycloak_is_healthy_and_before_the_portal():
     assert SERVICES["provisioner"]["command"] == ["provisioner", "apply"]
-    assert SERVICES["provisioner"]["depends_on"]["keycloak"]["condition"] == "service_healthy"
+    assert SERVICES["provisioner"]["depends_on"]["proxy"]["condition"] == "service_healthy"
     assert SERVICES["portal"]["depends_on"]["provisioner"]["condition"] == "service_completed_successfully"
 
 

@@ -7,80 +7,17 @@ import re
 
 import pytest
 
-from provisioner.settings import PROJECT_ROOT
+from tests.browser_support import SHOTS, Checks, browser, portal_login  # noqa: F401 (browser: a fixture)
 from tests.portal_support import STAFF_PASSWORD, subscription_data
 from tests.provisioning import numero
-from tests.totp import AUTHENTICATORS
 
 pytestmark = pytest.mark.browser
-SHOTS = PROJECT_ROOT / "test-output" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 DELEGATE_PASSWORD = "Deleg2026"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-class Checks:
-    """Screenshots and axe results collected over the run; violations are asserted at the end."""
-
-    def __init__(self):
-        from axe_playwright_python.sync_playwright import Axe
-        self.axe = Axe()
-        self.violations: dict[str, list[str]] = {}
-        SHOTS.mkdir(parents=True, exist_ok=True)
-
-    def page(self, page, name: str, axe: bool = True) -> None:
-        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-        if axe:
-            result = self.axe.run(page, options={"runOnly": {"type": "tag", "values": AXE_TAGS}})
-            found = [f"{v['id']}: {v['help']} ({len(v['nodes'])}× e.g. {v['nodes'][0]['target']})"
-                     for v in result.response["violations"]]
-            if found:
-                self.violations[name] = found
 
 
 @pytest.fixture(scope="module")
 def checks():
     return Checks()
-
-
-def keycloak_login(page, username: str, password: str) -> None:
-    page.wait_for_selector("#username")
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("#kc-login")
-
-
-def second_factor(page, portal, username: str) -> None:
-    """Keycloak's TOTP pages, as the account's owner with their phone (tests/totp.py): the setup page at the first
-    login (the secret read from the page), the code at the next ones."""
-    page.wait_for_url(re.compile(r".*(/login-actions/|" + re.escape(portal.url) + ").*"))
-    page.wait_for_load_state()
-    if page.locator("#totpSecret").count():
-        AUTHENTICATORS.enrol(username, page.input_value("#totpSecret"))
-        page.fill("#totp", AUTHENTICATORS.code(username))
-        page.fill("#userLabel", "Téléphone")
-        page.click("#saveTOTPBtn")
-    elif page.locator("#kc-otp-login-form").count():
-        page.fill("#otp", AUTHENTICATORS.code(username))
-        page.click("#kc-login")
-
-
-def portal_login(page, portal, username: str, password: str) -> None:
-    page.goto(portal.url + "/")
-    page.get_by_role("link", name="Se connecter").first.click()
-    keycloak_login(page, username, password)
-    second_factor(page, portal, username)  # delegates, agents and auditors have one
-    page.wait_for_url(re.compile(re.escape(portal.url) + r"/(delegue|agent|auditeur)/.*"))
 
 
 def logout(page) -> None:
@@ -101,7 +38,7 @@ def fill_subscription(page, n: str) -> None:
 
 def create_user(page, portal, tab: str, login: str, powers: list[str], provider: str | None = None) -> None:
     page.goto(f"{portal.url}/delegue/t/{tab}")
-    page.get_by_role("link", name=re.compile("^Nouveau")).click()
+    page.locator("main").get_by_role("link", name=re.compile("^Nouveau")).click()  # (the banner has one too)
     page.fill("#login", login)
     page.select_option("#civilite", "M")
     page.fill("#nom", "Tazi")
@@ -157,6 +94,8 @@ def test_subscribe_approve_and_manage_users(browser, portal, staff, checks):
     checks.page(page, "05-agent-pending")
     page.get_by_role("link", name=re.compile(f"Examiner {n}")).click()
     checks.page(page, "06-agent-subscription")
+    page.get_by_role("button", name="Enregistrer la réception").click()  # the signed paper arrived
+    assert "Réception du formulaire signé enregistrée" in page.inner_text("main")
     page.get_by_role("button", name="Valider l'abonnement").click()
     assert "validé" in page.inner_text("main")
     page.goto(f"{portal.url}/agent/adherents/{n}")
@@ -176,17 +115,15 @@ def test_subscribe_approve_and_manage_users(browser, portal, staff, checks):
     checks.page(page, "09-delegate-easypaiement-tab")
     create_user(page, portal, "teledeclaration-externe", f"fidu.{n}", ["fichier-preetabli"], "Fiduciaire Atlas")
 
-    # 2 confirmations refused while there is a single validator
-    page.goto(f"{portal.url}/delegue/parametres")
-    page.check("input[name=confirmations][value='2']")
-    page.get_by_role("button", name="Valider").click()
-    assert "second validateur" in page.inner_text("#confirmations-error")
-    checks.page(page, "10-delegate-confirmations-refused")
-    create_user(page, portal, "easypaiement", f"val2.{n}", ["validateur", "ordonnateur"])
+    # 2 confirmations with a single validator (the brochure's order): accepted, the banner says what is missing
     page.goto(f"{portal.url}/delegue/parametres")
     page.check("input[name=confirmations][value='2']")
     page.get_by_role("button", name="Valider").click()
     assert "Informations générales enregistrées" in page.inner_text("main")
+    assert "n'a que 1 validateur actif" in page.inner_text("#easypaiement-banner")
+    checks.page(page, "10-delegate-confirmations-banner")
+    create_user(page, portal, "easypaiement", f"val2.{n}", ["validateur", "ordonnateur"])
+    assert page.locator("#easypaiement-banner").count() == 0
 
     # the new user form, empty, for the record
     page.goto(f"{portal.url}/delegue/t/teledeclaration-interne/nouveau")

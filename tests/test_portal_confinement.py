@@ -136,6 +136,8 @@ def test_the_same_routes_work_on_the_delegates_own_users(portal, world, service_
         "csrf_token": token, "password": "Ownp2026", "password_confirm": "Ownp2026"}).status_code == 302
     assert client.post(f"/delegue/utilisateurs/{a_login}/acces", data={
         "csrf_token": token, "powers": ["ordonnateur", "validateur"]}).status_code == 302
+    # (One confirmation: disabling this validator then needs no confirmation page.)
+    assert client.post("/delegue/parametres", data={"csrf_token": token, "confirmations": "1"}).status_code == 302
     for action in ("disable", "enable", "unlock"):
         resp = client.post("/delegue/utilisateurs/etat", data={"csrf_token": token, "login": a_login,
                                                                "action": action})

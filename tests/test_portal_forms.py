@@ -128,9 +128,9 @@ def test_delegate_password_and_settings_forms_show_errors(portal, delegate):
     resp = client.post(f"/delegue/utilisateurs/{login}/mot-de-passe",
                        data={"csrf_token": token, "password": "a b", "password_confirm": "a b"})
     assert resp.status_code == 422 and field_error(resp.get_data(as_text=True), "password")
-    resp = client.post("/delegue/parametres", data={"csrf_token": token, "confirmations": "2"})
+    resp = client.post("/delegue/parametres", data={"csrf_token": token, "confirmations": "3"})
     assert resp.status_code == 422
-    assert "second validateur" in field_error(resp.get_data(as_text=True), "confirmations")
+    assert "1 ou 2" in field_error(resp.get_data(as_text=True), "confirmations")
 
 
 def test_agent_reject_needs_a_reason(portal, staff):

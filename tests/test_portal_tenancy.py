@@ -32,6 +32,10 @@ def b_user_untouched(service_gw, world) -> None:
     ("get", "/delegue/utilisateurs/{login}", None),
     ("post", "/delegue/utilisateurs/{login}/mot-de-passe", {"password": "Hack2026", "password_confirm": "Hack2026"}),
     ("post", "/delegue/utilisateurs/{login}/acces", {"powers": "ordonnateur"}),
+    ("get", "/delegue/utilisateurs/{login}/modifier", None),
+    ("post", "/delegue/utilisateurs/{login}/modifier", {"nom": "Intrus", "prenom": "Ivan", "email": "i@x.ma",
+                                                        "question1": "Ville ?", "answer1": "Fes",
+                                                        "own_question2": "Rue ?", "answer2": "Zerktouni"}),
 ])
 def test_another_company_user_by_url_is_forbidden(world, service_gw, method, path, data):
     client = world["client"]
@@ -47,6 +51,30 @@ def test_another_company_user_by_form_field_is_forbidden(world, service_gw, acti
     resp = world["client"].post("/delegue/utilisateurs/etat",
                                 data={"csrf_token": world["token"], "login": world["b_login"], "action": action})
     assert resp.status_code in (403, 404)
+    b_user_untouched(service_gw, world)
+
+
+def test_editing_another_company_user_by_keycloak_id_in_the_url_is_refused(world, service_gw):
+    b_id = service_gw.user_by_username(world["b_login"]).id
+    resp = world["client"].post(f"/delegue/utilisateurs/{b_id}/modifier", data={
+        "csrf_token": world["token"], "nom": "Intrus", "prenom": "Ivan", "email": "i@x.ma"})
+    assert resp.status_code in (403, 404)
+    assert service_gw.user_by_username(world["b_login"]).last_name != "Intrus"
+    b_user_untouched(service_gw, world)
+
+
+def test_editing_with_a_forged_login_field_edits_only_the_user_of_the_url(world, service_gw, services):
+    """The edit form has no login field: one added by hand is ignored, the URL's (own) user is the one edited."""
+    from provisioner.tenancy import Actor
+    own = make_user(service_gw, services, Actor.delegate(world["a"]), world["a"], "compte-adherent")
+    before = service_gw.user_by_username(world["b_login"])
+    resp = world["client"].post(f"/delegue/utilisateurs/{own.login}/modifier", data={
+        "csrf_token": world["token"], "login": world["b_login"], "id": before.id, "nom": "Forge", "prenom": "Ivan",
+        "email": "forge@x.ma"})
+    assert resp.status_code == 302, text(resp)[:300]
+    assert service_gw.user_by_username(own.login).last_name == "Forge"
+    after = service_gw.user_by_username(world["b_login"])
+    assert (after.last_name, after.email) == (before.last_name, before.email)
     b_user_untouched(service_gw, world)
 
 

@@ -10,7 +10,7 @@ import pytest
 from provisioner.trail import events
 from provisioner.errors import RuleViolation, TenantViolation, ValidationError
 from provisioner.subscriptions import (approve_subscription, get_subscription, list_subscriptions,
-                                       reject_subscription, submit_subscription)
+                                       receive_paper, reject_subscription, submit_subscription)
 from provisioner.tenancy import Actor
 from tests.oidc_flow import password_login
 from tests.provisioning import DELEGATE_PASSWORD, subscription_form
@@ -107,6 +107,7 @@ def test_approval_builds_the_tree_enables_the_delegate_and_mails_no_password(ser
                                                                               smtp_server):
     form = subscription_form()
     sub = submit_subscription(service_gw, services, form)
+    receive_paper(services, agent, sub.id)
     done = approve_subscription(service_gw, services, agent, sub.id)
     n = form.company.numero
     assert done.status == "approved" and done.decided_by == agent.username
@@ -154,8 +155,9 @@ def test_only_an_agent_decides(service_gw, services, actor):
     assert {e.outcome for e in events(services.db, target=f"subscription:{sub.id}", actor=actor.username)} == {"refused"}
 
 
-def test_pending_list_shows_age_and_flags_overdue_ones(service_gw, services):
+def test_pending_list_shows_age_and_flags_overdue_ones(service_gw, services, agent):
     sub = submit_subscription(service_gw, services, subscription_form())
+    receive_paper(services, agent, sub.id)  # the promise counts from the paper (tests/test_paper_step.py)
     later = datetime.now(timezone.utc) + timedelta(hours=49)
     listed = {s.id: s for s in list_subscriptions(services, now=later)}
     assert listed[sub.id].overdue and listed[sub.id].age_hours >= 49
@@ -163,16 +165,21 @@ def test_pending_list_shows_age_and_flags_overdue_ones(service_gw, services):
     assert not listed[sub.id].overdue and listed[sub.id].age_hours < 1
 
 
-def test_approval_interrupted_by_a_mail_failure_is_undone_and_can_be_rerun(service_gw, services, agent, settings):
+def test_approval_holds_when_the_mail_server_is_unreachable_and_its_mail_waits(service_gw, services, agent, settings,
+                                                                               smtp_server):
+    from provisioner import outbox
     from provisioner.core import Services
-    from provisioner.mailer import MailError, Mailer
+    from provisioner.mailer import Mailer
 
     broken = Services(settings, services.db, Mailer("127.0.0.1", 1, "x@cimr.ma"), services.password_policy,
                       services.catalogue)
-    sub = submit_subscription(service_gw, services, subscription_form())
-    with pytest.raises(MailError):
-        approve_subscription(service_gw, broken, agent, sub.id)
-    assert get_subscription(services, sub.id).status == "pending"
-    assert not service_gw.user_by_username(sub.adherent).enabled
-    assert approve_subscription(service_gw, services, agent, sub.id).status == "approved"
+    form = subscription_form()
+    sub = submit_subscription(service_gw, services, form)
+    receive_paper(services, agent, sub.id)
+    assert approve_subscription(service_gw, broken, agent, sub.id).status == "approved"
     assert service_gw.user_by_username(sub.adherent).enabled
+    [waiting] = outbox.unsent(services, sub.adherent)
+    assert waiting.recipient == form.delegate.email and "unreachable" in waiting.last_error
+    assert smtp_server.messages(to=form.delegate.email) == []
+    assert outbox.deliver(services, [waiting.id])[0].sent  # the server is back: it goes, once
+    assert len(smtp_server.messages(to=form.delegate.email)) == 1

@@ -128,6 +128,24 @@ def test_easypaiement_shows_what_ordonnateur_and_validateur_may_do(apps, adheren
     assert "Validateur" in text and "Confirmer ou rejeter un ordre de paiement" in text
 
 
+def test_easypaiement_shows_the_adherents_confirmations_and_whether_its_validators_suffice(apps, make_adherent,
+                                                                                           admin_gw, service_gw,
+                                                                                           services):
+    from provisioner.adherents import set_easypaiement_confirmations
+    from provisioner.tenancy import Actor
+
+    app = apps("easypaiement")
+    company = people.adherent_of(admin_gw, make_adherent())
+    set_easypaiement_confirmations(service_gw, services, Actor.delegate(company.numero), company.numero, 2)
+    _, first = people.create_user(admin_gw, company, "easypaiement", ("ordonnateur", "validateur"))
+    page = Visitor().login(app, first)
+    assert re.search(r'id="confirmations">2<', page.text) and re.search(r'id="enough-validators">non / no<', page.text)
+    assert "aucun paiement ne peut être confirmé" in visible_text(page.text)
+    people.create_user(admin_gw, company, "easypaiement", ("validateur",))
+    page = Visitor().login(app, first)
+    assert re.search(r'id="enough-validators">oui / yes<', page.text) and 'id="incomplete"' not in page.text
+
+
 def test_an_ordonnateur_sees_only_the_ordonnateur_powers(apps, adherent, admin_gw):
     app = apps("easypaiement")
     _, login = people.create_user(admin_gw, adherent, "easypaiement", ("ordonnateur",))

@@ -14,7 +14,7 @@ from provisioner.tenancy import Actor
 from provisioner.users import disable_user
 from teleservice.tokens import validate_access_token
 from tests import people
-from tests.provisioning import DELEGATE_PASSWORD
+from tests.provisioning import DELEGATE_PASSWORD, choose_delegate_password
 from tests.oidc_flow import Browser, redirect_uri, visible_text
 
 TELESERVICES = ("teledeclaration", "compte-adherent", "easypaiement", "eliquidation")
@@ -130,12 +130,13 @@ def test_users_of_a_suspended_adherent_cannot_log_in(make_adherent, admin_gw, se
         assert result.code is None, kind
 
 
-def test_a_replaced_delegate_cannot_log_in(make_adherent, service_gw, services, agent, settings, spec):
+def test_a_replaced_delegate_cannot_log_in(make_adherent, service_gw, services, agent, settings, spec, smtp_server):
     numero = make_adherent()
     old = Browser(settings.keycloak_url, settings.realm)
     assert old.login("portal", redirect_uri(spec, "portal"), numero, DELEGATE_PASSWORD).code
-    replace_delegate(service_gw, services, agent, numero, NewDelegate(
-        "Tazi", "Omar", "DRH", f"o.tazi.{numero}@example.ma", "Nouv2026", "Nouv2026", "M"))
+    email = f"o.tazi.{numero}@example.ma"
+    replace_delegate(service_gw, services, agent, numero, NewDelegate("Tazi", "Omar", "DRH", email, civilite="M"))
+    choose_delegate_password(service_gw, services, smtp_server, email, "Nouv2026")
     assert old.login("portal", redirect_uri(spec, "portal")).code is None  # the SSO session is gone
     fresh = Browser(settings.keycloak_url, settings.realm)
     assert fresh.login("portal", redirect_uri(spec, "portal"), numero, DELEGATE_PASSWORD).code is None

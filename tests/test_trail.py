@@ -56,3 +56,31 @@ def test_no_password_nor_answer_ever_reaches_the_trail(service_gw, services, mak
 def test_scrub_removes_secret_keys_at_any_depth():
     assert scrub({"login": "x", "password": "p", "nested": [{"answer": "a", "question": "q"}],
                   "credentials": [{"value": "v"}]}) == {"login": "x", "nested": [{"question": "q"}]}
+
+
+def test_every_action_has_words_for_the_journals():
+    import re
+
+    from provisioner.settings import PROJECT_ROOT
+    from provisioner.trail import ACTIONS
+
+    used = {m for path in (PROJECT_ROOT / "provisioner").rglob("*.py")
+            for m in re.findall(r'audited\(\s*[\w.]+,\s*[\w.()]+,\s*"([a-z_]+\.[a-z_]+)"', path.read_text())}
+    assert len(used) > 20  # the pattern finds the actions
+    assert sorted(used - set(ACTIONS)) == []
+
+
+def test_reads_record_only_their_refusals(service_gw, services, make_adherent):
+    from provisioner.users import get_user, list_users
+
+    n = make_adherent()
+    me = Actor.delegate(n)
+    user = make_user(service_gw, services, me, n, "compte-adherent")
+    list_users(service_gw, services, me, n)
+    get_user(service_gw, services, me, n, user.login)
+    actions = [e.action for e in events(services.db, adherent=n)]
+    assert actions[0] == "user.create" and not {"user.list", "user.show"} & set(actions)
+    with pytest.raises(TenantViolation):  # an attempt on another adherent's users stays in the trail
+        list_users(service_gw, services, Actor.delegate("99999999"), n)
+    refused = events(services.db, adherent=n, action="user.list")
+    assert [(e.actor, e.outcome) for e in refused] == [("99999999", "refused")]

@@ -9,7 +9,7 @@ import pytest
 from provisioner import secret_questions
 from provisioner.adherents import set_easypaiement_confirmations
 from provisioner.trail import events
-from provisioner.errors import RuleViolation, ValidationError
+from provisioner.errors import NeedsConfirmation, RuleViolation, ValidationError
 from provisioner.rules import Access
 from provisioner.secret_questions import SecretAnswer
 from provisioner.tenancy import Actor
@@ -267,31 +267,30 @@ def test_unlock_clears_a_brute_force_lockout(service_gw, services, delegate, adh
 
 
 # --- E@syPaiement confirmations ---------------------------------------------------------------------------
-def test_two_confirmations_need_two_validators(service_gw, services, make_adherent):
+def test_a_validator_still_needed_keeps_its_power_and_leaves_only_after_a_confirmation(service_gw, services,
+                                                                                      make_adherent):
+    """(Choosing 2 confirmations before the validators exist: tests/test_easypaiement.py.)"""
     n = make_adherent()
     me = Actor.delegate(n)
     first = make_user(service_gw, services, me, n, "easypaiement", ("ordonnateur", "validateur"))
-    with pytest.raises(RuleViolation) as exc:
-        set_easypaiement_confirmations(service_gw, services, me, n, 2)
-    assert exc.value.message.fr == ("Deux confirmations exigent deux validateurs E@syPaiement : ajoutez d'abord un "
-                                    "second validateur.")
-    assert exc.value.message.en == "Two confirmations need two E@syPaiement validators: add a second validator first."
     with pytest.raises(RuleViolation):
         set_easypaiement_confirmations(service_gw, services, me, n, 3)
     second = make_user(service_gw, services, me, n, "easypaiement", ("validateur",))
     set_easypaiement_confirmations(service_gw, services, me, n, 2)
     assert service_gw.group_by_path(f"/adherents/{n}").attr("easypaiement_confirmations") == "2"
 
-    # Removing either validator would break the rule: refused, by power change or by disabling.
+    # Removing either validator's power would break the rule: refused.
     with pytest.raises(RuleViolation) as exc:
         change_access(service_gw, services, me, n, second.login, Access("easypaiement", ("ordonnateur",)))
     assert "ajoutez d'abord un autre validateur" in exc.value.message.fr
-    with pytest.raises(RuleViolation):
+    # A departing validator: disabling it asks for a confirmation first, and nothing changes until then.
+    with pytest.raises(NeedsConfirmation):
         disable_user(service_gw, services, me, n, first.login)
     assert service_gw.user_by_username(first.login).enabled
-    # Back to one confirmation: now allowed.
+    # Back to one confirmation: no confirmation needed.
     set_easypaiement_confirmations(service_gw, services, me, n, 1)
     disable_user(service_gw, services, me, n, first.login)
+    assert not service_gw.user_by_username(first.login).enabled
 
 
 def test_create_killed_after_keycloaks_post_is_finished_by_a_rerun(service_gw, services, delegate, adherent):
@@ -312,3 +311,25 @@ def test_create_killed_after_keycloaks_post_is_finished_by_a_rerun(service_gw, s
     assert len(service_gw.search_users(new.login)) == 1
     with pytest.raises(RuleViolation):  # finished now: a third run is a taken login
         create_user(service_gw, services, delegate, adherent, new)
+
+
+def test_edit_user_undoes_the_details_when_the_new_answers_cannot_be_stored(service_gw, services, delegate, adherent,
+                                                                           monkeypatch):
+    """All or nothing: the one PUT of the details is undone when our database refuses the new answers."""
+    from provisioner import secret_questions as sq
+    from provisioner.users import QuestionChoice, UserDetails, edit_user
+
+    user = make_user(service_gw, services, delegate, adherent)
+
+    def database_down(*args, **kwargs):
+        raise RuntimeError("database unavailable")
+    monkeypatch.setattr(sq, "store", database_down)
+    with pytest.raises(RuntimeError):
+        edit_user(service_gw, services, delegate, adherent, user.login,
+                  UserDetails("Alami", "Sara", "sara@atlas.ma", "Mme", "DAF", "+212 522 00 00 01"),
+                  (QuestionChoice("Ville ?", "", "Rabat"), QuestionChoice("", "Ma rue ?", "Zerktouni")))
+    kc = service_gw.user_by_username(user.login)
+    assert (kc.last_name, kc.first_name, kc.email, kc.attr("fonction")) == (
+        user.details.nom, user.details.prenom, user.details.email, user.details.fonction)
+    monkeypatch.undo()
+    assert sq.verify(services.db, user.id, ["Fès", "Mimi"])

@@ -4,19 +4,19 @@ taken from the login, never from the request; the provisioner checks every user 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 
-from provisioner import adherents, bulk, second_factor, trail, users
-from provisioner.errors import InputError, RuleViolation
+from provisioner import adherents, bulk, easypaiement, second_factor, trail, users
+from provisioner.errors import InputError, NeedsConfirmation, RuleViolation
 from provisioner.catalogue import Catalogue
-from provisioner.rules import USER_TYPES, Access
+from provisioner.rules import USER_TYPES, Access, category_label
 from provisioner.secret_questions import SecretAnswer
 from portal.auth import guard_space
-from portal.forms import (AccessForm, ActionForm, ConfirmationsForm, FindLoginForm, ImportForm, PasswordForm,
-                          UserForm, apply_errors, clean)
+from portal.forms import (AccessForm, ActionForm, ConfirmationsForm, EditUserForm, FindLoginForm, ImportForm,
+                          PasswordForm, UserForm, apply_errors, clean)
 from portal.i18n import say
 from portal.services import actor, core_services, gateway, services
 
@@ -81,6 +81,15 @@ def adherent() -> str:
     return g.user["adherent"]
 
 
+@bp.context_processor
+def easypaiement_banner() -> dict:
+    """The banner of every delegate page: what the adherent lacks for its 2 E@syPaiement confirmations (read when
+    the page's layout asks for it, with the delegate's own token)."""
+    def gap():
+        return easypaiement.completeness(gateway(), core_services(), actor(), adherent()).message
+    return {"easypaiement_gap": gap}
+
+
 def tab_of(user: users.TeleserviceUser) -> Tab:
     matching = [t for t in tabs() if t.teleservice == user.access.teleservice]
     return next((t for t in matching if t.user_type == (user.access.user_type or "interne")), matching[0])
@@ -111,13 +120,17 @@ def teleservice_tab(slug: str):
 def _set_choices(form: UserForm | AccessForm, teleservice: str, adh: adherents.Adherent) -> None:
     """The powers of the teleservice and the adherent's active categories."""
     form.powers.choices = power_labels(teleservice) if core_services().catalogue[teleservice].chooses_powers else []
-    form.categories.choices = [(c, c) for c in adh.categories]
+    form.categories.choices = [(c, say(category_label(c))) for c in adh.categories]
+
+
+def _question_choices(form: UserForm | EditUserForm) -> None:
+    questions = [("", _("— choisir une question —"))] + [(q, q) for q in core_services().settings.secret_question_choices]
+    form.question1.choices = form.question2.choices = questions
 
 
 def _prepare_user_form(form: UserForm, t: Tab, adh: adherents.Adherent) -> None:
     _set_choices(form, t.teleservice, adh)
-    questions = [("", _("— choisir une question —"))] + [(q, q) for q in core_services().settings.secret_question_choices]
-    form.question1.choices = form.question2.choices = questions
+    _question_choices(form)
 
 
 @bp.route("/t/<slug>/nouveau", methods=["GET", "POST"])
@@ -128,6 +141,8 @@ def create(slug: str):
     _prepare_user_form(form, t, adh)
     if request.method == "GET" and t.declares:
         form.categories.data = list(adh.categories)  # the brochure: select every active category
+    if request.method == "GET" and request.args.get("pouvoir") in dict(form.powers.choices):
+        form.powers.data = [request.args["pouvoir"]]  # "Nouveau validateur" (the E@syPaiement banner)
     if form.validate_on_submit():
         access = Access(t.teleservice, tuple(form.powers.data or ()), t.user_type,
                         clean(form.provider.data) or None if t.user_type == "externe" else None,
@@ -171,6 +186,33 @@ def _render_detail(u: users.TeleserviceUser, password_form: PasswordForm | None 
     enrolled = second_factor.enrolment(gateway(), core_services(), actor(), adherent(), [u]).get(u.login)
     return render_template("delegate/detail.html", u=u, tab=tab_of(u), password_form=password_form or PasswordForm(),
                            access_form=access_form, action=ActionForm(), enrolled=enrolled), status
+
+
+@bp.route("/utilisateurs/<login>/modifier", methods=["GET", "POST"])
+def edit(login: str):
+    """Nom, prénom, e-mail, téléphone, fonction, and new secret questions (left empty: the current ones are kept).
+    The login comes from the URL only; the provisioner checks it belongs to the delegate's adherent."""
+    u = _user(login)
+    form = EditUserForm(data=asdict(u.details) if request.method == "GET" else None)
+    _question_choices(form)
+    if form.validate_on_submit():
+        details = users.UserDetails(nom=clean(form.nom.data), prenom=clean(form.prenom.data),
+                                    email=clean(form.email.data), civilite=form.civilite.data or "",
+                                    fonction=clean(form.fonction.data), telephone=clean(form.telephone.data))
+        questions = tuple(users.QuestionChoice(clean(getattr(form, f"question{i}").data),
+                                               clean(getattr(form, f"own_question{i}").data),
+                                               getattr(form, f"answer{i}").data or "")
+                          for i in (1, 2)) if form.questions_given() else None
+        try:
+            users.edit_user(gateway(), core_services(), actor(), adherent(), login, details, questions)
+        except InputError as exc:
+            apply_errors(form, exc, {"secret_questions": "question1"})
+        else:
+            flash(_("Utilisateur « %(login)s » mis à jour.", login=login), "ok")
+            return redirect(url_for("delegate.detail", login=login))
+    current = users.secret_questions_of(gateway(), core_services(), actor(), adherent(), login)
+    return render_template("delegate/edit.html", u=u, tab=tab_of(u), form=form, questions=current), \
+        422 if form.errors else 200
 
 
 @bp.post("/utilisateurs/<login>/second-facteur")
@@ -226,14 +268,19 @@ STATE_ACTIONS = {
 
 @bp.post("/utilisateurs/etat")
 def change_state():
-    """Disable / re-enable / unlock: the login comes in a form field and goes through the tenant check."""
+    """Disable / re-enable / unlock: the login comes in a form field and goes through the tenant check. Disabling a
+    validator the adherent's 2 confirmations still need asks for a confirmation first (``confirmed``)."""
     form = ActionForm()
     login, what = request.form.get("login", ""), request.form.get("action", "")
     if not form.validate_on_submit() or what not in STATE_ACTIONS or not login:
         abort(400)
     action, done = STATE_ACTIONS[what]
+    extra = {"confirmed": request.form.get("confirmed") == "1"} if what == "disable" else {}
     try:
-        action(gateway(), core_services(), actor(), adherent(), login)
+        action(gateway(), core_services(), actor(), adherent(), login, **extra)
+    except NeedsConfirmation as exc:
+        return render_template("delegate/confirm_disable.html", u=_user(login), warning=say(exc.message),
+                               action=ActionForm())
     except RuleViolation as exc:
         flash(say(exc.message), "error")
     else:
@@ -258,7 +305,7 @@ def settings_page():
             else:
                 apply_errors(form, exc)
         else:
-            flash(_("Informations générales enregistrées."), "ok")
+            flash(_("Informations générales enregistrées."), "ok")  # the banner says what is still missing
             return redirect(url_for("delegate.settings_page"))
     return render_template("delegate/settings.html", adh=adh, form=form), 422 if form.errors else 200
 

@@ -1,4 +1,5 @@
-"""Error pages: 400 (CSRF, bad request), 403 (another company's ids), 404, 503 (Keycloak unreachable)."""
+"""Error pages: 400 (CSRF, bad request), 403 (another company's ids), 404, 500, 503 (Keycloak or our database
+unreachable). Each dependency's outage is handled here, once, never in a view."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import logging
 import requests
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import InternalServerError
 
+from provisioner.db import UNREACHABLE
 from provisioner.errors import Forbidden, KeycloakUnavailable, NotFound, TenantViolation
 from portal.services import services
 
@@ -47,3 +50,19 @@ def init_app(app: Flask) -> None:
         log.error("Keycloak unavailable: %s", e)
         services().forget_gateway()  # rebuilt on the next request: recovery without restart
         return render_template("error.html", code=503, kind="unavailable"), 503, {"Retry-After": "30"}
+
+    def database_unavailable(e: Exception):
+        # The driver's error class and first line only: never a statement or its values.
+        cause = getattr(e, "orig", None) or e
+        log.error("database unavailable: %s: %s", type(cause).__name__, (str(cause).splitlines() or [""])[0])
+        return render_template("error.html", code=503, kind="database"), 503, {"Retry-After": "30"}
+
+    for error in UNREACHABLE:
+        app.register_error_handler(error, database_unavailable)
+
+    @app.errorhandler(InternalServerError)
+    def internal(e: InternalServerError):
+        # What fails outside a view (saving the session after the response) reaches Flask's 500 handler.
+        if isinstance(e.original_exception, UNREACHABLE):
+            return database_unavailable(e.original_exception)
+        return render_template("error.html", code=500, kind="internal"), 500

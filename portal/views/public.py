@@ -1,13 +1,15 @@
-"""Public pages: home, language switch, the subscription form (Abonnement) and its printable summary,
-the brochure's three letters (pre-filled for a logged-in delegate)."""
+"""Public pages: home, language switch, the subscription form (Abonnement) and its printable summary (also through
+a signed link valid a few days, and as PDF), the brochure's three letters (pre-filled for a logged-in delegate;
+HTML and PDF)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
-from flask_babel import lazy_gettext as _l
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 
 from provisioner import adherents, subscriptions
 from provisioner.errors import InputError, NotFound, RuleViolation
+from portal import documents, summary_links
 from portal.forms import SubscriptionForm, apply_errors, cleaned
 from portal.i18n import LANGUAGES
 from portal.security import safe_next
@@ -15,11 +17,7 @@ from portal.services import actor, core_services, gateway, services
 
 bp = Blueprint("public", __name__)
 
-LETTERS = {
-    "reinitialisation-mot-de-passe": _l("Réinitialisation du mot de passe de la personne déléguée"),
-    "reabonnement": _l("Réabonnement aux Téléservices CIMR"),
-    "mise-a-jour-email": _l("Mise à jour de l'e-mail de la personne déléguée"),
-}
+LETTERS = {slug: letter.title for slug, letter in documents.LETTERS.items()}
 
 
 @bp.get("/")
@@ -64,20 +62,76 @@ def subscription_summary():
     if not sub_id:
         return redirect(url_for("public.subscribe"))
     sub = subscriptions.get_subscription(core_services(), sub_id)
-    return render_template("public/summary.html", sub=sub, form=sub.form,
+    token = summary_links.make_token(sub.id, sub.adherent)
+    return render_template("public/summary.html", sub=sub, parts=documents.SUMMARY_PARTS, submitted=True,
+                           link=core_services().settings.portal_url + url_for("public.summary_by_link", token=token),
+                           pdf=url_for("public.summary_pdf", token=token), valid_days=summary_links.VALID_DAYS,
                            sla=core_services().settings.subscription_sla_hours)
+
+
+def _linked_subscription(token: str) -> subscriptions.Subscription:
+    """The subscription a summary link names; aborts with a French 410 (expired) or 404 (not ours) page."""
+    try:
+        sub_id, adherent = summary_links.read_token(token)
+    except summary_links.LinkExpired:
+        abort(Response(render_template("reset/link_invalid.html", message=_(
+            "Ce lien a expiré (il est valable %(d)s jours). Le récapitulatif reste disponible auprès de l'Agence "
+            "virtuelle.", d=summary_links.VALID_DAYS)), 410))
+    except summary_links.LinkInvalid:
+        abort(Response(render_template("reset/link_invalid.html", message=_(
+            "Ce lien n'est pas valable : vérifiez qu'il est copié en entier.")), 404))
+    try:
+        sub = subscriptions.get_subscription(core_services(), sub_id)
+    except NotFound:
+        abort(404)
+    if sub.adherent != adherent:
+        abort(404)
+    return sub
+
+
+@bp.get("/abonnement/recapitulatif/<token>")
+def summary_by_link(token: str):
+    """The company prints its summary again, from the link it was given (valid a few days)."""
+    sub = _linked_subscription(token)
+    return render_template("public/summary.html", sub=sub, parts=documents.SUMMARY_PARTS, submitted=False,
+                           pdf=url_for("public.summary_pdf", token=token))
+
+
+@bp.get("/abonnement/recapitulatif/<token>/pdf")
+def summary_pdf(token: str):
+    sub = _linked_subscription(token)
+    return documents.pdf_response(documents.summary_pdf(sub), f"abonnement-{sub.adherent}.pdf")
+
+
+def _letter_prefill() -> tuple[adherents.Adherent | None, dict | None, dict]:
+    """A logged-in delegate's approved adherent, its user and the letter's values (``documents.letter_values``);
+    (None, user, {}) for anyone else: a blank letter."""
+    user = g.get("user")
+    if not (user and "delegate" in user["roles"] and user.get("adherent")):
+        return None, user, {}
+    g.space = "delegate"
+    try:
+        adherent = adherents.get_adherent(gateway(), core_services(), actor(), user["adherent"])
+    except (NotFound, RuleViolation):  # not approved yet: a blank letter
+        return None, user, {}
+    # Under its own token a delegate does not read its own account: its e-mail comes from its term in our database.
+    terms = adherents.delegate_history(core_services(), actor(), adherent.numero)
+    email = adherent.delegate_email or next((t.email for t in reversed(terms) if t.until is None), None)
+    return adherent, user, documents.letter_values(adherent, user.get("name"), email)
 
 
 @bp.get("/telechargements/<letter>")
 def letter(letter: str):
-    if letter not in LETTERS:
+    if letter not in documents.LETTERS:
         abort(404)
-    prefill = None
-    user = g.get("user")
-    if user and "delegate" in user["roles"] and user.get("adherent"):
-        g.space = "delegate"
-        try:
-            prefill = adherents.get_adherent(gateway(), core_services(), actor(), user["adherent"])
-        except (NotFound, RuleViolation):  # not approved yet: a blank letter
-            prefill = None
-    return render_template(f"letters/{letter}.html", title=LETTERS[letter], adherent=prefill, user=user)
+    adherent, user, values = _letter_prefill()
+    return render_template("letters/letter.html", slug=letter, letter=documents.LETTERS[letter],
+                           title=documents.LETTERS[letter].title, adherent=adherent, values=values, user=user)
+
+
+@bp.get("/telechargements/<letter>/pdf")
+def letter_pdf(letter: str):
+    if letter not in documents.LETTERS:
+        abort(404)
+    _adherent, _user, values = _letter_prefill()
+    return documents.pdf_response(documents.letter_pdf(letter, values), f"{letter}.pdf")

@@ -1,6 +1,7 @@
 """Forgotten password of a teleservice user: login → secret questions → new password → done.
 
-Never says whether a login exists; locked after a few wrong answers (per login and per address)."""
+Never says whether a login exists; locked after a few wrong answers (per login and per address).
+Also the page behind a mailed password link (a new delegate chooses its own: provisioner/password_links.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ import time
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
-from provisioner import password_reset
-from provisioner.errors import KeycloakRejected, Message, ValidationError
+from provisioner import password_links, password_reset
+from provisioner.errors import InputError, KeycloakRejected, Message, ValidationError
 from portal.forms import ResetAnswersForm, ResetLoginForm, ResetPasswordForm, apply_errors
 from portal.i18n import say
 from portal.services import core_services, services
 
 bp = Blueprint("reset", __name__, url_prefix="/mot-de-passe-oublie")
+link_bp = Blueprint("password_link", __name__, url_prefix=password_links.PATH.rstrip("/"))
 VERIFIED_FOR = 600  # seconds between correct answers and the new password
+LOGIN_PREFILL_MAX = 64  # a pre-filled login longer than any username is cut, never echoed whole
 
 
 def _locked(exc: password_reset.ResetLocked):
@@ -38,6 +41,9 @@ def start():
                 return _locked(exc)
             session["reset"] = {"login": ch.login, "questions": list(ch.questions)}
             return redirect(url_for("reset.questions"))
+    elif request.method == "GET" and not form.login.data:
+        # From Keycloak's login page ("Mot de passe oublié ?", realm/realm.yaml): the login typed there.
+        form.login.data = request.args.get("login", "").strip()[:LOGIN_PREFILL_MAX]
     return render_template("reset/start.html", form=form), 422 if form.errors else 200
 
 
@@ -90,3 +96,26 @@ def new_password():
 @bp.get("/termine")
 def done():
     return render_template("reset/done.html")
+
+
+@link_bp.route("/<token>", methods=["GET", "POST"])
+def choose(token: str):
+    """The link mailed to a new delegate: it chooses its password (the realm's policy); the link is then spent."""
+    try:
+        link = password_links.find(core_services(), token)
+    except password_links.LinkInvalid as exc:
+        return render_template("reset/link_invalid.html", message=say(exc.message)), 410
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            login = password_links.choose_password(services().service_gateway(), core_services(), token,
+                                                   form.password.data or "", form.password_confirm.data or "")
+        except password_links.LinkInvalid as exc:
+            return render_template("reset/link_invalid.html", message=say(exc.message)), 410
+        except InputError as exc:
+            apply_errors(form, exc)
+        else:
+            return render_template("reset/chosen.html", login=login)
+    until = link.expires_at.strftime("%d/%m/%Y %H:%M UTC")
+    return render_template("reset/choose.html", form=form, login=link.login, until=until,
+                           policy=core_services().password_policy), 422 if form.errors else 200

@@ -14,8 +14,9 @@ from functools import partial
 from sqlalchemy import or_, select
 
 from provisioner.audit.report import (DELEGATE_ROLE, Account, AdherentInfo, AdminEvent, AuditData, ClientConfig, Mapper,
-                               RealmConfig, ServiceAccounts, TrailEntry)
+                               RealmConfig, ReviewProgress, ServiceAccounts, TrailEntry)
 from provisioner.catalogue import Catalogue
+from provisioner.easypaiement import SINCE as INCOMPLETE_SINCE, parse_since
 from provisioner.db import Database, audit_events, secret_questions
 from provisioner.errors import Forbidden, ProvisionerError
 from provisioner.gateway import Gateway, Role
@@ -124,7 +125,9 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
         g["name"], (g["attributes"].get("raison_sociale") or [""])[0],
         (g["attributes"].get("status") or ["active"])[0],
         int((g["attributes"].get("easypaiement_confirmations") or ["1"])[0]),
-        tuple(g["attributes"].get("categories") or ()))
+        tuple(g["attributes"].get("categories") or ()),
+        parse_since((g["attributes"].get(INCOMPLETE_SINCE) or [None])[0]),
+        parse_since((g["attributes"].get("terminated_at") or [None])[0]))
         for g in sorted(groups.values(), key=lambda g: g["name"]) if top and g.get("parentId") == top["id"])
 
     lap("adherents (from the tree)")
@@ -143,11 +146,12 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
 
     lap("login and admin events")
     trail, with_questions = _read_database(db, since)
+    reviews = _open_reviews(db)
     lap("our database")
     drift, note = _drift(gw, spec) if with_drift else (None, "not computed (--no-drift)")
     from provisioner.permissions import audit_problems  # issue 6: adherents without their Keycloak permission
     lap("realm drift")
-    delegations = audit_problems(gw, [a.numero for a in adherents])
+    delegations = audit_problems(gw, [a.numero for a in adherents if a.status != "terminated"])  # removed on purpose
     lap("admin permissions")
     config, config_note = _realm_config(gw, realm, clients, spec)
     lap("realm configuration")
@@ -162,7 +166,8 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
         notes=tuple(n for n in (config_note, _credentials_note(users)) if n), reads=gw.bulk_reads,
         delegations=delegations,
         second_factor_roles=tuple(r.replace(".", ":", 1) if "." in r else f"realm:{r}"
-                                  for r in spec.second_factor.required_for))
+                                  for r in spec.second_factor.required_for),
+        reviews=reviews)
 
 
 def _credentials_note(users: list[dict]) -> str:
@@ -244,6 +249,17 @@ def _read_database(db: Database | None, since: datetime) -> tuple[tuple[TrailEnt
     return trail, questions
 
 
+def _open_reviews(db: Database | None) -> tuple[ReviewProgress, ...]:
+    """The open access review campaigns and their completion (our database)."""
+    if db is None:
+        return ()
+    from provisioner.reviews import open_progress
+
+    return tuple(ReviewProgress(c.id, c.name, c.deadline, sum(p.total for p in done),
+                                sum(p.kept + p.revoked for p in done), tuple(p.adherent for p in done if p.pending))
+                 for c, done in open_progress(db))
+
+
 def _drift(gw: Gateway, spec: RealmSpec) -> tuple[tuple[str, ...] | None, str]:
     """The plan's changes when the account may read what plan reads; else None and why."""
     from provisioner.realm.apply import plan_realm
@@ -259,7 +275,7 @@ def _drift(gw: Gateway, spec: RealmSpec) -> tuple[tuple[str, ...] | None, str]:
 
 
 def audit_realm(settings, inactive_days: int = 90, activity_days: int = 30, with_drift: bool = True,
-                gw: Gateway | None = None):
+                gw: Gateway | None = None, incomplete_days: int | None = None):
     """Collect with the read-only auditor account and build the report (what the CLI and the portal call)."""
     from provisioner.audit.report import build_report
     from provisioner.realm.spec import load_realm_spec
@@ -267,4 +283,7 @@ def audit_realm(settings, inactive_days: int = 90, activity_days: int = 30, with
     spec = load_realm_spec(settings.realm_dir, settings.realm, settings.realm_vars)
     gw = gw or Gateway.as_auditor(settings)
     data = collect(gw, Database(settings.database_url), spec, activity_days=activity_days, with_drift=with_drift)
-    return build_report(data, inactive_days=inactive_days)
+    return build_report(data, inactive_days=inactive_days,
+                        incomplete_days=settings.easypaiement_incomplete_days if incomplete_days is None
+                        else incomplete_days, dormant_days=settings.dormant_days,
+                        grace_days=settings.termination_grace_days)

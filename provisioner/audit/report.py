@@ -28,7 +28,7 @@ JOIN_WINDOW = timedelta(seconds=120)
 # Token claims the teleservices trust to pick the company's data, and the only mapper that may put them in tokens:
 # ours (keycloak-extension/, MembershipClaimMapper), which derives them from group membership. Any other mapper
 # reads user attributes, which a delegate can rewrite through the Admin API (Keycloak #40259).
-MEMBERSHIP_CLAIMS = ("adherent", "categories")
+MEMBERSHIP_CLAIMS = ("adherent", "categories", "easypaiement_confirmations", "easypaiement_enough_validators")
 MEMBERSHIP_MAPPER = "cimr-membership-mapper"
 OFFLINE_ACCESS = "offline_access"
 SECOND_FACTOR_TYPES = frozenset({"otp", "webauthn", "webauthn-passwordless"})
@@ -39,8 +39,10 @@ KINDS: dict[str, tuple[str, Message]] = {
                                          "One login holds roles of several teleservices")),
     "direct-role": ("high", Message("Rôle attribué directement à l'utilisateur (hors groupes de l'adhérent)",
                                     "Role mapped directly to the user (not through the adherent's groups)")),
-    "validators-missing": ("high", Message("Deux confirmations E@syPaiement mais moins de deux validateurs actifs",
-                                           "Two E@syPaiement confirmations but fewer than two enabled validators")),
+    "validators-missing": ("high", Message("Deux confirmations E@syPaiement mais moins de deux validateurs actifs, "
+                                           "depuis trop longtemps",
+                                           "Two E@syPaiement confirmations but fewer than two enabled validators, "
+                                           "for too long")),
     "suspended-enabled": ("high", Message("Adhérent suspendu avec des comptes encore actifs",
                                           "Suspended adherent with enabled accounts")),
     "foreign-adherent": ("high", Message("Pouvoirs dans un autre adhérent que le sien",
@@ -63,10 +65,10 @@ KINDS: dict[str, tuple[str, Message]] = {
     "realm-drift": ("medium", Message("La configuration du realm diffère de realm/",
                                       "The realm's configuration differs from realm/")),
     # The live realm's configuration against absolute security rules (independent of realm/): config_findings.
-    "claim-forgeable": ("critical", Message("Revendication adherent/categories tirée d'un attribut que la personne "
-                                            "déléguée peut réécrire",
-                                            "adherent/categories claim taken from an attribute the delegate can "
-                                            "rewrite")),
+    "claim-forgeable": ("critical", Message("Revendication d'adhérent (adherent, categories, confirmations "
+                                            "E@syPaiement) tirée d'un attribut que la personne déléguée peut réécrire",
+                                            "Adherent claim (adherent, categories, E@syPaiement confirmations) taken "
+                                            "from an attribute the delegate can rewrite")),
     "delegate-role-bypass": ("critical", Message("Le rôle delegate accorde un rôle d'administration qui contourne "
                                                  "les permissions fines",
                                                  "The delegate role grants an administration role that bypasses "
@@ -92,6 +94,16 @@ KINDS: dict[str, tuple[str, Message]] = {
                                               "Powerful account without an enrolled second factor (delegate, "
                                               "agent, auditor or validator)")),
     "inactive": ("low", Message("Aucune connexion depuis longtemps", "No login for a long time")),
+    "dormant-soon": ("info", Message("Sera désactivé comme dormant sous peu (provisioner dormant)",
+                                     "About to be disabled as dormant (provisioner dormant)")),
+    "dormant-overdue": ("medium", Message("Dormant mais toujours actif : la désactivation planifiée n'a pas eu lieu",
+                                          "Dormant yet enabled: the scheduled disabling did not run")),
+    "review-open": ("info", Message("Revue des accès en cours", "Access review in progress")),
+    "review-overdue": ("medium", Message("Revue des accès échue et non clôturée (provisioner review close)",
+                                         "Access review past its deadline and not closed (provisioner review close)")),
+    "adherent-terminated": ("info", Message("Adhérent en cours de résiliation", "Member being terminated")),
+    "purge-overdue": ("medium", Message("Adhérent résilié dont la purge est en retard",
+                                        "Terminated member whose purge is overdue")),
     "no-secret-questions": ("low", Message("Questions secrètes non renseignées", "No secret questions")),
 }
 
@@ -129,6 +141,10 @@ class AdherentInfo:
     status: str = "active"
     confirmations: int = 1
     categories: tuple[str, ...] = ()     # the adherent's active staff categories
+    # Since when it has had 2 confirmations without two enabled validators, as the provisioner recorded it (group
+    # attribute easypaiement_incomplete_since); None: not recorded.
+    incomplete_since: datetime | None = None
+    terminated_at: datetime | None = None  # résiliation (provisioner/termination.py): group attribute terminated_at
 
 
 @dataclass(frozen=True)
@@ -193,6 +209,21 @@ class RealmConfig:
 
 
 @dataclass(frozen=True)
+class ReviewProgress:
+    """An open access review campaign: its deadline and, over every adherent in it, how many users were reviewed."""
+    campaign_id: int
+    name: str
+    deadline: datetime
+    users: int
+    reviewed: int
+    adherents_pending: tuple[str, ...]  # adherents with users still to review
+
+    @property
+    def percent(self) -> int:
+        return 100 * self.reviewed // self.users if self.users else 100
+
+
+@dataclass(frozen=True)
 class AuditData:
     realm: str
     collected_at: datetime
@@ -217,6 +248,8 @@ class AuditData:
     # Roles whose holders must use a second factor, as the report names roles ("realm:delegate",
     # "easypaiement:validateur"): realm/realm.yaml `second_factor.required_for`.
     second_factor_roles: tuple[str, ...] = ()
+    # Open access review campaigns (provisioner/reviews.py), each with its completion.
+    reviews: tuple[ReviewProgress, ...] = ()
 
 
 # --- output ----------------------------------------------------------------------------------------
@@ -331,9 +364,47 @@ def _finding(kind: str, subject: str, adherent: str | None, detail: str) -> Find
     return Finding(KINDS[kind][0], kind, subject, adherent, detail)
 
 
-def find_issues(data: AuditData, view: _View, inactive_days: int, now: datetime) -> list[Finding]:
-    """Every finding, each rule applied to the whole realm's data."""
+DORMANT_NOTICE_DAYS = 14  # "about to be disabled": within this many days of the dormant threshold
+
+
+def _lifecycle(data: AuditData, view: _View, now: datetime, dormant_days: int, grace_days: int) -> list[Finding]:
+    """Where accounts and adherents stand in their lifecycle: teleservice users the dormant rule is about to disable
+    (or should have), open access reviews and their completion, adherents being terminated (and purges overdue)."""
     out: list[Finding] = []
+    for a in data.accounts:
+        if not (a.enabled and view.kind(a) == "user"):
+            continue
+        since = data.last_logins.get(a.id) or a.created
+        if since is None:
+            continue
+        due = since + timedelta(days=dormant_days)
+        if due <= now:
+            out.append(_finding("dormant-overdue", a.username, a.adherent,
+                                f"no login since {since:%Y-%m-%d}; dormant since {due:%Y-%m-%d} ({dormant_days} days)"))
+        elif due - now <= timedelta(days=DORMANT_NOTICE_DAYS):
+            out.append(_finding("dormant-soon", a.username, a.adherent,
+                                f"no login since {since:%Y-%m-%d}; disabled from {due:%Y-%m-%d} unless it logs in"))
+    for r in data.reviews:
+        pending = r.adherents_pending
+        more = f" (+{len(pending) - 10} more)" if len(pending) > 10 else ""
+        out.append(_finding("review-overdue" if r.deadline <= now else "review-open", f"review {r.campaign_id}", None,
+                            f"'{r.name}', deadline {r.deadline:%Y-%m-%d}: {r.reviewed}/{r.users} users reviewed "
+                            f"({r.percent}%); adherents with users to review: "
+                            f"{', '.join(pending[:10]) or 'none'}{more}"))
+    for ad in data.adherents:
+        if ad.status != "terminated" or ad.terminated_at is None:
+            continue
+        purge = ad.terminated_at + timedelta(days=grace_days)
+        kind = "purge-overdue" if purge <= now else "adherent-terminated"
+        out.append(_finding(kind, ad.numero, ad.numero, f"terminated {ad.terminated_at:%Y-%m-%d}; reversible until, "
+                                                        f"then purged from, {purge:%Y-%m-%d}"))
+    return out
+
+
+def find_issues(data: AuditData, view: _View, inactive_days: int, now: datetime,
+                incomplete_days: int = 7, dormant_days: int = 180, grace_days: int = 30) -> list[Finding]:
+    """Every finding, each rule applied to the whole realm's data."""
+    out: list[Finding] = _lifecycle(data, view, now, dormant_days, grace_days)
     adherents = {ad.numero: ad for ad in data.adherents}
     for a in data.accounts:
         kind = view.kind(a)
@@ -401,9 +472,9 @@ def find_issues(data: AuditData, view: _View, inactive_days: int, now: datetime)
         if missing:
             out.append(_finding("categories-uncovered", numero, numero,
                                 f"no enabled Télédéclaration user declares {', '.join(missing)}"))
-        if ad.confirmations >= 2 and len(validators.get(numero, ())) < 2:
-            out.append(_finding("validators-missing", numero, numero,
-                                f"{len(validators.get(numero, ()))} enabled validator(s) for 2 confirmations"))
+        lasting = _incomplete_for_too_long(ad, len(validators.get(numero, ())), incomplete_days, now)
+        if lasting:
+            out.append(_finding("validators-missing", numero, numero, lasting))
     for change in data.drift or ():
         out.append(_finding("realm-drift", data.realm, None, change))
     if data.config is not None:
@@ -411,6 +482,21 @@ def find_issues(data: AuditData, view: _View, inactive_days: int, now: datetime)
     for kind, adherent, subject, detail in data.delegations:
         out.append(_finding(kind, subject, adherent, detail))
     return sorted(out, key=lambda f: (-severity_rank(f.severity), f.kind, f.adherent or "", f.subject))
+
+
+def _incomplete_for_too_long(ad: AdherentInfo, validators: int, days: int, now: datetime) -> str | None:
+    """The brochure lets a delegate choose 2 confirmations before creating its second validator: a short gap is
+    normal, one longer than ``days`` is a finding. A gap the provisioner did not record (made outside our actions,
+    or before the record existed) is reported at once: nobody knows how long it has lasted."""
+    if ad.confirmations < 2 or validators >= 2:
+        return None
+    what = f"{validators} enabled validator(s) for 2 confirmations"
+    if ad.incomplete_since is None:
+        return f"{what}; since: not recorded"
+    if now - ad.incomplete_since > timedelta(days=days):
+        return f"{what} since {ad.incomplete_since:%Y-%m-%d} ({(now - ad.incomplete_since).days} days; " \
+               f"threshold {days} days)"
+    return None
 
 
 # realm-management roles that make Keycloak skip fine-grained admin permissions (docs/security.md §3).
@@ -548,11 +634,14 @@ def admin_activity(data: AuditData) -> list[TrailEntry]:
     return sorted(rows, key=lambda r: r.at, reverse=True)
 
 
-def build_report(data: AuditData, inactive_days: int = 90, now: datetime | None = None) -> Report:
-    """The full report (pure): holdings, findings, admin activity, counts and caveats."""
+def build_report(data: AuditData, inactive_days: int = 90, now: datetime | None = None,
+                 incomplete_days: int = 7, dormant_days: int = 180, grace_days: int = 30) -> Report:
+    """The full report (pure): holdings, findings, admin activity, counts and caveats. ``incomplete_days``: how long
+    a 2-confirmation adherent may lack its second validator before it is a finding; ``dormant_days`` and
+    ``grace_days``: the DORMANT_DAYS and TERMINATION_GRACE_DAYS settings."""
     now = now or data.collected_at
     view = _View(data)
-    findings = find_issues(data, view, inactive_days, now)
+    findings = find_issues(data, view, inactive_days, now, incomplete_days, dormant_days, grace_days)
     notes = list(data.notes)
     if data.login_retention_days is not None and data.login_retention_days < inactive_days:
         notes.append(f"Login events are kept {data.login_retention_days} days: 'inactive' cannot see logins older "

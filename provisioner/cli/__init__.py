@@ -7,6 +7,8 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 drift or findings.
 
 from provisioner.cli.base import cli
 from provisioner.cli import adherents, audit, bulk, realm, subscriptions, trail, users  # noqa: F401,E402
+from provisioner.cli import clients, dormant, mail  # noqa: F401,E402
+from provisioner.cli import reviews  # noqa: F401,E402
 
 __all__ = ["cli", "main"]
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
-from provisioner.cli.base import Run, cli, from_mapping, new_password, read_form, verb
+from provisioner.cli.base import EXIT_FINDINGS, Run, cli, from_mapping, new_password, read_form, verb
 
 
 @cli.group()
@@ -60,18 +62,71 @@ def adherent_change_email(run: Run, numero: str, email: str) -> None:
 @click.argument("numero")
 @click.argument("delegate_file", type=click.Path(exists=True, dir_okay=False))
 def adherent_replace_delegate(run: Run, numero: str, delegate_file: str) -> None:
-    """Réabonnement: the delegate block in DELEGATE_FILE (YAML/JSON); the new password is asked twice."""
+    """Réabonnement: the new delegate in DELEGATE_FILE (YAML/JSON: nom, prenom, fonction, email, ...). The new
+    delegate chooses its password through a link mailed to it (valid 72 h). The same person (same name and
+    e-mail) again: its details only, no new password."""
     from provisioner.adherents import replace_delegate
     from provisioner.subscriptions import NewDelegate
 
     data = read_form(delegate_file)
     block = data.get("delegate", data)
-    from_mapping(NewDelegate, block, "delegate", delegate_file, password="", password_confirm="")  # keys first
-    password = new_password("New delegate's password", "delegate.password")
-    form = NewDelegate(**block, password=password, password_confirm=password)
-    replace_delegate(run.gw, run.services, run.actor, numero, form)
-    run.emit(f"Delegate of {numero} replaced by {form.prenom} {form.nom}", {"adherent": numero,
-                                                                             "delegate": form.public()})
+    form = from_mapping(NewDelegate, block, "delegate", delegate_file, password="", password_confirm="")
+    mailed = replace_delegate(run.gw, run.services, run.actor, numero, form)
+    who = f"{form.prenom} {form.nom}"
+    if mailed is None:
+        human = f"Delegate of {numero}: details of {who} updated (same person: password unchanged)"
+    elif mailed.sent:
+        human = (f"Delegate of {numero} replaced by {who}; a link to choose the password was mailed to {form.email} "
+                 f"(valid until {mailed.expires_at:%Y-%m-%d %H:%M} UTC)")
+    else:
+        human = (f"Delegate of {numero} replaced by {who}; the password link could NOT be mailed ({mailed.error}): "
+                 f"run `provisioner adherent send-password-link {numero}` once the mail server answers")
+    run.emit(human, {"adherent": numero, "delegate": form.public(), "replaced": mailed is not None,
+                     "link_mailed": None if mailed is None else mailed.sent})
+    if mailed is not None and not mailed.sent:
+        sys.exit(EXIT_FINDINGS)
+
+
+@verb(adherent, "send-password-link")
+@click.argument("numero")
+def adherent_send_password_link(run: Run, numero: str) -> None:
+    """A new link for the delegate to choose its password (the earlier ones stop working). Exit 3 when the mail
+    server did not take it."""
+    from provisioner.password_links import send_delegate_link
+
+    mailed = send_delegate_link(run.gw, run.services, run.actor, numero)
+    if not mailed.sent:
+        run.emit(f"The link could not be mailed: {mailed.error}", {"adherent": numero, "link_mailed": False})
+        sys.exit(EXIT_FINDINGS)
+    run.emit(f"A new password link was mailed to the delegate of {numero} (valid until "
+             f"{mailed.expires_at:%Y-%m-%d %H:%M} UTC)", {"adherent": numero, "link_mailed": True,
+                                                          "expires_at": mailed.expires_at.isoformat()})
+
+
+@verb(adherent, "categories")
+@click.argument("numero")
+@click.option("--add", "added", multiple=True, metavar="CATEGORY", help="A category to activate (repeatable).")
+@click.option("--retire", "retired", multiple=True, metavar="CATEGORY", help="A category to retire (repeatable).")
+def adherent_categories(run: Run, numero: str, added: tuple[str, ...], retired: tuple[str, ...]) -> None:
+    """The adherent's active staff categories (Télédéclaration): add or retire some; the users who still declare a
+    retired one are listed (exit 3). Without options: show them."""
+    from provisioner.adherents import get_adherent, set_categories
+
+    current = get_adherent(run.gw, run.services, run.actor, numero).categories
+    unknown = [c for c in retired if c not in current]
+    if unknown:
+        raise click.BadParameter(f"'{unknown[0]}' is not an active category of {numero} (active: "
+                                 f"{', '.join(current)})", param_hint="--retire")
+    wanted = tuple(c for c in (*current, *added) if c not in retired)
+    change = set_categories(run.gw, run.services, run.actor, numero, wanted)
+    human = f"Active categories of {numero}: {', '.join(change.categories)}"
+    if change.flagged:
+        human += (f"\n{len(change.flagged)} Télédéclaration user(s) still declare a retired category (their delegate "
+                  f"should change it): {', '.join(change.flagged)}")
+    run.emit(human, {"adherent": numero, "categories": list(change.categories), "added": list(change.added),
+                     "retired": list(change.retired), "flagged": list(change.flagged)})
+    if change.flagged:
+        sys.exit(EXIT_FINDINGS)
 
 
 @verb(adherent, "history")
@@ -95,6 +150,47 @@ def adherent_suspend(run: Run, numero: str, reason: str) -> None:
     run.emit(f"Adherent {numero} suspended: {count} account(s) disabled", {"adherent": numero, "disabled": count})
 
 
+@verb(adherent, "terminate")
+@click.argument("numero")
+@click.option("--reason", required=True, help="The signed letter it follows (date, reference).")
+def adherent_terminate(run: Run, numero: str, reason: str) -> None:
+    """Résiliation on a signed letter: every account disabled (the delegate's too), the delegation removed, the
+    history kept. Reversible with `reinstate` for TERMINATION_GRACE_DAYS; then `purge`."""
+    from provisioner.termination import terminate_adherent
+
+    if not reason.strip():
+        raise click.BadParameter("say which signed letter this follows", param_hint="--reason")
+    count = terminate_adherent(run.gw, run.services, run.actor, numero, reason.strip())
+    run.emit(f"Adherent {numero} terminated: {count} account(s) disabled, delegation removed "
+             f"(reversible for {run.settings.termination_grace_days} days)", {"adherent": numero, "disabled": count})
+
+
+@verb(adherent, "reinstate")
+@click.argument("numero")
+def adherent_reinstate(run: Run, numero: str) -> None:
+    """Undo a termination within its grace period: the accounts it disabled enabled, the delegation restored."""
+    from provisioner.termination import reinstate_adherent
+
+    count = reinstate_adherent(run.gw, run.services, run.actor, numero)
+    run.emit(f"Adherent {numero} reinstated: {count} account(s) enabled", {"adherent": numero, "enabled": count})
+
+
+@verb(adherent, "purge")
+@click.argument("numero", required=False)
+@click.option("--due", is_flag=True, help="Every terminated adherent whose grace period is over (for cron).")
+def adherent_purge(run: Run, numero: str | None, due: bool) -> None:
+    """After the grace period: delete a terminated adherent's accounts and groups and anonymise our records of its
+    people; the trail is kept (docs/retention.md). NUMERO, or --due for all that are due."""
+    from provisioner.termination import due_for_purge, purge_adherent
+
+    if bool(numero) == due:
+        raise click.UsageError("give either NUMERO or --due")
+    numeros = due_for_purge(run.gw, run.services) if due else [numero]
+    purged = [purge_adherent(run.gw, run.services, run.actor, n) for n in numeros]
+    run.emit("\n".join(f"Adherent {p.numero} purged: {p.users} account(s), {p.groups} group(s) deleted"
+                       for p in purged) or "No terminated adherent is due for purge.", purged)
+
+
 @verb(adherent, "reactivate")
 @click.argument("numero")
 def adherent_reactivate(run: Run, numero: str) -> None:
@@ -108,8 +204,11 @@ def adherent_reactivate(run: Run, numero: str) -> None:
 @click.argument("numero")
 @click.argument("count", type=int)
 def adherent_confirmations(run: Run, numero: str, count: int) -> None:
-    """E@syPaiement: 1 or 2 confirmations (2 needs two validators)."""
+    """E@syPaiement: 1 or 2 confirmations (2 may come first; the adherent is incomplete until two validators are
+    enabled)."""
     from provisioner.adherents import set_easypaiement_confirmations
 
-    set_easypaiement_confirmations(run.gw, run.services, run.actor, numero, count)
-    run.emit(f"E@syPaiement confirmations of {numero}: {count}", {"adherent": numero, "confirmations": count})
+    after = set_easypaiement_confirmations(run.gw, run.services, run.actor, numero, count)
+    missing = f"\nIncomplete: {after.message.en}" if after.missing else ""
+    run.emit(f"E@syPaiement confirmations of {numero}: {count}{missing}",
+             {"adherent": numero, "confirmations": count, "validators_missing": after.missing})

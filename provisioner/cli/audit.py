@@ -23,15 +23,18 @@ from provisioner.cli.base import EXIT_FINDINGS, Context, cli
               help="Report enabled users with no login for this many days.")
 @click.option("--activity-days", type=click.IntRange(1, 3650), default=30, show_default=True,
               help="Admin activity of the last this many days.")
+@click.option("--incomplete-days", type=click.IntRange(0, 3650), default=None,
+              help="Report 2-confirmation adherents lacking their second validator for more than this many days "
+                   "[default: EASYPAIEMENT_INCOMPLETE_DAYS, 7].")
 @click.option("--no-drift", is_flag=True, help="Skip the comparison of the live realm with realm/.")
 @click.pass_obj
 def audit(ctx: Context, fmt: str, section: str, output: Path | None, fail_on: str, inactive_days: int,
-          activity_days: int, no_drift: bool) -> None:
+          activity_days: int, incomplete_days: int | None, no_drift: bool) -> None:
     """Who holds what, findings and admin activity, read with the read-only `auditor` account."""
     from provisioner.audit.collect import audit_realm
 
     report = audit_realm(ctx.settings, inactive_days=inactive_days, activity_days=activity_days,
-                         with_drift=not no_drift)
+                         with_drift=not no_drift, incomplete_days=incomplete_days)
     fmt = "json" if ctx.as_json else fmt
     text = {"table": render_table, "json": render_json, "html": render_html,
             "csv": lambda r: render_csv(r, section)}[fmt](report)

@@ -16,7 +16,8 @@ from typing import Any, Callable
 import click
 import yaml
 
-from provisioner.errors import InputError, Message, ProvisionerError, ValidationError
+from provisioner.db import UNREACHABLE
+from provisioner.errors import DatabaseUnavailable, InputError, Message, ProvisionerError, ValidationError
 from provisioner.settings import Settings
 
 EXIT_USAGE = 2
@@ -69,6 +70,11 @@ class RootGroup(click.Group):
         except ProvisionerError as exc:
             report_error(as_json, exc)
             ctx.exit(exc.exit_code)
+        except UNREACHABLE as exc:  # one line for cron, not a traceback; never the statement or its values
+            cause = getattr(exc, "orig", None) or exc
+            report_error(as_json, DatabaseUnavailable(
+                f"database unreachable: {type(cause).__name__}: {(str(cause).splitlines() or [''])[0]}"))
+            ctx.exit(DatabaseUnavailable.exit_code)
         except click.UsageError as exc:
             if not as_json:
                 raise

@@ -11,7 +11,7 @@ from provisioner.cli.base import EXIT_FINDINGS, Run, cli, from_mapping, new_pass
 
 @cli.group()
 def subscription() -> None:
-    """Abonnement: submit, list pending (48-hour promise), approve, reject."""
+    """Abonnement: submit, receive (the signed paper), list pending (48-hour promise), approve, reject."""
 
 
 @verb(subscription, "submit", actor=False)
@@ -42,25 +42,40 @@ def subscription_submit(run: Run, form_file: str) -> None:
 @verb(subscription, "list", actor=False)
 @click.option("--status", type=click.Choice(["pending", "approved", "rejected", "all"]), default="pending")
 def subscription_list(run: Run, status: str) -> None:
-    """Subscriptions with their age; exit 3 when a pending one is past the 48-hour promise."""
+    """Subscriptions with their age since submission and since the signed paper arrived; exit 3 when a pending one
+    is past the 48-hour promise (counted from the paper)."""
     from provisioner.subscriptions import list_subscriptions
 
     subs = list_subscriptions(run.services, None if status == "all" else status)
-    lines = [f"{s.id:>5}  {s.adherent:<10}  {s.status:<8}  {s.age_hours:>7.1f} h  {s.form['company']['raison_sociale']}"
-             f"{'  OVERDUE' if s.overdue else ''}" for s in subs]
+    lines = [f"{s.id:>5}  {s.adherent:<10}  {s.status:<8}  {s.age_hours:>7.1f} h  "
+             f"{'paper ' + format(s.paper_age_hours, '.1f') + ' h' if s.paper_age_hours is not None else 'no paper':<14}  "
+             f"{s.form['company']['raison_sociale']}{'  OVERDUE' if s.overdue else ''}" for s in subs]
     run.emit("\n".join(lines) or "No subscription.", subs)
     if any(s.overdue for s in subs):
         sys.exit(EXIT_FINDINGS)
 
 
+@verb(subscription, "receive")
+@click.argument("subscription_id", type=int)
+@click.option("--date", "received_on", metavar="YYYY-MM-DD", help="the day the paper arrived (default: now)")
+def subscription_receive(run: Run, subscription_id: int, received_on: str | None) -> None:
+    """Record that the signed and stamped form arrived: the 48-hour promise counts from then; approval needs it."""
+    from provisioner.subscriptions import receive_paper
+
+    sub = receive_paper(run.services, run.actor, subscription_id, received_on)
+    run.emit(f"Subscription {sub.id} (adherent {sub.adherent}): paper received "
+             f"{sub.paper_received_at:%Y-%m-%d %H:%M} UTC, recorded by {sub.paper_recorded_by}", sub)
+
+
 @verb(subscription, "approve")
 @click.argument("subscription_id", type=int)
 def subscription_approve(run: Run, subscription_id: int) -> None:
-    """Approve: the adherent's groups, the delegate enabled and notified."""
+    """Approve (once the paper is recorded: `receive`): the adherent's groups, the delegate enabled and notified."""
     from provisioner.subscriptions import approve_subscription
 
     sub = approve_subscription(run.gw, run.services, run.actor, subscription_id)
     run.emit(f"Subscription {sub.id} approved: adherent {sub.adherent} is active", sub)
+    _warn_unsent(run, sub.adherent)
 
 
 @verb(subscription, "reject")
@@ -72,3 +87,13 @@ def subscription_reject(run: Run, subscription_id: int, reason: str) -> None:
 
     sub = reject_subscription(run.gw, run.services, run.actor, subscription_id, reason)
     run.emit(f"Subscription {sub.id} rejected", sub)
+    _warn_unsent(run, sub.adherent)
+
+
+def _warn_unsent(run: Run, adherent: str) -> None:
+    """The decision holds even when its mail could not be sent: say so (stderr), and how it will go out."""
+    from provisioner.outbox import unsent
+
+    for m in unsent(run.services, adherent):
+        click.echo(f"warning: mail {m.id} to {m.recipient} not sent ({m.last_error}); it waits in the outbox: "
+                   "`provisioner mail flush` sends it", err=True)

@@ -181,7 +181,25 @@ def _simple_user_command(name: str, fn_name: str, done: str, doc: str) -> None:
                                                                                   "result": result})
 
 
-_simple_user_command("disable", "disable_user", "disabled", "Disable a departing user (sessions ended at once).")
+@verb(user, "disable")
+@click.argument("numero")
+@click.argument("login")
+@click.option("--confirm", is_flag=True, help="Disable a validator even when it leaves a 2-confirmation adherent "
+              "with fewer than two enabled validators (refused with the warning otherwise).")
+def user_disable(run: Run, numero: str, login: str, confirm: bool) -> None:
+    """Disable a departing user (sessions ended at once)."""
+    from provisioner.errors import Message, NeedsConfirmation
+    from provisioner.users import disable_user
+
+    try:
+        disable_user(run.gw, run.services, run.actor, numero, login, confirmed=confirm)
+    except NeedsConfirmation as exc:  # the warning, and how to go ahead
+        raise NeedsConfirmation(exc.field, Message(exc.message.fr + " Relancez avec --confirm pour désactiver "
+                                                   "quand même.", exc.message.en + " Run again with --confirm to "
+                                                   "disable anyway.")) from None
+    run.emit(f"{login} disabled", {"login": login, "done": "disabled", "result": None})
+
+
 _simple_user_command("enable", "enable_user", "enabled", "Re-enable a user.")
 _simple_user_command("unlock", "unlock_user", "unlocked", "Clear a brute-force lockout.")
 

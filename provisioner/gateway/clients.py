@@ -40,6 +40,10 @@ class ClientAdmin(Transport):
     def service_account_user(self, client_uuid: str) -> dict:
         return self.get(f"/clients/{client_uuid}/service-account-user")
 
+    def regenerate_client_secret(self, client_uuid: str) -> str:
+        """A new secret for a confidential client (the old one stops working at once); returns it."""
+        return self.post_json(f"/clients/{client_uuid}/client-secret", None)["value"]
+
     # --- client roles -------------------------------------------------------------------------------
     def client_roles(self, client_uuid: str) -> list[dict]:
         return self.get(f"/clients/{client_uuid}/roles") or []

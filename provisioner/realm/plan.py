@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisioner.errors import UnsafePlan
-from provisioner.realm.spec import BUILTIN_CLIENT_IDS, BuiltinClient, Client, RealmSpec, SecondFactor
+from provisioner.realm.spec import ADHERENT_CLAIMS, BUILTIN_CLIENT_IDS, BuiltinClient, Client, RealmSpec, SecondFactor
 
 # Apply order; deletions run in reverse.
 KINDS = ("realm", "realm-role", "user-profile-attribute", "flow", "flow-binding", "client", "builtin-client",
@@ -33,8 +33,9 @@ REFUSE_ACCESS = "cimr-refuse-access"
 # Grants that skip the per-teleservice browser flows: off on every client we declare.
 CLOSED_GRANTS = {"oauth2.device.authorization.grant.enabled": "false", "oidc.ciba.grant.enabled": "false",
                  "standard.token.exchange.enabled": "false"}
-DENY_MESSAGE = ("Accès refusé : ce compte n'est pas autorisé pour ce téléservice. "
-                "/ Access denied: this login is not allowed for this teleservice.")
+# A message key of our login theme (theme/cimr/login/messages): the refusal names the teleservice and says what to
+# do. The authenticator passes the client's name as {0}.
+DENY_MESSAGE = "cimrAccessDenied"
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,9 @@ def _realm(spec: RealmSpec) -> dict:
         "adminEventsDetailsEnabled": ev.admin_details,
         # The acr values clients may ask for (acr_values) and the level each one names (step-up).
         "attributes": {"adminEventsExpiration": str(ev.retention_days * 86400),
-                       "acr.loa.map": json.dumps(dict(sf.levels), separators=(",", ":"))},
+                       "acr.loa.map": json.dumps(dict(sf.levels), separators=(",", ":")),
+                       **({"cimrForgotPasswordUrl": spec.login_pages.forgot_password_url}
+                          if spec.login_pages else {})},
         # TOTP, as every authenticator app does it; a code is accepted once (a watched or replayed code fails).
         "otpPolicyType": "totp",
         "otpPolicyAlgorithm": sf.otp_algorithm,
@@ -192,7 +195,15 @@ def _realm(spec: RealmSpec) -> dict:
         "rememberMe": False,
         # Fine-grained admin permissions v2: Keycloak confines each delegate to its adherent's groups.
         "adminPermissionsEnabled": True,
+        **_login_pages(spec.login_pages),
     }
+
+
+def _login_pages(lp) -> dict:
+    """The theme, the brand band and the forgotten-password link (read by the theme's login.ftl)."""
+    if lp is None:
+        return {}
+    return {"loginTheme": lp.theme, "displayNameHtml": lp.display_name_html}
 
 
 def _attribute(attr) -> dict:
@@ -259,7 +270,11 @@ def _builtin_client(builtin: BuiltinClient) -> dict:
 def _mapper(claim: str, spec: RealmSpec) -> dict:
     """The claim in every token of the client. ``adherent`` and ``categories`` are derived from group membership,
     which Keycloak confines to the delegate's own adherent: an attribute a delegate writes through the Admin API
-    (#40259) never reaches the token. The others are the user's attribute."""
+    (#40259) never reaches the token. The adherent's E@syPaiement claims are computed from its group (the
+    confirmations CIMR's provisioner writes there, the enabled members of its validateur group). The others are the
+    user's attribute."""
+    if claim in ADHERENT_CLAIMS:
+        return _adherent_mapper(claim, ADHERENT_CLAIMS[claim])
     attr = next(a for a in spec.attributes if a.name == claim)
     derived = claim in MEMBERSHIP_CLAIMS
     return {
@@ -276,6 +291,17 @@ def _mapper(claim: str, spec: RealmSpec) -> dict:
             "userinfo.token.claim": "true",
             "introspection.token.claim": "true",
         },
+    }
+
+
+def _adherent_mapper(claim: str, json_type: str) -> dict:
+    return {
+        "name": claim,
+        "protocol": "openid-connect",
+        "protocolMapper": MEMBERSHIP_MAPPER,
+        "config": {"cimr.source": claim, "claim.name": claim, "jsonType.label": json_type,
+                   "id.token.claim": "true", "access.token.claim": "true", "userinfo.token.claim": "true",
+                   "introspection.token.claim": "true"},
     }
 
 

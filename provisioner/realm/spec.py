@@ -20,6 +20,9 @@ REALM_MANAGEMENT_ROLES = frozenset({
     "query-clients", "query-realms", "create-client", "impersonation", "realm-admin",
 })
 CLAIMABLE = ("adherent", "user_type", "categories", "teleservice")
+# Claims of the adherent rather than of the user (no user-profile attribute): our extension's mapper computes them
+# from the adherent's group (provisioner/realm/plan.py). Name -> JSON type of the claim.
+ADHERENT_CLAIMS = {"easypaiement_confirmations": "int", "easypaiement_enough_validators": "boolean"}
 _VAR = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,40}$")
 
@@ -65,6 +68,15 @@ class Sessions:
     max_seconds: int
     access_token_seconds: int
     rotate_refresh_tokens: bool = True  # each refresh token is accepted once
+
+
+@dataclass(frozen=True)
+class LoginPages:
+    """Keycloak's login pages: our theme (keycloak-extension/src/main/resources/theme/), the brand band, and where
+    "Mot de passe oublié ?" leads (the portal's secret-question reset; Keycloak's e-mail reset stays off)."""
+    theme: str
+    display_name_html: str
+    forgot_password_url: str
 
 
 @dataclass(frozen=True)
@@ -170,6 +182,7 @@ class RealmSpec:
     attributes: tuple[Attribute, ...]
     builtin_clients: tuple[BuiltinClient, ...] = ()
     second_factor: SecondFactor = SecondFactor()
+    login_pages: LoginPages | None = None  # None: Keycloak's own pages, untouched
 
     @property
     def teleservices(self) -> tuple[Client, ...]:
@@ -282,7 +295,7 @@ def load_realm_spec(directory: Path, realm_name: str, overrides: Mapping[str, st
                     {"realm"})
     realm = r.mapping(top["realm"], "realm",
                       {"display_name", "locales", "default_locale", "password_policy", "brute_force", "events",
-                       "sessions"},
+                       "sessions", "login"},
                       {"display_name", "locales", "default_locale", "password_policy", "brute_force", "events",
                        "sessions"})
     locales = r.str_list(realm["locales"], "realm.locales")
@@ -345,9 +358,18 @@ def load_realm_spec(directory: Path, realm_name: str, overrides: Mapping[str, st
     clients = _clients(clients_reader, raw["clients.yaml"], {a.name for a in attributes})
     builtin = _builtin_clients(clients_reader, raw["clients.yaml"].get("builtin_clients") or {})
     second = _second_factor(r, top.get("second_factor") or {}, realm_roles, clients)
+    login_pages = None
+    if "login" in realm:
+        keys = {"theme", "display_name_html", "forgot_password_url"}
+        lp = r.mapping(realm["login"], "realm.login", keys, keys)
+        login_pages = LoginPages(*(r.str_(lp[k], f"realm.login.{k}") for k in ("theme", "display_name_html",
+                                                                                "forgot_password_url")))
+        if not re.match(r"^https?://[^/\s]+", login_pages.forgot_password_url):
+            raise r.fail("realm.login.forgot_password_url",
+                         f"must be an http(s) URL, got {login_pages.forgot_password_url!r}")
     return RealmSpec(realm_name, r.str_(realm["display_name"], "realm.display_name"), locales, default_locale,
                      policy, brute, events, sessions, realm_roles, tuple(groups), clients, attributes, builtin,
-                     second)
+                     second, login_pages)
 
 
 OTP_ALGORITHMS = ("HmacSHA1", "HmacSHA256", "HmacSHA512")
@@ -460,10 +482,12 @@ def _clients(r: _Reader, data: dict, attribute_names: set[str]) -> tuple[Client,
                 raise r.fail(f"{key}.roles", "a teleservice needs at least one role (access is holding one)")
             claims = r.str_list(body.get("claims") or [], f"{key}.claims")
             for i, claim in enumerate(claims):
+                if claim in ADHERENT_CLAIMS:
+                    continue
                 if claim not in CLAIMABLE or claim not in attribute_names:
                     raise r.fail(f"{key}.claims[{i}]",
                                  f"{claim!r} is not a declared user-profile attribute usable as a claim "
-                                 f"({', '.join(CLAIMABLE)})")
+                                 f"({', '.join(CLAIMABLE)}) nor an adherent claim ({', '.join(ADHERENT_CLAIMS)})")
             sa_roles = r.composites(body.get("service_account_roles") or {}, f"{key}.service_account_roles")
             url = r.str_(body["url"], f"{key}.url").rstrip("/") if "url" in body else None
             if url is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", url):

@@ -100,3 +100,13 @@ def test_every_client_is_closed_to_grants_that_skip_our_flows():
         assert rep["directAccessGrantsEnabled"] is False
         assert rep["attributes"]["pkce.code.challenge.method"] == "S256"
     assert desired[("realm", SPEC.name)]["revokeRefreshToken"] is True
+
+
+def test_easypaiement_tokens_get_the_adherents_confirmations_from_our_mapper_and_no_other_client_does():
+    desired = desired_state(load_realm_spec(PROJECT_ROOT / "realm", "cimr"))
+    for claim, json_type in (("easypaiement_confirmations", "int"), ("easypaiement_enough_validators", "boolean")):
+        mapper = desired[("mapper", f"easypaiement/{claim}")]
+        assert mapper["protocolMapper"] == "cimr-membership-mapper"
+        assert mapper["config"]["cimr.source"] == claim and mapper["config"]["jsonType.label"] == json_type
+    others = [key for kind, key in desired if kind == "mapper" and "easypaiement_" in key]
+    assert sorted(others) == ["easypaiement/easypaiement_confirmations", "easypaiement/easypaiement_enough_validators"]

@@ -36,6 +36,12 @@ import java.util.stream.Collectors;
  *   <li>{@code cimr.source=categories}: the user's {@code categories} attribute, kept only where the category
  *   is one of its adherent's active categories (the {@code categories} attribute of {@code /adherents/<n>},
  *   which only CIMR writes). No adherent: no claim.</li>
+ *   <li>{@code cimr.source=easypaiement_confirmations}: the confirmations (1 or 2) the adherent requires for an
+ *   E@syPaiement payment, from the {@code easypaiement_confirmations} attribute of {@code /adherents/<n>} (written
+ *   by CIMR's provisioner only; a delegate's permissions do not reach the group's own attributes).</li>
+ *   <li>{@code cimr.source=easypaiement_enough_validators}: whether the adherent has at least that many enabled
+ *   members of {@code /adherents/<n>/easypaiement/validateur} (the users Keycloak gives the validateur role through
+ *   the adherent's tree): counted at token time, stopping at the number required.</li>
  * </ul>
  */
 public class MembershipClaimMapper extends AbstractOIDCProtocolMapper
@@ -45,6 +51,11 @@ public class MembershipClaimMapper extends AbstractOIDCProtocolMapper
     public static final String SOURCE = "cimr.source";
     static final String ADHERENTS = "adherents";
     static final String DELEGATES = "delegates";
+    static final String CATEGORIES = "categories";
+    static final String CONFIRMATIONS = "easypaiement_confirmations";
+    static final String ENOUGH_VALIDATORS = "easypaiement_enough_validators";
+    static final String EASYPAIEMENT = "easypaiement";
+    static final String VALIDATEUR = "validateur";
 
     private static final List<ProviderConfigProperty> CONFIG = new ArrayList<>();
 
@@ -53,9 +64,10 @@ public class MembershipClaimMapper extends AbstractOIDCProtocolMapper
         source.setName(SOURCE);
         source.setLabel("Derived value");
         source.setHelpText("adherent: the numéro of the user's adherent group; categories: the user's categories "
-                + "that are active for that adherent.");
+                + "that are active for that adherent; easypaiement_confirmations: the confirmations the adherent "
+                + "requires; easypaiement_enough_validators: whether it has that many enabled validators.");
         source.setType(ProviderConfigProperty.LIST_TYPE);
-        source.setOptions(List.of("adherent", "categories"));
+        source.setOptions(List.of("adherent", CATEGORIES, CONFIRMATIONS, ENOUGH_VALIDATORS));
         source.setDefaultValue("adherent");
         CONFIG.add(source);
         OIDCAttributeMapperHelper.addTokenClaimNameConfig(CONFIG);
@@ -97,7 +109,8 @@ public class MembershipClaimMapper extends AbstractOIDCProtocolMapper
         if (numero == null) {
             return;
         }
-        if (!"categories".equals(model.getConfig().get(SOURCE))) {
+        String source = model.getConfig().get(SOURCE);
+        if (source == null || "adherent".equals(source)) {
             OIDCAttributeMapperHelper.mapClaim(token, model, numero);
             return;
         }
@@ -106,10 +119,42 @@ public class MembershipClaimMapper extends AbstractOIDCProtocolMapper
         if (group == null) {
             return;
         }
-        Set<String> active = group.getAttributeStream("categories").collect(Collectors.toSet());
-        List<String> held = user.getAttributeStream("categories").filter(active::contains).sorted()
-                .collect(Collectors.toList());
-        OIDCAttributeMapperHelper.mapClaim(token, model, held);
+        switch (source) {
+            case CATEGORIES -> {
+                Set<String> active = group.getAttributeStream(CATEGORIES).collect(Collectors.toSet());
+                List<String> held = user.getAttributeStream(CATEGORIES).filter(active::contains).sorted()
+                        .collect(Collectors.toList());
+                OIDCAttributeMapperHelper.mapClaim(token, model, held);
+            }
+            case CONFIRMATIONS -> OIDCAttributeMapperHelper.mapClaim(token, model, String.valueOf(confirmations(group)));
+            case ENOUGH_VALIDATORS -> {
+                int required = confirmations(group);
+                OIDCAttributeMapperHelper.mapClaim(token, model,
+                        String.valueOf(enabledValidators(session, realm, group, required) >= required));
+            }
+            default -> { }  // an unknown source: no claim (fail closed)
+        }
+    }
+
+    /** The confirmations the adherent requires: 2 when its group says so, else 1 (the brochure's default). */
+    static int confirmations(GroupModel adherent) {
+        return "2".equals(adherent.getFirstAttribute(CONFIRMATIONS)) ? 2 : 1;
+    }
+
+    /** Enabled members of {@code <adherent>/easypaiement/validateur}, counted up to {@code enough}. */
+    static long enabledValidators(KeycloakSession session, RealmModel realm, GroupModel adherent, int enough) {
+        GroupModel leaf = child(child(adherent, EASYPAIEMENT), VALIDATEUR);
+        if (leaf == null) {
+            return 0;
+        }
+        return session.users().getGroupMembersStream(realm, leaf).filter(UserModel::isEnabled).limit(enough).count();
+    }
+
+    private static GroupModel child(GroupModel parent, String name) {
+        if (parent == null) {
+            return null;
+        }
+        return parent.getSubGroupsStream().filter(g -> name.equals(g.getName())).findFirst().orElse(null);
     }
 
     /**

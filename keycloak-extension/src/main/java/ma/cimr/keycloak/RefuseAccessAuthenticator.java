@@ -8,6 +8,7 @@ import org.keycloak.authentication.AuthenticatorFactory;
 import org.keycloak.events.Errors;
 import org.keycloak.models.AuthenticationExecutionModel.Requirement;
 import org.keycloak.models.AuthenticatorConfigModel;
+import org.keycloak.models.ClientModel;
 import org.keycloak.models.KeycloakSession;
 import org.keycloak.models.KeycloakSessionFactory;
 import org.keycloak.models.RealmModel;
@@ -36,7 +37,7 @@ public class RefuseAccessAuthenticator implements Authenticator, AuthenticatorFa
         ProviderConfigProperty p = new ProviderConfigProperty();
         p.setName(MESSAGE);
         p.setLabel("Error message");
-        p.setHelpText("Shown on the error page.");
+        p.setHelpText("Shown on the error page: a message key of the login theme or a text; {0} is the client's name.");
         p.setType(ProviderConfigProperty.STRING_TYPE);
         return p;
     }
@@ -52,7 +53,10 @@ public class RefuseAccessAuthenticator implements Authenticator, AuthenticatorFa
             }
         }
         context.getEvent().error(Errors.ACCESS_DENIED);
-        Response page = context.form().setError(text).createErrorPage(Response.Status.FORBIDDEN);
+        // The message may name the teleservice being entered: {0} is the client's name (its id if unnamed).
+        ClientModel client = context.getAuthenticationSession().getClient();
+        String service = client.getName() != null && !client.getName().isBlank() ? client.getName() : client.getClientId();
+        Response page = context.form().setError(text, service).createErrorPage(Response.Status.FORBIDDEN);
         context.forceChallenge(page);
     }
 

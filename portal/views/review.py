@@ -1,0 +1,91 @@
+"""Access review campaigns in the portal (provisioner/reviews.py): the delegate's « Revue des accès » (keep or revoke
+each of its users) and the security team's view of each campaign's completion per adherent, with its exports."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from portal.auth import guard_space
+from portal.forms import ActionForm
+from portal.i18n import say
+from portal.services import actor, core_services, gateway
+from portal.views import delegate
+from provisioner import reviews
+from provisioner.errors import InputError
+
+delegate_bp = Blueprint("review", __name__, url_prefix="/delegue/revues")
+guard_space(delegate_bp, "delegate")
+# The delegate's layout (tabs, the E@syPaiement banner) on this page too.
+delegate_bp.context_processor(delegate.easypaiement_banner)
+auditor_bp = Blueprint("review_audit", __name__, url_prefix="/auditeur/revues")
+guard_space(auditor_bp, "auditor")
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(delegate_bp)
+    app.register_blueprint(auditor_bp)
+
+
+@delegate_bp.app_context_processor
+def review_tab() -> dict:
+    """The delegate's tab shows how many of its users wait for a decision (read only when the layout asks)."""
+    def pending() -> int:
+        user = g.get("user") or {}
+        return reviews.pending_count(core_services(), user["adherent"]) if user.get("adherent") else 0
+    return {"review_pending": pending}
+
+
+@delegate_bp.get("/")
+def delegate_home():
+    found = reviews.items_to_review(gateway(), core_services(), actor(), g.user["adherent"])
+    names = {t.client_id: t.name for t in core_services().catalogue}
+    return render_template("review/delegate.html", campaigns=found, teleservices=names)
+
+
+@delegate_bp.post("/<int:item_id>")
+def decide(item_id: int):
+    """Keep or revoke one user: the item comes from the URL only, and the provisioner checks it is one of the
+    delegate's adherent's (403 otherwise); a revoke disables the user and ends its sessions."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    decision = request.form.get("decision", "")
+    try:
+        item = reviews.decide(gateway(), core_services(), actor(), item_id, decision)
+    except InputError as exc:
+        flash(" ".join(say(m) for m in exc.errors.values()), "error")
+    else:
+        flash(_("« %(login)s » conservé.", login=item.login) if item.decision == reviews.KEEP else
+              _("« %(login)s » révoqué : compte désactivé et sessions fermées.", login=item.login), "ok")
+    return redirect(url_for("review.delegate_home"))
+
+
+@auditor_bp.get("/")
+def campaigns():
+    listed = [(c, reviews.completion(reviews.items(core_services(), c.id))) for c in reviews.campaigns(core_services())]
+    return render_template("review/auditor_list.html", campaigns=listed)
+
+
+@auditor_bp.get("/<int:campaign_id>")
+def campaign(campaign_id: int):
+    c = reviews.get_campaign(core_services(), campaign_id)
+    return render_template("review/auditor_campaign.html", c=c,
+                           rows=reviews.completion(reviews.items(core_services(), c.id)))
+
+
+@auditor_bp.get("/<int:campaign_id>.csv")
+def export_csv(campaign_id: int):
+    """Completion per adherent; ``?section=decisions``: every user with its decision."""
+    section = request.args.get("section", "adherents")
+    if section not in ("adherents", "decisions"):
+        abort(404)
+    c = reviews.get_campaign(core_services(), campaign_id)
+    return Response(reviews.render_csv(c, reviews.items(core_services(), c.id), section), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="revue-{c.id}-{section}.csv"'})
+
+
+@auditor_bp.get("/<int:campaign_id>.html")
+def export_html(campaign_id: int):
+    c = reviews.get_campaign(core_services(), campaign_id)
+    return Response(reviews.render_html(c, reviews.items(core_services(), c.id)), mimetype="text/html",
+                    headers={"Content-Disposition": f'attachment; filename="revue-{c.id}.html"'})

@@ -1,0 +1,169 @@
+"""A link mailed to a person to choose its own password: the new delegate at a réabonnement.
+
+The agent who replaces a delegate never types, sees or mails a password. The new delegate receives a link to the
+portal (``PORTAL_URL/mot-de-passe/choisir/<token>``), valid ``LINK_HOURS``, that works once; a newer link replaces
+the older ones. The token is 256 random bits and exists only in the mail: we keep its SHA-256.
+
+Such a mail is not queued in the outbox (which keeps bodies to retry them): a link kept in clear in our database
+would let whoever reads it take the delegate's account. It is sent at once; when the SMTP server does not take
+it, the action holds and the agent is told, and sends a new link later (``send_delegate_link``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import delete, insert, select, update
+
+from provisioner.core import Services
+from provisioner.db import password_links
+from provisioner.errors import KeycloakRejected, MailError, Message, RuleViolation
+from provisioner.gateway import Gateway
+from provisioner.mailer import Mail
+from provisioner.rules import check_password_pair, raise_if
+from provisioner.tenancy import Actor, require_agent
+from provisioner.trail import audited
+
+LINK_HOURS = 72
+PATH = "/mot-de-passe/choisir/"
+DELEGATE = "delegate"
+
+LINK_INVALID = Message(
+    "Ce lien n'est plus valable : il a déjà servi, a expiré ou a été remplacé par un plus récent. Demandez un "
+    "nouveau lien à l'Agence virtuelle de la CIMR.",
+    "This link is no longer valid: it was used, expired or replaced by a newer one. Ask CIMR's Agence virtuelle "
+    "for a new link.")
+
+
+class LinkInvalid(RuleViolation):
+    """The link was used, expired, replaced, or never existed (one message for all: a guess learns nothing)."""
+
+    def __init__(self):
+        super().__init__("link", LINK_INVALID)
+
+
+@dataclass(frozen=True)
+class Link:
+    user_id: str
+    login: str
+    adherent: str | None
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Mailed:
+    """What became of a link's mail: sent, or not (the error to show the agent)."""
+    expires_at: datetime
+    error: str | None = None
+
+    @property
+    def sent(self) -> bool:
+        return self.error is None
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)  # SQLite gives naive datetimes back
+
+
+def issue(services: Services, actor: Actor, user_id: str, login: str, adherent: str | None,
+          purpose: str = DELEGATE, hours: int = LINK_HOURS) -> tuple[str, datetime]:
+    """A new link for this account (the older unused ones stop working); returns the token and its expiry."""
+    token, now = secrets.token_urlsafe(32), _now()
+    expires = now + timedelta(hours=hours)
+    with services.db.begin() as conn:
+        conn.execute(delete(password_links).where(password_links.c.user_id == user_id,
+                                                  password_links.c.used_at.is_(None)))
+        conn.execute(insert(password_links).values(
+            token_hash=_hash(token), user_id=user_id, login=login, adherent=adherent, purpose=purpose,
+            created_by=actor.username, created_at=now, expires_at=expires))
+    return token, expires
+
+
+def find(services: Services, token: str) -> Link:
+    """The account a valid link is for; LinkInvalid otherwise."""
+    if not token or len(token) > 100:
+        raise LinkInvalid()
+    with services.db.connect() as conn:
+        row = conn.execute(select(password_links).where(password_links.c.token_hash == _hash(token))).first()
+    if row is None or row.used_at is not None or _aware(row.expires_at) <= _now():
+        raise LinkInvalid()
+    return Link(row.user_id, row.login, row.adherent, _aware(row.expires_at))
+
+
+def delegate_link_mail(services: Services, to: str, numero: str, token: str, expires: datetime) -> Mail:
+    url = services.settings.portal_url + PATH + token
+    until = expires.strftime("%d/%m/%Y %H:%M UTC")
+    return Mail(to, f"CIMR Téléservices — adhérent {numero} : choisissez votre mot de passe", (
+        "Bonjour,\n\n"
+        f"Vous êtes désormais l'administrateur des utilisateurs de l'adhérent {numero} auprès de la CIMR.\n"
+        f"Votre identifiant est votre numéro d'adhérent : {numero}.\n\n"
+        f"Choisissez votre mot de passe en suivant ce lien, valable jusqu'au {until} et une seule fois :\n{url}\n\n"
+        "Le portail vous demandera ensuite d'enregistrer une application d'authentification sur votre téléphone.\n"
+        "Si vous n'attendiez pas ce message, ne suivez pas le lien et prévenez l'Agence virtuelle de la CIMR.\n\n"
+        "Hello,\n\n"
+        f"You are now the user administrator of member {numero} at CIMR. Your login is your membership number: "
+        f"{numero}.\n\nChoose your password with this link, valid until {until}, once:\n{url}\n\n"
+        "The portal will then ask you to register an authenticator app on your phone.\n"
+        "If you did not expect this message, do not follow the link and tell CIMR's Agence virtuelle.\n"))
+
+
+def mail_delegate_link(services: Services, actor: Actor, user_id: str, numero: str, email: str) -> Mailed:
+    """Issue a link for the delegate account and mail it now (never through the outbox: see the module)."""
+    token, expires = issue(services, actor, user_id, numero, numero)
+    try:
+        services.mailer.send(delegate_link_mail(services, email, numero, token, expires))
+    except MailError as exc:
+        return Mailed(expires, str(exc))
+    return Mailed(expires)
+
+
+def send_delegate_link(gw: Gateway, services: Services, actor: Actor, numero: str) -> Mailed:
+    """Agent: a new link for the current delegate (the first mail did not go out, or the link expired)."""
+    from provisioner.adherents import delegate_account
+
+    with audited(services.db, actor, "delegate.password_link", numero, numero) as entry:
+        require_agent(actor, numero, numero)
+        user = delegate_account(gw, numero)
+        if not user.email:
+            raise RuleViolation("email", Message("La personne déléguée n'a pas d'e-mail : enregistrez-le d'abord.",
+                                                 "The delegate has no e-mail: record it first."))
+        mailed = mail_delegate_link(services, actor, user.id, numero, user.email)
+        entry.after = {"mailed": mailed.sent, "expires_at": mailed.expires_at.isoformat()}
+        return mailed
+
+
+def choose_password(gw: Gateway, services: Services, token: str, password: str, password_confirm: str) -> str:
+    """The person behind the link chooses its password (the realm's policy); the link is then spent. Returns the
+    login. Raises LinkInvalid, ValidationError (policy, confirmation) or RuleViolation (Keycloak's history)."""
+    from provisioner.adherents import password_refused
+
+    link = find(services, token)
+    raise_if(check_password_pair(services.password_policy, password, password_confirm, link.login))
+    actor = Actor(link.login, "delegate" if link.adherent == link.login else "user", link.adherent)
+    with audited(services.db, actor, "password.chosen_by_link", link.adherent, link.login):
+        with services.db.begin() as conn:  # spent first: two submissions of one link never both set a password
+            spent = conn.execute(update(password_links).where(
+                password_links.c.token_hash == _hash(token), password_links.c.used_at.is_(None)).values(
+                used_at=_now())).rowcount
+        if spent != 1:
+            raise LinkInvalid()
+        try:
+            gw.set_password(link.user_id, password, temporary=False)
+        except KeycloakRejected as exc:
+            with services.db.begin() as conn:  # the link was not used after all: it works again
+                conn.execute(update(password_links).where(password_links.c.token_hash == _hash(token)).values(
+                    used_at=None))
+            raise password_refused(exc) from None
+        gw.clear_brute_force(link.user_id)
+    return link.login

@@ -1,0 +1,68 @@
+"""Logins through the proxy like a browser, pinned to one Keycloak node by HAProxy's route cookie.
+
+HAProxy keeps a client on one node with the cookie ``KC_ROUTE`` (kc1, kc2) and names the node that answered in
+``X-Served-By``; a dead node's clients go to the other node. A browser session here records every answer's node.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import urlparse
+
+import requests
+
+from tests.totp import answer_second_factor
+
+PASSWORD_UPDATE_FORM = "kc-passwd-update-form"
+
+
+class LoopbackSession(requests.Session):
+    """Sends the Secure cookies of http://127.0.0.1 back to it, as browsers do (loopback is a secure context);
+    requests alone drops them (the portal's session cookie is always Secure)."""
+
+    def send(self, request, **kwargs):
+        resp = super().send(request, **kwargs)
+        for cookie in self.cookies:
+            if cookie.domain == "127.0.0.1":
+                cookie.secure = False
+        return resp
+
+
+class PinnedBrowser:
+    """A requests session through the proxy, pinned to node ``node`` (1-based) by the route cookie."""
+
+    def __init__(self, public_url: str, node: int):
+        self.session = LoopbackSession()
+        self.served_by: list[tuple[str, str]] = []  # (method path, node) of every Keycloak answer
+        self.session.hooks["response"].append(self._record)
+        host = urlparse(public_url).hostname
+        # The cookie jar files a dotless host such as localhost under "localhost.local" (RFC 2965).
+        self.session.cookies.set("KC_ROUTE", f"kc{node}", domain=host if "." in host else f"{host}.local", path="/")
+
+    def _record(self, resp: requests.Response, *args, **kwargs) -> None:
+        if "X-Served-By" in resp.headers:
+            self.served_by.append((f"{resp.request.method} {urlparse(resp.url).path}", resp.headers["X-Served-By"]))
+
+    def nodes_since(self, start: int) -> set[str]:
+        return {node for _, node in self.served_by[start:]}
+
+    def login(self, auth_url: str, username: str, password: str, new_password: str | None = None) -> str:
+        """Go through Keycloak's login page (then its TOTP pages, then a forced password change with
+        ``new_password``); returns the redirect Keycloak sends back to the application."""
+        s = self.session
+        resp = s.get(auth_url, allow_redirects=False)
+        assert resp.status_code == 200 and 'id="kc-form-login"' in resp.text, resp.text[:500]
+        action = html.unescape(re.search(r'action="([^"]+)"', resp.text).group(1))
+        resp = s.post(action, data={"username": username, "password": password, "credentialId": ""},
+                      allow_redirects=False)
+        while resp.status_code in (302, 303) and "/login-actions/" in resp.headers.get("Location", ""):
+            resp = s.get(resp.headers["Location"], allow_redirects=False)
+        if resp.status_code == 200 and PASSWORD_UPDATE_FORM in resp.text and new_password:
+            tag = re.search(r'<form\b[^>]*id="%s"[^>]*>' % PASSWORD_UPDATE_FORM, resp.text).group(0)
+            action = html.unescape(re.search(r'action="([^"]+)"', tag).group(1))
+            resp = s.post(action, data={"password-new": new_password, "password-confirm": new_password},
+                          allow_redirects=False)
+        resp = answer_second_factor(s, resp, username)
+        assert resp.status_code in (302, 303), f"login refused for {username}: {resp.status_code} {resp.text[:300]}"
+        return resp.headers["Location"]
