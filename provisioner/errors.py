@@ -49,6 +49,11 @@ class Forbidden(ProvisionerError):
     """Keycloak refused the caller (HTTP 401/403)."""
 
 
+class SessionExpired(Forbidden):
+    """Keycloak no longer accepts the caller's token (HTTP 401): its session ended (logged out elsewhere, ended by
+    an agent) or the token expired. The portal asks the person to log in again instead of showing a refusal."""
+
+
 class KeycloakRejected(ProvisionerError):
     """Keycloak refused the request as invalid (HTTP 400), e.g. a password against the policy."""
 

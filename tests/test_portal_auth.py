@@ -258,3 +258,17 @@ def test_concurrent_requests_of_one_session_refresh_once(portal, make_adherent):
     assert client.get("/delegue/").status_code == 200
     with app.test_request_context("/", headers=cookie):
         assert session["tokens"]["expires_at"] > 1 and session["tokens"]["access_token"] != first
+
+
+def test_a_session_keycloak_ended_asks_to_log_in_again_instead_of_refusing(portal, make_adherent, admin_gw):
+    from tests.portal_support import login_client
+    from tests.provisioning import DELEGATE_PASSWORD
+
+    n = make_adherent()
+    client = login_client(portal, n, DELEGATE_PASSWORD)
+    assert client.get("/delegue/").status_code == 200
+    admin_gw.logout_user(admin_gw.user_by_username(n).id)  # ended in Keycloak (say, from its console)
+    ended = client.get("/delegue/")
+    assert ended.status_code == 401 and "Session terminée" in ended.get_data(as_text=True)
+    again = client.get("/delegue/")  # the portal forgot the dead session: straight to the login
+    assert again.status_code == 302 and again.headers["Location"].startswith("/auth/login")

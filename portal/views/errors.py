@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 
 import requests
-from flask import Flask, render_template
+from flask import Flask, render_template, session
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import InternalServerError
 
 from provisioner.db import UNREACHABLE
-from provisioner.errors import Forbidden, KeycloakUnavailable, NotFound, TenantViolation
+from provisioner.errors import Forbidden, KeycloakUnavailable, NotFound, SessionExpired, TenantViolation
 from portal.services import services
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,10 @@ def init_app(app: Flask) -> None:
         return render_template("error.html", code=400, kind="bad"), 400
 
     @app.errorhandler(401)
-    def unauthorized(_e):
+    @app.errorhandler(SessionExpired)
+    def unauthorized(e):
+        if isinstance(e, SessionExpired):  # Keycloak ended the session (an agent's action, a logout elsewhere)
+            session.clear()
         return render_template("error.html", code=401, kind="expired"), 401
 
     @app.errorhandler(403)

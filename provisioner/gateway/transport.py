@@ -1,8 +1,9 @@
 """The only module that speaks HTTP to Keycloak (httpx): tokens, error translation, paging, bounded concurrency.
 
 Paths are relative to the realm's Admin API (``/admin/realms/<realm>``) unless a ``base`` under Keycloak's root
-is given. Failures are translated once, here: 404 -> NotFound (None for reads), 409 -> Conflict, 401/403 ->
-Forbidden, 400 -> KeycloakRejected with Keycloak's own message, 5xx and transport errors -> KeycloakUnavailable.
+is given. Failures are translated once, here: 404 -> NotFound (None for reads), 409 -> Conflict, 401 ->
+SessionExpired (a Forbidden), 403 -> Forbidden, 400 -> KeycloakRejected with Keycloak's own message, 5xx and
+transport errors -> KeycloakUnavailable.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Callable
 import httpx
 
 from provisioner.errors import (Conflict, Forbidden, KeycloakRejected, KeycloakUnavailable, NotFound,
-                                ProvisionerError)
+                                ProvisionerError, SessionExpired)
 from provisioner.settings import Settings
 
 PAGE = 500          # page size for listings; never one request per user
@@ -49,7 +50,9 @@ def refusal(status: int, body: bytes) -> ProvisionerError:
         return NotFound(message)
     if status == 409:
         return Conflict(message)
-    if status in (401, 403):
+    if status == 401:
+        return SessionExpired(message or "unauthorized")
+    if status == 403:
         return Forbidden(message or "forbidden")
     if status == 400:
         return KeycloakRejected(message)
