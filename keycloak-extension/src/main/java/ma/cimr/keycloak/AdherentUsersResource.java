@@ -10,6 +10,7 @@ import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.core.MediaType;
+import org.keycloak.authorization.fgap.AdminPermissionsSchema;
 import org.keycloak.connections.jpa.JpaConnectionProvider;
 import org.keycloak.models.GroupModel;
 import org.keycloak.models.KeycloakSession;
@@ -57,7 +58,13 @@ public class AdherentUsersResource {
         }
         RealmModel realm = session.getContext().getRealm();
         AdminPermissionEvaluator permissions = permissions(realm);
-        GroupModel top = KeycloakModelUtils.findGroupByPath(session, realm, "/adherents/" + numero);
+        // The tree is looked up as the server, then judged below as the caller. Looked up as a confined caller,
+        // Keycloak 26.7 filters the path's groups by what the caller may view when they are not in this node's
+        // cache (after a restart, an eviction, on a node that never served them) — /adherents is not the
+        // delegate's to view — and answers "no such group" (docs/security.md, "Cold cache").
+        GroupModel top = AdminPermissionsSchema.runWithoutAuthorization(session,
+                () -> KeycloakModelUtils.findGroupByPath(session, realm,
+                        AdherentUsersProviderFactory.ADHERENTS + "/" + numero));
         if (top == null) {
             // A confined caller gets the same answer for a missing adherent as for another's: nothing to probe.
             if (permissions.users().canView()) {
@@ -66,7 +73,7 @@ public class AdherentUsersResource {
             throw new ForbiddenException();
         }
         Map<String, String> paths = new LinkedHashMap<>();  // group id -> path under the adherent ("" = top)
-        subtree(top, "", paths);
+        AdminPermissionsSchema.runWithoutAuthorization(session, () -> subtree(top, "", paths));
         if (!permissions.users().canView()) {
             for (String id : paths.keySet()) {
                 if (!permissions.groups().canViewMembers(realm.getGroupById(id))) {
