@@ -316,6 +316,16 @@ def test_users_about_to_be_disabled_as_dormant_and_those_the_timer_missed():
     assert ("dormant-soon", "d") not in found  # a delegate is never disabled by the timer
 
 
+def test_a_user_the_dormant_rule_reports_is_not_also_reported_inactive():
+    late = user("late", leaf("eliquidation", "utilisateur"), created=NOW - timedelta(days=400))
+    quiet = user("quiet", leaf("eliquidation", "utilisateur"), created=NOW - timedelta(days=400))
+    found = kinds(data(late, quiet, last_logins={"late": NOW - timedelta(days=200),
+                                                 "quiet": NOW - timedelta(days=100)}),
+                  inactive_days=90, dormant_days=180)
+    assert {k for k in found if k[1] == "late"} == {("dormant-overdue", "late")}
+    assert ("inactive", "quiet") in found  # not dormant yet: the 90-day heads-up still holds
+
+
 def test_adherents_being_terminated_and_overdue_purges():
     recent = AdherentInfo(A, status="terminated", terminated_at=NOW - timedelta(days=3))
     assert ("adherent-terminated", A) in kinds(data(adherent=recent), grace_days=30)

@@ -405,6 +405,7 @@ def find_issues(data: AuditData, view: _View, inactive_days: int, now: datetime,
                 incomplete_days: int = 7, dormant_days: int = 180, grace_days: int = 30) -> list[Finding]:
     """Every finding, each rule applied to the whole realm's data."""
     out: list[Finding] = _lifecycle(data, view, now, dormant_days, grace_days)
+    dormant = {f.subject for f in out if f.kind in ("dormant-soon", "dormant-overdue")}  # said better than inactive
     adherents = {ad.numero: ad for ad in data.adherents}
     for a in data.accounts:
         kind = view.kind(a)
@@ -424,7 +425,7 @@ def find_issues(data: AuditData, view: _View, inactive_days: int, now: datetime,
         if kind == "user" and not in_adherent:
             out.append(_finding("outside-adherent", a.username, a.adherent,
                                 f"in no adherent's group (adherent attribute: {a.adherent or 'none'})"))
-        if a.enabled and kind in ("user", "delegate", "staff"):
+        if a.enabled and kind in ("user", "delegate", "staff") and a.username not in dormant:
             last = data.last_logins.get(a.id)
             since = last or a.created
             if since is not None and now - since > timedelta(days=inactive_days):
