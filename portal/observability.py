@@ -28,6 +28,7 @@ from prometheus_client.core import GaugeMetricFamily
 from pythonjsonlogger.json import JsonFormatter
 
 from provisioner.db import UNREACHABLE
+from provisioner.gateway.transport import count_calls
 from provisioner.settings import Settings
 
 access_log = logging.getLogger("portal.access")
@@ -148,6 +149,8 @@ class PortalMetrics:
                                 ["endpoint", "method", "status"], registry=self.registry)
         self.duration = Histogram("cimr_portal_request_duration_seconds", "Time to answer a request",
                                   ["endpoint"], registry=self.registry)
+        self.keycloak_calls = Histogram("cimr_portal_keycloak_calls", "Calls to Keycloak made to answer a request",
+                                        ["endpoint"], buckets=(0, 1, 2, 3, 5, 8, 13, 21), registry=self.registry)
         self.registry.register(self.database)
 
     def scrape(self) -> bytes:
@@ -176,6 +179,7 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def start_clock() -> None:
         g.started = time.perf_counter()
+        g.keycloak_calls = count_calls()
 
     @app.after_request
     def count_and_log(resp: Response) -> Response:
@@ -185,10 +189,12 @@ def init_app(app: Flask) -> None:
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         metrics.requests.labels(endpoint, request.method, str(resp.status_code)).inc()
         metrics.duration.labels(endpoint).observe(elapsed)
+        calls = g.keycloak_calls() if "keycloak_calls" in g else 0
+        metrics.keycloak_calls.labels(endpoint).observe(calls)
         user = (g.get("user") or {}).get("username")
         access_log.info("request", extra={"method": request.method, "path": request.path, "endpoint": endpoint,
                                           "status": resp.status_code, "duration_ms": round(elapsed * 1000, 1),
-                                          "client": request.remote_addr, "user": user})
+                                          "keycloak_calls": calls, "client": request.remote_addr, "user": user})
         return resp
 
     def metrics_view() -> Response:

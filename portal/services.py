@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 
-from flask import Flask, abort, current_app, g
+from flask import Flask, abort, current_app, g, request
 from sqlalchemy.engine import Engine
 
 from provisioner import core
@@ -80,12 +80,23 @@ def actor() -> Actor:
 
 def gateway() -> Gateway:
     """A delegate acts with their own token (Keycloak's fine-grained permissions confine it to their adherent,
-    on top of the provisioner's tenant check); agents and public forms use the service account."""
+    on top of the provisioner's tenant check); agents and public forms use the service account. One gateway per
+    request: a page view (GET, which writes nothing) makes each Keycloak read once, whichever parts of the page ask."""
     if g.get("space") == "delegate" and current_app.config["DELEGATE_OWN_TOKEN"]:
-        from portal.auth import access_token
-        # Keycloak 26.7 resolves group paths for a confined delegate only once /adherents is in its cache (cold
-        # after a restart or an eviction: 404/403). A constant read by the service account keeps it warm; it acts
-        # on nothing the delegate asked for (docs/security.md, "Cold cache").
-        services().service_gateway().group_by_path("/adherents")
-        return Gateway.with_token(settings(), access_token())
+        if "delegate_gateway" not in g:
+            g.delegate_gateway = _delegate_gateway()
+        return g.delegate_gateway
     return services().service_gateway()
+
+
+def _delegate_gateway() -> Gateway:
+    from portal.auth import access_token
+    gw = Gateway.with_token(settings(), access_token())
+    if request.method in ("GET", "HEAD"):
+        gw.remember_reads()
+    else:
+        # A write may name the adherent's groups by path (POST /users), which Keycloak 26.7 resolves for a confined
+        # delegate only once /adherents is in the node's cache (cold after an eviction: 403). The service account
+        # resolving it warms the cache; it acts on nothing the delegate asked for (docs/security.md, "Cold cache").
+        services().service_gateway().group_by_path("/adherents")
+    return gw

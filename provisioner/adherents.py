@@ -58,6 +58,13 @@ def get_adherent(gw: Gateway, services: Services, actor: Actor, numero: str) -> 
                     datetime.fromisoformat(terminated) if terminated else None)
 
 
+def active_categories(gw: Gateway, services: Services, actor: Actor, numero: str) -> tuple[str, ...]:
+    """The adherent's active categories (tenant-checked), from one read of its tree (our extension): the same read
+    as its delegate's listing."""
+    require_adherent(actor, numero, numero)
+    return adherent_members(gw, numero)[0].categories
+
+
 def delegate_account(gw: Gateway, numero: str) -> User:
     """The delegate account of an approved adherent (username = numero); NotFound when there is none."""
     adherent_state(gw, numero)  # an approved adherent

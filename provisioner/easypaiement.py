@@ -18,7 +18,8 @@ from provisioner.core import Services
 from provisioner.errors import Message, ProvisionerError
 from provisioner.gateway import Gateway
 from provisioner.tenancy import Actor, require_adherent
-from provisioner.tree import AdherentState, adherent_state, enabled_validators
+from provisioner.rules import EASYPAIEMENT, VALIDATEUR
+from provisioner.tree import AdherentState, adherent_members, adherent_state, enabled_validators
 
 SINCE = "easypaiement_incomplete_since"
 log = logging.getLogger(__name__)
@@ -57,9 +58,13 @@ def _read(gw: Gateway, state: AdherentState) -> Completeness:
 
 
 def completeness(gw: Gateway, services: Services, actor: Actor, numero: str) -> Completeness:
-    """The adherent's E@syPaiement completeness (tenant-checked); RuleViolation('adherent') when not approved."""
+    """The adherent's E@syPaiement completeness (tenant-checked); RuleViolation('adherent') when not approved. One
+    read of the adherent's tree (our extension), the same read as its delegate's listing."""
     require_adherent(actor, numero, numero)
-    return _read(gw, adherent_state(gw, numero))
+    state, members = adherent_members(gw, numero)
+    validators = sum(1 for m in members if m.user.enabled and f"{EASYPAIEMENT}/{VALIDATEUR}" in m.groups) \
+        if state.confirmations == 2 else 0
+    return Completeness(state.confirmations, validators, parse_since(state.group.attr(SINCE)))
 
 
 def since_attribute(now: datetime, current: Completeness) -> dict[str, list[str]] | None:

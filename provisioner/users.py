@@ -207,10 +207,20 @@ def list_users(gw: Gateway, services: Services, actor: Actor, adherent: str,
 
 
 def get_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str) -> TeleserviceUser:
+    """One of the adherent's users, from the read of its tree the delegate's pages make anyway (our extension);
+    a login not among its members goes through ``user_of`` (NotFound, or TenantViolation for another's)."""
     with audited(services.db, actor, "user.show", adherent, login, read=True):
-        user = user_of(gw, actor, adherent, login)
+        require_adherent(actor, adherent, login)
+        _, members = adherent_members(gw, adherent)
+        member = next((m for m in members if m.user.username == login.lower() and m.user.attr("adherent") == adherent
+                       and m.user.attr("teleservice")), None)
+        if member is None:
+            user = user_of(gw, actor, adherent, login)
+            powers = powers_of(gw, adherent, user.id)
+        else:
+            user, powers = member.user, member.roles(list(services.catalogue.ids))
         locked = bool(gw.brute_force_status(user.id).get("disabled"))
-        return _view(user, adherent, powers_of(gw, adherent, user.id), locked)
+        return _view(user, adherent, powers, locked)
 
 
 def find_logins(gw: Gateway, services: Services, actor: Actor, adherent: str, query: str) -> list[TeleserviceUser]:

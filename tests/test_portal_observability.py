@@ -166,3 +166,27 @@ def test_under_gunicorn_with_two_workers_metrics_add_up_every_workers_requests(t
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+# What a delegate's pages may cost Keycloak, per request (docs/benchmarks.md, "A delegate's pages"): one read of
+# the adherent's tree (our extension) serves the listing, the E@syPaiement banner and the categories; a user's page
+# adds its lockout state. Before: 4, 4 and 10 calls, each part of the page reading what it needed.
+CALL_BUDGET = {"dashboard": 1, "tab": 1, "detail": 2}
+
+
+def test_a_delegates_pages_stay_within_their_keycloak_call_budget(portal, make_adherent, captured_logs,
+                                                                    service_gw, services):
+    from provisioner.tenancy import Actor
+    from tests.provisioning import make_user
+
+    n = make_adherent()
+    user = make_user(service_gw, services, Actor.delegate(n), n)
+    client = login_client(portal, n, DELEGATE_PASSWORD)
+    for path in ("/delegue/", "/delegue/t/compte-adherent", f"/delegue/utilisateurs/{user.login}"):
+        assert client.get(path).status_code == 200
+    records = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
+    spent = {r["endpoint"].split(".")[-1]: r["keycloak_calls"] for r in records
+             if r.get("message") == "request" and r.get("path", "").startswith("/delegue/")}
+    assert all(spent[page] <= budget for page, budget in CALL_BUDGET.items()), spent
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'cimr_portal_keycloak_calls_count{endpoint="delegate.dashboard"}' in metrics

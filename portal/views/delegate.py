@@ -99,6 +99,10 @@ def _the_adherent() -> adherents.Adherent:
     return adherents.get_adherent(gateway(), core_services(), actor(), adherent())
 
 
+def _categories() -> tuple[str, ...]:
+    return adherents.active_categories(gateway(), core_services(), actor(), adherent())
+
+
 @bp.get("/")
 def dashboard():
     adh, by_service = users.overview(gateway(), core_services(), actor(), adherent())
@@ -117,10 +121,10 @@ def teleservice_tab(slug: str):
     return render_template("delegate/tab.html", tab=t, rows=rows, action=ActionForm())
 
 
-def _set_choices(form: UserForm | AccessForm, teleservice: str, adh: adherents.Adherent) -> None:
+def _set_choices(form: UserForm | AccessForm, teleservice: str, categories: tuple[str, ...]) -> None:
     """The powers of the teleservice and the adherent's active categories."""
     form.powers.choices = power_labels(teleservice) if core_services().catalogue[teleservice].chooses_powers else []
-    form.categories.choices = [(c, say(category_label(c))) for c in adh.categories]
+    form.categories.choices = [(c, say(category_label(c))) for c in categories]
 
 
 def _question_choices(form: UserForm | EditUserForm) -> None:
@@ -128,19 +132,19 @@ def _question_choices(form: UserForm | EditUserForm) -> None:
     form.question1.choices = form.question2.choices = questions
 
 
-def _prepare_user_form(form: UserForm, t: Tab, adh: adherents.Adherent) -> None:
-    _set_choices(form, t.teleservice, adh)
+def _prepare_user_form(form: UserForm, t: Tab, categories: tuple[str, ...]) -> None:
+    _set_choices(form, t.teleservice, categories)
     _question_choices(form)
 
 
 @bp.route("/t/<slug>/nouveau", methods=["GET", "POST"])
 def create(slug: str):
     t = tab(slug)
-    adh = _the_adherent()
+    categories = _categories()
     form = UserForm()
-    _prepare_user_form(form, t, adh)
+    _prepare_user_form(form, t, categories)
     if request.method == "GET" and t.declares:
-        form.categories.data = list(adh.categories)  # the brochure: select every active category
+        form.categories.data = list(categories)  # the brochure: select every active category
     if request.method == "GET" and request.args.get("pouvoir") in dict(form.powers.choices):
         form.powers.data = [request.args["pouvoir"]]  # "Nouveau validateur" (the E@syPaiement banner)
     if form.validate_on_submit():
@@ -181,7 +185,7 @@ def _render_detail(u: users.TeleserviceUser, password_form: PasswordForm | None 
     access_form = access_form or AccessForm(data={
         "user_type": u.access.user_type, "provider": u.access.provider, "powers": list(u.access.powers),
         "categories": list(u.access.categories)})
-    _set_choices(access_form, u.access.teleservice, _the_adherent())
+    _set_choices(access_form, u.access.teleservice, _categories())
     # Validators must use a second factor: whether they have enrolled (None: not asked of this user).
     enrolled = second_factor.enrolment(gateway(), core_services(), actor(), adherent(), [u]).get(u.login)
     return render_template("delegate/detail.html", u=u, tab=tab_of(u), password_form=password_form or PasswordForm(),

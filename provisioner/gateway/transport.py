@@ -9,6 +9,7 @@ transport errors -> KeycloakUnavailable.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import json
 import ssl
@@ -30,6 +31,15 @@ POOL = 16           # keep-alive connections per gateway: at most this many read
 RENEW_AT = 0.9      # a token is renewed at this fraction of its lifetime (clock skew, slow calls)
 _JSON = {"Content-Type": "application/json"}
 _NO_BODY = object()
+_calls: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("keycloak_calls", default=None)
+
+
+def count_calls() -> Callable[[], int]:
+    """Count from now on the calls to Keycloak made in this context (a portal request, say): the function returned
+    gives the count so far. Calls made by worker threads (``get_many``) are not counted."""
+    box = [0]
+    _calls.set(box)
+    return lambda: box[0]
 
 
 @functools.cache
@@ -158,6 +168,7 @@ class Transport:
         self.settings = settings
         self.realm = settings.realm
         self.bulk_reads = 0  # reads made through at_once / get_many (the audit reports them)
+        self._reads: dict | None = None  # see remember_reads
         self._tokens = tokens
         self._http = httpx.Client(timeout=TIMEOUT, verify=_tls(), headers={"Accept": "application/json"},
                                   limits=httpx.Limits(max_connections=POOL, max_keepalive_connections=POOL))
@@ -174,15 +185,32 @@ class Transport:
         """The Authorization header for a call made elsewhere (bench/, tests), renewed when due or ``refused``."""
         return {"Authorization": self._tokens.header(self._http, refused)}
 
+    def remember_reads(self) -> None:
+        """From now on, answer a GET this gateway already made from its first answer: for a gateway that only reads
+        while it lives (a portal page view), so that the page's parts share one read of each thing. Never for a
+        gateway that writes: it would read its own writes stale."""
+        self._reads = {}
+
     # --- one call ----------------------------------------------------------------------------------
     def _send(self, method: str, url: str, params: dict | None = None, body: Any = _NO_BODY,
               timeout: float = TIMEOUT) -> httpx.Response:
         """One call, sent again once: after a 401 with a renewed token, or after a connection Keycloak dropped
         (a stale keep-alive; a timed-out write is not sent twice)."""
+        if self._reads is not None and method == "GET":
+            key = (url, tuple(sorted((params or {}).items())))
+            if key not in self._reads:
+                self._reads[key] = self._call(method, url, params, body, timeout)
+            return self._reads[key]
+        return self._call(method, url, params, body, timeout)
+
+    def _call(self, method: str, url: str, params: dict | None, body: Any, timeout: float) -> httpx.Response:
         content = None if body is _NO_BODY else json.dumps(body)
         refused = None
+        counter = _calls.get()
         for attempt in (0, 1):
             auth = self.auth_headers(refused)
+            if counter is not None:
+                counter[0] += 1
             try:
                 resp = self._http.request(method, url, params=params, content=content, timeout=timeout,
                                           headers={**_JSON, **auth} if content is not None else auth)
