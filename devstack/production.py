@@ -343,6 +343,8 @@ global
     log stdout format raw local0 info
     maxconn 2000
     ssl-default-bind-options ssl-min-ver TLSv1.2
+    # A port already taken is an error at start, not shared with another proxy half of the connections go to.
+    noreuseport
 
 defaults
     mode http

@@ -25,7 +25,7 @@ from provisioner.gateway.flows import FlowAdmin
 from provisioner.gateway.groups import Group, GroupAdmin
 from provisioner.gateway.realm import RealmAdmin
 from provisioner.gateway.roles import Role, RoleAdmin
-from provisioner.gateway.transport import Tokens, Transport
+from provisioner.gateway.transport import Tokens, Transport, pooled_client
 from provisioner.gateway.users import User, UserAdmin
 from provisioner.settings import Settings
 
@@ -60,6 +60,6 @@ class Gateway(RealmAdmin, UserAdmin, GroupAdmin, ClientAdmin, RoleAdmin, FlowAdm
     @classmethod
     def with_token(cls, settings: Settings, access_token: str) -> "Gateway":
         """Act with a person's own access token (e.g. a delegate logged in to the portal); never renewed."""
-        gw = cls(settings, Tokens(access_token=access_token))
+        gw = cls(settings, Tokens(access_token=access_token), http=pooled_client())
         gw.confined = True  # may be confined by fine-grained admin permissions
         return gw

@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import functools
 import json
+import os
 import ssl
 import threading
 import time
@@ -47,6 +48,30 @@ def _tls() -> ssl.SSLContext:
     """One TLS context for the process: building one per client costs ~20 ms (the portal builds a gateway per
     request)."""
     return httpx.create_ssl_context()
+
+
+def trust_again() -> None:
+    """Forget the cached TLS context and pooled clients: the next ones read the trusted CAs again (SSL_CERT_FILE
+    changed, as the production-shape tests and benches do once their local CA exists)."""
+    _tls.cache_clear()
+    _pooled.cache_clear()
+
+
+def _client() -> httpx.Client:
+    return httpx.Client(timeout=TIMEOUT, verify=_tls(), headers={"Accept": "application/json"},
+                        limits=httpx.Limits(max_connections=POOL, max_keepalive_connections=POOL))
+
+
+@functools.cache
+def _pooled(pid: int) -> httpx.Client:
+    return _client()
+
+
+def pooled_client() -> httpx.Client:
+    """One client per process whose keep-alive connections short-lived gateways share (the portal builds one per
+    request for the delegate's own token: a new client each time would open a connection and a TLS session to
+    Keycloak per page). It carries no credentials: each call sends its gateway's own token."""
+    return _pooled(os.getpid())  # a forked worker gets its own, never its parent's sockets
 
 
 def refusal(status: int, body: bytes) -> ProvisionerError:
@@ -164,14 +189,13 @@ class Transport:
 
     confined = False  # True for a person's own token (Gateway.with_token): see GroupAdmin.group_by_path
 
-    def __init__(self, settings: Settings, tokens: Tokens):
+    def __init__(self, settings: Settings, tokens: Tokens, http: httpx.Client | None = None):
         self.settings = settings
         self.realm = settings.realm
         self.bulk_reads = 0  # reads made through at_once / get_many (the audit reports them)
         self._reads: dict | None = None  # see remember_reads
         self._tokens = tokens
-        self._http = httpx.Client(timeout=TIMEOUT, verify=_tls(), headers={"Accept": "application/json"},
-                                  limits=httpx.Limits(max_connections=POOL, max_keepalive_connections=POOL))
+        self._http = http or _client()
 
     # --- addresses and credentials ---------------------------------------------------------------
     def admin_url(self, path: str = "") -> str:

@@ -88,7 +88,7 @@ def stack() -> ProductionStack:
     os.environ.update(SSL_CERT_FILE=str(stack.ca_file), REQUESTS_CA_BUNDLE=str(stack.ca_file))
     from provisioner.gateway import transport
 
-    transport._tls.cache_clear()  # one TLS context per process, cached: rebuild it with the CA
+    transport.trust_again()  # one TLS context per process, cached: rebuild it with the CA
     try:
         yield stack
     finally:
@@ -98,7 +98,7 @@ def stack() -> ProductionStack:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        transport._tls.cache_clear()
+        transport.trust_again()
 
 
 @pytest.fixture(scope="package")
