@@ -162,25 +162,28 @@ def portal_login(shape, username: str, password: str) -> PinnedBrowser:
     return browser
 
 
-def teleservice_login(shape, settings: Settings, callback: str, login: str) -> tuple[bool, str]:
-    """One full login to Compte Adherent: the authorization request, the form, the code redeemed."""
-    browser = PinnedBrowser(shape.public_url, node=1)
+def teleservice_login(shape, settings: Settings, callback: str, login: str, client_id: str = "compte-adherent",
+                      secret: str | None = None, password: str = TS_USER_NEW_PASSWORD,
+                      node: int = 1) -> tuple[bool, str]:
+    """One full login to Compte Adherent (or ``client_id`` with its ``secret``): the authorization request, the form,
+    the code redeemed; through the proxy, pinned to ``node``."""
+    browser = PinnedBrowser(shape.public_url, node=node)
     browser.session.cookies.clear()
     verifier, challenge = pkce_pair()
     base = f"{shape.public_url}/realms/{settings.realm}/protocol/openid-connect"
-    auth = f"{base}/auth?" + urlencode({"client_id": "compte-adherent", "redirect_uri": callback, "scope": "openid",
+    auth = f"{base}/auth?" + urlencode({"client_id": client_id, "redirect_uri": callback, "scope": "openid",
                                         "response_type": "code", "state": secrets.token_hex(4),
                                         "code_challenge": challenge, "code_challenge_method": "S256"})
     try:
-        location = browser.login(auth, login, TS_USER_NEW_PASSWORD)
+        location = browser.login(auth, login, password)
     except AssertionError as exc:
         return False, str(exc)[:100]
     code = parse_qs(urlparse(location).query).get("code", [None])[0]
     if not code:
         return False, "no code"
     tokens = browser.session.post(f"{base}/token", timeout=60, data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": callback, "client_id": "compte-adherent",
-        "client_secret": settings.realm_vars["COMPTE_ADHERENT_CLIENT_SECRET"], "code_verifier": verifier})
+        "grant_type": "authorization_code", "code": code, "redirect_uri": callback, "client_id": client_id,
+        "client_secret": secret or settings.realm_vars["COMPTE_ADHERENT_CLIENT_SECRET"], "code_verifier": verifier})
     return tokens.status_code == 200, f"token {tokens.status_code}"
 
 
@@ -327,7 +330,7 @@ def main() -> int:
             if name == "production":
                 os.environ.update(SSL_CERT_FILE=str(shape.ca_file), REQUESTS_CA_BUNDLE=str(shape.ca_file))
                 from provisioner.gateway import transport
-                transport._tls.cache_clear()
+                transport.trust_again()
             print(f"» {name} shape: {args.delegates} delegates, {args.seconds:.0f} s ...", file=sys.stderr)
             results.append(run_load(shape, name, args.delegates, args.seconds, args.logins))
             print(json.dumps(results[-1], indent=2), file=sys.stderr)

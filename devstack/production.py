@@ -157,6 +157,7 @@ class ProductionStack:
     hostname: str = "localhost"
     realm: str = "cimr"
     portal_workers: int = 2
+    portal_threads: int = 1  # > 1: gunicorn's threaded workers (a page's wait on Keycloak leaves the CPU to another)
     node_heap: str = "-Xms256m -Xmx768m"
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
@@ -420,8 +421,10 @@ frontend stats
         log(f"» SMTP sink on 127.0.0.1:{self.smtp_port} (mail in {self.logs / 'mail.log'}) ...")
         self._spawn("mail", [py, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.smtp_port}",
                              "-c", "aiosmtpd.handlers.Debugging"])
-        log(f"» Portal under gunicorn ({self.portal_workers} workers) on {self.portal_url} ...")
-        self._spawn("portal", [py, "-m", "gunicorn", "-w", str(self.portal_workers), "--timeout", "60",
+        log(f"» Portal under gunicorn ({self.portal_workers} workers × {self.portal_threads} threads) on "
+            f"{self.portal_url} ...")
+        self._spawn("portal", [py, "-m", "gunicorn", "-w", str(self.portal_workers), "--threads",
+                               str(self.portal_threads), "--timeout", "60",
                                "-b", f"127.0.0.1:{self.portal_port}", "portal:create_app()"])
         if teleservices:
             for client_id, port in self.teleservices.items():
