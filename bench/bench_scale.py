@@ -65,7 +65,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter, defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -946,6 +946,27 @@ def measure_bulk(ctx: Ctx) -> dict:
     return out
 
 
+CACHE_STAT = re.compile(r'^vendor_statistics_(approximate_entries|evictions|hits|misses)\{cache="(realms|users|'
+                        r'authorization)",[^}]*\}\s+([\d.eE+-]+)', re.M)
+
+
+def cache_stats(stack: ProductionStack) -> dict:
+    """Per node, Keycloak's local caches of realm objects (groups, roles, clients), users and fine-grained
+    permissions: entries, evictions, hits, misses (Infinispan's counters on the management port, since start)."""
+    out = {}
+    for i in range(len(stack.nodes)):
+        try:
+            text = requests.get(f"{stack.management_url(i)}/metrics", timeout=10).text
+        except requests.RequestException as exc:
+            out[f"node{i + 1}"] = f"unreadable: {type(exc).__name__}"
+            continue
+        node: dict = defaultdict(dict)
+        for stat, cache, value in CACHE_STAT.findall(text):
+            node[cache][stat] = int(float(value))
+        out[f"node{i + 1}"] = dict(node)
+    return out
+
+
 def measure(args) -> int:
     seeded = read_json(SEED_FILE)
     if not seeded or not seeded.get("complete"):
@@ -977,14 +998,15 @@ def measure(args) -> int:
                 result = {"failed": f"{type(exc).__name__}: {exc}"}
             result["conditions"] = {"started_at": at, "duration_s": round(time.perf_counter() - t0, 1),
                                     "load_start": load0, "load_end": load()}
+            result["conditions"]["keycloak_caches"] = cache_stats(ctx.stack)
             try:
                 result["conditions"]["users_in_realm"] = ctx.admin.count_users()
             except ProvisionerError as exc:
                 result["conditions"]["users_in_realm"] = f"unknown: {exc}"
-            results["measure"][name] = result
+            results["measure"][f"{name}@{args.tag}" if args.tag else name] = result
             write_json(RESULTS_FILE, results)
             print(TABLES[name](result), flush=True)
-        return 0 if not any("failed" in results["measure"][p] for p in only) else 1
+        return 0 if not any("failed" in results["measure"][f"{p}@{args.tag}" if args.tag else p] for p in only) else 1
     finally:
         finish(ctx, args.keep_running)
 
@@ -1164,6 +1186,7 @@ def main() -> int:
     m = sub.add_parser("measure", parents=[stack_options, sizes], help="measure the seeded stack")
     m.add_argument("--only", help=f"comma-separated phases among {','.join(PHASES)}")
     m.add_argument("--seconds", type=float, default=60, help="pages and logins: measured seconds each")
+    m.add_argument("--tag", help="keep these figures beside the untagged ones (e.g. the same phase with other options)")
     m.add_argument("--naive-sample", type=int, default=500)
     m.add_argument("--login-workers", type=int, default=4)
     m.add_argument("--login-slice", type=float, default=5.0, help="seconds per window of one way")
