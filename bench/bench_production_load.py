@@ -141,6 +141,16 @@ class Recorder:
         return ok
 
 
+def run_together(threads: list[threading.Thread]) -> float:
+    """Start the threads at once, wait for them all; the seconds it took."""
+    started = time.monotonic()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return time.monotonic() - started
+
+
 def percentile(values: list[float], p: float) -> float:
     values = sorted(values)
     return round(values[min(len(values) - 1, int(p * len(values)))], 1) if values else 0.0
@@ -262,12 +272,7 @@ def run_load(shape, name: str, delegates: int, seconds: float, logins: int) -> d
 
     threads = [threading.Thread(target=delegate, args=(i,)) for i in range(delegates)]
     threads += [threading.Thread(target=teleservice, args=(login,)) for login in ts_logins]
-    started = time.monotonic()
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    elapsed = time.monotonic() - started
+    elapsed = run_together(threads)
 
     # The writes, checked against Keycloak itself.
     lost = doubled = not_disabled = 0

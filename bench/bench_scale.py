@@ -81,7 +81,8 @@ sys.path.insert(1, str(ROOT / "bench"))
 import bench_audit  # noqa: E402
 import bench_bulk  # noqa: E402
 from bench_permissions import _post_all, _reroot, tree_rep  # noqa: E402
-from bench_production_load import Recorder, percentile, portal_login, teleservice_login  # noqa: E402
+from bench_production_load import (Recorder, percentile, portal_login, run_together,  # noqa: E402
+                                   teleservice_login)
 from devstack.keycloak_server import KEYCLOAK_VERSION  # noqa: E402
 from devstack.postgres import PostgresServer  # noqa: E402
 from devstack.production import NodePorts, ProductionStack  # noqa: E402
@@ -781,13 +782,7 @@ def measure_pages(ctx: Ctx, seeded: dict) -> dict:
                     return resp.status_code == 200 and expected in resp.text, resp.status_code
                 rec.timed(name, get)
 
-    threads = [threading.Thread(target=delegate, args=(i,)) for i in range(len(sessions))]
-    started = time.monotonic()
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    elapsed = time.monotonic() - started
+    elapsed = run_together([threading.Thread(target=delegate, args=(i,)) for i in range(len(sessions))])
     out = {"delegates": len(sessions), "seconds": round(elapsed, 1), "portal_logins_s": round(login_s, 1),
            "pages": {}}
     for name in calls:
@@ -867,13 +862,7 @@ def measure_logins(ctx: Ctx, seeded: dict) -> dict:
                     rec.timed(way, lambda: teleservice_login(ctx.stack, ctx.settings, callback, login,
                                                              password=LOGIN_PASSWORD, node=1 + w % 2, **ways[way]))
 
-            started = time.monotonic()
-            threads = [threading.Thread(target=worker, args=(w,)) for w in range(workers)]
-            for th in threads:
-                th.start()
-            for th in threads:
-                th.join()
-            spent[way] += time.monotonic() - started
+            spent[way] += run_together([threading.Thread(target=worker, args=(w,)) for w in range(workers)])
     finally:
         ctx.admin.delete_client(bench_uuid)
     out = {"users": len(logins), "workers": workers, "slice_s": slice_s, "windows_per_way": pairs, "ways": {}}
