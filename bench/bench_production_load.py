@@ -26,7 +26,6 @@ import os
 import re
 import secrets
 import shutil
-import statistics
 import subprocess
 import sys
 import threading
@@ -41,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devstack.keycloak_server import KeycloakServer  # noqa: E402
-from devstack.production import ProductionStack, wait_http  # noqa: E402
+from devstack.production import wait_http  # noqa: E402
 from provisioner.core import Services  # noqa: E402
 from provisioner.gateway import Gateway  # noqa: E402
 from provisioner.realm.spec import load_realm_spec  # noqa: E402
