@@ -19,7 +19,7 @@ from provisioner.errors import Message, ProvisionerError
 from provisioner.gateway import Gateway
 from provisioner.tenancy import Actor, require_adherent
 from provisioner.rules import EASYPAIEMENT, VALIDATEUR
-from provisioner.tree import AdherentState, adherent_members, adherent_state, enabled_validators
+from provisioner.tree import AdherentState, adherent_members, enabled_validators
 
 SINCE = "easypaiement_incomplete_since"
 log = logging.getLogger(__name__)
@@ -51,20 +51,19 @@ def parse_since(value: str | None) -> datetime | None:
     return since.replace(tzinfo=timezone.utc) if since and since.tzinfo is None else since
 
 
-def _read(gw: Gateway, state: AdherentState) -> Completeness:
-    # One read for most adherents (1 confirmation); the validators only when they matter.
-    validators = len(enabled_validators(gw, state.numero)) if state.confirmations == 2 else 0
-    return Completeness(state.confirmations, validators, parse_since(state.group.attr(SINCE)))
-
-
-def completeness(gw: Gateway, services: Services, actor: Actor, numero: str) -> Completeness:
-    """The adherent's E@syPaiement completeness (tenant-checked); RuleViolation('adherent') when not approved. One
-    read of the adherent's tree (our extension), the same read as its delegate's listing."""
-    require_adherent(actor, numero, numero)
+def _read(gw: Gateway, numero: str) -> tuple[AdherentState, Completeness]:
+    """The adherent and its completeness from one read of its tree (our extension): the same read as its
+    delegate's listing; its enabled validators count only when 2 confirmations are chosen."""
     state, members = adherent_members(gw, numero)
     validators = sum(1 for m in members if m.user.enabled and f"{EASYPAIEMENT}/{VALIDATEUR}" in m.groups) \
         if state.confirmations == 2 else 0
-    return Completeness(state.confirmations, validators, parse_since(state.group.attr(SINCE)))
+    return state, Completeness(state.confirmations, validators, parse_since(state.group.attr(SINCE)))
+
+
+def completeness(gw: Gateway, services: Services, actor: Actor, numero: str) -> Completeness:
+    """The adherent's E@syPaiement completeness (tenant-checked); RuleViolation('adherent') when not approved."""
+    require_adherent(actor, numero, numero)
+    return _read(gw, numero)[1]
 
 
 def since_attribute(now: datetime, current: Completeness) -> dict[str, list[str]] | None:
@@ -92,8 +91,7 @@ def record(gw: Gateway, services: Services, numero: str) -> Completeness | None:
     Bookkeeping after an action that is already done: a failure here is logged, not raised (None), so that the
     action is not reported as failed. The audit then finds no record and reports an incomplete adherent at once."""
     try:
-        state = adherent_state(gw, numero)
-        current = _read(gw, state)
+        state, current = _read(gw, numero)
         change = since_attribute(datetime.now(timezone.utc), current)
         if change is not None:
             services.automation_gateway(gw).set_group_attributes(state.group, change)
