@@ -1,8 +1,8 @@
 """Load on the portal, side by side: the production shape against the dev shape, same load, one run.
 
   - production: devstack/production.py — PostgreSQL, two clustered Keycloak nodes (`start --optimized`) behind
-    HAProxy (TLS), the portal under gunicorn (2 workers) on PostgreSQL;
-  - dev: Keycloak `start-dev` on its dev-file H2 database (plain HTTP), the portal under gunicorn (2 workers)
+    HAProxy (TLS), the portal under gunicorn (the stack's 4 workers) on PostgreSQL;
+  - dev: Keycloak `start-dev` on its dev-file H2 database (plain HTTP), the portal under gunicorn (as many)
     on SQLite — what `scripts/start` runs.
 
 Each shape is started by this script on its own loopback ports and state (never the shared :8080/:8000), then:
@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devstack.keycloak_server import KeycloakServer  # noqa: E402
-from devstack.production import wait_http  # noqa: E402
+from devstack.production import ProductionStack, wait_http  # noqa: E402
 from provisioner.core import Services  # noqa: E402
 from provisioner.gateway import Gateway  # noqa: E402
 from provisioner.realm.spec import load_realm_spec  # noqa: E402
@@ -104,7 +104,7 @@ class DevShape:
         env, py = self.env(), sys.executable
         subprocess.run([py, "-m", "provisioner", "apply"], env=env, cwd=ROOT, check=True, capture_output=True)
         for name, cmd in (("mail", [py, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.smtp_port}"]),
-                          ("portal", [py, "-m", "gunicorn", "-w", "2", "--timeout", "60", "-b",
+                          ("portal", [py, "-m", "gunicorn", "-w", str(ProductionStack.portal_workers), "--timeout", "60", "-b",
                                       f"127.0.0.1:{self.portal_port}", "portal:create_app()"])):
             log = open(self.state / f"{name}.log", "ab")
             self.processes.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,

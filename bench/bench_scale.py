@@ -770,20 +770,28 @@ def measure_pages(ctx: Ctx, seeded: dict) -> dict:
         before = haproxy_mark(ctx.stack)
         sessions[0].get(url, timeout=60)
         calls[name] = len(proxied_requests(ctx.stack, before))
-    rec = Recorder()
-    deadline = time.monotonic() + ctx.args.seconds
 
-    def delegate(i: int) -> None:
-        s, mine = sessions[i], pages(real[i])
-        while time.monotonic() < deadline:
-            for name, (url, expected) in mine.items():
-                def get():
-                    resp = s.get(url, timeout=60, allow_redirects=False)
-                    return resp.status_code == 200 and expected in resp.text, resp.status_code
-                rec.timed(name, get)
+    def load(seconds: float) -> tuple[Recorder, float]:
+        rec, deadline = Recorder(), time.monotonic() + seconds
 
-    elapsed = run_together([threading.Thread(target=delegate, args=(i,)) for i in range(len(sessions))])
+        def delegate(i: int) -> None:
+            s, mine = sessions[i], pages(real[i])
+            while time.monotonic() < deadline:
+                for name, (url, expected) in mine.items():
+                    def get():
+                        resp = s.get(url, timeout=60, allow_redirects=False)
+                        return resp.status_code == 200 and expected in resp.text, resp.status_code
+                    rec.timed(name, get)
+
+        return rec, run_together([threading.Thread(target=delegate, args=(i,)) for i in range(len(sessions))])
+
+    # The same load, not recorded, first: a node restarted by the audit's cold run compiles the pages' code paths
+    # (Keycloak's JIT) during its first minute of them, at several times their later cost.
+    warm, warmup_s = load(ctx.args.warmup)
+    rec, elapsed = load(ctx.args.seconds)
     out = {"delegates": len(sessions), "seconds": round(elapsed, 1), "portal_logins_s": round(login_s, 1),
+           "warmup": {"seconds": round(warmup_s, 1), "pages": sum(map(len, warm.times.values())),
+                      "p95_ms": percentile([t for ts in warm.times.values() for t in ts], 0.95)},
            "pages": {}}
     for name in calls:
         times, errors = rec.times[name], rec.errors[name]
@@ -986,7 +994,9 @@ def measure(args) -> int:
                 say(f"   {name} FAILED: {type(exc).__name__}: {exc}")
                 result = {"failed": f"{type(exc).__name__}: {exc}"}
             result["conditions"] = {"started_at": at, "duration_s": round(time.perf_counter() - t0, 1),
-                                    "load_start": load0, "load_end": load()}
+                                    "load_start": load0, "load_end": load(), "commit": _commit(),
+                                    "keycloak_build": ctx.stack.home.name,
+                                    "portal": f"{ctx.stack.portal_workers} workers × {ctx.stack.portal_threads} threads"}
             result["conditions"]["keycloak_caches"] = cache_stats(ctx.stack)
             try:
                 result["conditions"]["users_in_realm"] = ctx.admin.count_users()
@@ -1001,6 +1011,12 @@ def measure(args) -> int:
 
 
 # --- tables for docs/benchmarks.md --------------------------------------------------------------------------------
+
+def _commit() -> str:
+    """The code measured: this checkout's commit, "+" when it has uncommitted changes."""
+    run = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()  # noqa: E731
+    return run("rev-parse", "--short", "HEAD") + ("+" if run("status", "--porcelain", "--untracked-files=no") else "")
+
 
 def _n(v) -> str:
     return f"{v:,}" if isinstance(v, int) else str(v)
@@ -1072,7 +1088,10 @@ def plan_table(r: dict) -> str:
 def pages_table(r: dict) -> str:
     if "failed" in r:
         return f"pages failed: {r['failed']}"
-    lines = [f"{r['delegates']} delegates at once for {r['seconds']} s (portal logins {r['portal_logins_s']} s)\n",
+    w = r.get("warmup") or {}
+    lines = [f"{r['delegates']} delegates at once for {r['seconds']} s (portal logins {r['portal_logins_s']} s; after "
+             f"{w.get('seconds', 0)} s of the same load not measured: {_n(w.get('pages'))} pages, p95 "
+             f"{w.get('p95_ms')} ms)\n",
              "| page | count | per s | p50 | p95 | p99 | errors | Keycloak calls |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, p in r["pages"].items():
         lines.append(f"| {name} | {p['count']} | {p['per_s']} | {p['p50_ms']:.0f} ms | {p['p95_ms']:.0f} ms | "
@@ -1175,6 +1194,7 @@ def main() -> int:
     m = sub.add_parser("measure", parents=[stack_options, sizes], help="measure the seeded stack")
     m.add_argument("--only", help=f"comma-separated phases among {','.join(PHASES)}")
     m.add_argument("--seconds", type=float, default=60, help="pages and logins: measured seconds each")
+    m.add_argument("--warmup", type=float, default=60, help="pages: seconds of the same load before, not measured")
     m.add_argument("--tag", help="keep these figures beside the untagged ones (e.g. the same phase with other options)")
     m.add_argument("--naive-sample", type=int, default=500)
     m.add_argument("--login-workers", type=int, default=4)

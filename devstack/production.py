@@ -156,7 +156,9 @@ class ProductionStack:
     teleservices_host: str = "127.0.0.1"
     hostname: str = "localhost"
     realm: str = "cimr"
-    portal_workers: int = 2
+    # As docker-compose.yml: a sync worker waits on Keycloak for part of each page, so two per core (at CIMR's size,
+    # 153 delegate pages/s against 146 with 2 workers: docs/benchmarks.md).
+    portal_workers: int = 4
     portal_threads: int = 1  # > 1: gunicorn's threaded workers (a page's wait on Keycloak leaves the CPU to another)
     node_heap: str = "-Xms256m -Xmx768m"
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)

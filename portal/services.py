@@ -94,9 +94,4 @@ def _delegate_gateway() -> Gateway:
     gw = Gateway.with_token(settings(), access_token())
     if request.method in ("GET", "HEAD"):
         gw.remember_reads()
-    else:
-        # A write may name the adherent's groups by path (POST /users), which Keycloak 26.7 resolves for a confined
-        # delegate only once /adherents is in the node's cache (cold after an eviction: 403). The service account
-        # resolving it warms the cache; it acts on nothing the delegate asked for (docs/security.md, "Cold cache").
-        services().service_gateway().group_by_path("/adherents")
     return gw

@@ -17,7 +17,7 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, 
 from sqlalchemy.engine import Engine
 from werkzeug.datastructures import CallbackDict
 
-from provisioner.db import UNREACHABLE
+from provisioner.db import UNREACHABLE, reading
 
 metadata = MetaData()
 portal_sessions = Table(
@@ -76,7 +76,7 @@ class DatabaseSessionInterface(SessionInterface):
             return ServerSession()  # stylesheet, script, icon, Prometheus' scrape: no database read
         if sid and len(sid) < 100:
             try:
-                with self.engine.begin() as conn:
+                with reading(self.engine) as conn:
                     row = conn.execute(select(portal_sessions.c.data, portal_sessions.c.expires_at)
                                        .where(portal_sessions.c.id_hash == _hash(sid))).first()
             except UNREACHABLE as exc:

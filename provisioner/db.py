@@ -195,8 +195,16 @@ class Database:
         return self.engine.begin()
 
     def connect(self):
+        """A connection for reads: ``with db.connect() as conn: ...``. Each statement commits by itself (autocommit):
+        under PostgreSQL's READ COMMITTED, which every statement of a transaction would see anyway, without the
+        BEGIN and ROLLBACK round trips — a page view makes several such reads. Writes go through ``begin()``."""
         self._create_tables()
-        return self.engine.connect()
+        return reading(self.engine)
+
+
+def reading(engine: Engine):
+    """A connection whose statements commit by themselves (``Database.connect``): reads only."""
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 def add_missing_columns(engine: Engine) -> list[str]:

@@ -5,6 +5,10 @@ Per adherent <n>:
 - a Groups scope permission ``adherent-<n>`` over ``/adherents/<n>`` AND every group below it (group-level
   scopes are not inherited by subgroups in Keycloak 26.7), with the scopes below, and that policy only.
 
+And once for the realm, the root every delegate must see to name its own groups by path (``ensure_root``):
+- a role policy ``delegates`` granting the holders of realm role ``delegate``;
+- a Groups scope permission ``adherents-root`` over ``/adherents`` alone, scope ``view``.
+
 The delegate holds no view-*/manage-* role (those bypass the permissions; realm/realm.yaml gives the
 `delegate` role query-users and query-groups only), so these permissions are all it may do on the Admin API.
 Writing them needs manage-realm (client `delegations`, ``writer(settings)``); checking them view-realm.
@@ -27,6 +31,15 @@ from provisioner.tree import adherent_path, delegate_group_path
 # membership change or of a creation; manage-membership-of-members: move a member between groups.
 SCOPES = ("view", "view-members", "manage-members", "manage-membership", "manage-membership-of-members")
 POLICY_PREFIX, PERMISSION_PREFIX = "delegate-", "adherent-"
+# Keycloak 26.7 looks a group path up (a delegate's POST /users naming its groups, group-by-path) through a query
+# filtered by what the caller may view whenever the path's groups are not in the node's cache — after a restart,
+# clear-realm-cache, or an eviction, which the default cache sizes make routine at 120,000 groups. No per-adherent
+# permission covers /adherents, so the filter dropped it and the delegate's own creations failed with 403
+# (docs/security.md, "Cold cache"). `view` on /adherents alone lets it through: a group's scopes do not reach its
+# subgroups, so no other adherent becomes visible (tests/test_keycloak_confinement.py attacks it). A role policy,
+# not a group policy on /delegates: Keycloak's filter only matches group policies naming the caller's own groups.
+ROOT_PATH, ROOT_POLICY, ROOT_PERMISSION, ROOT_SCOPES, DELEGATE_ROLE = (
+    "/adherents", "delegates", "adherents-root", ("view",), "delegate")
 _OURS = re.compile(r"^(delegate|adherent)-[0-9]{4,10}$")
 
 
@@ -112,33 +125,50 @@ def ensure_delegation(gw: Gateway, numero: str) -> Delegation:
     Raises NotFound when the adherent's groups do not exist; Forbidden without manage-realm.
     """
     delegates, tree_ids = _groups(gw, numero)
-    pname, name = policy_name(numero), permission_name(numero)
-    description = f"Delegate of adherent {numero} (members of {delegate_group_path(numero)})"
-    policy = gw.authz_find("policy", pname)
+    policy_id = _ensure_policy(gw, "group", policy_name(numero), [delegates.id],
+                               f"Delegate of adherent {numero} (members of {delegate_group_path(numero)})")
+    want = desired(delegates.id, tree_ids, policy_id)["permission"]
+    permission_id = _ensure_permission(gw, permission_name(numero), want,
+                                       f"{delegate_group_path(numero)} manages the users of {adherent_path(numero)}")
+    return Delegation(numero, policy_id, permission_id, tuple(want["resources"]))
+
+
+def ensure_root(gw: Gateway) -> str:
+    """Create or repair the realm's one root permission (ROOT_PERMISSION, above); its id. NotFound without
+    /adherents or the delegate role (apply the realm first); Forbidden without manage-realm."""
+    top, role = _root(gw)
+    policy_id = _ensure_policy(gw, "role", ROOT_POLICY, [role], "Every delegate (realm role delegate)")
+    return _ensure_permission(gw, ROOT_PERMISSION, _root_desired(top, policy_id),
+                              f"Delegates see {ROOT_PATH} itself (not its subgroups) to name their own groups by path")
+
+
+def _ensure_policy(gw: Gateway, kind: str, name: str, members: list[str], description: str) -> str:
+    """The id of the POSITIVE ``kind`` ("group" or "role") policy ``name`` granting exactly ``members``."""
+    create, update, read = ((gw.create_group_policy, gw.update_group_policy, gw.group_policy_groups) if kind == "group"
+                            else (gw.create_role_policy, gw.update_role_policy, gw.role_policy_roles))
+    policy = gw.authz_find("policy", name)
     if policy is None:
         try:
-            policy_id = gw.create_group_policy(pname, [delegates.id], description)
+            return create(name, members, description)
         except Conflict:  # created meanwhile by a concurrent run
-            policy_id = gw.authz_find("policy", pname)["id"]
-    else:
-        policy_id = policy["id"]
-        if gw.group_policy_groups(policy_id) != [delegates.id]:
-            gw.update_group_policy(policy_id, pname, [delegates.id], description)
-    want = desired(delegates.id, tree_ids, policy_id)["permission"]
-    perm_description = f"{delegate_group_path(numero)} manages the users of {adherent_path(numero)}"
+            return gw.authz_find("policy", name)["id"]
+    if read(policy["id"]) != sorted(members):
+        update(policy["id"], name, members, description)
+    return policy["id"]
+
+
+def _ensure_permission(gw: Gateway, name: str, want: dict, description: str) -> str:
+    """The id of the Groups scope permission ``name`` holding exactly ``want`` (resources, scopes, policies)."""
     permission = gw.authz_find("permission", name)
     if permission is None:
         try:
-            permission_id = gw.create_groups_permission(name, want["resources"], want["scopes"], want["policies"],
-                                                        perm_description)
+            return gw.create_groups_permission(name, want["resources"], want["scopes"], want["policies"], description)
         except Conflict:
-            permission_id = gw.authz_find("permission", name)["id"]
-    else:
-        permission_id = permission["id"]
-        if gw.permission_details(permission_id) != want:
-            gw.update_groups_permission(permission_id, name, want["resources"], want["scopes"], want["policies"],
-                                        perm_description)
-    return Delegation(numero, policy_id, permission_id, tuple(want["resources"]))
+            return gw.authz_find("permission", name)["id"]
+    if gw.permission_details(permission["id"]) != want:
+        gw.update_groups_permission(permission["id"], name, want["resources"], want["scopes"], want["policies"],
+                                    description)
+    return permission["id"]
 
 
 def remove_delegation(gw: Gateway, numero: str) -> bool:
@@ -153,6 +183,36 @@ def remove_delegation(gw: Gateway, numero: str) -> bool:
             gw.delete_authz(found["id"])
             removed = True
     return removed
+
+
+def _root(gw: Gateway) -> tuple[Group, str]:
+    top, role = gw.group_by_path(ROOT_PATH), gw.realm_role(DELEGATE_ROLE)
+    if top is None or role is None:
+        raise NotFound(f"no {ROOT_PATH} group or no realm role {DELEGATE_ROLE}: apply the realm first")
+    return top, role["id"]
+
+
+def _root_desired(top: Group, policy_id: str) -> dict:
+    return {"resources": [top.id], "scopes": sorted(ROOT_SCOPES), "policies": [policy_id]}
+
+
+def check_root(gw: Gateway) -> list[Finding]:
+    """A finding when the root permission is missing or says anything but ``view`` on /adherents for delegates."""
+    try:
+        top, role = _root(gw)
+    except NotFound as exc:
+        return [Finding(MISSING, None, ROOT_PERMISSION, str(exc))]
+    policy = gw.authz_find("policy", ROOT_POLICY)
+    permission = gw.authz_find("permission", ROOT_PERMISSION)
+    problems = differences({"policy_groups": [role],
+                            "permission": _root_desired(top, policy["id"] if policy else "?")},
+                           gw.role_policy_roles(policy["id"]) if policy else None,
+                           gw.permission_details(permission["id"]) if permission else None)
+    if not problems:
+        return []
+    return [Finding(MISSING if policy is None or permission is None else DRIFTED, None, ROOT_PERMISSION,
+                    f"delegates cannot name their groups by path on a cold Keycloak cache ({ROOT_PERMISSION}): "
+                    + "; ".join(problems))]
 
 
 def check_delegation(gw: Gateway, numero: str) -> list[Finding]:
@@ -188,7 +248,7 @@ def check_all(gw: Gateway, deep: bool = False, numeros: list[str] | None = None)
     policies = {p["name"] for p in gw.authz_list("policy")}
     permissions = gw.authz_list("permission")
     names = {p["name"] for p in permissions}
-    findings: list[Finding] = []
+    findings: list[Finding] = check_root(gw)
     for numero in numeros:
         if deep:
             findings.extend(check_delegation(gw, numero))
@@ -199,6 +259,8 @@ def check_all(gw: Gateway, deep: bool = False, numeros: list[str] | None = None)
     for perm in permissions:
         if perm.get("resourceType") not in ("Users", "Groups"):
             continue
+        if perm["name"] == ROOT_PERMISSION:
+            continue  # check_root compared it whole
         if not _OURS.match(perm["name"]):
             findings.append(Finding(FOREIGN, None, perm["name"],
                                     f"permission {perm['name']!r} on {perm.get('resourceType')} is not one of the "
@@ -214,11 +276,18 @@ def check_all(gw: Gateway, deep: bool = False, numeros: list[str] | None = None)
 
 
 def repair_all(gw: Gateway, deep: bool = True) -> list[str]:
-    """Ensure the pair of every adherent reported missing (or, with ``deep``, drifted) by ``check_all``; returns
-    their numbers. Needs manage-realm (``writer``, or the master admin of `apply`)."""
+    """Ensure the pair of every adherent reported missing (or, with ``deep``, drifted) by ``check_all``, and the
+    root permission; returns their numbers (and ROOT_PERMISSION). Needs manage-realm (``writer``, or the master
+    admin of `apply`)."""
     repaired = []
     for finding in check_all(gw, deep=deep):
-        if finding.code in (MISSING, DRIFTED) and finding.adherent:
+        if finding.code in (MISSING, DRIFTED) and finding.target == ROOT_PERMISSION:
+            try:
+                ensure_root(gw)
+            except NotFound:  # no /adherents yet: nothing to see (the finding stays reported)
+                continue
+            repaired.append(ROOT_PERMISSION)
+        elif finding.code in (MISSING, DRIFTED) and finding.adherent:
             try:
                 ensure_delegation(gw, finding.adherent)
             except NotFound:  # no /delegates/<n>: no delegate to confine (the finding stays reported)

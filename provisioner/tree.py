@@ -79,6 +79,7 @@ def _state(numero: str, group: Group) -> AdherentState:
 class Member:
     user: User
     groups: tuple[str, ...]  # its groups under the adherent: "" (the adherent's own), "easypaiement/validateur", ...
+    locked: bool = False     # held by brute-force detection (what GET /attack-detection/brute-force/users/<id> says)
 
     def roles(self, clients: tuple[str, ...] | list[str]) -> tuple[str, ...]:
         """The roles it holds by membership of a leaf /adherents/<n>/<client>/<role> of one of ``clients``."""
@@ -93,7 +94,8 @@ def adherent_members(gw: Gateway, numero: str) -> tuple[AdherentState, list[Memb
     except NotFound:
         raise RuleViolation("adherent", NOT_SUBSCRIBED) from None
     group = Group.from_rep({**found["adherent"], "path": adherent_path(numero)})
-    return _state(numero, group), [Member(User.from_rep(u), tuple(u.get("groups") or ())) for u in found["users"]]
+    return _state(numero, group), [Member(User.from_rep(u), tuple(u.get("groups") or ()), bool(u.get("locked")))
+                                   for u in found["users"]]
 
 
 def require_active(state: AdherentState) -> None:

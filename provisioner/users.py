@@ -207,8 +207,9 @@ def list_users(gw: Gateway, services: Services, actor: Actor, adherent: str,
 
 
 def get_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str) -> TeleserviceUser:
-    """One of the adherent's users, from the read of its tree the delegate's pages make anyway (our extension);
-    a login not among its members goes through ``user_of`` (NotFound, or TenantViolation for another's)."""
+    """One of the adherent's users, from the read of its tree the delegate's pages make anyway (our extension,
+    which also says whether brute-force detection locks it); a login not among its members goes through
+    ``user_of`` (NotFound, or TenantViolation for another's)."""
     with audited(services.db, actor, "user.show", adherent, login, read=True):
         require_adherent(actor, adherent, login)
         _, members = adherent_members(gw, adherent)
@@ -217,9 +218,9 @@ def get_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login
         if member is None:
             user = user_of(gw, actor, adherent, login)
             powers = powers_of(gw, adherent, user.id)
+            locked = bool(gw.brute_force_status(user.id).get("disabled"))
         else:
-            user, powers = member.user, member.roles(list(services.catalogue.ids))
-        locked = bool(gw.brute_force_status(user.id).get("disabled"))
+            user, powers, locked = member.user, member.roles(list(services.catalogue.ids)), member.locked
         return _view(user, adherent, powers, locked)
 
 

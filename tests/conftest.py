@@ -10,6 +10,7 @@ import pytest
 
 from provisioner.gateway import Gateway
 from devstack.keycloak_server import KeycloakServer
+from provisioner.permissions import repair_all
 from provisioner.realm.apply import apply_plan, plan_realm
 from provisioner.realm.spec import load_realm_spec
 from provisioner.settings import PROJECT_ROOT, Settings
@@ -90,6 +91,7 @@ def admin_gw(settings: Settings) -> Gateway:
 def realm(settings: Settings, spec, admin_gw: Gateway) -> str:
     """The session's realm, applied from realm/; deleted at the end."""
     apply_plan(admin_gw, spec, plan_realm(admin_gw, spec))
+    repair_all(admin_gw, deep=False)  # as `provisioner apply` does: the root permission every delegate needs
     yield settings.realm
     if not os.environ.get("KEEP_TEST_REALM"):
         admin_gw.delete_realm()

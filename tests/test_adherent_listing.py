@@ -13,7 +13,7 @@ import requests
 from provisioner import users
 from provisioner.gateway import Gateway
 from provisioner.tenancy import Actor
-from tests.oidc_flow import password_token
+from tests.oidc_flow import password_login, password_token
 from tests.provisioning import DELEGATE_PASSWORD, make_user
 
 pytestmark = pytest.mark.usefixtures("password_grant_client")
@@ -100,6 +100,28 @@ def test_it_only_reads(settings, companies):
         resp = requests.request(method, f"{settings.keycloak_url}/realms/{settings.realm}/cimr-adherent/users",
                                 params={"adherent": numero}, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         assert resp.status_code == 405
+
+
+def test_it_says_which_users_brute_force_detection_locks_as_attack_detection_does(settings, admin_gw, spec,
+                                                                                   companies):
+    numero, logins = companies[1]
+    locked, other = logins["compte-adherent"], logins["easypaiement"]
+    token = password_token(settings, numero, DELEGATE_PASSWORD)
+    user_id = admin_gw.user_by_username(locked).id
+
+    def shown() -> dict[str, bool]:
+        return {u["username"]: u["locked"] for u in listing(settings, token, numero).json()["users"]}
+
+    assert shown()[locked] is False
+    try:
+        for _ in range(spec.brute_force.max_failures):
+            password_login(settings, locked, "Wrong2026")
+        assert admin_gw.brute_force_status(user_id)["disabled"] is True
+        now = shown()
+        assert now[locked] is True and now[other] is False and not any(v for k, v in now.items() if k != locked)
+    finally:
+        admin_gw.clear_brute_force(user_id)
+    assert shown()[locked] is False
 
 
 class Counting(Gateway):

@@ -166,7 +166,7 @@ def test_listing_shows_only_the_delegates_own_users(as_a, a, b):
 
 
 @pytest.mark.parametrize("path", ["/roles", "/clients", "/events", "/admin-events", "/users/{self}",
-                                  "/groups/{adherents}", "/groups/{delegates}",
+                                  "/groups/{adherents}/members", "/groups/{delegates}",
                                   "/attack-detection/brute-force/users/{b_user}"])
 def test_a_delegate_reads_nothing_outside_its_tree(admin_gw, as_a, a, b, path):
     path = path.format(self=a.delegate_id, adherents=admin_gw.group_by_path("/adherents").id,
@@ -232,6 +232,59 @@ def test_every_scope_is_needed_by_a_delegate_action(settings, admin_gw, as_a, a,
 
 
 # --- check / repair (the audit finding "adherent without its Keycloak permission") ---------------------------
+def test_a_delegate_sees_the_root_itself_and_under_it_only_its_own_adherent(admin_gw, as_a, a, b):
+    root = admin_gw.group_by_path("/adherents").id
+    shown = as_a("GET", f"/groups/{root}").json()
+    assert shown["attributes"] == {} and shown["subGroupCount"] == 1  # how many adherents there are: not told
+    assert shown["access"] == {"view": True, "viewMembers": False, "manageMembers": False, "manage": False,
+                               "manageMembership": False}
+    assert [g["name"] for g in as_a("GET", f"/groups/{root}/children", max=1000).json()] == [a.numero]
+    assert as_a("GET", f"/group-by-path/adherents/{b.numero}").status_code in (403, 404)
+    assert as_a("GET", f"/groups/{root}/members").status_code == 403
+    assert as_a("PUT", f"/groups/{root}", {"name": "adherents", "attributes": {"x": ["y"]}}).status_code == 403
+    assert as_a("POST", f"/groups/{root}/children", {"name": "99999991"}).status_code == 403
+    assert as_a("PUT", f"/users/{a.users['utilisateur']}/groups/{root}").status_code == 403
+    assert as_a("DELETE", f"/groups/{root}").status_code == 403
+
+
+def clear_realm_cache(settings, admin_gw) -> None:
+    """Empty every node's cache of realm objects (groups, roles, clients), as a restart or evictions do."""
+    resp = requests.post(f"{settings.keycloak_url}/admin/realms/{settings.realm}/clear-realm-cache", timeout=30,
+                         headers=admin_gw.auth_headers())
+    assert resp.status_code == 204, resp.text
+
+
+def test_a_delegate_names_its_groups_by_path_on_a_cold_keycloak_cache(settings, admin_gw, as_a, a):
+    """Keycloak 26.7 looks a path up filtered by what the caller may view when it is not cached: without the root
+    permission a delegate's own creation fails (what it does TODAY, so that an upgrade that changes it is noticed);
+    the audit reports the permission missing and `apply`'s repair puts it back."""
+    writer = permissions.writer(settings)
+    writer.delete_authz(admin_gw.authz_find("permission", permissions.ROOT_PERMISSION)["id"])
+    try:
+        clear_realm_cache(settings, admin_gw)
+        assert as_a("POST", "/users", new_user_body(a.numero, UTILISATEUR)).status_code == 403
+        assert as_a("GET", f"/group-by-path/adherents/{a.numero}").status_code == 404
+        assert [(f.code, f.target) for f in permissions.check_all(admin_gw) if f.adherent is None] == [
+            (permissions.MISSING, permissions.ROOT_PERMISSION)]
+    finally:
+        assert permissions.ROOT_PERMISSION in permissions.repair_all(writer, deep=False)
+    clear_realm_cache(settings, admin_gw)
+    assert as_a("POST", "/users", new_user_body(a.numero, UTILISATEUR)).status_code == 201
+    assert as_a("GET", f"/group-by-path/adherents/{a.numero}").status_code == 200
+
+
+def test_a_root_permission_granting_more_than_view_is_drift_and_repaired(settings, admin_gw):
+    writer = permissions.writer(settings)
+    root = admin_gw.authz_find("permission", permissions.ROOT_PERMISSION)
+    details = admin_gw.permission_details(root["id"])
+    writer.update_groups_permission(root["id"], permissions.ROOT_PERMISSION, details["resources"],
+                                    ["view", "view-members"], details["policies"])
+    [finding] = permissions.check_root(admin_gw)
+    assert finding.code == permissions.DRIFTED and "view-members" in finding.detail
+    assert permissions.ROOT_PERMISSION in permissions.repair_all(writer, deep=False)
+    assert permissions.check_root(admin_gw) == []
+
+
 def test_an_approved_adherent_has_exactly_its_permission(settings, admin_gw, a):
     assert permissions.check_delegation(admin_gw, a.numero) == []
     details = admin_gw.permission_details(admin_gw.authz_find("permission", f"adherent-{a.numero}")["id"])

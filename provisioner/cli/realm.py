@@ -52,7 +52,8 @@ def apply(ctx: Context, allow_delete: bool, force: bool) -> None:
         if not result.empty:
             click.echo("Applied.")
         if repaired:
-            click.echo(f"Repaired the Keycloak delegation of adherent(s): {', '.join(repaired)}")
+            click.echo("Repaired the Keycloak delegation of (adherents, or the root every delegate sees): "
+                       + ", ".join(repaired))
 
 
 @cli.command("permissions")

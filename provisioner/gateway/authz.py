@@ -56,6 +56,22 @@ class PermissionAdmin(Transport):
         rep = self.get(self.authz_path(f"/policy/group/{policy_id}"))
         return None if rep is None else sorted(g["id"] for g in rep.get("groups") or [])
 
+    def create_role_policy(self, name: str, role_ids: list[str], description: str = "") -> str:
+        """A POSITIVE role policy granting holders of any of these roles (through their groups too); its id."""
+        body = {"name": name, "description": description, "logic": "POSITIVE",
+                "roles": [{"id": r, "required": False} for r in role_ids]}
+        return self.post_json(self.authz_path("/policy/role"), body)["id"]
+
+    def update_role_policy(self, policy_id: str, name: str, role_ids: list[str], description: str = "") -> None:
+        body = {"id": policy_id, "name": name, "description": description, "type": "role", "logic": "POSITIVE",
+                "decisionStrategy": "UNANIMOUS", "roles": [{"id": r, "required": False} for r in role_ids]}
+        self.put(self.authz_path(f"/policy/role/{policy_id}"), body)
+
+    def role_policy_roles(self, policy_id: str) -> list[str] | None:
+        """The role ids of a role policy (None when the policy is gone)."""
+        rep = self.get(self.authz_path(f"/policy/role/{policy_id}"))
+        return None if rep is None else sorted(r["id"] for r in rep.get("roles") or [])
+
     def create_groups_permission(self, name: str, group_ids: list[str], scopes: list[str], policy_ids: list[str],
                                  description: str = "") -> str:
         """A scope permission over exactly these groups (resourceType Groups); its id."""

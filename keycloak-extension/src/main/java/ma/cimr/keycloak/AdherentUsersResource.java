@@ -12,13 +12,17 @@ import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.core.MediaType;
 import org.keycloak.authorization.fgap.AdminPermissionsSchema;
 import org.keycloak.connections.jpa.JpaConnectionProvider;
+import org.keycloak.models.AdminRoles;
 import org.keycloak.models.GroupModel;
 import org.keycloak.models.KeycloakSession;
 import org.keycloak.models.RealmModel;
+import org.keycloak.models.UserLoginFailureModel;
+import org.keycloak.models.UserModel;
 import org.keycloak.models.jpa.entities.UserAttributeEntity;
 import org.keycloak.models.utils.KeycloakModelUtils;
 import org.keycloak.services.managers.AppAuthManager;
 import org.keycloak.services.managers.AuthenticationManager;
+import org.keycloak.services.managers.BruteForceProtector;
 import org.keycloak.services.resources.admin.AdminAuth;
 import org.keycloak.services.resources.admin.fgap.AdminPermissionEvaluator;
 import org.keycloak.services.resources.admin.fgap.AdminPermissions;
@@ -38,6 +42,10 @@ import java.util.regex.Pattern;
  * exactly as the Admin API decides it (view-users, or the fine-grained {@code view-members} permission a delegate
  * holds on its own adherent's groups only). The permission is evaluated once per group, not once per user, which
  * is what makes a delegate's listing through {@code GET /users} slow. Nothing here writes.
+ *
+ * <p>Each user also says whether brute-force detection holds it {@code locked} — what
+ * {@code GET /attack-detection/brute-force/users/{id}} answers as {@code disabled}, which the same caller may read
+ * for the same users — so that a user's page is one request too.
  */
 public class AdherentUsersResource {
 
@@ -65,16 +73,21 @@ public class AdherentUsersResource {
         GroupModel top = AdminPermissionsSchema.runWithoutAuthorization(session,
                 () -> KeycloakModelUtils.findGroupByPath(session, realm,
                         AdherentUsersProviderFactory.ADHERENTS + "/" + numero));
+        // view-users / manage-users: the Admin API's own test before any fine-grained permission. Asked through
+        // users().canView(), a caller without them costs an evaluation of the realm-wide "all users" permission,
+        // which looks the resource's name up as a user id and a username in the database, every time. A caller
+        // allowed by such a realm-wide permission only is judged group by group below, like a delegate.
+        boolean viewsAll = permissions.hasOneAdminRole(AdminRoles.VIEW_USERS, AdminRoles.MANAGE_USERS);
         if (top == null) {
             // A confined caller gets the same answer for a missing adherent as for another's: nothing to probe.
-            if (permissions.users().canView()) {
+            if (viewsAll) {
                 throw new NotFoundException("no such adherent");
             }
             throw new ForbiddenException();
         }
         Map<String, String> paths = new LinkedHashMap<>();  // group id -> path under the adherent ("" = top)
         AdminPermissionsSchema.runWithoutAuthorization(session, () -> subtree(top, "", paths));
-        if (!permissions.users().canView()) {
+        if (!viewsAll) {
             for (String id : paths.keySet()) {
                 if (!permissions.groups().canViewMembers(realm.getGroupById(id))) {
                     throw new ForbiddenException();
@@ -110,6 +123,9 @@ public class AdherentUsersResource {
                     .forEach(r -> attributesOf(byId.get((String) r[0]))
                             .computeIfAbsent(((UserAttributeEntity) r[1]).getName(), k -> new ArrayList<>())
                             .add(((UserAttributeEntity) r[1]).getValue()));
+            if (realm.isBruteForceProtected()) {
+                byId.forEach((id, user) -> user.put("locked", locked(realm, id)));
+            }
         }
         Map<String, Object> adherent = new LinkedHashMap<>();
         adherent.put("id", top.getId());
@@ -119,6 +135,18 @@ public class AdherentUsersResource {
         out.put("adherent", adherent);
         out.put("users", new ArrayList<>(byId.values()));
         return out;
+    }
+
+    /** As {@code AttackDetectionResource.bruteForceUserStatus} decides "disabled": only a user with failures. */
+    private boolean locked(RealmModel realm, String userId) {
+        UserLoginFailureModel failures = session.loginFailures().getUserLoginFailure(realm, userId);
+        if (failures == null) {
+            return false;
+        }
+        UserModel user = session.users().getUserById(realm, userId);
+        BruteForceProtector protector = session.getProvider(BruteForceProtector.class);
+        return user != null && (protector.isPermanentlyLockedOut(session, realm, user)
+                || protector.isTemporarilyDisabled(session, realm, user));
     }
 
     private static void subtree(GroupModel group, String path, Map<String, String> out) {
