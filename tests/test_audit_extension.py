@@ -98,6 +98,21 @@ def test_groups_listing_gives_the_tree_with_attributes(base, auditor_gw, admin_g
     assert groups[top.id]["attributes"]["status"] == ["active"]
 
 
+def test_groups_listing_names_the_roles_mapped_to_each_group_as_the_admin_api_does(base, auditor_gw, admin_gw,
+                                                                                   company):
+    numero, _ = company
+    groups = {g["id"]: g for g in listing(base, auditor_gw, "groups", max=5000).json()}
+    top = admin_gw.group_by_path(f"/adherents/{numero}")
+    carrying = 0
+    for group in [top, *admin_gw.subtree(top), admin_gw.group_by_path("/delegates")]:
+        mappings = admin_gw.get(f"/groups/{group.id}/role-mappings")
+        expected = sorted([r["id"] for r in mappings.get("realmMappings") or []]
+                          + [r["id"] for c in (mappings.get("clientMappings") or {}).values() for r in c["mappings"]])
+        assert sorted(groups[group.id]["roles"]) == expected, group.path
+        carrying += bool(expected)
+    assert carrying == 7  # the adherent's 6 leaves and /delegates (realm role delegate)
+
+
 def test_last_logins_are_each_users_latest_login_event(base, auditor_gw, admin_gw, settings, company):
     uid, login = people.create_user(admin_gw, people.adherent_of(admin_gw, company[0]), "eliquidation",
                                     ("utilisateur",))

@@ -76,18 +76,22 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
     if rm:
         [administration] = gw.at_once(partial(gw.client_roles, rm))
         roles |= {f"realm-management:{r['name']}": Role(r["name"], rm) for r in administration}
+    # Role id -> our key: the group listing names the roles mapped to each group by id.
+    holders = [rm] if rm else []
+    holders += [client_uuid[c] for c in teleservices if c in client_uuid]
+    listed = gw.at_once(gw.realm_roles, *(partial(gw.client_roles, c) for c in holders))
+    client_of = {uuid: cid for cid, uuid in client_uuid.items()}
+    role_key = {r["id"]: f"realm:{r['name']}" for r in listed[0]}
+    role_key |= {r["id"]: f"{client_of[c]}:{r['name']}" for c, rs in zip(holders, listed[1:]) for r in rs}
+    role_key = {rid: key for rid, key in role_key.items() if key in roles}
 
     lap("realm, clients, roles")
     user_count, group_count = gw.at_once(gw.count_users, gw.count_groups)
     groups = {g["id"]: g for g in gw.audit_listing("groups", group_count, workers=workers)}
     group_path = _paths(groups)
     lap(f"groups ({len(groups)})")
-    # Roles each group carries itself (one paged listing per role), then inherited by its subgroups.
-    carriers = gw.groups_with_roles(list(roles.values()), workers=workers)
-    own: dict[str, set[str]] = {}
-    for role, listed in zip(roles, carriers):
-        for g in listed or []:
-            own.setdefault(g["id"], set()).add(role)
+    # Roles each group carries itself (in the group listing), then inherited by its subgroups.
+    own = {gid: {role_key[r] for r in g.get("roles") or () if r in role_key} for gid, g in groups.items()}
     group_roles: dict[str, set[str]] = {}
     for gid in groups:
         held, cur = set(), gid

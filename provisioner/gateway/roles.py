@@ -57,10 +57,6 @@ class RoleAdmin(Transport):
         self.delete(f"{_path(Role(name))}/composites", roles)
 
     # --- who carries each role directly (the audit: one paged listing per role, several at once) ----------
-    def groups_with_roles(self, roles: list[Role], workers: int = 4) -> list[list[dict]]:
-        """For each role, the groups it is mapped to (brief representations; not their subgroups)."""
-        return self.get_pages([(f"{_path(r)}/groups", {"briefRepresentation": "true"}) for r in roles], workers=workers)
-
     def users_with_roles(self, roles: list[Role], workers: int = 4) -> list[list[str]]:
         """For each role, the ids of the users it is mapped to directly (not through groups)."""
         pages = self.get_pages([(f"{_path(r)}/users", {"briefRepresentation": "true"}) for r in roles], workers=workers)

@@ -33,7 +33,8 @@ import java.util.Map;
  * <ul>
  *   <li>{@code GET users?first=&max=}: users with their attributes, the ids of the groups they are a
  *   direct member of, and the types of their credentials ({@code credentialTypes}: password, otp...);</li>
- *   <li>{@code GET groups?first=&max=}: the realm's groups with their parent and attributes;</li>
+ *   <li>{@code GET groups?first=&max=}: the realm's groups with their parent, attributes and the ids of the
+ *   roles mapped to each ({@code roles});</li>
  *   <li>{@code GET last-logins}: each user's last LOGIN event time (needs view-events);</li>
  *   <li>{@code GET admin-events?since=&first=&max=}: admin events since a time, newest first, without the
  *   representation they carry, with the name of the token's realm and user ({@code authRealm},
@@ -121,15 +122,23 @@ public class AuditReadResource {
             group.put("name", g.getName());
             group.put("parentId", GroupEntity.TOP_PARENT_ID.equals(g.getParentId()) ? null : g.getParentId());
             group.put("attributes", new LinkedHashMap<String, List<String>>());
+            group.put("roles", new ArrayList<String>());
             byId.put(g.getId(), group);
         }
         if (byId.isEmpty()) {
             return List.of();
         }
+        List<String> ids = new ArrayList<>(byId.keySet());
         em.createQuery("select a.group.id, a.name, a.value from GroupAttributeEntity a where a.group.id in :ids "
                         + "order by a.name, a.value", Object[].class)
-                .setParameter("ids", new ArrayList<>(byId.keySet())).getResultList()
+                .setParameter("ids", ids).getResultList()
                 .forEach(r -> addValue(byId.get((String) r[0]), (String) r[1], (String) r[2]));
+        // The ids of the roles mapped to each group itself (GET /groups/{id}/role-mappings). Keycloak's own
+        // GET .../roles/{role}/groups pages an unordered query: on PostgreSQL its pages overlap and skip groups.
+        em.createQuery("select m.group.id, m.roleId from GroupRoleMappingEntity m where m.group.id in :ids "
+                        + "order by m.roleId", Object[].class)
+                .setParameter("ids", ids).getResultList()
+                .forEach(r -> rolesOf(byId.get((String) r[0])).add((String) r[1]));
         return new ArrayList<>(byId.values());
     }
 
@@ -229,6 +238,11 @@ public class AuditReadResource {
         int from = first == null || first < 0 ? 0 : first;
         int size = max == null || max <= 0 ? DEFAULT_PAGE : Math.min(max, MAX_PAGE);
         return query.setFirstResult(from).setMaxResults(size).getResultList();
+    }
+
+    @SuppressWarnings("unchecked")
+    private static List<String> rolesOf(Map<String, Object> group) {
+        return (List<String>) group.get("roles");
     }
 
     @SuppressWarnings("unchecked")
