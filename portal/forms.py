@@ -113,18 +113,32 @@ class DelegateForm(FlaskForm):
 
 
 # --- delegate space ------------------------------------------------------------------------------------
-class UserForm(FlaskForm):
+class _Login(FlaskForm):
     login = StringField(_l("Login (identifiant)"), STAR)
+
+
+class _Details(FlaskForm):
+    """A user's details, as the delegate types them (creation and edit pages)."""
+
     civilite = LooseSelectField(_l("Civilité"), choices=CIVILITES)
     nom = StringField(_l("Nom"), STAR)
     prenom = StringField(_l("Prénom"), STAR)
     email = StringField(_l("E-mail"), STAR)
     fonction = StringField(_l("Fonction"))
     telephone = StringField(_l("Téléphone"))
+
+
+class AccessForm(FlaskForm):
     user_type = LooseRadioField(_l("Type d'utilisateur"), STAR, choices=USER_TYPES)
     provider = StringField(_l("Prestataire (fiduciaire)"))
     powers = MultiCheckboxField(_l("Pouvoirs"), STAR, choices=[])
     categories = MultiCheckboxField(_l("Catégories déclarées"), choices=[])
+
+
+class UserForm(_Login, _Details, AccessForm):
+    """The creation page: login, details, access, password and two secret questions (WTForms keeps the fields in
+    the order they are declared across these classes)."""
+
     password = PasswordField(_l("Mot de passe"), STAR)
     password_confirm = PasswordField(_l("Saisir à nouveau le mot de passe"), STAR)
     question1 = LooseSelectField(_l("Question secrète 1"), STAR, choices=[])
@@ -133,16 +147,10 @@ class UserForm(FlaskForm):
     answer2 = StringField(_l("Réponse 2"), STAR)
 
 
-class EditUserForm(FlaskForm):
+class EditUserForm(_Details):
     """The delegate's edit page: the user's details and, optionally, new secret questions (a suggested one or one's
     own each); the current answers are never shown (only their hashes are kept)."""
 
-    civilite = LooseSelectField(_l("Civilité"), choices=CIVILITES)
-    nom = StringField(_l("Nom"), STAR)
-    prenom = StringField(_l("Prénom"), STAR)
-    email = StringField(_l("E-mail"), STAR)
-    fonction = StringField(_l("Fonction"))
-    telephone = StringField(_l("Téléphone"))
     question1 = LooseSelectField(_l("Question secrète 1 (proposée)"), choices=[])
     own_question1 = StringField(_l("Ou votre propre question 1"))
     answer1 = StringField(_l("Réponse 1"))
@@ -157,11 +165,6 @@ class EditUserForm(FlaskForm):
         return any(clean(getattr(self, name).data) for name in self.QUESTION_FIELDS)
 
 
-class AccessForm(FlaskForm):
-    user_type = LooseRadioField(_l("Type d'utilisateur"), STAR, choices=USER_TYPES)
-    provider = StringField(_l("Prestataire (fiduciaire)"))
-    powers = MultiCheckboxField(_l("Pouvoirs"), STAR, choices=[])
-    categories = MultiCheckboxField(_l("Catégories déclarées"), choices=[])
 
 
 class PasswordForm(FlaskForm):

@@ -98,7 +98,7 @@ def differences(want: dict, policy_groups: list[str] | None, permission: dict | 
     if policy_groups is None:
         out.append("policy missing")
     elif policy_groups != want["policy_groups"]:
-        out.append(f"policy grants groups {policy_groups}, expected {want['policy_groups']}")
+        out.append(f"policy grants {policy_groups}, expected {want['policy_groups']}")
     if permission is None:
         out.append("permission missing")
     else:
@@ -144,16 +144,14 @@ def ensure_root(gw: Gateway) -> str:
 
 def _ensure_policy(gw: Gateway, kind: str, name: str, members: list[str], description: str) -> str:
     """The id of the POSITIVE ``kind`` ("group" or "role") policy ``name`` granting exactly ``members``."""
-    create, update, read = ((gw.create_group_policy, gw.update_group_policy, gw.group_policy_groups) if kind == "group"
-                            else (gw.create_role_policy, gw.update_role_policy, gw.role_policy_roles))
     policy = gw.authz_find("policy", name)
     if policy is None:
         try:
-            return create(name, members, description)
+            return gw.create_policy(kind, name, members, description)
         except Conflict:  # created meanwhile by a concurrent run
             return gw.authz_find("policy", name)["id"]
-    if read(policy["id"]) != sorted(members):
-        update(policy["id"], name, members, description)
+    if gw.policy_members(kind, policy["id"]) != sorted(members):
+        gw.update_policy(kind, policy["id"], name, members, description)
     return policy["id"]
 
 
@@ -206,7 +204,7 @@ def check_root(gw: Gateway) -> list[Finding]:
     permission = gw.authz_find("permission", ROOT_PERMISSION)
     problems = differences({"policy_groups": [role],
                             "permission": _root_desired(top, policy["id"] if policy else "?")},
-                           gw.role_policy_roles(policy["id"]) if policy else None,
+                           gw.policy_members("role", policy["id"]) if policy else None,
                            gw.permission_details(permission["id"]) if permission else None)
     if not problems:
         return []
@@ -223,7 +221,7 @@ def check_delegation(gw: Gateway, numero: str) -> list[Finding]:
         return [Finding(MISSING, numero, permission_name(numero), str(exc))]
     policy = gw.authz_find("policy", policy_name(numero))
     permission = gw.authz_find("permission", permission_name(numero))
-    policy_groups = gw.group_policy_groups(policy["id"]) if policy else None
+    policy_groups = gw.policy_members("group", policy["id"]) if policy else None
     details = gw.permission_details(permission["id"]) if permission else None
     problems = differences(desired(delegates.id, tree_ids, policy["id"] if policy else "?"), policy_groups, details)
     if not problems:

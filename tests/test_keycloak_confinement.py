@@ -331,7 +331,7 @@ def test_the_provisioner_service_account_cannot_write_permissions(service_gw, a)
 # --- UNANIMOUS: another permission over the same users denies the delegate; the audit reports it ----------------
 def test_an_overlapping_permission_denies_the_delegate_and_is_reported(settings, admin_gw, as_a, a):
     writer = permissions.writer(settings)
-    policy = writer.create_group_policy("someone-else", [admin_gw.group_by_path("/agents").id])
+    policy = writer.create_policy("group", "someone-else", [admin_gw.group_by_path("/agents").id])
     perm = writer.post_json(writer.authz_path("/permission/scope"),
                             {"name": "all-users-for-someone", "resourceType": "Users", "resources": [],
                              "scopes": ["view", "manage"], "policies": [policy]})["id"]

@@ -20,7 +20,7 @@ def test_names_and_the_desired_pair():
     (["dg"], GOOD, []),
     (None, GOOD, ["policy missing"]),
     (["dg"], None, ["permission missing"]),
-    (["other"], GOOD, ["policy grants groups ['other'], expected ['dg']"]),
+    (["other"], GOOD, ["policy grants ['other'], expected ['dg']"]),
     (["dg"], {**GOOD, "resources": ["g1"]}, ["permission resources: missing ['g2', 'g3'], extra []"]),
     (["dg"], {**GOOD, "resources": GOOD["resources"] + ["gB"]}, ["permission resources: missing [], extra ['gB']"]),
     (["dg"], {**GOOD, "scopes": ["view"]},

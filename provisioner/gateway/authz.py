@@ -39,38 +39,27 @@ class PermissionAdmin(Transport):
             params.setdefault("permission", "false")
         return self.paged(self.authz_path(f"/{kind}"), **params)
 
-    def create_group_policy(self, name: str, group_ids: list[str], description: str = "") -> str:
-        """A POSITIVE group policy granting members of exactly these groups (not their subgroups); its id."""
-        body = {"name": name, "description": description, "logic": "POSITIVE",
-                "groups": [{"id": g, "extendChildren": False} for g in group_ids]}
-        return self.post_json(self.authz_path("/policy/group"), body)["id"]
+    # A policy's members as Keycloak represents them: groups (exactly these, not their subgroups) or roles (held
+    # directly, through a composite or through a group).
+    _MEMBERS = {"group": ("groups", lambda i: {"id": i, "extendChildren": False}),
+                "role": ("roles", lambda i: {"id": i, "required": False})}
 
-    def update_group_policy(self, policy_id: str, name: str, group_ids: list[str], description: str = "") -> None:
-        body = {"id": policy_id, "name": name, "description": description, "type": "group", "logic": "POSITIVE",
-                "decisionStrategy": "UNANIMOUS",
-                "groups": [{"id": g, "extendChildren": False} for g in group_ids]}
-        self.put(self.authz_path(f"/policy/group/{policy_id}"), body)
+    def create_policy(self, kind: str, name: str, members: list[str], description: str = "") -> str:
+        """A POSITIVE ``kind`` ("group" or "role") policy granting ``members`` (ids); its id."""
+        key, member = self._MEMBERS[kind]
+        body = {"name": name, "description": description, "logic": "POSITIVE", key: [member(i) for i in members]}
+        return self.post_json(self.authz_path(f"/policy/{kind}"), body)["id"]
 
-    def group_policy_groups(self, policy_id: str) -> list[str] | None:
-        """The group ids of a group policy (None when the policy is gone)."""
-        rep = self.get(self.authz_path(f"/policy/group/{policy_id}"))
-        return None if rep is None else sorted(g["id"] for g in rep.get("groups") or [])
+    def update_policy(self, kind: str, policy_id: str, name: str, members: list[str], description: str = "") -> None:
+        key, member = self._MEMBERS[kind]
+        body = {"id": policy_id, "name": name, "description": description, "type": kind, "logic": "POSITIVE",
+                "decisionStrategy": "UNANIMOUS", key: [member(i) for i in members]}
+        self.put(self.authz_path(f"/policy/{kind}/{policy_id}"), body)
 
-    def create_role_policy(self, name: str, role_ids: list[str], description: str = "") -> str:
-        """A POSITIVE role policy granting holders of any of these roles (through their groups too); its id."""
-        body = {"name": name, "description": description, "logic": "POSITIVE",
-                "roles": [{"id": r, "required": False} for r in role_ids]}
-        return self.post_json(self.authz_path("/policy/role"), body)["id"]
-
-    def update_role_policy(self, policy_id: str, name: str, role_ids: list[str], description: str = "") -> None:
-        body = {"id": policy_id, "name": name, "description": description, "type": "role", "logic": "POSITIVE",
-                "decisionStrategy": "UNANIMOUS", "roles": [{"id": r, "required": False} for r in role_ids]}
-        self.put(self.authz_path(f"/policy/role/{policy_id}"), body)
-
-    def role_policy_roles(self, policy_id: str) -> list[str] | None:
-        """The role ids of a role policy (None when the policy is gone)."""
-        rep = self.get(self.authz_path(f"/policy/role/{policy_id}"))
-        return None if rep is None else sorted(r["id"] for r in rep.get("roles") or [])
+    def policy_members(self, kind: str, policy_id: str) -> list[str] | None:
+        """The sorted member ids of a ``kind`` policy (None when the policy is gone)."""
+        rep = self.get(self.authz_path(f"/policy/{kind}/{policy_id}"))
+        return None if rep is None else sorted(m["id"] for m in rep.get(self._MEMBERS[kind][0]) or [])
 
     def create_groups_permission(self, name: str, group_ids: list[str], scopes: list[str], policy_ids: list[str],
                                  description: str = "") -> str:
