@@ -182,7 +182,8 @@ def _jgroups_free(port: int) -> bool:
     return port_is_free(port + 50000)  # JGroups' failure detection listens on bind port + 50000
 
 
-def make_stack(heap: str | None, portal_workers: int | None, portal_threads: int | None = None) -> ProductionStack:
+def make_stack(heap: str | None, portal_workers: int | None, portal_threads: int | None = None,
+               node_options: list[str] | None = None) -> ProductionStack:
     """The stack on the ports of ports.json, picked the first time as tests/production/conftest.py's
     production_stack() picks them (PortPicker), in our own ranges. The proxy's and the portal's ports are in the
     realm (issuer, redirect URIs): they must be free again; the others are picked anew when taken."""
@@ -214,7 +215,7 @@ def make_stack(heap: str | None, portal_workers: int | None, portal_threads: int
     nodes = tuple(NodePorts(keep(h, HTTP_PORTS), keep(m, MANAGEMENT_PORTS), keep(j, JGROUPS_PORTS, _jgroups_free))
                   for h, m, j in saved["nodes"])
     extra = {k: v for k, v in (("node_heap", heap), ("portal_workers", portal_workers),
-                                ("portal_threads", portal_threads)) if v}
+                                ("portal_threads", portal_threads), ("node_options", tuple(node_options or ()))) if v}
     stack = ProductionStack(state=STATE, proxy_port=proxy, nodes=nodes, postgres_port=keep(saved["postgres"],
                             POSTGRES_PORTS), portal_port=portal, smtp_port=keep(saved["smtp"], HTTP_PORTS),
                             teleservices={}, teleservices_host=TELESERVICE_HOST, **extra)  # no teleservice: unused
@@ -299,7 +300,7 @@ def start(args) -> Ctx:
     if running_recorded():
         raise SystemExit(f"a stack of this bench is running ({', '.join(running_recorded())}): "
                          f"`{Path(__file__).name} stop` first")
-    stack = make_stack(args.heap, args.portal_workers, args.portal_threads)
+    stack = make_stack(args.heap, args.portal_workers, args.portal_threads, args.keycloak_option)
     t0 = time.perf_counter()
     try:
         stack.start(log=say)
@@ -627,7 +628,8 @@ def seed_summary(state: dict) -> dict:
 def conditions(ctx: Ctx) -> dict:
     return {"cores": os.cpu_count(), "keycloak": KEYCLOAK_VERSION, "keycloak_build": ctx.stack.home.name,
             "nodes": len(ctx.stack.nodes),
-            "node_heap": ctx.stack.node_heap, "portal_workers": ctx.stack.portal_workers,
+            "node_heap": ctx.stack.node_heap, "node_options": list(ctx.stack.node_options),
+            "portal_workers": ctx.stack.portal_workers,
             "portal_threads": ctx.stack.portal_threads,
             "postgres": "devstack/postgres.py (Debian's PostgreSQL 15)",
             "ports": read_json(PORTS_FILE), "state": str(STATE)}
@@ -995,7 +997,8 @@ def measure(args) -> int:
                 result = {"failed": f"{type(exc).__name__}: {exc}"}
             result["conditions"] = {"started_at": at, "duration_s": round(time.perf_counter() - t0, 1),
                                     "load_start": load0, "load_end": load(), "commit": _commit(),
-                                    "keycloak_build": ctx.stack.home.name,
+                                    "keycloak_build": ctx.stack.home.name, "node_heap": ctx.stack.node_heap,
+                                    "node_options": list(ctx.stack.node_options),
                                     "portal": f"{ctx.stack.portal_workers} workers × {ctx.stack.portal_threads} threads"}
             result["conditions"]["keycloak_caches"] = cache_stats(ctx.stack)
             try:
@@ -1180,6 +1183,9 @@ def main() -> int:
     stack_options.add_argument("--heap", help="Keycloak nodes' JAVA_OPTS_KC_HEAP (default: the stack's)")
     stack_options.add_argument("--portal-workers", type=int, help="gunicorn workers (default: the stack's)")
     stack_options.add_argument("--portal-threads", type=int, help="gunicorn threads per worker (default: the stack's)")
+    stack_options.add_argument("--keycloak-option", action="append", metavar="OPTION",
+                               help="one more `kc.sh start` option for both nodes (repeatable), e.g. "
+                                    "--keycloak-option=--cache-embedded-realms-max-count=150000")
     sizes = argparse.ArgumentParser(add_help=False)
     sizes.add_argument("--delegates", type=int, default=20, help="delegates logged in to the portal (pages)")
     s = sub.add_parser("seed", parents=[stack_options, sizes], help="seed the stack's state (resumable)")

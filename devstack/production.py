@@ -161,6 +161,9 @@ class ProductionStack:
     portal_workers: int = 4
     portal_threads: int = 1  # > 1: gunicorn's threaded workers (a page's wait on Keycloak leaves the CPU to another)
     node_heap: str = "-Xms256m -Xmx768m"
+    # More `kc.sh start` options for every node, e.g. the cache sizes docs/operations.md gives for CIMR's size
+    # (runtime options: no rebuild).
+    node_options: tuple[str, ...] = ()
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -261,7 +264,7 @@ class ProductionStack:
                 "--cache-embedded-network-bind-address=127.0.0.1",
                 f"--cache-embedded-network-bind-port={ports.jgroups}",
                 # The node's name in the cluster view, the metrics' `node` label and the logs.
-                f"--spi-cache-embedded-default-node-name={self.node_name(i)}"]
+                f"--spi-cache-embedded-default-node-name={self.node_name(i)}", *self.node_options]
 
     def start_node(self, i: int, timeout: float = 300) -> subprocess.Popen:
         """Start node ``i`` (0-based) and wait for its /health/ready."""

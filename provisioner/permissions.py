@@ -33,7 +33,8 @@ SCOPES = ("view", "view-members", "manage-members", "manage-membership", "manage
 POLICY_PREFIX, PERMISSION_PREFIX = "delegate-", "adherent-"
 # Keycloak 26.7 looks a group path up (a delegate's POST /users naming its groups, group-by-path) through a query
 # filtered by what the caller may view whenever the path's groups are not in the node's cache — after a restart,
-# clear-realm-cache, or an eviction, which the default cache sizes make routine at 120,000 groups. No per-adherent
+# clear-realm-cache, or an eviction (10,000 realm-cache entries by default, 120,000 groups at CIMR's size; an audit
+# through Keycloak's /roles/<role>/groups evicted ~72,000 and broke delegates' creations that way). No per-adherent
 # permission covers /adherents, so the filter dropped it and the delegate's own creations failed with 403
 # (docs/security.md, "Cold cache"). `view` on /adherents alone lets it through: a group's scopes do not reach its
 # subgroups, so no other adherent becomes visible (tests/test_keycloak_confinement.py attacks it). A role policy,
