@@ -1031,6 +1031,18 @@ def _cond(r: dict) -> str:
             f"{c.get('load_end')}, {_n(c.get('users_in_realm'))} users in the realm)\n")
 
 
+def _table(head: list[str], rows) -> list[str]:
+    """A Markdown table: the first column left-aligned, the others right."""
+    return ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1),
+            *("| " + " | ".join(map(str, row)) + " |" for row in rows)]
+
+
+def _latencies(d: dict, bold_p95: bool = False) -> list[str]:
+    """A timing's p50, p95 and p99 cells."""
+    p95 = f"{d['p95_ms']:.0f} ms"
+    return [f"{d['p50_ms']:.0f} ms", f"**{p95}**" if bold_p95 else p95, f"{d['p99_ms']:.0f} ms"]
+
+
 def seed_table(s: dict) -> str:
     t, sizes = s["times"], s["sizes"]
     pairs = s["pairs"] or 1
@@ -1049,8 +1061,7 @@ def seed_table(s: dict) -> str:
          t.get("real_adherents_s")),
         ("their delegates' first portal login (TOTP enrolment)", _n(sizes["delegates"]), t.get("totp_enrolment_s")),
     ]
-    lines = ["| seed step | count | seconds |", "|---|---:|---:|"]
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    lines = _table(["seed step", "count", "seconds"], rows)
     lines.append(f"\nrealm at the end: {_n(counts.get('users'))} users, {_n(counts.get('groups'))} groups, "
                  f"{_n(counts.get('permissions'))} permissions; pairs/s {round(pairs / (t.get('delegations_s') or 1), 1)}"
                  f"; load average {s['load'].get('start')} → {s['load'].get('end')}; "
@@ -1094,14 +1105,13 @@ def pages_table(r: dict) -> str:
     w = r.get("warmup") or {}
     lines = [f"{r['delegates']} delegates at once for {r['seconds']} s (portal logins {r['portal_logins_s']} s; after "
              f"{w.get('seconds', 0)} s of the same load not measured: {_n(w.get('pages'))} pages, p95 "
-             f"{w.get('p95_ms')} ms)\n",
-             "| page | count | per s | p50 | p95 | p99 | errors | Keycloak calls |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, p in r["pages"].items():
-        lines.append(f"| {name} | {p['count']} | {p['per_s']} | {p['p50_ms']:.0f} ms | {p['p95_ms']:.0f} ms | "
-                     f"{p['p99_ms']:.0f} ms | {p['errors']} | {p['keycloak_calls']} |")
+             f"{w.get('p95_ms')} ms)\n"]
     a = r["all"]
-    lines.append(f"| **all** | {a['count']} | **{a['pages_per_s']}** | {a['p50_ms']:.0f} ms | **{a['p95_ms']:.0f} ms** | "
-                 f"{a['p99_ms']:.0f} ms | {a['errors']} | |")
+    lines += _table(["page", "count", "per s", "p50", "p95", "p99", "errors", "Keycloak calls"],
+                    [[name, p["count"], p["per_s"], *_latencies(p), p["errors"], p["keycloak_calls"]]
+                     for name, p in r["pages"].items()]
+                    + [["**all**", a["count"], f"**{a['pages_per_s']}**", *_latencies(a, bold_p95=True), a["errors"],
+                        ""]])
     lines += [f"\ntargets {r['targets']}", _cond(r)]
     return "\n".join(lines)
 
@@ -1110,11 +1120,10 @@ def logins_table(r: dict) -> str:
     if "failed" in r:
         return f"logins failed: {r['failed']}"
     lines = [f"{r['workers']} workers, {r['users']} users (one login per user per {LOGIN_PACE} s at most), "
-             f"{r.get('windows_per_way')} windows of {r['slice_s']} s per way, alternated (ABBA)\n",
-             "| way | logins | seconds | per s | p50 | p95 | p99 | errors |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for way, w in r["ways"].items():
-        lines.append(f"| {way} | {w['logins']} | {w['seconds']} | {w['per_s']} | {w['p50_ms']:.0f} ms | "
-                     f"{w['p95_ms']:.0f} ms | {w['p99_ms']:.0f} ms | {w['errors']} |")
+             f"{r.get('windows_per_way')} windows of {r['slice_s']} s per way, alternated (ABBA)\n"]
+    lines += _table(["way", "logins", "seconds", "per s", "p50", "p95", "p99", "errors"],
+                    [[way, w["logins"], w["seconds"], w["per_s"], *_latencies(w), w["errors"]]
+                     for way, w in r["ways"].items()])
     lines += [f"\nours / default: **{r['ratio_ours_to_default']}**; targets {r['targets']}", _cond(r)]
     return "\n".join(lines)
 

@@ -165,8 +165,6 @@ class EditUserForm(_Details):
         return any(clean(getattr(self, name).data) for name in self.QUESTION_FIELDS)
 
 
-
-
 class PasswordForm(FlaskForm):
     password = PasswordField(_l("Nouveau mot de passe"), STAR)
     password_confirm = PasswordField(_l("Saisir à nouveau le mot de passe"), STAR)

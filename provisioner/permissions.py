@@ -201,17 +201,24 @@ def check_root(gw: Gateway) -> list[Finding]:
         top, role = _root(gw)
     except NotFound as exc:
         return [Finding(MISSING, None, ROOT_PERMISSION, str(exc))]
-    policy = gw.authz_find("policy", ROOT_POLICY)
-    permission = gw.authz_find("permission", ROOT_PERMISSION)
-    problems = differences({"policy_groups": [role],
-                            "permission": _root_desired(top, policy["id"] if policy else "?")},
-                           gw.policy_members("role", policy["id"]) if policy else None,
-                           gw.permission_details(permission["id"]) if permission else None)
+    return _check_pair(gw, "role", ROOT_POLICY, [role], ROOT_PERMISSION, lambda pid: _root_desired(top, pid), None,
+                       f"delegates cannot name their groups by path on a cold Keycloak cache ({ROOT_PERMISSION}): ")
+
+
+def _check_pair(gw: Gateway, kind: str, policy: str, members: list[str], permission: str, want, adherent: str | None,
+                prefix: str) -> list[Finding]:
+    """A finding when the ``kind`` policy ``policy`` does not grant exactly ``members`` or the permission
+    ``permission`` does not hold exactly ``want(policy id)`` (MISSING when either is absent, DRIFTED otherwise)."""
+    found_policy = gw.authz_find("policy", policy)
+    found_permission = gw.authz_find("permission", permission)
+    problems = differences({"policy_groups": sorted(members),
+                            "permission": want(found_policy["id"] if found_policy else "?")},
+                           gw.policy_members(kind, found_policy["id"]) if found_policy else None,
+                           gw.permission_details(found_permission["id"]) if found_permission else None)
     if not problems:
         return []
-    return [Finding(MISSING if policy is None or permission is None else DRIFTED, None, ROOT_PERMISSION,
-                    f"delegates cannot name their groups by path on a cold Keycloak cache ({ROOT_PERMISSION}): "
-                    + "; ".join(problems))]
+    code = MISSING if found_policy is None or found_permission is None else DRIFTED
+    return [Finding(code, adherent, permission, prefix + "; ".join(problems))]
 
 
 def check_delegation(gw: Gateway, numero: str) -> list[Finding]:
@@ -220,16 +227,9 @@ def check_delegation(gw: Gateway, numero: str) -> list[Finding]:
         delegates, tree_ids = _groups(gw, numero)
     except NotFound as exc:
         return [Finding(MISSING, numero, permission_name(numero), str(exc))]
-    policy = gw.authz_find("policy", policy_name(numero))
-    permission = gw.authz_find("permission", permission_name(numero))
-    policy_groups = gw.policy_members("group", policy["id"]) if policy else None
-    details = gw.permission_details(permission["id"]) if permission else None
-    problems = differences(desired(delegates.id, tree_ids, policy["id"] if policy else "?"), policy_groups, details)
-    if not problems:
-        return []
-    code = MISSING if policy is None or permission is None else DRIFTED
-    return [Finding(code, numero, permission_name(numero),
-                    f"adherent {numero} without its Keycloak permission: " + "; ".join(problems))]
+    return _check_pair(gw, "group", policy_name(numero), [delegates.id], permission_name(numero),
+                       lambda pid: desired(delegates.id, tree_ids, pid)["permission"], numero,
+                       f"adherent {numero} without its Keycloak permission: ")
 
 
 def adherent_numbers(gw: Gateway) -> list[str]:

@@ -72,17 +72,17 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
     roles = {f"{c.client_id}:{r.name}": Role(r.name, client_uuid[c.client_id])
              for c in spec.teleservices if c.client_id in client_uuid for r in c.roles}
     roles |= {f"realm:{r.name}": Role(r.name) for r in spec.realm_roles}
+    # Each client's roles (realm-management's all matter) and the realm's, read once: the group listing names the
+    # roles mapped to each group by id, role_key turns an id into our key.
     rm = client_uuid.get("realm-management")
+    holders = [c for c in (rm, *(client_uuid.get(t) for t in teleservices)) if c]
+    realm_listed, *client_listed = gw.at_once(gw.realm_roles, *(partial(gw.client_roles, c) for c in holders))
+    listed = dict(zip(holders, client_listed))
     if rm:
-        [administration] = gw.at_once(partial(gw.client_roles, rm))
-        roles |= {f"realm-management:{r['name']}": Role(r["name"], rm) for r in administration}
-    # Role id -> our key: the group listing names the roles mapped to each group by id.
-    holders = [rm] if rm else []
-    holders += [client_uuid[c] for c in teleservices if c in client_uuid]
-    listed = gw.at_once(gw.realm_roles, *(partial(gw.client_roles, c) for c in holders))
+        roles |= {f"realm-management:{r['name']}": Role(r["name"], rm) for r in listed[rm]}
     client_of = {uuid: cid for cid, uuid in client_uuid.items()}
-    role_key = {r["id"]: f"realm:{r['name']}" for r in listed[0]}
-    role_key |= {r["id"]: f"{client_of[c]}:{r['name']}" for c, rs in zip(holders, listed[1:]) for r in rs}
+    role_key = {r["id"]: f"realm:{r['name']}" for r in realm_listed}
+    role_key |= {r["id"]: f"{client_of[c]}:{r['name']}" for c, rs in listed.items() for r in rs}
     role_key = {rid: key for rid, key in role_key.items() if key in roles}
 
     lap("realm, clients, roles")

@@ -52,8 +52,7 @@ def apply(ctx: Context, allow_delete: bool, force: bool) -> None:
         if not result.empty:
             click.echo("Applied.")
         if repaired:
-            click.echo("Repaired the Keycloak delegation of (adherents, or the root every delegate sees): "
-                       + ", ".join(repaired))
+            click.echo(f"Repaired Keycloak delegations: {', '.join(repaired)}")
 
 
 @cli.command("permissions")
