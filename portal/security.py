@@ -35,7 +35,9 @@ def init_app(app: Flask) -> None:
         resp.headers.setdefault("Content-Security-Policy", csp)
         resp.headers["X-Frame-Options"] = "DENY"
         resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["Referrer-Policy"] = "no-referrer"
+        # same-origin, not no-referrer: over https Flask-WTF refuses a form whose Referer is missing or another
+        # host's (WTF_CSRF_SSL_STRICT), and browsers send it only if allowed; other sites still never see our URLs.
+        resp.headers["Referrer-Policy"] = "same-origin"
         resp.headers["Cross-Origin-Opener-Policy"] = "same-origin"
         resp.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
         if app.config.get("HSTS") or request.is_secure:

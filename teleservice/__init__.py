@@ -73,6 +73,10 @@ def create_app(config: TeleserviceConfig, store: SessionStore | None = None) -> 
                     powers=easypaiement_powers(descriptions, me.roles) if me and config.client_id == "easypaiement"
                     else [])
 
+    @app.get("/healthz")
+    def healthz():
+        return "ok\n", 200, {"Content-Type": "text/plain"}  # the proxy's and compose's check: the process answers
+
     @app.get("/login")
     def login():
         return kc.authorize_redirect(config.base_url + "/callback", ui_locales="fr")

@@ -80,7 +80,12 @@ def refusal(status: int, body: bytes) -> ProvisionerError:
         detail = json.loads(body)
         message = detail.get("errorMessage") or detail.get("error_description") or detail.get("error") or str(detail)
     except (ValueError, AttributeError):
-        message = body.decode(errors="replace")
+        message = body.decode(errors="replace").strip()
+        if status >= 500 and (message.startswith("<") or len(message) > 200):
+            # Not Keycloak's JSON: an error page of the proxy in front of it (no node could answer). The trail keeps
+            # this sentence, not the page.
+            return KeycloakUnavailable(f"Keycloak did not answer (HTTP {status} from its proxy: the service is "
+                                       "restarting or down); retry shortly")
     if status == 404:
         return NotFound(message)
     if status == 409:
