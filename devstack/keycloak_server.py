@@ -25,29 +25,31 @@ EXTENSION_DIR = Path(__file__).resolve().parent.parent / "keycloak-extension"
 EXTENSION_JAR = "cimr-keycloak-audit.jar"
 
 
-def keycloak_home() -> Path:
-    """KEYCLOAK_HOME if set, else the cached distribution, fetched with mvn and unzipped on first use."""
-    if os.environ.get("KEYCLOAK_HOME"):
+def keycloak_home(version: str = KEYCLOAK_VERSION) -> Path:
+    """KEYCLOAK_HOME if set (for the pinned version), else the cached distribution of ``version``, fetched with mvn
+    and unzipped on first use."""
+    if os.environ.get("KEYCLOAK_HOME") and version == KEYCLOAK_VERSION:
         home = Path(os.environ["KEYCLOAK_HOME"])
         if not (home / "bin" / "kc.sh").exists():
             raise SystemExit(f"KEYCLOAK_HOME={home} has no bin/kc.sh")
         return home
-    home = CACHE_DIR / f"keycloak-{KEYCLOAK_VERSION}"
+    home = CACHE_DIR / f"keycloak-{version}"
     if (home / "bin" / "kc.sh").exists():
         return home
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    zip_path = CACHE_DIR / f"keycloak-quarkus-dist-{KEYCLOAK_VERSION}.zip"
+    zip_path = CACHE_DIR / f"keycloak-quarkus-dist-{version}.zip"
     if not zip_path.exists():
-        print(f"Fetching Keycloak {KEYCLOAK_VERSION} from Maven Central ...", file=sys.stderr)
+        print(f"Fetching Keycloak {version} from Maven Central ...", file=sys.stderr)
         subprocess.run(
-            ["mvn", "-q", "-B", "dependency:copy", f"-Dartifact={ARTIFACT}", f"-DoutputDirectory={CACHE_DIR}"],
+            ["mvn", "-q", "-B", "dependency:copy", f"-Dartifact=org.keycloak:keycloak-quarkus-dist:{version}:zip",
+             f"-DoutputDirectory={CACHE_DIR}"],
             check=True, stdout=sys.stderr,
         )
     tmp = CACHE_DIR / f".unzip-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     with zipfile.ZipFile(zip_path) as z:
         z.extractall(tmp)
-    extracted = tmp / f"keycloak-{KEYCLOAK_VERSION}"
+    extracted = tmp / f"keycloak-{version}"
     for script in (extracted / "bin").glob("*.sh"):
         script.chmod(0o755)
     extracted.rename(home)
@@ -55,14 +57,14 @@ def keycloak_home() -> Path:
     return home
 
 
-def build_extension(home: Path) -> Path:
-    """keycloak-extension/ compiled against this distribution's own jars (cached by source hash).
+def build_extension(home: Path, version: str = KEYCLOAK_VERSION) -> Path:
+    """keycloak-extension/ compiled against this distribution's own jars (of ``version``; cached by source hash).
 
     Plain javac + zip: the distribution already holds every class it compiles against, so nothing is
     downloaded. Raises SystemExit naming the missing JDK when javac is absent.
     """
     sources = sorted(p for p in (EXTENSION_DIR / "src" / "main").rglob("*") if p.is_file())
-    digest = hashlib.sha256(KEYCLOAK_VERSION.encode())
+    digest = hashlib.sha256(version.encode())
     for path in sources:
         digest.update(str(path.relative_to(EXTENSION_DIR)).encode() + path.read_bytes())
     jar = CACHE_DIR / "extension" / f"{digest.hexdigest()[:16]}" / EXTENSION_JAR

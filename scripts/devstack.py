@@ -128,26 +128,34 @@ CIMR teleservices are running.
 
 
 def production(smoke: bool) -> int:
-    """The production shape (devstack/production.py), demo data seeded, summary printed, stopped on Ctrl-C."""
+    """The production shape (devstack/production.py), demo data seeded, summary printed, stopped on Ctrl-C. Its
+    supervisor restarts what crashes (devstack/supervisor.py); `scripts/upgrade-keycloak VERSION` rolls its nodes
+    through the control socket (devstack/control.py)."""
+    from devstack.control import ControlServer
     from devstack.production import ProductionStack
 
     stack = ProductionStack()
+    control = None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        stack.start(log=print)
+        stack.start(log=lambda msg: print(msg, flush=True))
+        control = ControlServer(stack).begin()
         print("» Seeding demo data ...")
         demo = subprocess.run([sys.executable, "-m", "devstack.demo"], env=stack.env(), cwd=ROOT, check=True,
                               capture_output=True, text=True)
         print(f"\n{stack.summary()}\n{demo.stdout.strip()}\n")
         if smoke:
             return 0
-        print("Press Ctrl-C to stop.")
+        print("Crashed processes are restarted (and logged here). Rolling Keycloak update: scripts/upgrade-keycloak "
+              "VERSION. Press Ctrl-C to stop.", flush=True)
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             return 0
     finally:
+        if control:
+            control.end()
         stack.stop()
 
 
