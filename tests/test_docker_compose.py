@@ -50,9 +50,9 @@ def test_the_keycloak_nodes_form_one_cluster_behind_the_proxy():
         assert "ports" not in SERVICES[name]
     assert len({SERVICES[n]["environment"]["KC_SPI_CACHE_EMBEDDED_DEFAULT_NODE_NAME"] for n in KEYCLOAKS}) == 2
     config = (PROJECT_ROOT / "docker" / "haproxy.cfg").read_text()
-    assert "option httpchk GET /health/ready" in config
+    assert "option httpchk GET /health/ready" in config and "default-server check " in config
     for i, name in enumerate(KEYCLOAKS, 1):
-        assert f"server kc{i} {name}:8080 check port 9000" in config  # health on the management port
+        assert f"server kc{i} {name}:8080 port 9000" in config  # health on the management port
     assert "ssl crt /certs/proxy.pem" in config
     assert any(v.endswith(":/usr/local/etc/haproxy/haproxy.cfg:ro") for v in SERVICES["proxy"]["volumes"])
 
@@ -112,3 +112,41 @@ def test_no_secret_in_clear_beyond_overridable_dev_defaults():
             assert DEV_DEFAULT.match(value), f"{service}.{key} must come from the environment, got {value}"
         for embedded in re.findall(r"://[^:/]+:([^@]+)@", value):
             assert DEV_DEFAULT.match(embedded), f"{service}.{key} embeds a password in clear: {embedded}"
+
+
+def test_the_proxy_is_configured_as_devstacks_proxy():
+    """docker/haproxy.cfg is what devstack/proxy.py writes for compose's services: the same TLS profile, checks,
+    retries and error pages as `scripts/start --production` (regenerate: python -m devstack.proxy)."""
+    from devstack.proxy import compose_config
+
+    assert (PROJECT_ROOT / "docker" / "haproxy.cfg").read_text() == compose_config()
+    volumes = SERVICES["proxy"]["volumes"]
+    assert "./docker/errors:/usr/local/etc/haproxy/errors:ro" in volumes  # our French page
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in SERVICES.items() if s.get("restart") != "no"))
+def test_long_running_services_restart_by_themselves(name):
+    assert SERVICES[name]["restart"] in ("unless-stopped", "always")
+
+
+def test_people_reach_the_portal_and_the_teleservices_through_the_proxy_with_tls():
+    published = {n for n, s in SERVICES.items() if s.get("ports")}
+    assert published == {"proxy", "mailpit"}, published  # the applications listen on the compose network only
+    proxy_ports = {p.split(":")[1] for p in SERVICES["proxy"]["ports"]}
+    assert {"8443", "8000", "8101", "8103"} <= proxy_ports
+    env = COMPOSE["x-app-env"]
+    assert env["PORTAL_URL"].startswith("https://")
+    realm = SERVICES["provisioner"]["environment"]
+    assert realm["REALM_VAR_PORTAL_URL"].startswith("https://") and realm["REALM_VAR_TELESERVICES_HOST"].startswith(
+        "https://")
+    assert SERVICES["portal"]["environment"]["PORTAL_TRUSTED_PROXIES"] == "1"
+
+
+def test_a_keycloak_container_restarted_after_a_crash_forgets_its_dead_nodes_row():
+    dockerfile = (PROJECT_ROOT / "docker" / "keycloak.Dockerfile").read_text()
+    assert 'ENTRYPOINT ["/opt/cimr/keycloak-start.sh"]' in dockerfile
+    assert "javac --release 17 -d /cimr /forget-node/ForgetNode.java" in dockerfile
+    start = (PROJECT_ROOT / "docker" / "keycloak-start.sh").read_text()
+    assert "ForgetNode \"$KC_SPI_CACHE_EMBEDDED_DEFAULT_NODE_NAME\"" in start and 'exec /opt/keycloak/bin/kc.sh "$@"' in start
+    for name in KEYCLOAKS:
+        assert SERVICES[name]["environment"]["KC_SHUTDOWN_DELAY"] == "3s"
