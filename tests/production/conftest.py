@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import pytest
 
-from devstack.production import NodePorts, ProductionStack
+from devstack.production import PREVIOUS_KEYCLOAK_VERSION, NodePorts, ProductionStack
 from provisioner.gateway import Gateway
 from provisioner.realm.spec import load_realm_spec
 from provisioner.settings import PROJECT_ROOT, Settings
@@ -28,12 +28,21 @@ STATE = PROJECT_ROOT / "test-output" / "production"
 TELESERVICE_HOST = "127.0.0.2"  # realm/ fixes the teleservices' ports; another loopback address avoids clashes
 
 
+ROLLING = "test_production_rolling.py"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = os.path.dirname(__file__)
     for item in items:
         if str(item.fspath).startswith(here):
             item.add_marker(pytest.mark.keycloak)
             item.add_marker(pytest.mark.production)
+    # The rolling update first: the shape starts on the previous pin, and the other tests run on the pin after it.
+    rolling = [item for item in items if os.path.basename(str(item.fspath)) == ROLLING]
+    if rolling:
+        first = min(i for i, item in enumerate(items) if str(item.fspath).startswith(here))
+        rest = [item for item in items if item not in rolling]
+        items[:] = rest[:first] + rolling + rest[first:]
 
 
 def _free_on(host: str, port: int) -> bool:
@@ -69,19 +78,24 @@ def production_stack(state=STATE) -> ProductionStack:
                             ports.pick(7850, 7899, lambda p: port_is_free(p + 50000)))
                   for _ in range(2))
     teleservices = {"compte-adherent": 8102} if _free_on(TELESERVICE_HOST, 8102) else {}
+    backends = {c: ports.pick(8400, 8499, lambda p: _free_on(TELESERVICE_HOST, p)) for c in teleservices}
     return ProductionStack(state=state, proxy_port=proxy, nodes=nodes, postgres_port=ports.pick(55400, 55499),
-                           portal_port=ports.pick(8400, 8499), smtp_port=free_port(), teleservices=teleservices,
+                           portal_port=ports.pick(8400, 8499), portal_backend_port=ports.pick(8400, 8499),
+                           smtp_port=free_port(), teleservices=teleservices, teleservice_backends=backends,
                            teleservices_host=TELESERVICE_HOST)
 
 
 @pytest.fixture(scope="package")
-def stack() -> ProductionStack:
-    """The production shape, fresh (new database), started once for the package; stopped at its end."""
+def stack(request: pytest.FixtureRequest) -> ProductionStack:
+    """The production shape, fresh (new database), started once for the package; stopped at its end. On the
+    previous pin when the rolling update is among the tests (it rolls the shape to the pin first)."""
     from devstack.postgres import PostgresServer
 
     PostgresServer(STATE / "postgres", 0).stop()  # a crashed run's server, by the PID in its data directory
     shutil.rmtree(STATE, ignore_errors=True)
     stack = production_stack()
+    if any(os.path.basename(str(item.fspath)) == ROLLING for item in request.session.items):
+        stack.keycloak_version = PREVIOUS_KEYCLOAK_VERSION
     stack.start()
     # Our in-process clients (requests, httpx) trust the local CA, as the stack's processes do.
     saved = {k: os.environ.get(k) for k in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")}
@@ -142,16 +156,29 @@ def make_adherent(service_gw: Gateway, services):
     return lambda: approved_adherent(service_gw, services, Actor.agent("agent.production-tests"))
 
 
+def whole(stack: ProductionStack, timeout: float = 180) -> None:
+    """Wait until every node runs, is ready and in the cluster, and the supervisor has nothing left to restart; a
+    node stopped on purpose (not supervised) is started again."""
+    missing = [i for i in range(len(stack.nodes)) if stack.node_process(i) is None]
+    if missing:
+        stack.start_nodes(missing)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = stack.supervisor.busy if stack.supervisor else set()
+        if not busy and all(stack.node_ready(i) and stack.cluster_size(i) == len(stack.nodes)
+                            for i in range(len(stack.nodes))):
+            return
+        time.sleep(1)
+    raise AssertionError(f"the cluster is not whole after {timeout}s: supervisor busy with {busy}")
+
+
 @pytest.fixture
 def both_nodes(stack: ProductionStack):
-    """Both nodes up before the test; a node the test killed is started again after it (and the cluster
-    is whole again: two members)."""
-    deadline = time.monotonic() + 90  # a previous test's restarted node may still be settling
-    while time.monotonic() < deadline and not all(stack.node_ready(i) for i in range(len(stack.nodes))):
-        time.sleep(2)
-    assert all(stack.node_ready(i) for i in range(len(stack.nodes)))
+    """Both nodes up and in one cluster before the test, and again after it (the supervisor restarts a node the
+    test killed; one the test stopped is started here)."""
+    whole(stack)
     yield stack
-    stack.start_nodes([i for i in range(len(stack.nodes)) if f"keycloak-node{i + 1}" not in stack.processes])
+    whole(stack)
 
 
 def unique(prefix: str) -> str:

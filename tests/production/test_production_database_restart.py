@@ -1,5 +1,7 @@
 """PostgreSQL restarted under load: while it is down the portal answers 503 with its French page (never a 500,
-never a hang), and it recovers by itself once the database is back — same portal session, no restart."""
+never a hang), Keycloak's pages the proxy's French page (both nodes report not ready: no raw JSON, no English), and
+everything recovers by itself once the database is back — same portal session, no restart; a delegate's create sent
+during the outage and sent again after it makes one user."""
 
 from __future__ import annotations
 
@@ -9,21 +11,27 @@ from collections import Counter
 
 import requests
 
+from tests.production.conftest import unique
 from tests.production.proxy_login import LoopbackSession, PinnedBrowser
-from tests.production.test_production_failover import portal_login, text_of
+from tests.production.test_production_failover import csrf, portal_login, text_of, user_form
 from tests.provisioning import DELEGATE_PASSWORD
 
 DOWN_FOR = 10  # seconds PostgreSQL stays down
 WORKERS = 4
 
 
-def test_the_portal_answers_503_in_french_while_postgresql_restarts_and_recovers(both_nodes, make_adherent):
+def test_the_portal_answers_503_in_french_while_postgresql_restarts_and_recovers(both_nodes, make_adherent,
+                                                                                 service_gw):
     stack = both_nodes
     n = make_adherent()
     browser = PinnedBrowser(stack.public_url, node=1)
     portal_login(stack, browser, n, DELEGATE_PASSWORD)
     page = f"{stack.portal_url}/delegue/"
     assert browser.session.get(page, timeout=30).status_code == 200, "see test_production_cluster's delegation test"
+    new_page = f"{stack.portal_url}/delegue/t/compte-adherent/nouveau"
+    token = csrf(browser, new_page)
+    login = unique("panne.")
+    during: dict[str, requests.Response] = {}
 
     phase = {"now": "before"}
     seen: list[tuple[str, int | str]] = []
@@ -49,10 +57,15 @@ def test_the_portal_answers_503_in_french_while_postgresql_restarts_and_recovers
     try:
         time.sleep(3)
         phase["now"] = "down"
-        stack.postgres.stop()
-        time.sleep(DOWN_FOR)
+        stack.stop_postgres()  # on purpose: the supervisor leaves it down
+        time.sleep(DOWN_FOR / 2)
+        during["create"] = browser.session.post(new_page, data={"csrf_token": token, **user_form(login)},
+                                                allow_redirects=False, timeout=60)
+        during["keycloak"] = requests.get(f"{stack.public_url}/realms/{stack.realm}/account", timeout=30,
+                                          headers={"Accept": "text/html"})
+        time.sleep(DOWN_FOR / 2)
         phase["now"] = "restarted"
-        stack.postgres.start()
+        stack.start_postgres()
         # Recovers by itself: the same session's page answers 200 again, without restarting anything.
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -84,5 +97,14 @@ def test_the_portal_answers_503_in_french_while_postgresql_restarts_and_recovers
     while time.monotonic() < deadline and not all(stack.node_ready(i) for i in range(2)):
         time.sleep(2)
     assert all(stack.node_ready(i) for i in range(2))
+    # During the outage: the portal's French page for the create, the proxy's for Keycloak's own pages.
+    assert during["create"].status_code == 503 and "indisponible" in text_of(during["create"])
+    assert during["keycloak"].status_code == 503, during["keycloak"].text[:300]
+    assert "Service momentanément indisponible" in text_of(during["keycloak"])
+    # The delegate sends the create again: one user (Keycloak refuses a second one with that username anyway).
+    again = browser.session.post(new_page, data={"csrf_token": csrf(browser, new_page), **user_form(login)},
+                                 allow_redirects=False, timeout=60)
+    assert again.status_code == 302, text_of(again)[:300]
+    assert len([u for u in service_gw.search_users(login) if u.username == login]) == 1
     print(f"\nportal back {recovered:.0f}s after PostgreSQL's restart; "
           f"{statuses.count(503)} answers 503, {statuses.count(200)} answers 200")
