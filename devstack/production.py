@@ -530,13 +530,21 @@ class ProductionStack:
         return int(float(found.group(1))) if found else None
 
     def coordinator(self) -> int | None:
-        """Which node (0-based) the cluster's coordinator is, as JGroups' jdbc-ping table records it."""
-        with self.postgres.connect("keycloak") as conn:
-            rows = conn.execute("SELECT name FROM jgroups_ping WHERE coord").fetchall()
-        for (name,) in rows:
-            for i in range(len(self.nodes)):
-                if self.node_name(i) == name:
-                    return i
+        """Which node (0-based) the cluster's coordinator is: the first member of the latest cluster view a running
+        node logged (JGroups' view; the discovery table may hold a dead coordinator's row too)."""
+        latest: tuple[str, str] | None = None
+        for i in range(len(self.nodes)):
+            proc = self.node_process(i)
+            log = self.logs / f"keycloak-node{i + 1}.log"
+            if proc is None or proc.poll() is not None or not log.exists():
+                continue
+            views = re.findall(r"^(\S+ \S+) .*ISPN00009[34]: Received new,? (?:MERGED )?cluster view for channel \S+: "
+                               r"(?:MergeView::)?\[([^(|\]]+)", log.read_text(errors="replace"), re.M)
+            if views and (latest is None or views[-1][0] > latest[0]):
+                latest = views[-1]
+        for i in range(len(self.nodes)):
+            if latest and self.node_name(i) == latest[1].strip():
+                return i
         return None
 
     # --- the proxy ----------------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ What it does, and why:
 - **TLS everywhere a person types a password**: one frontend per public address (Keycloak, the portal, each
   teleservice), Mozilla's "intermediate" profile (guidelines 5.8: TLS 1.2 and 1.3, AEAD suites only, so no CBC
   suite in TLS 1.2; no session tickets), HSTS on every answer (two years, as Mozilla recommends). Our certificate is
-  ECDSA P-256: the profile's DHE-RSA suites could never be negotiated and are left out (no DH parameters needed).
+  ECDSA P-256: the profile's DHE-RSA suites could never be negotiated and are left out (no DH parameters needed); the
+  client's order of suites is followed (the profile's "server_preferred_order": false: every suite offered is strong,
+  and a phone without AES instructions picks ChaCha20).
 - **A dead Keycloak node costs nothing but its requests in flight**: a refused connection marks the node down at
   once (`observe layer4`) and is re-sent to the other node (`retry-on conn-failure`, `redispatch`); an idempotent
   request whose node died before answering is re-sent too (`empty-response`), never a POST (an authorization code or
@@ -52,7 +54,7 @@ def tls_global() -> str:
     return f"""    ssl-default-bind-ciphers {TLS_CIPHERS}
     ssl-default-bind-ciphersuites {TLS_CIPHERSUITES}
     ssl-default-bind-curves {TLS_CURVES}
-    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets"""
+    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets prefer-client-ciphers"""
 
 
 def error_pages(page: Path) -> str:

@@ -20,7 +20,8 @@ SPLIT_BOUND = 90   # seconds for both sides to see a one-member cluster (FD_SOCK
 # Seconds for the cluster to be whole again once the partition heals: MERGE3 merges every 10-30 s, then the losing
 # side's coordinator row, no longer refreshed, must age (60 s): until then both nodes report not ready (observed with
 # 26.7.0; docs/operations.md).
-MERGE_BOUND = 150
+MERGE_BOUND = 180
+STABLE = 30  # seconds both nodes must stay ready in one cluster to call it healed
 
 
 def nft(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -81,26 +82,25 @@ def test_two_live_nodes_that_cannot_see_each_other_do_not_both_serve(both_nodes,
     assert not [e for e in stack.supervisor.events if e.at >= mark and e.what in ("forgotten", "exited")]
     assert sum(1 for s in status.values() if s.startswith("UP")) == 1, status
 
-    # Healed: one cluster again, one coordinator in the discovery table, both nodes ready and staying so.
+    # Healed: one cluster again, both nodes ready and staying so for 30 s (after a merge, Keycloak's guard can
+    # report both not ready for a while: the merged discovery rows settle; observed with 26.7, docs/operations.md).
     healed = time.monotonic()
     deadline = healed + MERGE_BOUND
-    merged = not_ready = stable_since = None
+    merged = stable_since = None
+    outage: list[float] = []  # seconds after healing when neither node was ready
     while time.monotonic() < deadline:
         in_one = all(stack.cluster_size(i) == 2 for i in range(2))
         merged = merged or (time.monotonic() if in_one else None)
-        ready_now = all(stack.node_ready(i) for i in range(2))
-        if merged and not ready_now:
-            not_ready = not_ready or time.monotonic()
-        with stack.postgres.connect("keycloak") as conn:
-            coordinators = conn.execute("SELECT count(*) FROM jgroups_ping WHERE coord AND "
-                                        "last_update >= extract(epoch from now())::bigint - 60").fetchone()[0]
-        whole = in_one and ready_now and coordinators == 1
+        ready_now = [stack.node_ready(i) for i in range(2)]
+        if not any(ready_now):
+            outage.append(time.monotonic() - healed)
+        whole = in_one and all(ready_now)
         stable_since = (stable_since or time.monotonic()) if whole else None
-        if stable_since and time.monotonic() - stable_since > 5:
+        if stable_since and time.monotonic() - stable_since > STABLE:
             break
         time.sleep(0.5)
-    assert stable_since and time.monotonic() - stable_since > 5, "the partition did not heal"
+    assert stable_since and time.monotonic() - stable_since > STABLE, "the partition did not heal"
     print(f"\npartition: split after {split_after:.0f} s; ready {ready}, rows {rows}, proxy {status}; merged "
-          f"{merged - healed:.0f} s after the traffic flowed again, "
-          + (f"then both nodes not ready from {not_ready - healed:.0f} s " if not_ready else "")
-          + f"until {stable_since - healed:.0f} s (one coordinator row left)")
+          f"{merged - healed:.0f} s after the traffic flowed again; neither node ready "
+          + (f"from {outage[0]:.0f} to {outage[-1]:.0f} s" if outage else "never")
+          + f"; whole and stable from {stable_since - healed:.0f} s")

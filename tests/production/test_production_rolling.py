@@ -38,8 +38,9 @@ def test_a_rolling_update_from_the_previous_pin_fails_no_login(stack, settings, 
                                                                make_adherent):
     if stack.keycloak_version == KEYCLOAK_VERSION:
         pytest.skip(f"the pin is the previous version ({PREVIOUS_KEYCLOAK_VERSION}): nothing to roll")
+    load = Load.prepared(stack, settings, spec, service_gw, services, make_adherent, delegates=1, logins=2)
     before = holdings(stack)
-    load = Load.prepared(stack, settings, spec, service_gw, services, make_adherent, delegates=1, logins=2).begin()
+    load.begin()
     log: list[str] = []
     try:
         steps = stack.roll_to(KEYCLOAK_VERSION, log=log.append)
