@@ -210,6 +210,7 @@ class ProductionStack:
         self.runtime = Runtime(self.state / "haproxy.sock")
         self.supervisor = None
         self.postgres_wanted = False  # False while PostgreSQL is stopped on purpose: the supervisor leaves it
+        self.stopping = False  # stop() ran: nothing new is started (a supervisor's restart in flight) until start()
 
     # --- addresses ----------------------------------------------------------------------------------------
     @property
@@ -285,6 +286,7 @@ class ProductionStack:
         it started and raises RuntimeError naming the log to read."""
         self.logs.mkdir(parents=True, exist_ok=True)
         self.secrets = load_secrets(self.state / "secrets.json")
+        self.stopping = False
         try:
             log(f"» PostgreSQL on 127.0.0.1:{self.postgres_port} ({self.postgres.data_dir}) ...")
             self.start_postgres()
@@ -320,6 +322,8 @@ class ProductionStack:
         return tuple(dict.fromkeys((self.hostname, "127.0.0.1", self.teleservices_host)))
 
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None, **kw) -> subprocess.Popen:
+        if self.stopping:
+            raise RuntimeError(f"the shape is stopping: {name} is not started")
         log = open(self.logs / f"{name}.log", "ab")
         proc = subprocess.Popen(cmd, env=env or self.env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, **kw)
@@ -638,6 +642,7 @@ class ProductionStack:
     def stop(self) -> None:
         """Stop what we started, the supervisor first, then the apps, each by its PID (SIGTERM, SIGKILL after
         30 s), then PostgreSQL."""
+        self.stopping = True
         if self.supervisor:
             self.supervisor.end()
             self.supervisor = None

@@ -34,6 +34,8 @@ class PinnedBrowser:
 
     def __init__(self, public_url: str, node: int):
         self.session = LoopbackSession()
+        # What a browser asks for when it follows a link or sends a form (Keycloak and the proxy answer HTML then).
+        self.session.headers["Accept"] = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
         self.served_by: list[tuple[str, str]] = []  # (method path, node) of every Keycloak answer
         self.session.hooks["response"].append(self._record)
         host = urlparse(public_url).hostname
