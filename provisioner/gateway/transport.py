@@ -76,9 +76,11 @@ def pooled_client() -> httpx.Client:
 
 def refusal(status: int, body: bytes) -> ProvisionerError:
     """The error, named by meaning, for Keycloak's HTTP answer ``status`` with ``body``."""
+    code = None
     try:
         detail = json.loads(body)
         message = detail.get("errorMessage") or detail.get("error_description") or detail.get("error") or str(detail)
+        code = detail.get("error") if isinstance(detail.get("error"), str) else None
     except (ValueError, AttributeError):
         message = body.decode(errors="replace")
     if status == 404:
@@ -90,7 +92,7 @@ def refusal(status: int, body: bytes) -> ProvisionerError:
     if status == 403:
         return Forbidden(message or "forbidden")
     if status == 400:
-        return KeycloakRejected(message)
+        return KeycloakRejected(message, code)
     if status >= 500:
         return KeycloakUnavailable(f"Keycloak error {status}: {message}")
     return KeycloakRejected(f"HTTP {status}: {message}")
