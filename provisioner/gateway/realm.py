@@ -1,4 +1,5 @@
-"""The realm itself: its representation (settings, events configuration), creation, partial import, user profile."""
+"""The realm itself: its representation (settings, events configuration), creation, partial import, user profile,
+client policies and client registration policies."""
 
 from __future__ import annotations
 
@@ -32,3 +33,24 @@ class RealmAdmin(Transport):
 
     def set_user_profile(self, profile: dict) -> None:
         self.put("/users/profile", profile)
+
+    def client_profiles(self) -> list[dict]:
+        """The realm's own client-policy profiles (Keycloak's global ones, e.g. FAPI, left out)."""
+        return (self.get("/client-policies/profiles") or {}).get("profiles") or []
+
+    def set_client_profiles(self, profiles: list[dict]) -> None:
+        """Replace the realm's own client-policy profiles, all at once (Keycloak has no per-profile call)."""
+        self.put("/client-policies/profiles", {"profiles": profiles})
+
+    def client_policies(self) -> list[dict]:
+        """The realm's client policies: name, enabled, conditions, profiles."""
+        return (self.get("/client-policies/policies") or {}).get("policies") or []
+
+    def set_client_policies(self, policies: list[dict]) -> None:
+        """Replace the realm's client policies, all at once."""
+        self.put("/client-policies/policies", {"policies": policies})
+
+    def registration_policies(self) -> list[dict]:
+        """The client registration policies (components): who may register clients, anonymously or not."""
+        return self.get("/components", type="org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy") \
+            or []
