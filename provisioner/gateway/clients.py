@@ -78,6 +78,10 @@ class ClientAdmin(Transport):
         """The realm's client scopes, with their protocol mappers."""
         return self.get("/client-scopes") or []
 
+    def delete_client_scope(self, scope_id: str) -> None:
+        """Delete a client scope of the realm (Keycloak unlinks it from every client, its own included)."""
+        self.delete(f"/client-scopes/{scope_id}")
+
     def set_optional_client_scopes(self, client_uuid: str, names: list[str]) -> None:
         """Make the client's optional client scopes exactly these (Keycloak adds the realm's defaults)."""
         want = set(names)
