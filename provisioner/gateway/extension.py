@@ -33,6 +33,10 @@ class AuditListings(Transport):
         items = self._listing_all(f"/{kind}", expected // page + 1, 1, page, workers)  # then: the realm grew
         return list({item["id"]: item for item in items}.values())  # a page may shift while others are read
 
+    def server_version(self) -> str:
+        """The running Keycloak's version (view-realm): /admin/serverinfo tells it to master administrators only."""
+        return (self._listing_pages("/server", [0], 1, 1)[0] or {}).get("version") or ""
+
     def audit_last_logins(self) -> dict[str, int]:
         """User id -> time (ms) of its last LOGIN event still stored."""
         return self._listing_pages("/last-logins", [0], 1, 1)[0] or {}
