@@ -22,8 +22,7 @@ class AuditListings(Transport):
         caller that may list the members of every group of that tree (view-users, or a delegate's fine-grained
         permission on its own adherent): Forbidden otherwise, NotFound when there is no such adherent (a
         confined caller gets Forbidden for both)."""
-        return result(self._send("GET", self._url("/users", f"realms/{self.realm}/cimr-adherent"),
-                                 {"adherent": numero}))
+        return result(self._send("GET", "/users", {"adherent": numero}, base=f"realms/{self.realm}/cimr-adherent"))
 
     def audit_listing(self, kind: str, expected: int, workers: int = 4, page: int = 1000) -> list[dict]:
         """Every user ("users": attributes, ids of its groups) or group ("groups": parent, attributes) of the
