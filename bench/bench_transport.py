@@ -39,10 +39,10 @@ WORKER = r'''
 import json, statistics, sys, time
 from provisioner.settings import Settings
 from provisioner.gateway import Gateway
-from provisioner.realm.spec import load_realm_spec
+from provisioner.realm.spec import RealmSpec
 workload, args = sys.argv[1], json.loads(sys.argv[2])
 settings = Settings.from_env(args["env"])
-spec = load_realm_spec(settings.realm_dir, settings.realm, settings.realm_vars)
+spec = RealmSpec.from_settings(settings)
 if workload == "audit":
     from provisioner.audit.collect import collect
     from provisioner.audit.report import build_report

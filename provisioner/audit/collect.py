@@ -388,9 +388,8 @@ def audit_realm(settings, inactive_days: int = 90, activity_days: int = 30, with
                 gw: Gateway | None = None, incomplete_days: int | None = None):
     """Collect with the read-only auditor account and build the report (what the CLI and the portal call)."""
     from provisioner.audit.report import build_report
-    from provisioner.realm.spec import load_realm_spec
 
-    spec = load_realm_spec(settings.realm_dir, settings.realm, settings.realm_vars)
+    spec = RealmSpec.from_settings(settings)
     gw = gw or Gateway.as_auditor(settings)
     data = collect(gw, Database(settings.database_url), spec, activity_days=activity_days, with_drift=with_drift)
     return build_report(data, inactive_days=inactive_days,
