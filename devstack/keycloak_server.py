@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-KEYCLOAK_VERSION = "26.7.0"  # see docs/keycloak-version.md
+KEYCLOAK_VERSION = "26.7.5"  # see docs/keycloak-version.md
 ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION}:zip"
 CACHE_DIR = Path(os.environ.get("KEYCLOAK_CACHE", Path.home() / ".cache" / "cimr-keycloak"))
 EXTENSION_DIR = Path(__file__).resolve().parent.parent / "keycloak-extension"

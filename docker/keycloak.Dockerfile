@@ -1,7 +1,7 @@
 # Keycloak built once for production (`kc.sh build`: PostgreSQL, our extension, health, metrics); the
 # containers run `start --optimized` (docker-compose.yml: two nodes, one cluster, behind HAProxy).
 # Keep the version equal to devstack/keycloak_server.py's KEYCLOAK_VERSION (tests/test_docker_compose.py).
-ARG KEYCLOAK_IMAGE=quay.io/keycloak/keycloak:26.7.0
+ARG KEYCLOAK_IMAGE=quay.io/keycloak/keycloak:26.7.5
 FROM ${KEYCLOAK_IMAGE} AS keycloak
 
 FROM eclipse-temurin:17-jdk AS extension

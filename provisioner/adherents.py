@@ -77,7 +77,7 @@ def delegate_account(gw: Gateway, numero: str) -> User:
 def password_refused(exc: KeycloakRejected) -> RuleViolation:
     """Keycloak's final word on a password (e.g. one of the last ones used), as a field message."""
     text = str(exc)
-    if _is_history(exc):
+    if exc.password_history:
         return RuleViolation("password", Message("Ce mot de passe a déjà été utilisé récemment : choisissez-en un "
                                                  "autre.", "This password was used recently: choose another one."))
     return RuleViolation("password", Message(f"Mot de passe refusé par Keycloak : {text}",
@@ -148,10 +148,6 @@ def replace_delegate(gw: Gateway, services: Services, actor: Actor, numero: str,
         entry.after |= {"link_mailed": mailed.sent}
         _record_new_term(services, numero, user.id, new, actor)
         return mailed
-
-
-def _is_history(exc: KeycloakRejected) -> bool:
-    return "istory" in str(exc) or "last " in str(exc)
 
 
 def _delegate_rep(rep: dict, new: NewDelegate) -> dict:

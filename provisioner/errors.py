@@ -55,7 +55,18 @@ class SessionExpired(Forbidden):
 
 
 class KeycloakRejected(ProvisionerError):
-    """Keycloak refused the request as invalid (HTTP 400), e.g. a password against the policy."""
+    """Keycloak refused the request as invalid (HTTP 400), e.g. a password against the policy. ``code`` is Keycloak's
+    own error key (``invalidPasswordHistoryMessage``...) when it gave one: its sentence is localised and reworded
+    between releases, the key is not."""
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def password_history(self) -> bool:
+        """The password is one of the account's last ones (the policy's passwordHistory)."""
+        return self.code == "invalidPasswordHistoryMessage"
 
 
 # --- Mail (provisioner/mailer.py, provisioner/outbox.py) --------------------------------------------

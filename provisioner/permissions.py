@@ -239,13 +239,15 @@ def adherent_numbers(gw: Gateway) -> list[str]:
     return sorted(g.name for g in gw.children(top.id) if g.attr("status") != "terminated") if top else []
 
 
-def check_all(gw: Gateway, deep: bool = False, numeros: list[str] | None = None) -> list[Finding]:
+def check_all(gw: Gateway, deep: bool = False, numeros: list[str] | None = None,
+              listings: tuple[list[dict], list[dict]] | None = None) -> list[Finding]:
     """Realm-wide: adherents missing their pair (cheap: three listings), and any Users/Groups permission that is
     not one of ours or covers every user/group. ``deep`` also compares each pair with its tree and reports
-    ``attribute_findings`` (~10 + 2 per user calls each). ``numeros``: the adherents, when already read."""
+    ``attribute_findings`` (~10 + 2 per user calls each). ``numeros``: the adherents, ``listings``: every policy and
+    every permission (``authz_listings``), when already read."""
     numeros = adherent_numbers(gw) if numeros is None else numeros
-    policies = {p["name"] for p in gw.authz_list("policy")}
-    permissions = gw.authz_list("permission")
+    policy_list, permissions = listings or authz_listings(gw)
+    policies = {p["name"] for p in policy_list}
     names = {p["name"] for p in permissions}
     findings: list[Finding] = check_root(gw)
     for numero in numeros:
@@ -272,6 +274,16 @@ def check_all(gw: Gateway, deep: bool = False, numeros: list[str] | None = None)
                                     f"permission {perm['name']!r} has no resources: it applies to every "
                                     f"{perm.get('resourceType', '').lower()[:-1]} of the realm"))
     return findings
+
+
+def authz_listings(gw: Gateway) -> tuple[list[dict], list[dict]]:
+    """Every fine-grained admin policy and every permission of the realm (brief representations)."""
+    return gw.authz_list("policy"), gw.authz_list("permission")
+
+
+def is_ours(permission_name_: str) -> bool:
+    """A per-adherent policy or permission, or the root permission (their shapes are checked by name)."""
+    return bool(_OURS.match(permission_name_)) or permission_name_ == ROOT_PERMISSION
 
 
 def repair_all(gw: Gateway, deep: bool = True) -> list[str]:
@@ -329,6 +341,7 @@ def attribute_findings(gw: Gateway, numero: str) -> list[Finding]:
     return findings
 
 
-def audit_problems(gw: Gateway, numeros: list[str]) -> tuple[tuple[str, str | None, str, str], ...]:
+def audit_problems(gw: Gateway, numeros: list[str], listings: tuple[list[dict], list[dict]] | None = None
+                   ) -> tuple[tuple[str, str | None, str, str], ...]:
     """``check_all`` as plain tuples (code, adherent, subject, detail) for provisioner/audit/report.py's findings."""
-    return tuple((f.code, f.adherent, f.target, f.detail) for f in check_all(gw, numeros=numeros))
+    return tuple((f.code, f.adherent, f.target, f.detail) for f in check_all(gw, numeros=numeros, listings=listings))

@@ -161,7 +161,7 @@ def _finish_create(gw: Gateway, services: Services, user: User, adherent: str, n
     try:
         gw.set_password(user.id, new.password, temporary=True)
     except KeycloakRejected as exc:
-        if "istory" not in str(exc) and "last " not in str(exc):  # history: it is already this password
+        if not exc.password_history:  # history: it is already this password
             raise password_refused(exc) from None
     secret_questions.store(services.db, user.id, list(new.secret_answers), hashes)
     return _view(gw.user(user.id), adherent, powers_of(gw, adherent, user.id))

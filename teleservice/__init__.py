@@ -6,12 +6,16 @@ server-side sessions keyed by Keycloak ``sid``; RP-initiated and back-channel lo
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
+import re
 import secrets
 import time
+from urllib.parse import urlparse
 
 from authlib.integrations.flask_client import OAuth, OAuthError
-from flask import Flask, abort, redirect, render_template_string, request, session, url_for
+from flask import Flask, Response, abort, redirect, render_template_string, request, session, url_for
 from joserfc.jwk import KeySet
 
 from provisioner.errors import Message
@@ -40,6 +44,26 @@ def step_up_satisfied(claims: dict, acr: str, max_age: int, now: float | None = 
     return claims.get("acr") == acr and (now or time.time()) - issued <= max_age
 
 
+def security_headers(config: TeleserviceConfig):
+    """What every answer of the reference teleservice says to the browser: its page's own inline style only, forms
+    posted to itself or to Keycloak (a logout ends there), never in a frame, HSTS over https."""
+    style = re.search(r"<style>(.*?)</style>", PAGE, re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    keycloak = "{0.scheme}://{0.netloc}".format(urlparse(config.issuer))
+    csp = (f"default-src 'none'; style-src 'sha256-{digest}'; form-action 'self' {keycloak}; "
+           "frame-ancestors 'none'; base-uri 'none'")
+
+    def add(resp: Response) -> Response:
+        resp.headers["Content-Security-Policy"] = csp
+        resp.headers["X-Frame-Options"] = "DENY"
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Referrer-Policy"] = "no-referrer"
+        if config.base_url.startswith("https://"):
+            resp.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        return resp
+    return add
+
+
 def create_app(config: TeleserviceConfig, store: SessionStore | None = None) -> Flask:
     """The reference app for one teleservice client."""
     app = Flask(__name__)
@@ -47,6 +71,7 @@ def create_app(config: TeleserviceConfig, store: SessionStore | None = None) -> 
                       SESSION_COOKIE_SECURE=config.base_url.startswith("https://"))
     app.session_interface = ServerSessionInterface(store or SessionStore(config.session_idle_seconds))
     app.extensions["teleservice"] = config
+    app.after_request(security_headers(config))
     oauth = OAuth(app)
     kc = oauth.register("keycloak", client_id=config.client_id, client_secret=config.client_secret,
                         server_metadata_url=config.metadata_url,

@@ -12,9 +12,9 @@ from provisioner.gateway import Gateway
 from devstack.keycloak_server import KeycloakServer
 from provisioner.permissions import repair_all
 from provisioner.realm.apply import apply_plan, plan_realm
-from provisioner.realm.spec import load_realm_spec
+from provisioner.realm.spec import RealmSpec
 from provisioner.settings import PROJECT_ROOT, Settings
-from tests.ports import free_port
+from tests.ports import free_port, port_is_free
 
 pytest_plugins = ["tests.portal_support"]  # the portal's fixtures: portal, staff
 
@@ -56,6 +56,9 @@ def test_env(keycloak_url: str, smtp_server: "MailBox", tmp_path_factory: pytest
     """The environment our code reads, pointing at the test Keycloak, a fresh realm and database."""
     realm = f"cimr-test-{uuid.uuid4().hex[:8]}"
     db = tmp_path_factory.mktemp("db") / "cimr.db"
+    # The test portal's address is part of the realm (the portal client's redirect URIs), as in production: a
+    # realm applied again during the run (`provisioner apply`) keeps it. 8000 when free, else any free port.
+    portal_url = f"http://127.0.0.1:{8000 if port_is_free(8000) else free_port()}"
     return {
         "KEYCLOAK_URL": keycloak_url,
         "KEYCLOAK_REALM": realm,
@@ -65,6 +68,8 @@ def test_env(keycloak_url: str, smtp_server: "MailBox", tmp_path_factory: pytest
         "DELEGATIONS_CLIENT_SECRET": "dev-delegations-secret",
         "DATABASE_URL": f"sqlite:///{db}",
         "REALM_DIR": str(PROJECT_ROOT / "realm"),
+        "PORTAL_URL": portal_url,
+        "REALM_VAR_PORTAL_URL": portal_url,
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp_server.port),
         "PATH": os.environ.get("PATH", ""),
@@ -78,7 +83,7 @@ def settings(test_env: dict[str, str]) -> Settings:
 
 @pytest.fixture(scope="session")
 def spec(settings: Settings):
-    return load_realm_spec(settings.realm_dir, settings.realm, settings.realm_vars)
+    return RealmSpec.from_settings(settings)
 
 
 @pytest.fixture(scope="session")

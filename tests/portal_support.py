@@ -22,23 +22,11 @@ from provisioner.gateway import Gateway
 from provisioner.settings import Settings
 from provisioner.staff import StaffMember, create_staff
 from provisioner.tenancy import Actor
-from tests.ports import free_port, port_is_free
 from tests.totp import answer_second_factor
 from tests.provisioning import DELEGATE_PASSWORD
 
-DEFAULT_PORTAL = "http://127.0.0.1:8000"
 STAFF_PASSWORD = "Staff2026"
 OPERATOR = Actor("test-operator", "agent")
-
-
-def allow_portal_url(admin_gw: Gateway, url: str) -> None:
-    """Add a test portal's callback and post-logout URIs to the realm's `portal` client."""
-    client = admin_gw.client_by_client_id("portal")
-    uris = set(client.get("redirectUris") or []) | {url + "/auth/callback"}
-    attrs = dict(client.get("attributes") or {})
-    post = set(filter(None, (attrs.get("post.logout.redirect.uris") or "").split("##"))) | {url + "/"}
-    attrs["post.logout.redirect.uris"] = "##".join(sorted(post))
-    admin_gw.put(f"/clients/{client['id']}", {**client, "redirectUris": sorted(uris), "attributes": attrs})
 
 
 @dataclass
@@ -52,16 +40,14 @@ class Portal:
 
 
 @pytest.fixture(scope="session")
-def portal(test_env: dict, realm: str, admin_gw: Gateway, services) -> Portal:
-    """The portal app, served in a thread on 127.0.0.1:8000 when free, else on a free port (then allowed in
-    the test realm's portal client)."""
+def portal(test_env: dict, realm: str, services) -> Portal:
+    """The portal app, served in a thread at the session's PORTAL_URL (the realm's portal client was applied with
+    it: tests/conftest.py ``test_env``)."""
     from portal import create_app
 
-    port = 8000 if port_is_free(8000) else free_port()
-    url = f"http://127.0.0.1:{port}"
-    if url != DEFAULT_PORTAL:
-        allow_portal_url(admin_gw, url)
-    settings = Settings.from_env({**test_env, "PORTAL_URL": url, "PORTAL_SECRET_KEY": "portal-tests-secret-key"})
+    url = test_env["PORTAL_URL"]
+    port = urlparse(url).port
+    settings = Settings.from_env({**test_env, "PORTAL_SECRET_KEY": "portal-tests-secret-key"})
     # Delegates act with their own token: Keycloak's per-adherent permissions confine them (issue 6).
     app = create_app({"SETTINGS": settings, "DELEGATE_OWN_TOKEN": True})
     server = make_server("127.0.0.1", port, app, threaded=True)

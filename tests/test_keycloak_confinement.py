@@ -392,6 +392,23 @@ def test_keycloak_gap_manage_members_includes_deleting_users(settings, as_a, a):
     assert as_a("DELETE", f"/users/{uid}").status_code == 204
 
 
+def test_keycloak_regression_52727_role_mappings_hide_realm_roles_and_no_job_of_ours_reads_them(admin_gw, service_gw,
+                                                                                                 as_a, a):
+    """Since 26.7.3 (#52727, #52753, open in 26.7.5): GET /users/{id}/role-mappings omits realm roles for a caller who
+    may not view them (no view-realm): a delegate, and our provisioner account too, get {}. No job of ours reads it
+    with such a caller: a person's roles come from /role-mappings/realm/composite (still whole), plan/apply reads the
+    service accounts' roles as the master admin, a delegate's pages read our extension's listing. If this starts to
+    answer the realm roles again, the regression is fixed upstream: say so in docs/keycloak-version.md."""
+    from provisioner.tenancy import DELEGATE, resolve_actor
+
+    user = a.users["validateur"]
+    assert admin_gw.user_role_mappings(user)["realmMappings"]  # its default roles, at least
+    assert as_a("GET", f"/users/{user}/role-mappings").json() == {}
+    assert service_gw.user_role_mappings(a.delegate_id) == {}
+    assert "delegate" in service_gw.effective_realm_roles(a.delegate_id)
+    assert resolve_actor(service_gw, a.numero) == Actor(a.numero, DELEGATE, a.numero)
+
+
 def test_a_user_in_two_adherents_is_managed_by_neither_delegate(settings, admin_gw, as_a, a, b):
     """Keycloak requires every permission covering the user to grant (UNANIMOUS): A's and B's permissions both
     cover it, so each delegate is refused (fails closed). Our rule (one adherent per user) and the audit finding

@@ -36,3 +36,15 @@ def test_refused(probe_user, admin_gw, password, why):
 def test_the_username_is_refused(probe_user, admin_gw):
     with pytest.raises(KeycloakRejected):
         admin_gw.set_password(probe_user.id, probe_user.username, temporary=False)
+
+
+def test_a_recent_password_is_refused_by_its_key_not_its_sentence(probe_user, admin_gw):
+    """Keycloak's sentence for the history refusal is localised and was reworded in 26.7.5 (« ne doit pas être égal
+    aux 3 derniers mots de passe »); the error key it sends beside it is what we judge."""
+    admin_gw.set_password(probe_user.id, "Hist2026a", temporary=False)
+    with pytest.raises(KeycloakRejected) as refused:
+        admin_gw.set_password(probe_user.id, "Hist2026a", temporary=False)
+    assert refused.value.password_history and refused.value.code == "invalidPasswordHistoryMessage"
+    with pytest.raises(KeycloakRejected) as other:
+        admin_gw.set_password(probe_user.id, "abc1", temporary=False)
+    assert not other.value.password_history

@@ -40,6 +40,11 @@ from tests.totp import AUTHENTICATORS, OTP_FORM, SETUP_FORM, answer_second_facto
 SPEC = load_realm_spec(PROJECT_ROOT / "realm", "cimr")
 
 
+def portal_callback(settings) -> str:
+    """The test portal's callback: the session's realm was applied with its address (tests/conftest.py)."""
+    return settings.portal_url + "/auth/callback"
+
+
 # --- pure: the TOTP of the tests, the flows as data, the acr check, the audit rule -----------------------------
 
 def test_our_totp_is_rfc_6238():
@@ -222,7 +227,7 @@ def test_other_teleservice_users_keep_the_password_only_login(settings, admin_gw
 
 
 def _portal_asks(settings, username: str, password: str) -> str:
-    result = browser(settings).login("portal", redirect_uri(SPEC, "portal"), username, password, second_factor=False)
+    result = browser(settings).login("portal", portal_callback(settings), username, password, second_factor=False)
     assert result.code is None
     return "setup" if form_action(result.page, SETUP_FORM) else "otp" if form_action(result.page, OTP_FORM) else \
         visible_text(result.page)[:200]
@@ -343,8 +348,8 @@ def test_a_delegate_cannot_reset_another_adherents_validator(settings, portal, a
     assert events(services.db, target=victim, action="user.reset_second_factor")[0].outcome == "refused"
     # Straight to the Admin API with its own token: Keycloak's fine-grained permissions refuse.
     token = Browser(settings.keycloak_url, settings.realm)
-    result = token.login("portal", redirect_uri(SPEC, "portal"), company.numero, DELEGATE_PASSWORD)
-    access = token.exchange("portal", SPEC.client("portal").secret, redirect_uri(SPEC, "portal"), result.code,
+    result = token.login("portal", portal_callback(settings), company.numero, DELEGATE_PASSWORD)
+    access = token.exchange("portal", SPEC.client("portal").secret, portal_callback(settings), result.code,
                             result.verifier)["access_token"]
     base = f"{settings.keycloak_url}/admin/realms/{settings.realm}/users/{victim_id}/credentials"
     otp_id = next(c["id"] for c in admin_gw.credentials(victim_id) if c["type"] == "otp")
@@ -357,7 +362,7 @@ def test_a_delegate_cannot_reset_another_adherents_validator(settings, portal, a
 def test_an_agent_removes_the_delegates_second_factor_on_a_signed_letter(settings, test_env, make_adherent,
                                                                         cli_agent, services, admin_gw):
     numero = make_adherent()
-    assert browser(settings).login("portal", redirect_uri(SPEC, "portal"), numero, DELEGATE_PASSWORD).code  # enrols
+    assert browser(settings).login("portal", portal_callback(settings), numero, DELEGATE_PASSWORD).code  # enrols
     delegate_id = admin_gw.user_by_username(numero).id
     assert enrolled(admin_gw, delegate_id)
     runner = CliRunner()
@@ -391,7 +396,7 @@ def test_the_security_audit_reports_who_has_not_enrolled(settings, admin_gw, com
     _, done = _enrolled_validator(settings, admin_gw, company)
     _, pending = people.create_user(admin_gw, company, "easypaiement", ("validateur",))
     never = make_adherent()  # its delegate has not logged in yet
-    assert browser(settings).login("portal", redirect_uri(SPEC, "portal"), company.numero, DELEGATE_PASSWORD).code  # enrols
+    assert browser(settings).login("portal", portal_callback(settings), company.numero, DELEGATE_PASSWORD).code  # enrols
     auditor = Gateway.as_auditor(replace(settings, auditor_client_secret="dev-auditor-secret"))  # read-only account
     data = collect(auditor, services.db, spec, with_drift=False)
     missing = {f.subject for f in build_report(data).findings if f.kind == "second-factor-missing"}

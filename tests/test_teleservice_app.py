@@ -120,6 +120,28 @@ def test_login_shows_the_user_their_adherent_roles_type_and_categories(apps, adh
     assert stored["access_token"].startswith("eyJ") and stored["kc_sid"]
 
 
+def test_every_page_says_what_the_browser_may_load_and_frame(apps, adherent, admin_gw):
+    """What wapiti found missing on the reference teleservices (docs/security.md, "Scanners"): a content security
+    policy allowing the page's own inline style only, no framing, no sniffing. The style's hash is the one the
+    browser computes from the page it renders, else the page would lose its layout."""
+    import base64
+    import hashlib
+    import re
+
+    app = apps("compte-adherent")
+    _, login = people.create_user(admin_gw, adherent, "compte-adherent", ("utilisateur",))
+    visitor = Visitor()
+    for page in (visitor.get(app.base + "/"), visitor.login(app, login)):
+        headers = page.headers
+        style = re.search(r"<style>(.*?)</style>", page.text, re.S).group(1)
+        digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+        assert f"style-src 'sha256-{digest}'" in headers["Content-Security-Policy"]
+        assert "default-src 'none'" in headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert headers["X-Frame-Options"] == "DENY" and headers["X-Content-Type-Options"] == "nosniff"
+        assert "Strict-Transport-Security" not in headers  # plain HTTP here; https sets it
+
+
 def test_easypaiement_shows_what_ordonnateur_and_validateur_may_do(apps, adherent, admin_gw):
     app = apps("easypaiement")
     _, login = people.create_user(admin_gw, adherent, "easypaiement", ("ordonnateur", "validateur"))

@@ -1,37 +1,16 @@
-"""TOTP as RFC 6238 computes it (pyotp is not installed), and the second factors of the test accounts.
+"""The second factors of the test accounts (TOTP itself: devstack/totp.py, pyotp is not installed).
 
-Keycloak's setup page shows the secret (hidden field ``totpSecret``, the HMAC key as text); the realm's policy is
-HMAC-SHA1, 6 digits, 30 s, one period either side, and **a code is accepted once**. ``AUTHENTICATORS`` plays each
+The realm's policy accepts one period either side, and **a code is accepted once**. ``AUTHENTICATORS`` plays each
 test account's phone: it keeps the secret from enrolment and hands out codes never used before, waiting for the
 next period when the three valid ones are spent.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import html
-import re
-import struct
 import threading
 import time
 
-PERIOD = 30
-DIGITS = 6
-
-
-def totp(secret: str, at: float | None = None, period: int = PERIOD, digits: int = DIGITS) -> str:
-    """The code of ``secret`` (Keycloak's raw secret: its UTF-8 bytes are the key) at time ``at``."""
-    counter = int((time.time() if at is None else at) // period)
-    return hotp(secret, counter, digits)
-
-
-def hotp(secret: str, counter: int, digits: int = DIGITS) -> str:
-    """RFC 4226: HMAC-SHA1 of the counter, dynamic truncation, modulo 10^digits."""
-    mac = hmac.new(secret.encode(), struct.pack(">Q", counter), hashlib.sha1).digest()
-    offset = mac[-1] & 0x0F
-    value = struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF
-    return str(value % 10 ** digits).zfill(digits)
+from devstack.totp import DIGITS, OTP_FORM, PERIOD, SETUP_FORM, form_action, hotp, setup_secret, totp  # noqa: F401
 
 
 class Authenticators:
@@ -65,20 +44,6 @@ class Authenticators:
 
 
 AUTHENTICATORS = Authenticators()
-
-SETUP_FORM, OTP_FORM = "kc-totp-settings-form", "kc-otp-login-form"
-
-
-def form_action(page: str, form_id: str) -> str | None:
-    """The action URL of the form ``form_id`` on a Keycloak page, or None when the page has no such form."""
-    tag = re.search(r'<form\b[^>]*\bid="%s"[^>]*>' % re.escape(form_id), page)
-    return html.unescape(re.search(r'action="([^"]+)"', tag.group(0)).group(1)) if tag else None
-
-
-def setup_secret(page: str) -> str | None:
-    """The TOTP secret Keycloak's setup page offers (None when the page is not the setup page)."""
-    found = re.search(r'name="totpSecret" value="([^"]+)"', page)
-    return html.unescape(found.group(1)) if found else None
 
 
 def answer_second_factor(session, resp, username: str):

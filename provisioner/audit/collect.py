@@ -8,18 +8,22 @@ docs/audit.md for the reads, provisioner/audit/report.py for the rules.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from functools import partial
 
 from sqlalchemy import or_, select
 
+from provisioner.audit.advisories import (AdminPermission, ClientPolicy, GroupPolicy, SecurityFacts,
+                                          load_register)
 from provisioner.audit.report import (DELEGATE_ROLE, Account, AdherentInfo, AdminEvent, AuditData, ClientConfig, Mapper,
                                RealmConfig, ReviewProgress, ServiceAccounts, TrailEntry)
 from provisioner.catalogue import Catalogue
 from provisioner.easypaiement import SINCE as INCOMPLETE_SINCE, parse_since
 from provisioner.db import Database, audit_events, secret_questions
-from provisioner.errors import Forbidden, ProvisionerError
+from provisioner.errors import Forbidden, KeycloakRejected, ProvisionerError
 from provisioner.gateway import Gateway, Role
+from provisioner.permissions import audit_problems, authz_listings, is_ours
 from provisioner.realm.spec import RealmSpec
 
 CREATION_PREFIXES = ("user.create", "subscription.submit", "staff.create.")
@@ -153,12 +157,19 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
     reviews = _open_reviews(db)
     lap("our database")
     drift, note = _drift(gw, spec) if with_drift else (None, "not computed (--no-drift)")
-    from provisioner.permissions import audit_problems  # issue 6: adherents without their Keycloak permission
     lap("realm drift")
-    delegations = audit_problems(gw, [a.numero for a in adherents if a.status != "terminated"])  # removed on purpose
+    try:
+        listings = authz_listings(gw)
+    except Forbidden:
+        listings = None
+    # Adherents without their Keycloak permission (those terminated lose it on purpose).
+    delegations = audit_problems(gw, [a.numero for a in adherents if a.status != "terminated"], listings)
     lap("admin permissions")
     config, config_note = _realm_config(gw, realm, clients, spec)
     lap("realm configuration")
+    admin_roles = _admin_roles(gw, realm_listed, listed.get(rm, []), groups, group_path, users, direct_of)
+    security, security_note = _security_facts(gw, realm, clients, spec, listings, admin_roles, config)
+    lap("advisories")
     retention = realm.get("eventsExpiration")
     return AuditData(
         realm=gw.realm, collected_at=now, accounts=accounts, adherents=adherents,
@@ -167,7 +178,8 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
         last_logins=last_logins, login_retention_days=retention // 86400 if retention else None,
         secret_question_users=with_questions, trail=trail, admin_events=tuple(admin_events), drift=drift,
         drift_note=note, config=config, service_accounts=ours, activity_since=since,
-        notes=tuple(n for n in (config_note, _credentials_note(users)) if n), reads=gw.bulk_reads,
+        notes=tuple(n for n in (config_note, security_note, _credentials_note(users)) if n), reads=gw.bulk_reads,
+        security=security, register=load_register(gw.settings.realm_dir),
         delegations=delegations,
         second_factor_roles=tuple(r.replace(".", ":", 1) if "." in r else f"realm:{r}"
                                   for r in spec.second_factor.required_for),
@@ -218,6 +230,100 @@ def _realm_config(gw: Gateway, realm: dict, clients: list[dict], spec: RealmSpec
         scope_mappers={sc["name"]: _mappers(sc.get("protocolMappers")) for sc in scopes or []},
         delegate_roles=tuple(sorted(r["name"] for r in granted if r.get("clientRole") and r.get("containerId") == rm)),
         our_clients=tuple(c.client_id for c in spec.clients)), ""
+
+
+def _admin_roles(gw: Gateway, realm_roles: list[dict], rm_roles: list[dict], groups: dict[str, dict],
+                 group_path: dict[str, str], users: list[dict], direct_of: dict[str, list[str]]
+                 ) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+    """The realm-management roles each group confers (its own, its parents', through realm roles' composites) and
+    each account holds (its groups', its direct ones): (by group path, by username), only where there are some."""
+    rm_name = {r["id"]: r["name"] for r in rm_roles}
+    realm_name = {r["id"]: r["name"] for r in realm_roles}
+    composite = [r for r in realm_roles if r.get("composite")]
+    closures = gw.at_once(*(partial(_with_composites, gw, [r]) for r in composite)) if composite else []
+    rm_ids = set(rm_name)
+    through = {r["name"]: frozenset(rm_name[c["id"]] for c in closure if c["id"] in rm_ids)
+               for r, closure in zip(composite, closures)}
+
+    def conferred(role_id: str) -> frozenset[str]:
+        if role_id in rm_name:
+            return frozenset({rm_name[role_id]})
+        return through.get(realm_name.get(role_id, ""), frozenset())
+
+    own = {gid: frozenset().union(*(conferred(r) for r in g.get("roles") or ())) for gid, g in groups.items()}
+    by_group: dict[str, frozenset[str]] = {}
+    for gid in groups:
+        held, cur = set(), gid
+        while cur in groups:
+            held |= own[cur]
+            cur = groups[cur].get("parentId")
+        if held:
+            by_group[gid] = frozenset(held)
+    by_user: dict[str, frozenset[str]] = {}
+    for u in users:
+        held = set().union(*(by_group.get(g, frozenset()) for g in u.get("groups") or ()))
+        for key in direct_of.get(u["id"], ()):
+            owner, _, name = key.partition(":")
+            held |= {name} if owner == "realm-management" else through.get(name, frozenset()) if owner == "realm" \
+                else set()
+        if held:
+            by_user[u["username"]] = frozenset(held)
+    return {group_path[gid]: roles for gid, roles in by_group.items()}, by_user
+
+
+def _security_facts(gw: Gateway, realm: dict, clients: list[dict], spec: RealmSpec,
+                    listings: tuple[list[dict], list[dict]] | None,
+                    admin_roles: tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]],
+                    config: RealmConfig | None) -> tuple[SecurityFacts | None, str]:
+    """What the advisory controls judge (provisioner/audit/advisories.py); None and why when this account may not
+    read it all (the report then says that the advisories were not checked)."""
+    if "resetPasswordAllowed" not in realm or listings is None:
+        return None, "Keycloak advisories not checked: this account may not read the realm's settings and permissions."
+    try:
+        version = gw.server_version()
+        profiles, policies, registration, providers = gw.at_once(
+            partial(gw.get, "/client-policies/profiles", **{"include-global-profiles": "true"}), gw.client_policies,
+            gw.registration_policies, partial(gw.get, "/identity-provider/instances"))
+    except (Forbidden, KeycloakRejected) as exc:
+        return None, f"Keycloak advisories not checked: {exc}"
+    executors = {p["name"]: tuple(e.get("executor", "") for e in p.get("executors") or ())
+                 for p in (profiles or {}).get("profiles", []) + (profiles or {}).get("globalProfiles", [])}
+    trusted = [c for c in registration if c.get("subType") == "anonymous" and c.get("providerId") == "trusted-hosts"]
+    policy_list, permission_list = listings
+    logic = {p["id"]: p.get("logic") for p in policy_list}
+    foreign = [p for p in permission_list if not is_ours(p["name"])]
+    details = gw.at_once(*(partial(gw.permission_details, p["id"]) for p in foreign)) if foreign else []
+    permissions = tuple(AdminPermission(
+        p["name"], p.get("resourceType", ""), tuple((d or {}).get("scopes") or ()),
+        p.get("logic") == "NEGATIVE" or any(logic.get(i) == "NEGATIVE" for i in (d or {}).get("policies") or ()))
+        for p, d in zip(foreign, details))
+    by_group, by_user = admin_roles
+    return SecurityFacts(
+        keycloak_version=version, reset_password_allowed=bool(realm.get("resetPasswordAllowed")),
+        organizations_enabled=bool(realm.get("organizationsEnabled")),
+        identity_providers=tuple(i.get("alias", "?") for i in providers or ()),
+        client_policies=tuple(ClientPolicy(
+            p.get("name", ""), bool(p.get("enabled")), tuple(c.get("condition", "") for c in p.get("conditions") or ()),
+            tuple(e for name in p.get("profiles") or () for e in executors.get(name, ()))) for p in policies),
+        anonymous_registration_hosts=tuple(h for c in trusted for h in (c.get("config") or {}).get("trusted-hosts", ()))
+        if trusted else None,
+        permissions=permissions,
+        group_policies=tuple(_group_policy(p) for p in policy_list if p.get("type") == "group"),
+        redirect_uris={c["clientId"]: tuple(c.get("redirectUris") or ()) for c in clients if c.get("enabled")},
+        group_admin_roles=by_group, account_admin_roles=by_user,
+        delegate_roles=frozenset(config.delegate_roles) if config else frozenset(),
+        by_design={f"service-account-{c.client_id}".lower(): frozenset(dict(c.service_account_roles)
+                                                                      .get("realm-management", ()))
+                   for c in spec.clients if c.service_account_roles}), ""
+
+
+def _group_policy(rep: dict) -> GroupPolicy:
+    config = rep.get("config") or {}
+    try:
+        groups = json.loads(config.get("groups") or "[]")
+    except ValueError:
+        groups = []
+    return GroupPolicy(rep["name"], any(g.get("extendChildren") for g in groups), config.get("groupsClaim") or "")
 
 
 def _mappers(reps: list[dict] | None) -> tuple[Mapper, ...]:
@@ -282,9 +388,8 @@ def audit_realm(settings, inactive_days: int = 90, activity_days: int = 30, with
                 gw: Gateway | None = None, incomplete_days: int | None = None):
     """Collect with the read-only auditor account and build the report (what the CLI and the portal call)."""
     from provisioner.audit.report import build_report
-    from provisioner.realm.spec import load_realm_spec
 
-    spec = load_realm_spec(settings.realm_dir, settings.realm, settings.realm_vars)
+    spec = RealmSpec.from_settings(settings)
     gw = gw or Gateway.as_auditor(settings)
     data = collect(gw, Database(settings.database_url), spec, activity_days=activity_days, with_drift=with_drift)
     return build_report(data, inactive_days=inactive_days,

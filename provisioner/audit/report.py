@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
+from provisioner.audit.advisories import Register, SecurityFacts, exposures
 from provisioner.errors import Message
 from provisioner.rules import EASYPAIEMENT, VALIDATEUR
 from provisioner.trail import TrailEntry
@@ -105,6 +106,19 @@ KINDS: dict[str, tuple[str, Message]] = {
     "purge-overdue": ("medium", Message("Adhérent résilié dont la purge est en retard",
                                         "Terminated member whose purge is overdue")),
     "no-secret-questions": ("low", Message("Questions secrètes non renseignées", "No secret questions")),
+    # Keycloak's published advisories (realm/advisories.yaml): the severity is the advisory's own.
+    "keycloak-advisory": ("high", Message("Keycloak en service est touché par une faille publiée que notre "
+                                          "configuration ne neutralise pas",
+                                          "The running Keycloak is affected by a published advisory our "
+                                          "configuration does not mitigate")),
+    "keycloak-advisory-mitigated": ("info", Message("Faille publiée de cette version de Keycloak, neutralisée par "
+                                                    "notre configuration",
+                                                    "Published advisory of this Keycloak version, mitigated by our "
+                                                    "configuration")),
+    "admin-group-delegated": ("critical", Message("Groupe géré par une personne déléguée qui confère un rôle "
+                                                  "d'administration du realm",
+                                                  "Group a delegate manages that confers a realm administration "
+                                                  "role")),
 }
 
 
@@ -250,6 +264,10 @@ class AuditData:
     second_factor_roles: tuple[str, ...] = ()
     # Open access review campaigns (provisioner/reviews.py), each with its completion.
     reviews: tuple[ReviewProgress, ...] = ()
+    # What Keycloak's published advisories need, read from the live realm, and the register they are judged by
+    # (provisioner/audit/advisories.py); None: not read (see notes).
+    security: SecurityFacts | None = None
+    register: Register | None = None
 
 
 # --- output ----------------------------------------------------------------------------------------
@@ -482,6 +500,8 @@ def find_issues(data: AuditData, view: _View, inactive_days: int, now: datetime,
         out += config_findings(data.realm, data.config, data.teleservices)
     for kind, adherent, subject, detail in data.delegations:
         out.append(_finding(kind, subject, adherent, detail))
+    if data.security is not None and data.register is not None:
+        out += advisory_findings(data.register, data.security)
     return sorted(out, key=lambda f: (-severity_rank(f.severity), f.kind, f.adherent or "", f.subject))
 
 
@@ -498,6 +518,30 @@ def _incomplete_for_too_long(ad: AdherentInfo, validators: int, days: int, now: 
         return f"{what} since {ad.incomplete_since:%Y-%m-%d} ({(now - ad.incomplete_since).days} days; " \
                f"threshold {days} days)"
     return None
+
+
+def advisory_findings(register: Register, facts: SecurityFacts) -> list[Finding]:
+    """Each published advisory the running Keycloak is affected by: open (a control of ours fails, or only an upgrade
+    fixes it) at the advisory's severity, mitigated at info; and each group a delegate manages that confers a
+    realm-management role (joining it makes an administrator: CVE-2026-94000)."""
+    out: list[Finding] = []
+    for e in exposures(register, facts):
+        a = e.advisory
+        fixed = f"fixed in {', '.join(a.fixed_in)}" if a.fixed_in else "no fix released"
+        if e.problems:
+            out.append(Finding(a.severity, "keycloak-advisory", a.id, None,
+                               f"Keycloak {facts.keycloak_version}: {a.title} ({fixed}); open here: "
+                               f"{'; '.join(e.problems)}"))
+        else:
+            out.append(_finding("keycloak-advisory-mitigated", a.id, None,
+                                f"Keycloak {facts.keycloak_version}: {a.title} ({fixed}); closed here by "
+                                f"{', '.join(a.controls)}"))
+    for path, roles in sorted(facts.group_admin_roles.items()):
+        if path.startswith(f"/{ADHERENTS}/"):
+            out.append(_finding("admin-group-delegated", path, _adherent_of_path(path),
+                                f"confers realm-management {', '.join(sorted(roles))}; the adherent's delegate "
+                                "manages its members and can put itself or a new user in it (CVE-2026-94000)"))
+    return out
 
 
 # realm-management roles that make Keycloak skip fine-grained admin permissions (docs/security.md §3).

@@ -93,10 +93,9 @@ class Context:
     def catalogue(self):
         """realm/'s teleservices (provisioner.catalogue)."""
         from provisioner.catalogue import Catalogue
-        from provisioner.realm.spec import load_realm_spec
+        from provisioner.realm.spec import RealmSpec
 
-        return Catalogue.from_spec(load_realm_spec(self.settings.realm_dir, self.settings.realm,
-                                                   self.settings.realm_vars))
+        return Catalogue.from_spec(RealmSpec.from_settings(self.settings))
 
     def emit(self, human: Any, machine: Any = None) -> None:
         if self.as_json:

@@ -41,13 +41,13 @@ def client_rotate_secret(run: Run, client_id: str, output: str | None) -> None:
     master-realm admin (KEYCLOAK_ADMIN_USER / KEYCLOAK_ADMIN_PASSWORD), like plan/apply."""
     from provisioner.client_secrets import rotate_client_secret
     from provisioner.gateway import Gateway
-    from provisioner.realm.spec import load_realm_spec
+    from provisioner.realm.spec import RealmSpec
     from provisioner.tenancy import Actor
 
     admin_user, _ = run.settings.require_admin()
     if output:
         _check_output(output)
-    spec = load_realm_spec(run.settings.realm_dir, run.settings.realm, run.settings.realm_vars)
+    spec = RealmSpec.from_settings(run.settings)
     rotated = rotate_client_secret(Gateway.as_master_admin(run.settings), run.services, spec,
                                    Actor(admin_user, "admin"), client_id)
     machine = {"client_id": client_id, "variable": rotated.variable, "instructions": rotated.instructions()}

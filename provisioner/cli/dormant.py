@@ -24,10 +24,10 @@ def dormant(run: Run, days: int | None, apply_: bool) -> None:
     with --apply they are disabled, their sessions ended, and each delegate told by mail (exit 1 if some could not
     be). Delegates, agents and auditors are never disabled by this (the audit reports them)."""
     from provisioner import dormant as rule
-    from provisioner.realm.spec import load_realm_spec
+    from provisioner.realm.spec import RealmSpec
 
     days = days or run.settings.dormant_days
-    spec = load_realm_spec(run.settings.realm_dir, run.settings.realm, run.settings.realm_vars)
+    spec = RealmSpec.from_settings(run.settings)
     found = rule.find(run.gw, run.services, spec.events.retention_days, days)
     lines = "\n".join(_line(d) for d in found)
     if not apply_:

@@ -11,9 +11,9 @@ from provisioner.cli.base import EXIT_FINDINGS, Context, cli
 
 def _realm(ctx: Context):
     from provisioner.gateway import Gateway
-    from provisioner.realm.spec import load_realm_spec
+    from provisioner.realm.spec import RealmSpec
 
-    spec = load_realm_spec(ctx.settings.realm_dir, ctx.settings.realm, ctx.settings.realm_vars)
+    spec = RealmSpec.from_settings(ctx.settings)
     return spec, Gateway.as_master_admin(ctx.settings)
 
 

@@ -1,6 +1,7 @@
 """The only code that talks to Keycloak's Admin API: one transport, one module per kind of Keycloak object.
 
-    transport.py   HTTP (httpx): tokens, error translation, paging, bounded concurrency
+    connection.py  python-keycloak's connection: tokens, shared HTTP clients, the batches' event loop
+    transport.py   the calls on it (named, raw, async): error translation, paging, bounded concurrency
     realm.py       the realm: settings, creation, partial import, user profile
     users.py       users (User): credentials, sessions, lockout, role mappings
     groups.py      groups (Group): the tree, members and memberships, the roles groups carry
@@ -25,7 +26,8 @@ from provisioner.gateway.flows import FlowAdmin
 from provisioner.gateway.groups import Group, GroupAdmin
 from provisioner.gateway.realm import RealmAdmin
 from provisioner.gateway.roles import Role, RoleAdmin
-from provisioner.gateway.transport import Tokens, Transport, pooled_client
+from provisioner.gateway.connection import Connection
+from provisioner.gateway.transport import Transport
 from provisioner.gateway.users import User, UserAdmin
 from provisioner.settings import Settings
 
@@ -41,7 +43,8 @@ class Gateway(RealmAdmin, UserAdmin, GroupAdmin, ClientAdmin, RoleAdmin, FlowAdm
         """For plan/apply of the realm itself (may create the realm): a master-realm admin through that realm's
         ``admin-cli`` (the realm's own admin-cli is disabled on purpose)."""
         user, password = settings.require_admin()
-        return cls(settings, Tokens.password(settings, settings.admin_realm, "admin-cli", user, password))
+        return cls(settings, Connection(settings, username=user, password=password, client_id="admin-cli",
+                                        user_realm_name=settings.admin_realm))
 
     @classmethod
     def as_service_account(cls, settings: Settings, client_id: str | None = None,
@@ -49,7 +52,8 @@ class Gateway(RealmAdmin, UserAdmin, GroupAdmin, ClientAdmin, RoleAdmin, FlowAdm
         """A service account of the realm (client-credentials grant); by default the automation client."""
         if client_id is None:
             client_id, secret = settings.require_service_account()
-        return cls(settings, Tokens.client_credentials(settings, client_id, secret))
+        return cls(settings, Connection(settings, client_id=client_id, client_secret_key=secret,
+                                        user_realm_name=settings.realm))
 
     @classmethod
     def as_auditor(cls, settings: Settings) -> "Gateway":
@@ -60,6 +64,6 @@ class Gateway(RealmAdmin, UserAdmin, GroupAdmin, ClientAdmin, RoleAdmin, FlowAdm
     @classmethod
     def with_token(cls, settings: Settings, access_token: str) -> "Gateway":
         """Act with a person's own access token (e.g. a delegate logged in to the portal); never renewed."""
-        gw = cls(settings, Tokens(access_token=access_token), http=pooled_client())
+        gw = cls(settings, Connection(settings, token={"access_token": access_token, "expires_in": 0}))
         gw.confined = True  # may be confined by fine-grained admin permissions
         return gw

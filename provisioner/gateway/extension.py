@@ -22,8 +22,7 @@ class AuditListings(Transport):
         caller that may list the members of every group of that tree (view-users, or a delegate's fine-grained
         permission on its own adherent): Forbidden otherwise, NotFound when there is no such adherent (a
         confined caller gets Forbidden for both)."""
-        return result(self._send("GET", self._url("/users", f"realms/{self.realm}/cimr-adherent"),
-                                 {"adherent": numero}))
+        return result(self._send("GET", "/users", {"adherent": numero}, base=f"realms/{self.realm}/cimr-adherent"))
 
     def audit_listing(self, kind: str, expected: int, workers: int = 4, page: int = 1000) -> list[dict]:
         """Every user ("users": attributes, ids of its groups) or group ("groups": parent, attributes) of the
@@ -32,6 +31,10 @@ class AuditListings(Transport):
         """
         items = self._listing_all(f"/{kind}", expected // page + 1, 1, page, workers)  # then: the realm grew
         return list({item["id"]: item for item in items}.values())  # a page may shift while others are read
+
+    def server_version(self) -> str:
+        """The running Keycloak's version (view-realm): /admin/serverinfo tells it to master administrators only."""
+        return (self._listing_pages("/server", [0], 1, 1)[0] or {}).get("version") or ""
 
     def audit_last_logins(self) -> dict[str, int]:
         """User id -> time (ms) of its last LOGIN event still stored."""

@@ -32,11 +32,11 @@ class Group:
 
 
 class GroupAdmin(Transport):
-    """The Admin API calls on groups and group memberships."""
+    """The Admin API calls on groups and group memberships (python-keycloak's named calls)."""
 
     # --- the tree -----------------------------------------------------------------------------------
     def group_by_path(self, path: str) -> Group | None:
-        rep = self.get(f"/group-by-path/{quote(path.strip('/'), safe='/')}")
+        rep = self.call(self.kc.get_group_by_path, quote(path.strip("/"), safe="/"), none_on_404=True)
         if rep is None and self.confined:
             return self._group_by_search(path)  # Keycloak's cold-cache 404 for confined admins
         return Group.from_rep(rep) if rep else None
@@ -46,6 +46,8 @@ class GroupAdmin(Transport):
         admin confined by fine-grained permissions until the path's top-level group is in its cache (after a
         restart or an eviction); the search works cold (bench/bench_permissions.py, docs/security.md)."""
         name = path.rstrip("/").rsplit("/", 1)[-1]
+        # Raw: python-keycloak's get_groups replaces each match's subGroups by a children listing of its own (a
+        # request per group, which a confined delegate may not make), where the search answers the branch.
         todo = list(self.get("/groups", search=name, exact="true", briefRepresentation="false") or [])
         while todo:
             rep = todo.pop()
@@ -55,7 +57,9 @@ class GroupAdmin(Transport):
         return None
 
     def children(self, group_id: str) -> list[Group]:
-        return [Group.from_rep(g) for g in self.paged(f"/groups/{group_id}/children", briefRepresentation="false")]
+        read = lambda first, size: self.call(  # noqa: E731
+            self.kc.get_group_children, group_id, {"briefRepresentation": "false", "first": first, "max": size})
+        return [Group.from_rep(g) for g in self.pages(read)]
 
     def subtree(self, group: Group) -> list[Group]:
         """The group and all its descendants, parents before children."""
@@ -68,11 +72,10 @@ class GroupAdmin(Transport):
 
     def count_groups(self) -> int:
         """How many groups the realm holds, subgroups included."""
-        return int((self.get("/groups/count", top="false") or {}).get("count", 0))
+        return int((self.call(self.kc.groups_count, {"top": "false"}) or {}).get("count", 0))
 
     def create_group(self, name: str, parent_id: str | None = None, attributes: dict | None = None) -> str:
-        body = {"name": name, "attributes": attributes or {}}
-        return self.post(f"/groups/{parent_id}/children" if parent_id else "/groups", body)
+        return self.call(self.kc.create_group, {"name": name, "attributes": attributes or {}}, parent_id)
 
     def ensure_group(self, parent: Group | None, name: str, attributes: dict | None = None) -> Group:
         """The group `name` under parent (top level when None), created if missing; re-runnable."""
@@ -90,38 +93,41 @@ class GroupAdmin(Transport):
 
     def set_group_attributes(self, group: Group, attributes: dict[str, list[str]]) -> None:
         """Merge attributes into the group's (others kept)."""
-        rep = self.get(f"/groups/{group.id}") or {}
+        rep = self.get(f"/groups/{group.id}") or {}  # raw: get_group also lists the children, unused here
         rep["attributes"] = {**(rep.get("attributes") or {}), **attributes}
-        self.put(f"/groups/{group.id}", rep)
+        self.call(self.kc.update_group, group.id, rep)
 
     def delete_group(self, group_id: str) -> None:
-        self.delete(f"/groups/{group_id}")
+        self.call(self.kc.delete_group, group_id)
 
     # --- members and memberships ---------------------------------------------------------------------
     def group_members(self, group_id: str) -> list[User]:
-        return [User.from_rep(r) for r in self.paged(f"/groups/{group_id}/members", briefRepresentation="false")]
+        read = lambda first, size: self.call(  # noqa: E731
+            self.kc.get_group_members, group_id, {"briefRepresentation": "false", "first": first, "max": size})
+        return [User.from_rep(r) for r in self.pages(read)]
 
     def user_groups(self, user_id: str) -> list[Group]:
-        return [Group.from_rep(g) for g in self.get(f"/users/{user_id}/groups", briefRepresentation="false") or []]
+        return [Group.from_rep(g) for g in self.call(self.kc.get_user_groups, user_id,
+                                                     brief_representation=False) or []]
 
     def add_to_group(self, user_id: str, group_id: str) -> None:
-        self.put(f"/users/{user_id}/groups/{group_id}", {})
+        self.call(self.kc.group_user_add, user_id, group_id)
 
     def remove_from_group(self, user_id: str, group_id: str) -> None:
-        self.delete(f"/users/{user_id}/groups/{group_id}")
+        self.call(self.kc.group_user_remove, user_id, group_id)
 
     # --- the roles a group carries -------------------------------------------------------------------
     def group_realm_roles(self, group_id: str) -> list[dict]:
-        return self.get(f"/groups/{group_id}/role-mappings/realm") or []
+        return self.call(self.kc.get_group_realm_roles, group_id, brief_representation=False) or []
 
     def group_client_roles(self, group_id: str, client_uuid: str) -> set[str]:
-        return {r["name"] for r in self.get(f"/groups/{group_id}/role-mappings/clients/{client_uuid}") or []}
+        return {r["name"] for r in self.call(self.kc.get_group_client_roles, group_id, client_uuid) or []}
 
     def map_realm_roles_to_group(self, group_id: str, roles: list[dict]) -> None:
-        self.post(f"/groups/{group_id}/role-mappings/realm", roles)
+        self.call(self.kc.assign_group_realm_roles, group_id, roles)
 
     def unmap_realm_roles_from_group(self, group_id: str, roles: list[dict]) -> None:
-        self.delete(f"/groups/{group_id}/role-mappings/realm", roles)
+        self.call(self.kc.delete_group_realm_roles, group_id, roles)
 
     def map_client_roles_to_group(self, group_id: str, client_uuid: str, roles: list[dict]) -> None:
-        self.post(f"/groups/{group_id}/role-mappings/clients/{client_uuid}", roles)
+        self.call(self.kc.assign_group_client_roles, group_id, client_uuid, roles)

@@ -23,38 +23,38 @@ def _path(role: Role) -> str:
 
 
 class RoleAdmin(Transport):
-    """The Admin API calls on roles (client roles themselves: ClientAdmin)."""
+    """The Admin API calls on roles (client roles themselves: ClientAdmin), python-keycloak's named calls."""
 
     # --- realm roles --------------------------------------------------------------------------------
     def realm_roles(self) -> list[dict]:
-        return self.get("/roles") or []
+        return self.call(self.kc.get_realm_roles, brief_representation=False) or []
 
     def realm_role(self, name: str) -> dict | None:
-        return self.get(_path(Role(name)))
+        return self.call(self.kc.get_realm_role, quote(name), none_on_404=True)
 
     def create_realm_role(self, rep: dict) -> None:
-        self.post("/roles", rep)
+        self.call(self.kc.create_realm_role, rep)
 
     def update_realm_role(self, name: str, rep: dict) -> None:
-        self.put(_path(Role(name)), rep)
+        self.call(self.kc.update_realm_role, quote(name), rep)
 
     def delete_realm_role(self, name: str) -> None:
-        self.delete(_path(Role(name)))
+        self.call(self.kc.delete_realm_role, quote(name))
 
     # --- composites ---------------------------------------------------------------------------------
     def realm_role_composites(self, name: str) -> list[dict]:
         """The realm role's direct composites (realm and client roles)."""
-        return self.get(f"{_path(Role(name))}/composites") or []
+        return self.call(self.kc.get_composite_realm_roles_of_role, quote(name), none_on_404=True) or []
 
     def role_composites(self, role_id: str) -> list[dict]:
         """The direct composites of the role with this id (a realm or a client role)."""
-        return self.get(f"/roles-by-id/{role_id}/composites") or []
+        return self.call(self.kc.get_role_composites_by_id, role_id, none_on_404=True) or []
 
     def add_role_composites(self, name: str, roles: list[dict]) -> None:
-        self.post(f"{_path(Role(name))}/composites", roles)
+        self.call(self.kc.add_composite_realm_roles_to_role, quote(name), roles)
 
     def remove_role_composites(self, name: str, roles: list[dict]) -> None:
-        self.delete(f"{_path(Role(name))}/composites", roles)
+        self.call(self.kc.remove_composite_realm_roles_to_role, quote(name), roles)
 
     # --- who carries each role directly (the audit: one paged listing per role, several at once) ----------
     def users_with_roles(self, roles: list[Role], workers: int = 4) -> list[list[str]]:

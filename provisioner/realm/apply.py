@@ -6,8 +6,8 @@ from typing import Any, Callable
 
 from provisioner.errors import RealmSpecError
 from provisioner.gateway import Gateway
-from provisioner.realm.plan import (BUILTIN_CLIENTS, FLOW_PREFIX, Change, Plan, compute_plan,
-                                    desired_state)
+from provisioner.realm.plan import (ABSENT_CLIENT_SCOPES, BUILTIN_CLIENTS, CLIENT_POLICY_PREFIX, FLOW_PREFIX, Change,
+                                    Plan, compute_plan, desired_state)
 from provisioner.realm.spec import RealmSpec
 
 Key = tuple[str, str]
@@ -67,6 +67,14 @@ def read_live(gw: Gateway, spec: RealmSpec) -> tuple[dict[Key, Any], set[Key]]:
             owned.add(("mapper", f"{cid}/{mapper['name']}"))
         if client.get("serviceAccountsEnabled"):
             live[("service-account-roles", cid)] = _live_service_account_roles(gw, client["id"])
+    scopes = {sc["name"]: sc for sc in gw.client_scopes()}
+    for name in ABSENT_CLIENT_SCOPES:  # compared, never owned: present or not
+        live[("client-scope", name)] = {"present": name in scopes, "id": (scopes.get(name) or {}).get("id")}
+    for kind, reps in (("client-profile", gw.client_profiles()), ("client-policy", gw.client_policies())):
+        for rep in reps:
+            if rep.get("name", "").startswith(CLIENT_POLICY_PREFIX):
+                live[(kind, rep["name"])] = rep
+                owned.add((kind, rep["name"]))
     for group in spec.groups:
         found = gw.group_by_path("/" + group.name)
         if found:
@@ -315,8 +323,27 @@ def _group(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
         gw.unmap_realm_roles_from_group(group_id, [gw.realm_role(n) for n in sorted(have - want)])
 
 
+def _client_policies(read: Callable[[Gateway], list[dict]], write: Callable[[Gateway, list[dict]], None]) -> Callable:
+    """Client profiles and policies are written all at once: ours replaced, added or removed, the others kept."""
+    def apply(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
+        kept = [rep for rep in read(gw) if rep.get("name") != ch.key]
+        write(gw, kept if ch.action == "delete" else [*kept, ch.desired])
+    return apply
+
+
+def _client_scope(gw: Gateway, spec: RealmSpec, ch: Change) -> None:
+    """A client scope the realm must not have (ABSENT_CLIENT_SCOPES): deleted (in a new realm too, where the plan
+    could not see it: Keycloak makes it with the realm)."""
+    found = next((sc for sc in gw.client_scopes() if sc["name"] == ch.key), None)
+    if found and not ch.desired.get("present"):
+        gw.delete_client_scope(found["id"])
+
+
 _APPLY: dict[str, Callable[[Gateway, RealmSpec, Change], None]] = {
     "realm": _realm, "realm-role": _realm_role, "user-profile-attribute": _profile_attribute, "flow": _flow,
     "flow-binding": _flow_binding, "client": _client, "builtin-client": _builtin_client, "client-role": _client_role,
     "mapper": _mapper, "service-account-roles": _service_account_roles, "group": _group,
+    "client-profile": _client_policies(Gateway.client_profiles, Gateway.set_client_profiles),
+    "client-policy": _client_policies(Gateway.client_policies, Gateway.set_client_policies),
+    "client-scope": _client_scope,
 }

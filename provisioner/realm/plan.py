@@ -16,7 +16,8 @@ from provisioner.realm.spec import ADHERENT_CLAIMS, BUILTIN_CLIENT_IDS, BuiltinC
 
 # Apply order; deletions run in reverse.
 KINDS = ("realm", "realm-role", "user-profile-attribute", "flow", "flow-binding", "client", "builtin-client",
-         "client-role", "mapper", "service-account-roles", "group")
+         "client-role", "mapper", "service-account-roles", "group", "client-profile", "client-policy",
+         "client-scope")
 FLOW_PREFIX = "cimr-browser-"
 # The realm's own browser flow (clients without a flow of their own: the account console): ours, so that no login
 # anywhere in the realm opens an SSO session for a powerful account without its second factor.
@@ -33,6 +34,15 @@ REFUSE_ACCESS = "cimr-refuse-access"
 # Grants that skip the per-teleservice browser flows: off on every client we declare.
 CLOSED_GRANTS = {"oauth2.device.authorization.grant.enabled": "false", "oidc.ciba.grant.enabled": "false",
                  "standard.token.exchange.enabled": "false"}
+# Client scopes the realm must not have: ``offline_access`` hands out offline tokens, which outlive every session.
+# Nothing of ours uses them; Keycloak links the scope to its own clients, `realm-management` included, whose settings
+# nobody may change (403, even to the master admin): without the scope, no client can offer it.
+ABSENT_CLIENT_SCOPES = ("offline_access",)
+# Client policies of ours are named with this prefix (the others are Keycloak's or someone's: compared by the audit).
+CLIENT_POLICY_PREFIX = "cimr-"
+# Our client-policy executor (keycloak-extension/, RefreshTokenOnceExecutor): with rotation on, a client session
+# accepts only the latest refresh token it issued, even within the second of its rotation (Keycloak #50999).
+REFRESH_TOKEN_ONCE = "cimr-refresh-token-once"
 # A message key of our login theme (theme/cimr/login/messages): the refusal names the teleservice and says what to
 # do. The authenticator passes the client's name as {0}.
 DENY_MESSAGE = "cimrAccessDenied"
@@ -124,7 +134,7 @@ def desired_state(spec: RealmSpec) -> dict[tuple[str, str], Any]:
     for attr in spec.attributes:
         state[("user-profile-attribute", attr.name)] = _attribute(attr)
     for builtin in spec.builtin_clients:
-        state[("builtin-client", builtin.client_id)] = _builtin_client(builtin)
+        state[("builtin-client", builtin.client_id)] = _builtin_client(builtin, spec.name)
     for group in spec.groups:
         state[("group", "/" + group.name)] = {"name": group.name, "realmRoles": sorted(group.realm_roles)}
     for client in spec.clients:
@@ -141,6 +151,16 @@ def desired_state(spec: RealmSpec) -> dict[tuple[str, str], Any]:
         if client.service_account_roles:
             state[("service-account-roles", client.client_id)] = {
                 owner: sorted(roles) for owner, roles in client.service_account_roles}
+    for scope in ABSENT_CLIENT_SCOPES:
+        state[("client-scope", scope)] = {"present": False}
+    if spec.sessions.rotate_refresh_tokens:
+        state[("client-profile", REFRESH_TOKEN_ONCE)] = {
+            "name": REFRESH_TOKEN_ONCE, "executors": [{"executor": REFRESH_TOKEN_ONCE, "configuration": {}}],
+            "description": "Only the latest refresh token of a client session (Keycloak #50999)"}
+        state[("client-policy", REFRESH_TOKEN_ONCE)] = {
+            "name": REFRESH_TOKEN_ONCE, "enabled": True, "profiles": [REFRESH_TOKEN_ONCE],
+            "conditions": [{"condition": "any-client", "configuration": {}}],
+            "description": "Every client: a refresh token is accepted once, even within its rotation's second"}
     return state
 
 
@@ -260,11 +280,21 @@ def _client(client: Client) -> dict:
     return rep
 
 
-def _builtin_client(builtin: BuiltinClient) -> dict:
-    """A built-in client closed to every grant that skips our flows; PKCE where it logs people in."""
-    return {"enabled": builtin.enabled, "directAccessGrantsEnabled": False, "implicitFlowEnabled": False,
-            "optionalClientScopes": [],
-            "attributes": {**CLOSED_GRANTS, "pkce.code.challenge.method": "S256"}}
+# Where Keycloak's own consoles send people back after a login: exact, where Keycloak makes them wildcards
+# (`/realms/<realm>/account/*`), so that no other path of the server receives a code (a redirect through an open
+# page, parameter pollution: CVE-2026-18209). Relative to the client's root URL, as Keycloak declares them.
+BUILTIN_REDIRECTS = {"account": "/realms/{realm}/account/", "account-console": "/realms/{realm}/account/",
+                     "security-admin-console": "/admin/{realm}/console/"}
+
+
+def _builtin_client(builtin: BuiltinClient, realm: str) -> dict:
+    """A built-in client closed to every grant that skips our flows, with no optional client scope (no offline
+    tokens); PKCE and exact redirect URIs where it logs people in."""
+    rep = {"enabled": builtin.enabled, "directAccessGrantsEnabled": False, "implicitFlowEnabled": False,
+           "optionalClientScopes": [], "attributes": {**CLOSED_GRANTS, "pkce.code.challenge.method": "S256"}}
+    if builtin.client_id in BUILTIN_REDIRECTS:
+        rep["redirectUris"] = [BUILTIN_REDIRECTS[builtin.client_id].format(realm=realm)]
+    return rep
 
 
 def _mapper(claim: str, spec: RealmSpec) -> dict:

@@ -8,6 +8,7 @@ import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.core.MediaType;
+import org.keycloak.common.Version;
 import org.keycloak.connections.jpa.JpaConnectionProvider;
 import org.keycloak.models.GroupModel;
 import org.keycloak.models.KeycloakSession;
@@ -39,7 +40,10 @@ import java.util.Map;
  *   <li>{@code GET admin-events?since=&first=&max=}: admin events since a time, newest first, without the
  *   representation they carry, with the name of the token's realm and user ({@code authRealm},
  *   {@code authUsername}: a master-realm admin is otherwise an opaque id to this realm's callers) (needs
- *   view-events).</li>
+ *   view-events);</li>
+ *   <li>{@code GET server}: the running Keycloak's version (needs view-realm). The Admin API tells it in
+ *   {@code /admin/serverinfo} to master-realm administrators only; the audit compares it with the advisory register
+ *   (realm/advisories.yaml).</li>
  * </ul>
  *
  * The Admin API has no bulk read of group memberships: an audit must otherwise read the members of every
@@ -187,6 +191,14 @@ public class AuditReadResource {
             out.add(event);
         }
         return out;
+    }
+
+    @GET
+    @Path("server")
+    @Produces(MediaType.APPLICATION_JSON)
+    public Map<String, Object> server() {
+        permissions().realm().requireViewRealm();
+        return Map.of("version", Version.VERSION);
     }
 
     /**
