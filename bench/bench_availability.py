@@ -14,6 +14,8 @@ status or error, duration). Then, one after the other, with quiet time between t
                     (ProductionStack.roll_to: Keycloak's compatibility check, then each node drained, stopped
                     gracefully, started on the new version, warmed and given traffic before the next one)
   workers           each of the portal's gunicorn workers SIGKILLed, one every 3 s
+  alone-node        a node that has served for minutes given all the traffic (the other drained) for --isolate s:
+                    what "warm" means for one node alone on this machine
   cold-node         a node restarted without warm-up, then given all the traffic (the other drained) for --isolate s
   warm-node         the same with the warm-up (after only)
 
@@ -50,7 +52,8 @@ STATE = ROOT / "var" / "bench-availability"
 RESULTS = ROOT / "bench" / "results" / "availability.json"
 BEFORE = "68ebcda"  # main when issue #24 was measured
 LOGIN_PACE = 1.2  # seconds between two logins of one teleservice user (Keycloak's quick-login check is 1 s)
-FAULTS = ("steady", "kill-other", "kill-coordinator", "postgresql", "rolling", "workers", "cold-node", "warm-node")
+FAULTS = ("steady", "kill-other", "kill-coordinator", "postgresql", "rolling", "workers", "alone-node", "cold-node",
+          "warm-node")
 
 
 # --- the load -----------------------------------------------------------------------------------------------------
@@ -365,6 +368,20 @@ def inject(stack, fault: str, isolate: float, say, roll_to: str) -> dict:
             os.kill(pid, 9)
             time.sleep(3)
         return {"killed_workers": len(workers)}
+    if fault == "alone-node":
+        target = 1 - stack.coordinator()
+        other = 1 - target
+        if hasattr(stack, "runtime"):
+            stack.runtime.set_state(stack.server_name(other), "maint")
+            alone = time.monotonic()
+            time.sleep(isolate)
+            stack.runtime.set_state(stack.server_name(other), "ready")
+        else:
+            stack.stop_node(other)
+            alone = time.monotonic()
+            time.sleep(isolate)
+            stack.start_node(other)
+        return {"node": target + 1, "alone_from": alone, "alone_until": alone + isolate}
     if fault in ("cold-node", "warm-node"):
         target = 1 - stack.coordinator()
         other = 1 - target
@@ -440,7 +457,7 @@ def table(results: list[dict]) -> str:
                          f"{', '.join(f'{k} {v}' for k, v in f['statuses'].items())} | {f['pages_p95_ms']} ms | {back} |")
     lines += ["", "| restarted node serving every page alone | shape | pages | p95 | p95, its first 100 | p95, its last 100 |",
               "|---|---|---:|---:|---:|---:|"]
-    for fault in ("cold-node", "warm-node"):
+    for fault in ("alone-node", "cold-node", "warm-node"):
         for r in results:
             f = r["faults"].get(fault)
             if f and "alone_pages" in f:
