@@ -120,6 +120,15 @@ class TenantViolation(ProvisionerError):
         super().__init__(f"{self.message.fr} / {self.message.en}")
 
 
+class NotAllowed(ProvisionerError):
+    """The person's role does not allow the action, whatever the adherent (e.g. only the security team opens access
+    reviews); ``message`` says who may, in French and English."""
+
+    def __init__(self, actor: str, action: str, message: Message):
+        self.actor, self.action, self.message = actor, action, message
+        super().__init__(f"{message.fr} / {message.en}")
+
+
 class RuleViolation(InputError):
     """A domain rule refused the action; ``field`` names what to change, ``message`` says how."""
 
