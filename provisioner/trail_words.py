@@ -135,9 +135,9 @@ def outcome(entry: TrailEntry) -> M:
     return ERROR
 
 
-def reasons(entry: TrailEntry) -> list[M]:
-    """Why it was refused (each field to correct and how, as the person was told), why it failed, or what the
-    action noted (in words); [] when there is nothing to say."""
+def reasons(entry: TrailEntry, teleservices: Mapping[str, str] | None = None) -> list[M]:
+    """Why it was refused (each field to correct and how, as the person was told — a teleservice named by its
+    name), why it failed, or what the action noted (in words); [] when there is nothing to say."""
     if entry.outcome == "ok":
         return _noted(entry)
     kept = (entry.after or {}).get(REFUSAL) or []
@@ -145,13 +145,20 @@ def reasons(entry: TrailEntry) -> list[M]:
         out = []
         for said in kept:
             name = FIELDS.get((said.get("field") or "").rsplit(".", 1)[-1])
-            out.append(M(f"{name.fr} : {said['fr']}", f"{name.en}: {said['en']}") if name
-                       else M(said["fr"], said["en"]))
+            fr, en = (_named(said[lang], teleservices or {}) for lang in ("fr", "en"))
+            out.append(M(f"{name.fr} : {fr}", f"{name.en}: {en}") if name else M(fr, en))
         return out
     if entry.outcome == "error":
         return [ERRORS.get(_kind(entry), TECHNICAL)]
     detail = _details(entry.detail)
     return [detail] if detail else [REFUSALS.get(_kind(entry), M("refusée", "refused"))]
+
+
+def _named(text: str, teleservices: Mapping[str, str]) -> str:
+    """A message with each teleservice's client id (a CSV's value, a command's argument) said by its name."""
+    for client_id, name in teleservices.items():
+        text = re.sub(rf"(?<![\w-]){re.escape(client_id)}(?![\w-])", name, text)
+    return text
 
 
 def _noted(entry: TrailEntry) -> list[M]:

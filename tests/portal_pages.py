@@ -101,9 +101,10 @@ NOT_TEXT = re.compile(r"\S+@\S+|https?://\S+")
 
 
 def codes_in(text: str) -> list[str]:
-    """Each code found in a page's visible text, with what it is."""
+    """Each code found in a page's visible text, with what it is and where (the words around it)."""
     text = NOT_TEXT.sub(" ", text)
-    return [f"{what}: {m.group(0)!r}" for what, pattern in CODES.items() for m in re.finditer(pattern, text)][:5]
+    return [f"{what}: {m.group(0)!r} in …{text[max(0, m.start() - 40):m.end() + 40]!r}…"
+            for what, pattern in CODES.items() for m in re.finditer(pattern, text)][:5]
 
 
 # --- the pages, by person ----------------------------------------------------------------------------------------

@@ -86,3 +86,4 @@ def test_the_drift_and_notes_in_words(note, fragment):
 def test_a_review_is_named_by_its_number():
     assert words.subject("review-open", "review 7").fr == "revue des accès n° 7"
     assert words.subject("inactive", "compta.atlas") == "compta.atlas"
+    assert words.subject("direct-grant-public", "compte-adherent", NAMES) == "Compte Adhérent"

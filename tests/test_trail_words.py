@@ -56,6 +56,13 @@ def test_a_refused_form_says_which_field_and_why():
     assert [r.en for r in trail_words.reasons(e)] == ["E-mail: Enter a valid e-mail."]
 
 
+def test_a_teleservice_named_by_its_id_in_a_refusal_is_said_by_its_name():
+    e = refused(ValidationError({"teleservice": Message("Téléservice inconnu : choisissez parmi compte-adherent, "
+                                                        "easypaiement.", "Unknown teleservice: compte-adherent.")}))
+    assert trail_words.reasons(e, NAMES)[0].fr == ("Téléservice : Téléservice inconnu : choisissez parmi "
+                                                   "Compte Adhérent, E@syPaiement.")
+
+
 def test_a_confirmation_asked_is_not_a_refusal():
     warning = Message("L'adhérent n'aura plus que 1 validateur(s) actif(s).", "Only 1 validator left.")
     e = refused(NeedsConfirmation("confirmed", warning), "user.disable")

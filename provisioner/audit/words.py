@@ -188,10 +188,13 @@ def detail(kind: str, text: str, names: Names) -> M | None:
     return BY_KIND.get(kind)
 
 
-def subject(kind: str, text: str) -> M | str:
-    """What the finding is about: a login, a numéro, a client as is; an access review by its number."""
+def subject(kind: str, text: str, names: Names | None = None) -> M | str:
+    """What the finding is about: a login, a numéro, a client as is; a teleservice by its name; an access review by
+    its number."""
     found = re.fullmatch(r"review (\d+)", text) if kind.startswith("review-") else None
-    return M(f"revue des accès n° {found[1]}", f"access review no. {found[1]}") if found else text
+    if found:
+        return M(f"revue des accès n° {found[1]}", f"access review no. {found[1]}")
+    return (names or {}).get(text, text)
 
 
 NOTES: list[tuple[re.Pattern, Callable[[re.Match], M]]] = [
