@@ -120,7 +120,8 @@ def target(entry: TrailEntry, teleservices: Mapping[str, str]) -> M | str:
              "campaign": ("revue des accès n° ", "access review no. "), "mail": ("courriel n° ", "mail no. "),
              "client": ("client ", "client ")}
     if ref and kind in words:
-        return M(words[kind][0] + ref, words[kind][1] + ref)
+        named = teleservices.get(ref, ref) if kind == "client" else ref  # a teleservice's client by its name
+        return M(words[kind][0] + named, words[kind][1] + named)
     if t in teleservices:
         return teleservices[t]
     return t or "—"

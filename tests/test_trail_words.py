@@ -40,6 +40,7 @@ def test_who_acted_and_as_what(e, who):
     ("compta.atlas", "compta.atlas"),
     ("subscription:12", "abonnement n° 12"),
     ("campaign:3", "revue des accès n° 3"),
+    ("client:easypaiement", "client E@syPaiement"),
     ("easypaiement", "E@syPaiement"),
     (None, "—"),
 ])
