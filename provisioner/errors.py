@@ -115,8 +115,9 @@ class TenantViolation(ProvisionerError):
 
     def __init__(self, actor: str, adherent: str | None, target: str):
         self.actor, self.adherent, self.target = actor, adherent, target
-        self.message = Message(f"{actor} ne peut pas agir sur {target} (hors de l'adhérent {adherent}).",
-                               f"{actor} may not act on {target} (outside adherent {adherent}).")
+        where = (f" (hors de l'adhérent {adherent})", f" (outside adherent {adherent})") if adherent else ("", "")
+        self.message = Message(f"{actor} ne peut pas agir sur {target}{where[0]}.",
+                               f"{actor} may not act on {target}{where[1]}.")
         super().__init__(f"{self.message.fr} / {self.message.en}")
 
 
