@@ -95,7 +95,7 @@ CODES = {
     "English": r"\b(?:holds|credentials|deadline|reviewed|refused|pending|disabled|enabled|none|high|medium|low|"
                r"critical|findings|holdings|activity|keep|revoke|disable|report|closed|since|computed|resumed|"
                r"the|is|are|not|with|from|has|have|required)\b",
-    "ok": r"(?<![\w-])ok(?![\w-])",
+    "ok": r"(?<![\w.-])ok(?![\w.-])",   # an outcome's code, not part of a login (ok.pwd1234)
 }
 NOT_TEXT = re.compile(r"\S+@\S+|https?://\S+")
 

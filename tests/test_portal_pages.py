@@ -179,7 +179,8 @@ def test_no_page_shows_a_code_where_words_belong(browser, portal, staff, world):
     ("Utilisateur créé (delegate) subscriber:12345678", ["role code", "trail key"]),
     ("holds easypaiement:validateur; credentials: password", ["English", "teleservice slug"]),
     ("ValidationError: email: ... None", ["Python None", "exception"]),
-    ("Revue des accès ouverte — Adhérent 12345678 — jean.dupont@atlas.ma", []),
+    ("Revue des accès ouverte — Adhérent 12345678 — jean.dupont@atlas.ma — ok.pwd1234", []),
+    ("Résultat : ok", ["ok"]),
 ])
 def test_the_code_finder_tells_codes_from_words(text, found):
     assert sorted({c.split(":")[0] for c in codes_in(text)}) == found
