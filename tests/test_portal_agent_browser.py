@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from provisioner.subscriptions import Responsable, submit_subscription
-from tests.browser_support import SHOTS, Checks, browser, portal_login  # noqa: F401 (browser: a fixture)
+from tests.browser_support import Checks, browser, portal_login  # noqa: F401 (browser: a fixture)
 from tests.portal_pages import LONG_EMAIL, LONG_NAME
 from tests.portal_support import STAFF_PASSWORD
 from tests.provisioning import subscription_form
