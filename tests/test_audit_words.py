@@ -87,3 +87,20 @@ def test_a_review_is_named_by_its_number():
     assert words.subject("review-open", "review 7").fr == "revue des accès n° 7"
     assert words.subject("inactive", "compta.atlas") == "compta.atlas"
     assert words.subject("direct-grant-public", "compte-adherent", NAMES) == "Compte Adhérent"
+
+
+def test_the_advisory_findings_say_themselves_in_words():
+    """Keycloak's advisories (provisioner/audit/advisories.py) give their detail in both languages themselves."""
+    from provisioner.audit.advisories import SecurityFacts, load_register
+    from provisioner.settings import PROJECT_ROOT
+
+    facts = SecurityFacts("26.7.5", group_admin_roles={f"/adherents/{A}/x": frozenset({"view-users"})},
+                          account_admin_roles={"service-account-provisioner": frozenset({"manage-users"})})
+    report = build_report(replace(SCENARIOS[0], security=facts, register=load_register(PROJECT_ROOT / "realm")))
+    ours = [f for f in report.findings if f.kind in ("keycloak-advisory", "keycloak-advisory-mitigated",
+                                                      "admin-group-delegated")]
+    assert {f.kind for f in ours} == {"keycloak-advisory", "keycloak-advisory-mitigated", "admin-group-delegated"}
+    for f in ours:
+        said = words.detail(f.kind, f.detail, NAMES, f.said)
+        assert said is not None and said.en and said.en != said.fr
+        assert not codes_in(said.fr), (f.detail, said.fr)

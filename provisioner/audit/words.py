@@ -179,8 +179,11 @@ DETAILS["purge-overdue"] = DETAILS["adherent-terminated"]
 COMPILED = {kind: [(re.compile(p + "$"), f) for p, f in rules] for kind, rules in DETAILS.items()}
 
 
-def detail(kind: str, text: str, names: Names) -> M | None:
-    """A finding's detail in words; its kind's own sentence for the technical ones; None when unknown."""
+def detail(kind: str, text: str, names: Names, said: M | None = None) -> M | None:
+    """A finding's detail in words: as its rule said it (``said``), else read back from its text; its kind's own
+    sentence for the technical ones; None when unknown."""
+    if said is not None:
+        return said
     for pattern, words in COMPILED.get(kind, ()):
         found = pattern.match(text)
         if found:
@@ -210,6 +213,9 @@ NOTES: list[tuple[re.Pattern, Callable[[re.Match], M]]] = [
     (re.compile(r"Login events are kept (\d+) days.*"), lambda m: M(
         f"Les connexions sont gardées {m[1]} jours : « inactif » ne voit pas celles qui sont plus anciennes.",
         f"Logins are kept {m[1]} days: 'inactive' cannot see older ones.")),
+    (re.compile(r"Keycloak advisories not checked.*"), lambda m: M(
+        "Failles publiées de Keycloak non vérifiées : ce compte ne peut pas lire la configuration qu'elles demandent.",
+        "Keycloak's published advisories not checked: this account may not read what they need.")),
     (re.compile(r"Second factors not checked.*"), lambda m: M(
         "Seconds facteurs non vérifiés : l'extension Keycloak installée ne liste pas les moyens de connexion.",
         "Second factors not checked: the installed Keycloak extension does not list credentials.")),
