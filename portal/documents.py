@@ -107,11 +107,12 @@ LETTER_SIGNATURE = (_l("Fait à ……………, le ……………"),
 
 
 def letter_values(adherent, delegate_name: str | None, delegate_email: str | None) -> dict[str, str | None]:
-    """What a logged-in delegate's letter is pre-filled with (nothing without an approved adherent)."""
+    """What a logged-in delegate's letter is pre-filled with (nothing without an approved adherent). The delegate's
+    login is the numéro d'adhérent."""
     if adherent is None:
         return {}
     return {"raison_sociale": adherent.raison_sociale, "numero": adherent.numero, "delegate_name": delegate_name,
-            "delegate_login": adherent.delegate_login, "delegate_email": delegate_email}
+            "delegate_login": adherent.numero, "delegate_email": delegate_email}
 
 
 # --- PDF -------------------------------------------------------------------------------------------------------
@@ -142,20 +143,38 @@ def _document(title: str):
     return pdf
 
 
-def _text(pdf, text: str, size: float = 10, style: str = "", after: float = 1.5) -> None:
+def _text(pdf, text: str, size: float = 10, style: str = "", after: float = 1.5, dry_run: bool = False) -> float:
+    """Write a paragraph (or, ``dry_run``, only measure it); returns the height it takes."""
+    from fpdf.enums import MethodReturnValue
+
     pdf.set_font("DejaVu", style, size)
+    if dry_run:
+        return pdf.multi_cell(0, size * 0.55, text, align="L", dry_run=True, output=MethodReturnValue.HEIGHT) + after
     pdf.multi_cell(0, size * 0.55, text, align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(after)
+    return 0.0
 
 
 def _line(pdf, label, value: str | None) -> None:
     _text(pdf, f"{label} : {value or BLANK}", after=0.8)
 
 
+def _part(pdf, heading: str, lines: list[str], dry_run: bool = False) -> float:
+    """A part of the form, its heading then « label : value » lines (or, ``dry_run``, its height only)."""
+    height = _text(pdf, heading, 11, "B", 1, dry_run) + sum(_text(pdf, line, 9.5, after=0.4, dry_run=dry_run)
+                                                            for line in lines)
+    if not dry_run:
+        pdf.ln(2)
+    return height + 2
+
+
+SIGNATURE_HEIGHT = 42  # mm: the space before the boxes, the boxes (36) and after them
+
+
 def _signature(pdf, *captions) -> None:
     """Boxes side by side for the signature and the company's stamp."""
     pdf.ln(4)
-    if pdf.will_page_break(40):
+    if pdf.will_page_break(SIGNATURE_HEIGHT - 4):
         pdf.add_page()
     width = (pdf.epw - 6 * (len(captions) - 1)) / len(captions)
     top = pdf.get_y()
@@ -169,16 +188,20 @@ def _signature(pdf, *captions) -> None:
 
 
 def summary_pdf(sub) -> bytes:
-    """The subscription form as submitted (no password), with room for the signature and the stamp."""
+    """The subscription form as submitted (no password), with room for the signature and the stamp — on the page of
+    the form's last part: when the page cannot hold that part, the note and the boxes, they go to the next one
+    together, never the boxes alone."""
     pdf = _document(str(SUMMARY_TITLE))
     _text(pdf, str(SUMMARY_TITLE), 15, "B", 2)
     _text(pdf, summary_reference(sub), 9, after=3)
-    for key, heading, labels in SUMMARY_PARTS:
-        _text(pdf, str(heading), 12, "B", 1)
+    for i, (key, heading, labels) in enumerate(SUMMARY_PARTS):
         part = sub.form.get(key) or {}
-        for field, label in labels:
-            _text(pdf, f"{label} : {part.get(field) or '—'}", after=0.6)
-        pdf.ln(2)
+        lines = [f"{label} : {part.get(field) or '—'}" for field, label in labels]
+        if i == len(SUMMARY_PARTS) - 1:  # the last part goes with what follows: the note and the signature
+            after = _text(pdf, str(SUMMARY_PASSWORD_NOTE), 9, dry_run=True) + SIGNATURE_HEIGHT
+            if pdf.will_page_break(_part(pdf, str(heading), lines, dry_run=True) + after):
+                pdf.add_page()
+        _part(pdf, str(heading), lines)
     _text(pdf, str(SUMMARY_PASSWORD_NOTE), 9)
     _signature(pdf, *SUMMARY_SIGNATURE)
     return bytes(pdf.output())

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import flash
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import (Form, FormField, PasswordField, RadioField, SelectField, SelectMultipleField,
+from wtforms import (BooleanField, Form, FormField, PasswordField, RadioField, SelectField, SelectMultipleField,
                      StringField, TextAreaField)
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -93,16 +95,6 @@ class SubscriptionForm(FlaskForm):
     company = FormField(CompanyForm, _l("Informations générales"))
     responsable = FormField(ResponsableForm, _l("Responsable de l'entreprise"))
     delegate = FormField(DelegateSubForm, _l("Personne déléguée"))
-
-
-def subscription_labels() -> dict[str, str]:
-    """Each key of a stored subscription form (company, responsable, delegate) -> its label on the form, for the
-    pages that show a form back (the agent's subscription page): words, never `raison_sociale`."""
-    out: dict[str, str] = {}
-    for form_cls in (CompanyForm, ResponsableForm, DelegateDetailsSubForm):
-        form = form_cls()
-        out |= {f.short_name: str(f.label.text) for f in form}
-    return out
 
 
 class DelegateForm(FlaskForm):
@@ -214,13 +206,48 @@ class ReasonForm(FlaskForm):
 
 
 class TerminateForm(FlaskForm):
-    """Agent: the résiliation, and the signed letter it follows."""
+    """Agent: the résiliation, and the signed letter it follows (fields prefixed: the suspension's form, on the same
+    page, has a reason too)."""
     reason = TextAreaField(_l("Lettre signée qui demande la résiliation (date, référence)"), STAR)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, prefix="resiliation", **kwargs)
 
 
 class CategoriesForm(FlaskForm):
-    """Agent: the adherent's active staff categories, separated by commas."""
-    categories = StringField(_l("Catégories actives (séparées par des virgules)"), STAR)
+    """Agent: the adherent's active staff categories, ticked in words (a typo can no longer retire one), and one the
+    signed letter adds, typed."""
+    categories = MultiCheckboxField(_l("Catégories actives"), STAR, choices=[])
+    added = StringField(_l("Nouvelle catégorie"))
+
+    def wanted(self) -> tuple[str, ...]:
+        """The categories ticked, and the one typed."""
+        return tuple(self.categories.data or ()) + ((clean(self.added.data),) if clean(self.added.data) else ())
+
+
+# --- access reviews (the security team) -----------------------------------------------------------------
+class OpenReviewForm(FlaskForm):
+    """A new access review campaign: what to call it, whose users, until when, what the deadline does, reminders."""
+
+    name = StringField(_l("Nom de la campagne"), STAR)
+    scope = LooseRadioField(_l("Adhérents concernés"), STAR, default="all", choices=[
+        ("all", _l("Tous les adhérents actifs")), ("listed", _l("Seulement les adhérents ci-dessous"))])
+    adherents = TextAreaField(_l("Numéros d'adhérent"))
+    deadline = StringField(_l("Échéance"), STAR)
+    on_deadline = LooseRadioField(_l("À l'échéance, les utilisateurs que personne n'a revus sont"), STAR, choices=[
+        ("disable", _l("désactivés (la personne déléguée pourra en réactiver un)")),
+        ("report", _l("seulement signalés à l'équipe sécurité (ils restent actifs)"))])
+    reminder_days = StringField(_l("Rappels aux personnes déléguées (jours avant l'échéance)"), default="7,1")
+
+    def listed(self) -> list[str] | None:
+        """The numéros typed (one per line, or separated by commas or spaces); None: every adherent."""
+        if self.scope.data != "listed":
+            return None
+        return [n for n in re.split(r"[\s,;]+", self.adherents.data or "") if n]
+
+
+class CloseReviewForm(FlaskForm):
+    force = BooleanField(_l("Je confirme la clôture avant l'échéance"))
 
 
 # --- forgotten password --------------------------------------------------------------------------------

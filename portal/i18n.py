@@ -6,8 +6,8 @@ from flask import Flask, g, has_app_context, request, session
 from flask_babel import Babel, get_locale, get_translations
 
 from provisioner.errors import Message
-from provisioner.rules import category_label
-from provisioner.trail import action_words
+from provisioner.rules import category_label, power_label
+from provisioner import trail_words
 
 LANGUAGES = ("fr", "en")
 
@@ -23,8 +23,10 @@ def lang() -> str:
     return str(get_locale() or "fr")
 
 
-def say(message: Message | str) -> str:
-    """A provisioner Message in the page's language."""
+def say(message: Message | str | None) -> str:
+    """A provisioner Message in the page's language ('' for nothing to say)."""
+    if message is None:
+        return ""
     return message.in_(lang()) if isinstance(message, Message) else str(message)
 
 
@@ -47,5 +49,5 @@ def init_app(app: Flask) -> None:
         pgettext=lambda c, s: _translations().upgettext(c, s),
         npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
         newstyle=True)
-    app.jinja_env.globals.update(say=say, current_lang=lang, action_words=action_words,
-                                  category_label=category_label)
+    app.jinja_env.globals.update(say=say, current_lang=lang, trail_words=trail_words,
+                                  category_label=category_label, power_label=power_label)

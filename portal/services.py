@@ -21,6 +21,7 @@ class PortalServices:
         self.settings = settings
         self._lock = threading.Lock()
         self._gateway: Gateway | None = None
+        self._auditor_gateway: Gateway | None = None
         self._core: core.Services | None = None
 
     @property
@@ -44,9 +45,18 @@ class PortalServices:
                     self._gateway = Gateway.as_service_account(self.settings)
         return self._gateway
 
+    def auditor_gateway(self) -> Gateway:
+        """The realm's read-only `auditor` account (the security report), kept like the service account's: a report
+        does not open a new connection and fetch a new token each time."""
+        if self._auditor_gateway is None:
+            with self._lock:
+                if self._auditor_gateway is None:
+                    self._auditor_gateway = Gateway.as_auditor(self.settings)
+        return self._auditor_gateway
+
     def forget_gateway(self) -> None:
-        """Drop the gateway (after Keycloak was unreachable) so the next request builds a fresh one."""
-        self._gateway = None
+        """Drop the gateways (after Keycloak was unreachable) so the next request builds fresh ones."""
+        self._gateway = self._auditor_gateway = None
 
 
 def init_app(app: Flask) -> None:
@@ -63,6 +73,11 @@ def core_services() -> core.Services:
 
 def settings() -> Settings:
     return current_app.config["SETTINGS"]
+
+
+def teleservice_names() -> dict[str, str]:
+    """Each teleservice's name by its client id (realm/'s): pages say « E@syPaiement », never `easypaiement`."""
+    return {t.client_id: t.name for t in core_services().catalogue}
 
 
 def actor() -> Actor:

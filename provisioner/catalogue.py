@@ -26,6 +26,7 @@ class Teleservice:
     descriptions: tuple[tuple[str, str], ...]  # role -> realm/'s description
     claims: tuple[str, ...]
     strong_powers: tuple[str, ...] = ()       # powers whose holders must use a second factor (E@syPaiement validateur)
+    url: str | None = None                    # where its users log in (realm/'s url): pages lead them there
 
     @property
     def chooses_powers(self) -> bool:
@@ -50,7 +51,7 @@ class Catalogue:
         strong = spec.second_factor.required_for
         return cls(tuple(Teleservice(c.client_id, c.name, tuple(r.name for r in c.roles),
                                      tuple((r.name, r.description) for r in c.roles), c.claims,
-                                     tuple(r.name for r in c.roles if f"{c.client_id}.{r.name}" in strong))
+                                     tuple(r.name for r in c.roles if f"{c.client_id}.{r.name}" in strong), c.url)
                          for c in spec.teleservices))
 
     @property

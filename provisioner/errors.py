@@ -126,9 +126,19 @@ class TenantViolation(ProvisionerError):
 
     def __init__(self, actor: str, adherent: str | None, target: str):
         self.actor, self.adherent, self.target = actor, adherent, target
-        self.message = Message(f"{actor} ne peut pas agir sur {target} (hors de l'adhérent {adherent}).",
-                               f"{actor} may not act on {target} (outside adherent {adherent}).")
+        where = (f" (hors de l'adhérent {adherent})", f" (outside adherent {adherent})") if adherent else ("", "")
+        self.message = Message(f"{actor} ne peut pas agir sur {target}{where[0]}.",
+                               f"{actor} may not act on {target}{where[1]}.")
         super().__init__(f"{self.message.fr} / {self.message.en}")
+
+
+class NotAllowed(ProvisionerError):
+    """The person's role does not allow the action, whatever the adherent (e.g. only the security team opens access
+    reviews); ``message`` says who may, in French and English."""
+
+    def __init__(self, actor: str, action: str, message: Message):
+        self.actor, self.action, self.message = actor, action, message
+        super().__init__(f"{message.fr} / {message.en}")
 
 
 class RuleViolation(InputError):

@@ -16,10 +16,10 @@ from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Tab
 
 from provisioner import outbox, secret_questions, trail
 from provisioner.core import Services
-from provisioner.errors import Message, ProvisionerError
+from provisioner.errors import Message, ProvisionerError, RuleViolation
 from provisioner.gateway import Gateway, User
 from provisioner.mailer import notice_mail
-from provisioner.rules import check_password_pair, raise_if
+from provisioner.rules import ADHERENT_RE, check_password_pair, raise_if
 from provisioner.tenancy import Actor
 
 MAX_FAILURES_PER_LOGIN = 3
@@ -48,6 +48,18 @@ class ResetLocked(ProvisionerError):
             f"Trop de réponses erronées. La réinitialisation est bloquée : réessayez dans {minutes} minute(s).",
             f"Too many wrong answers. Password reset is locked: try again in {minutes} minute(s).")
         super().__init__(self.message.en)
+
+
+class ResetByLetter(RuleViolation):
+    """The login typed is a numéro d'adhérent: the delegate's, whose password CIMR's agents reset on its signed
+    letter (the brochure), never by secret questions. Said from its form alone: nothing is looked up."""
+
+    def __init__(self):
+        super().__init__("login", Message(
+            "Ce login est un numéro d'adhérent : celui de la personne déléguée. Son mot de passe ne se réinitialise "
+            "pas ici, mais sur lettre signée et cachetée envoyée à l'Agence virtuelle de la CIMR.",
+            "This login is a member number: the delegate's. Its password is not reset here but on a signed and "
+            "stamped letter sent to CIMR's Agence virtuelle."))
 
 
 WRONG_ANSWERS = Message("Les réponses ne correspondent pas à celles enregistrées pour ce login.",
@@ -113,7 +125,10 @@ def check_not_locked(services: Services, login: str, address: str, now: datetime
 
 
 def challenge(gw: Gateway, services: Services, login: str, address: str) -> Challenge:
-    """Step 1: the login's secret questions (decoys if it cannot be reset). Raises ResetLocked."""
+    """Step 1: the login's secret questions (decoys if it cannot be reset). Raises ResetLocked, or ResetByLetter for
+    a numéro d'adhérent (a delegate's login, whatever exists: no lookup)."""
+    if ADHERENT_RE.match(login.strip()):
+        raise ResetByLetter()
     check_not_locked(services, login, address)
     user = _eligible(gw, services, login)
     questions = tuple(secret_questions.questions_of(services.db, user.id)) if user else _decoys(services, login)
@@ -142,8 +157,10 @@ def _burn(answers: list[str]) -> bool:
     return False
 
 
-def set_new_password(gw: Gateway, services: Services, user_id: str, password: str, password_confirm: str) -> None:
+def set_new_password(gw: Gateway, services: Services, user_id: str, password: str,
+                     password_confirm: str) -> str | None:
     """Step 3 (after verify_answers): a permanent new password; the user and the delegate are told by e-mail.
+    Returns the user's teleservice (client id), where it logs in now.
 
     Raises ValidationError (policy, confirmation) or KeycloakRejected (e.g. password history)."""
     user = gw.user(user_id)
@@ -162,3 +179,4 @@ def set_new_password(gw: Gateway, services: Services, user_id: str, password: st
           "questions. If this was not you, tell your delegate.")
     for to in {a for a in (user.email, delegate.email if delegate else None) if a}:
         outbox.post(services, notice_mail(to, adherent or "", fr, en), adherent, actor)  # kept and retried if unsent
+    return user.attr("teleservice")

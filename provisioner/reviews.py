@@ -20,7 +20,7 @@ import io
 import logging
 import math
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from typing import Iterable
 
 from sqlalchemy import insert, select, update
@@ -29,11 +29,11 @@ from sqlalchemy.exc import IntegrityError
 from provisioner import easypaiement, outbox, rules, users
 from provisioner.core import Services
 from provisioner.db import review_campaigns, review_items, review_reminders
-from provisioner.errors import Message, NotFound, ProvisionerError, RuleViolation, TenantViolation, ValidationError
+from provisioner.errors import Message, NotAllowed, NotFound, ProvisionerError, RuleViolation, ValidationError
 from provisioner.gateway import Gateway
 from provisioner.mailer import notice_mail
 from provisioner.rules import EASYPAIEMENT, M
-from provisioner.tenancy import AUDITOR, Actor, require_adherent
+from provisioner.tenancy import AUDITOR, DELEGATE, Actor, require_adherent
 from provisioner.trail import audited
 from provisioner.tree import ACTIVE, ADHERENTS
 
@@ -69,6 +69,10 @@ class Campaign:
     @property
     def open(self) -> bool:
         return self.status == OPEN
+
+    def before_deadline(self, now: datetime | None = None) -> bool:
+        """Open and its deadline not reached: closing it now is an early close, the security team's to confirm."""
+        return self.open and _now(now) < self.deadline
 
 
 @dataclass(frozen=True)
@@ -140,14 +144,21 @@ class Closure:
 
 
 # --- messages -----------------------------------------------------------------------------------------------
-NOT_AUDITOR = "only the security team (realm role auditor) opens and closes access reviews"
+NOT_AUDITOR = M("Seule l'équipe sécurité de la CIMR (rôle auditeur) ouvre et clôture les revues des accès.",
+                "Only CIMR's security team (auditor role) opens and closes access reviews.")
+NOT_REVIEWER = M("Seule la personne déléguée de l'adhérent décide de garder ou de révoquer ses utilisateurs : la revue "
+                 "est l'attestation de l'entreprise.",
+                 "Only the member's delegate decides to keep or revoke its users: the review is the company's own "
+                 "attestation.")
 NOT_OPEN = M("Cette campagne de revue est clôturée : plus aucune décision n'est possible.",
              "This review campaign is closed: no more decisions can be made.")
 ALREADY_DECIDED = M("Une décision a déjà été prise pour cet utilisateur dans cette campagne.",
                     "A decision was already made for this user in this campaign.")
 BAD_DECISION = M("Choisissez « Conserver » ou « Révoquer ».", "Choose 'Keep' or 'Revoke'.")
-BEFORE_DEADLINE = M("L'échéance de la campagne n'est pas atteinte : attendez-la, ou clôturez avec --force.",
-                    "The campaign's deadline has not come yet: wait for it, or close with --force.")
+BEFORE_DEADLINE = M("L'échéance de la campagne n'est pas atteinte : attendez-la, ou confirmez une clôture anticipée.",
+                    "The campaign's deadline has not come yet: wait for it, or confirm an early close.")
+BAD_DEADLINE = M("Indiquez l'échéance sous la forme d'une date (jour, mois, année).",
+                 "Give the deadline as a date (day, month, year).")
 NOTHING_TO_REVIEW = M("Aucun utilisateur actif à revoir chez les adhérents choisis.",
                       "No enabled user to review at the chosen members.")
 
@@ -186,9 +197,9 @@ def check_campaign(name: str, deadline: datetime | None, on_deadline: str, remin
     elif deadline > now + timedelta(days=MAX_DAYS):
         errors["deadline"] = M("L'échéance doit être dans moins d'un an.", "The deadline must be within a year.")
     if on_deadline not in ON_DEADLINE:
-        errors["on_deadline"] = M("À l'échéance : « disable » (désactiver les non revus) ou « report » (les "
-                                  "signaler seulement).", "At the deadline: 'disable' (disable the unreviewed) or "
-                                  "'report' (only report them).")
+        errors["on_deadline"] = M("Choisissez ce que fait l'échéance : désactiver les utilisateurs non revus, ou "
+                                  "seulement les signaler.", "Choose what the deadline does: disable the users not "
+                                  "reviewed, or only report them.")
     problem = parse_reminder_days(reminder_days)[1]
     if problem:
         errors["reminder_days"] = problem
@@ -202,6 +213,22 @@ def check_campaign(name: str, deadline: datetime | None, on_deadline: str, remin
             errors["adherents"] = M(f"Numéro d'adhérent invalide : {bad[0]} (4 à 10 chiffres).",
                                     f"Invalid member number: {bad[0]} (4 to 10 digits).")
     return errors
+
+
+def parse_deadline(value: datetime | str | None) -> tuple[datetime | None, Message | None]:
+    """A deadline as typed: a date YYYY-MM-DD is the end of that day (UTC), an ISO date-time is itself (UTC when it
+    has no offset); a datetime is kept. (None, BAD_DEADLINE) when it cannot be read; (None, None) when empty."""
+    if value is None or isinstance(value, datetime):
+        return _aware(value), None
+    text = value.strip()
+    if not text:
+        return None, None
+    try:
+        if len(text) == 10:
+            return datetime.combine(datetime.strptime(text, "%Y-%m-%d").date(), time(23, 59, 59), timezone.utc), None
+        return _aware(datetime.fromisoformat(text)), None
+    except ValueError:
+        return None, BAD_DEADLINE
 
 
 def _paths(groups: dict[str, dict]) -> dict[str, str]:
@@ -285,16 +312,25 @@ def render_csv(campaign: Campaign, items: list[Item], section: str = "adherents"
     return out.getvalue()
 
 
-def render_html(campaign: Campaign, items: list[Item]) -> str:
-    """A self-contained page (inline style, no script): the campaign, completion per adherent, every decision."""
-    e = html.escape
+# The export's words (fr / en): the page is read by people, the CSV by machines (codes there).
+EXPORT_WORDS = {DISABLE: "désactivés / disabled", REPORT: "signalés / reported", OPEN: "ouverte / open",
+                CLOSED: "clôturée / closed", KEEP: "conservé / kept", REVOKE: "révoqué / revoked",
+                "disabled": "désactivé / disabled", "reported": "signalé / reported", "gone": "parti / gone",
+                "failed": "échec / failed", None: "en attente / pending"}
+
+
+def render_html(campaign: Campaign, items: list[Item], teleservices: dict[str, str] | None = None) -> str:
+    """A self-contained page (inline style, no script): the campaign, completion per adherent, every decision; in
+    words, French then English (teleservices by their names when given)."""
+    e, w, names = html.escape, EXPORT_WORDS.get, teleservices or {}
     rows = "".join(f"<tr><td>{e(c.adherent)}</td><td>{c.total}</td><td>{c.kept}</td><td>{c.revoked}</td>"
                    f"<td>{c.pending}</td><td>{c.percent} %</td><td>{c.disabled}</td><td>{c.reported}</td></tr>"
                    for c in completion(items))
-    decisions = "".join(f"<tr><td>{e(i.adherent)}</td><td>{e(i.login)}</td><td>{e(i.teleservice)}"
-                        f"</td><td>{e(', '.join(i.powers))}</td><td>{e(i.decision or 'en attente / pending')}</td>"
-                        f"<td>{e(i.decided_by or '')}</td><td>{e(f'{i.decided_at:%Y-%m-%d %H:%M}' if i.decided_at else '')}"
-                        f"</td><td>{e(i.closing or '')}</td></tr>" for i in items)
+    decisions = "".join(
+        f"<tr><td>{e(i.adherent)}</td><td>{e(i.login)}</td><td>{e(names.get(i.teleservice, i.teleservice))}</td>"
+        f"<td>{e(', '.join(rules.power_label(p).fr for p in i.powers))}</td><td>{e(w(i.decision, ''))}</td>"
+        f"<td>{e(i.decided_by or '')}</td><td>{e(f'{i.decided_at:%d/%m/%Y %H:%M}' if i.decided_at else '')}</td>"
+        f"<td>{e(w(i.closing, '') if i.closing else '')}</td></tr>" for i in items)
     c = campaign
     return f"""<!doctype html>
 <html lang="fr"><head><meta charset="utf-8"><title>Revue des accès {c.id} — {e(c.name)}</title>
@@ -302,9 +338,10 @@ def render_html(campaign: Campaign, items: list[Item]) -> str:
 td,th{{border:1px solid #999;padding:.3em .6em;text-align:left}}caption{{font-weight:bold;text-align:left}}</style>
 </head><body>
 <h1>Revue des accès / Access review {c.id} — {e(c.name)}</h1>
-<p>Ouverte par / opened by {e(c.opened_by)}, {c.opened_at:%Y-%m-%d %H:%M} UTC. Échéance / deadline
-{c.deadline:%Y-%m-%d %H:%M} UTC. À l'échéance / at the deadline: {e(c.on_deadline)}. État / status: {e(c.status)}
-{f"({c.closed_at:%Y-%m-%d %H:%M} UTC, {e(c.closed_by or '')})" if c.closed_at else ""}.</p>
+<p>Ouverte par / opened by {e(c.opened_by)}, {c.opened_at:%d/%m/%Y %H:%M} UTC. Échéance / deadline
+{c.deadline:%d/%m/%Y %H:%M} UTC. À l'échéance, les non revus sont / at the deadline, the unreviewed are:
+{e(w(c.on_deadline, ''))}. État / status: {e(w(c.status, ''))}
+{f"({c.closed_at:%d/%m/%Y %H:%M} UTC, {e(c.closed_by or '')})" if c.closed_at else ""}.</p>
 <table><caption>Avancement par adhérent / completion per member</caption>
 <thead><tr><th>Adhérent</th><th>Utilisateurs</th><th>Conservés</th><th>Révoqués</th><th>En attente</th>
 <th>Avancement</th><th>Désactivés à l'échéance</th><th>Signalés à l'échéance</th></tr></thead>
@@ -392,25 +429,27 @@ def pending_count(services: Services, adherent: str) -> int:
         return len(conn.execute(q).all())
 
 
-def require_security_team(actor: Actor, target: str) -> None:
-    """Opening and closing a campaign: the security team (realm role auditor). TenantViolation otherwise."""
+def require_security_team(actor: Actor, action: str) -> None:
+    """Opening and closing a campaign: the security team (realm role auditor). NotAllowed otherwise."""
     if actor.role != AUDITOR:
-        raise TenantViolation(actor.username, None, target)
+        raise NotAllowed(actor.username, action, NOT_AUDITOR)
 
 
 # --- actions ------------------------------------------------------------------------------------------------
-def open_campaign(gw: Gateway, services: Services, actor: Actor, name: str, deadline: datetime | None,
+def open_campaign(gw: Gateway, services: Services, actor: Actor, name: str, deadline: datetime | str | None,
                   on_deadline: str, reminder_days: str = "7,1", adherents: list[str] | None = None,
                   now: datetime | None = None) -> Campaign:
-    """Open a campaign and take its snapshot (``adherents`` None: every active approved adherent). ``gw`` reads
-    every user and group (the provisioner's service account). ValidationError for a bad field or an adherent not
-    approved or suspended; RuleViolation when nobody is to be reviewed; TenantViolation for anyone but an auditor."""
+    """Open a campaign and take its snapshot (``adherents`` None: every active approved adherent; ``deadline`` a
+    datetime, or as typed: ``parse_deadline``). ``gw`` reads every user and group (the provisioner's service
+    account). ValidationError for a bad field or an adherent not approved or suspended; RuleViolation when nobody is
+    to be reviewed; NotAllowed for anyone but an auditor."""
     now = _now(now)
-    deadline = _aware(deadline)
+    deadline, unreadable = parse_deadline(deadline)
     with audited(services.db, actor, "review.open", None, name) as entry:
         require_security_team(actor, "review.open")
         listed = None if adherents is None else sorted({a.strip() for a in adherents})
-        rules.raise_if(check_campaign(name.strip(), deadline, on_deadline, reminder_days, listed, now))
+        rules.raise_if(check_campaign(name.strip(), deadline, on_deadline, reminder_days, listed, now)
+                       | ({"deadline": unreadable} if unreadable else {}))
         groups = gw.audit_listing("groups", gw.count_groups())
         known = {n: g for n, g in adherent_groups(groups).items()
                  if ((g.get("attributes") or {}).get("status") or [ACTIVE])[0] == ACTIVE}
@@ -450,10 +489,13 @@ def _one_item(services: Services, item_id: int) -> Item:
 def decide(gw: Gateway, services: Services, actor: Actor, item_id: int, decision: str,
            now: datetime | None = None) -> Item:
     """The delegate's decision on one of its users: keep, or revoke (``users.disable_user``, confirmed: disabled,
-    sessions ended). Only for its own adherent's items (TenantViolation), once, while the campaign is open
-    (RuleViolation); NotFound for an unknown item."""
+    sessions ended). Only the delegate decides — the review is the company's attestation, which neither a CIMR
+    agent nor the security team can give for it (NotAllowed) — for its own adherent's items (TenantViolation),
+    once, while the campaign is open (RuleViolation); NotFound for an unknown item."""
     item = _one_item(services, item_id)
     with audited(services.db, actor, "review.decide", item.adherent, item.login) as entry:
+        if actor.role != DELEGATE:
+            raise NotAllowed(actor.username, "review.decide", NOT_REVIEWER)
         require_adherent(actor, item.adherent, item.login)
         if decision not in DECISIONS:
             raise ValidationError({"decision": BAD_DECISION})
@@ -539,8 +581,9 @@ def close_campaign(gw: Gateway, services: Services, actor: Actor, campaign_id: i
                    now: datetime | None = None) -> Closure:
     """At the deadline (before it only with ``force``, by a person): the unreviewed items are disabled (``gw``:
     the provisioner's service account; each in the trail under ``actor``; their delegates told) or only reported,
-    as the campaign says; then it is closed — unless some could not be disabled (``failed``): it stays open and a
-    re-run finishes. The security team, or the scheduled close (SYSTEM, never forced)."""
+    as the campaign says (a user deleted or disabled since the opening is ``gone`` either way); then it is closed
+    — unless some could not be disabled (``failed``): it stays open and a re-run finishes. The security team, or the
+    scheduled close (SYSTEM, never forced)."""
     now = _now(now)
     with audited(services.db, actor, "review.close", None, f"campaign:{campaign_id}") as entry:
         if actor.role != SYSTEM_ROLE:
@@ -553,12 +596,17 @@ def close_campaign(gw: Gateway, services: Services, actor: Actor, campaign_id: i
         # A close that failed on some users left the campaign open: a re-run finishes the job.
         unreviewed = [i for i in items(services, c.id) if i.pending and i.closing in (None, "failed")]
         disabled, reported, gone, failed = [], [], [], []
+        forced = now < c.deadline
         for item in unreviewed:
-            if c.on_deadline == REPORT:
-                reported.append(item)
-                continue
             try:
-                (disabled if _disable_unreviewed(gw, services, actor, c, item) else gone).append(item)
+                rep = _still_there(gw, item)
+                if rep is None:  # deleted, disabled or moved since the snapshot: neither reported nor disabled
+                    gone.append(item)
+                elif c.on_deadline == REPORT:
+                    reported.append(item)
+                else:
+                    _disable_unreviewed(gw, services, actor, c, item, rep, forced, now)
+                    disabled.append(item)
             except ProvisionerError as exc:
                 failed.append((item, f"{type(exc).__name__}: {exc}"))
         with services.db.begin() as conn:
@@ -570,30 +618,47 @@ def close_campaign(gw: Gateway, services: Services, actor: Actor, campaign_id: i
             if not failed:
                 conn.execute(update(review_campaigns).where(review_campaigns.c.id == c.id).values(
                     status=CLOSED, closed_at=now, closed_by=actor.username))
-        entry.after = {"campaign": c.id, "on_deadline": c.on_deadline, "forced": now < c.deadline,
+        entry.after = {"campaign": c.id, "on_deadline": c.on_deadline, "forced": forced,
                        "unreviewed": len(unreviewed), "disabled": len(disabled), "reported": len(reported),
                        "gone": len(gone), "failed": len(failed)}
-    outbox.tell_delegates(gw, services, ((i.adherent, i.login) for i in disabled), lambda listed: (
-        f"Revue des accès « {c.name} » : ces logins de votre entreprise n'ont pas été revus avant l'échéance ; "
-        f"ils ont été désactivés : {listed}. Si l'un d'eux sert encore, réactivez-le dans le portail.",
-        f"Access review '{c.name}': these logins of your company were not reviewed by the deadline; they were "
-        f"disabled: {listed}. If one is still needed, enable it again in the portal."), SYSTEM)
+    outbox.tell_delegates(gw, services, ((i.adherent, i.login) for i in disabled),
+                          lambda listed: closing_mail(c, listed, now if forced else None), SYSTEM)
     return Closure(get_campaign(services, c.id), tuple(disabled), tuple(reported), tuple(gone), tuple(failed))
 
 
-def _disable_unreviewed(gw: Gateway, services: Services, actor: Actor, c: Campaign, item: Item) -> bool:
-    """Disable one unreviewed user and end its sessions (False when it is gone or already disabled)."""
+def closing_mail(c: Campaign, listed: str, closed_early: datetime | None) -> tuple[str, str]:
+    """What a delegate is told of its logins disabled at the close: not reviewed by the deadline, or — a close the
+    security team brought forward — not reviewed when the campaign was closed, on that day."""
+    if closed_early is None:
+        fr, en = "n'ont pas été revus avant l'échéance", "were not reviewed by the deadline"
+    else:
+        fr = (f"n'avaient pas été revus quand l'équipe sécurité de la CIMR a clôturé la campagne, le "
+              f"{closed_early:%d/%m/%Y}, avant son échéance du {c.deadline:%d/%m/%Y}")
+        en = (f"had not been reviewed when CIMR's security team closed the campaign on {closed_early:%Y-%m-%d}, "
+              f"before its deadline of {c.deadline:%Y-%m-%d}")
+    return (f"Revue des accès « {c.name} » : ces logins de votre entreprise {fr} ; ils ont été désactivés : {listed}. "
+            "Si l'un d'eux sert encore, réactivez-le dans le portail.",
+            f"Access review '{c.name}': these logins of your company {en}; they were disabled: {listed}. If one is "
+            "still needed, enable it again in the portal.")
+
+
+def _still_there(gw: Gateway, item: Item) -> dict | None:
+    """The user reviewed, when it is still enabled in its adherent as the snapshot saw it; else None."""
     rep = gw.user_rep(item.user_id)
     attrs = (rep or {}).get("attributes") or {}
-    if rep is None or not rep.get("enabled") or (attrs.get("adherent") or [None])[0] != item.adherent:
-        return False
+    return rep if rep and rep.get("enabled") and (attrs.get("adherent") or [None])[0] == item.adherent else None
+
+
+def _disable_unreviewed(gw: Gateway, services: Services, actor: Actor, c: Campaign, item: Item, rep: dict,
+                        forced: bool, now: datetime) -> None:
+    """Disable one unreviewed user (``rep``, as just read) and end its sessions."""
     with audited(services.db, actor, "review.disable_unreviewed", item.adherent, item.login) as entry:
         entry.before, entry.after = {"enabled": True}, {"enabled": False, "campaign": c.id}
-        entry.detail = f"not reviewed by the deadline {c.deadline:%Y-%m-%d} (campaign {c.id})"
+        entry.detail = (f"not reviewed before the campaign was closed early on {now:%Y-%m-%d} (campaign {c.id})"
+                        if forced else f"not reviewed by the deadline {c.deadline:%Y-%m-%d} (campaign {c.id})")
         gw.update_user(item.user_id, {**rep, "enabled": False})
         gw.logout_user(item.user_id)
         if item.teleservice == EASYPAIEMENT:
             easypaiement.record(gw, services, item.adherent)  # a validator may leave the adherent short
-    return True
 
 

@@ -32,9 +32,21 @@ CATEGORY_LABELS = {"cadres": Message("Cadres", "Managers"), "employes": Message(
                    "ouvriers": Message("Ouvriers", "Workers")}
 
 
+# The brochure's powers in words; one a teleservice added to realm/ gains shows as its code, capitalised.
+POWER_LABELS = {"fichier-preetabli": Message("Fichier préétabli", "Pre-established file"),
+                "formulaire-saisie": Message("Formulaire de saisie", "Entry form"),
+                "ordonnateur": Message("Ordonnateur", "Payment initiator"),
+                "validateur": Message("Validateur", "Validator"), "utilisateur": Message("Utilisateur", "User")}
+
+
 def category_label(code: str) -> Message:
     words = code.replace("_", " ").replace("-", " ").capitalize()
     return CATEGORY_LABELS.get(code) or Message(words, words)
+
+
+def power_label(code: str) -> Message:
+    words = code.replace("_", " ").replace("-", " ").capitalize()
+    return POWER_LABELS.get(code) or Message(words, words)
 
 
 def M(fr: str, en: str) -> Message:

@@ -20,71 +20,81 @@ from typing import Any, Iterator
 from sqlalchemy import insert, select
 
 from provisioner.db import Database, audit_events
-from provisioner.errors import (Conflict, Forbidden, Message, NotFound, ProvisionerError, RuleViolation,
-                                TenantViolation, ValidationError, KeycloakRejected)
+from provisioner.errors import (Conflict, Forbidden, InputError, KeycloakRejected, Message, NotAllowed, NotFound,
+                                ProvisionerError, RuleViolation, TenantViolation, ValidationError)
 from provisioner.tenancy import Actor
 
 # Never written to the trail, whatever an action puts in before/after.
 SECRET_KEYS = frozenset({"password", "password_confirm", "credentials", "answer", "answers", "secret_questions",
                          "value", "secret"})
-REFUSALS = (RuleViolation, ValidationError, TenantViolation, Forbidden, NotFound, Conflict, KeycloakRejected)
+REFUSALS = (RuleViolation, ValidationError, TenantViolation, NotAllowed, Forbidden, NotFound, Conflict,
+            KeycloakRejected)
 
-# Each action in words, for the journals (the code stays the key: filters, the audit, exports).
+# Each action in words, as an attempt (its outcome says whether it was done): the journals show these, never the
+# code, which stays the key (filters, the audit, exports). provisioner/trail_words.py says the rest of an entry.
 ACTIONS = {
     "subscription.submit": Message("Demande d'abonnement", "Subscription request"),
-    "subscription.receive_paper": Message("Formulaire signé reçu", "Signed form received"),
-    "subscription.approve": Message("Abonnement validé", "Subscription approved"),
-    "subscription.reject": Message("Abonnement refusé", "Subscription rejected"),
-    "adherent.suspend": Message("Adhérent suspendu", "Member suspended"),
-    "adherent.reactivate": Message("Adhérent réactivé", "Member reactivated"),
-    "adherent.terminate": Message("Résiliation de l'adhérent", "Member terminated"),
-    "adherent.reinstate": Message("Résiliation annulée", "Termination undone"),
-    "adherent.purge": Message("Adhérent purgé (comptes et données personnelles effacés)",
-                              "Member purged (accounts and personal data erased)"),
-    "adherent.categories": Message("Catégories actives modifiées", "Active categories changed"),
-    "adherent.easypaiement_confirmations": Message("Nombre de confirmations E@syPaiement", "E@syPaiement confirmations"),
-    "delegate.replace": Message("Personne déléguée remplacée (réabonnement)", "Delegate replaced (re-subscription)"),
-    "delegate.change_email": Message("E-mail de la personne déléguée modifié", "Delegate's e-mail changed"),
-    "delegate.reset_password": Message("Mot de passe de la personne déléguée réinitialisé",
+    "subscription.receive_paper": Message("Réception du formulaire signé", "Signed form received"),
+    "subscription.approve": Message("Validation de l'abonnement", "Subscription approval"),
+    "subscription.reject": Message("Refus de l'abonnement", "Subscription rejection"),
+    "adherent.suspend": Message("Suspension de l'adhérent", "Member suspension"),
+    "adherent.reactivate": Message("Réactivation de l'adhérent", "Member reactivation"),
+    "adherent.terminate": Message("Résiliation de l'adhérent", "Member termination"),
+    "adherent.reinstate": Message("Annulation de la résiliation", "Termination undone"),
+    "adherent.purge": Message("Purge de l'adhérent (comptes et données personnelles effacés)",
+                              "Member purge (accounts and personal data erased)"),
+    "adherent.categories": Message("Modification des catégories actives", "Active categories change"),
+    "adherent.easypaiement_confirmations": Message("Choix du nombre de confirmations E@syPaiement",
+                                                   "E@syPaiement confirmations chosen"),
+    "delegate.replace": Message("Remplacement de la personne déléguée (réabonnement)",
+                                "Delegate replacement (re-subscription)"),
+    "delegate.change_email": Message("Modification de l'e-mail de la personne déléguée", "Delegate's e-mail change"),
+    "delegate.reset_password": Message("Réinitialisation du mot de passe de la personne déléguée",
                                        "Delegate's password reset"),
-    "delegate.reset_second_factor": Message("Second facteur de la personne déléguée supprimé",
-                                            "Delegate's second factor removed"),
-    "delegate.password_link": Message("Lien de mot de passe envoyé à la personne déléguée",
+    "delegate.reset_second_factor": Message("Suppression du second facteur de la personne déléguée",
+                                            "Delegate's second factor removal"),
+    "delegate.password_link": Message("Envoi d'un lien de mot de passe à la personne déléguée",
                                       "Password link sent to the delegate"),
-    "password.chosen_by_link": Message("Mot de passe choisi par lien", "Password chosen through a link"),
-    "user.create": Message("Utilisateur créé", "User created"),
-    "user.edit": Message("Utilisateur modifié", "User edited"),
-    "user.update_details": Message("Coordonnées modifiées", "Details changed"),
-    "user.change_access": Message("Pouvoirs modifiés", "Powers changed"),
-    "user.disable": Message("Utilisateur désactivé", "User disabled"),
-    "user.enable": Message("Utilisateur réactivé", "User enabled"),
-    "user.disable_dormant": Message("Utilisateur désactivé après une longue inactivité",
-                                    "User disabled after a long inactivity"),
-    "user.unlock": Message("Utilisateur débloqué", "User unlocked"),
-    "user.set_password": Message("Mot de passe réinitialisé", "Password reset"),
-    "user.set_secret_questions": Message("Questions secrètes remplacées", "Secret questions replaced"),
-    "user.password_reset_by_questions": Message("Mot de passe réinitialisé par questions secrètes",
+    "password.chosen_by_link": Message("Choix du mot de passe par lien", "Password chosen through a link"),
+    "user.create": Message("Création d'un utilisateur", "User creation"),
+    "user.edit": Message("Modification d'un utilisateur", "User edit"),
+    "user.update_details": Message("Modification des coordonnées", "Details change"),
+    "user.change_access": Message("Modification des pouvoirs", "Powers change"),
+    "user.disable": Message("Désactivation d'un utilisateur", "User disabling"),
+    "user.enable": Message("Réactivation d'un utilisateur", "User enabling"),
+    "user.disable_dormant": Message("Désactivation après une longue inactivité", "Disabling after a long inactivity"),
+    "user.unlock": Message("Déblocage d'un utilisateur", "User unlocking"),
+    "user.set_password": Message("Nouveau mot de passe donné à l'utilisateur", "New password given to the user"),
+    "user.set_secret_questions": Message("Remplacement des questions secrètes", "Secret questions replaced"),
+    "user.reset_questions": Message("Réponses aux questions secrètes (mot de passe oublié)",
+                                    "Secret questions answered (forgotten password)"),
+    "user.password_reset_by_questions": Message("Réinitialisation du mot de passe par questions secrètes",
                                                 "Password reset with secret questions"),
-    "user.reset_second_factor": Message("Second facteur supprimé", "Second factor removed"),
+    "user.reset_second_factor": Message("Suppression du second facteur", "Second factor removal"),
     "user.list": Message("Consultation des utilisateurs", "Users viewed"),
     "user.show": Message("Consultation d'un utilisateur", "User viewed"),
-    "user.find_login": Message("Recherche d'un login", "Login searched"),
-    "bulk.import": Message("Import de masse", "Bulk import"),
-    "mail.resend": Message("Courriel renvoyé", "Mail sent again"),
-    "client.rotate_secret": Message("Secret de client renouvelé", "Client secret rotated"),
-    "review.open": Message("Revue des accès ouverte", "Access review opened"),
+    "user.find_login": Message("Recherche d'un login", "Login search"),
+    "bulk.import": Message("Import d'utilisateurs (CSV)", "Users import (CSV)"),
+    "mail.resend": Message("Nouvel envoi d'un courriel", "Mail sent again"),
+    "client.rotate_secret": Message("Renouvellement d'un secret de client", "Client secret rotation"),
+    "staff.create.agent": Message("Création d'un compte d'agent CIMR", "CIMR agent account creation"),
+    "staff.create.auditor": Message("Création d'un compte de l'équipe sécurité", "Security team account creation"),
+    "review.open": Message("Ouverture d'une revue des accès", "Access review opening"),
     "review.list": Message("Consultation de la revue des accès", "Access review viewed"),
     "review.decide": Message("Décision de revue des accès", "Access review decision"),
-    "review.remind": Message("Rappel de revue des accès envoyé", "Access review reminder sent"),
-    "review.disable_unreviewed": Message("Utilisateur non revu désactivé à l'échéance",
-                                         "Unreviewed user disabled at the deadline"),
-    "review.close": Message("Revue des accès clôturée", "Access review closed"),
+    "review.remind": Message("Rappel de revue des accès", "Access review reminder"),
+    "review.disable_unreviewed": Message("Désactivation d'un utilisateur non revu", "Unreviewed user disabled"),
+    "review.close": Message("Clôture d'une revue des accès", "Access review closing"),
 }
+
+# Where a refusal's reason is kept, in the person's words (the fields to correct and how): the journals say it.
+REFUSAL = "refusal"
 
 
 def action_words(action: str) -> Message:
-    """The action in words; an action without words yet shows its code rather than nothing."""
-    return ACTIONS.get(action) or Message(action, action)
+    """The action in words; one without words yet says so rather than show its code (tests/test_trail.py checks
+    every action has words)."""
+    return ACTIONS.get(action) or Message("Autre action", "Other action")
 
 
 @dataclass
@@ -148,7 +158,7 @@ def audited(db: Database, actor: Actor, action: str, adherent: str | None, targe
     try:
         yield entry
     except REFUSALS as exc:
-        record(db, actor, action, entry.adherent, entry.target, "refused", entry.before, entry.after,
+        record(db, actor, action, entry.adherent, entry.target, "refused", entry.before, _with_reason(entry.after, exc),
                f"{type(exc).__name__}: {exc}")
         raise
     except Exception as exc:
@@ -157,6 +167,16 @@ def audited(db: Database, actor: Actor, action: str, adherent: str | None, targe
         raise
     if not read:
         record(db, actor, action, entry.adherent, entry.target, "ok", entry.before, entry.after, entry.detail)
+
+
+def _with_reason(after: dict | None, exc: Exception) -> dict | None:
+    """What a person is told when refused (each field to correct, and how; a role's refusal), kept with the entry:
+    the journals say why in words, French or English."""
+    said = exc.errors if isinstance(exc, InputError) else {"": exc.message} if isinstance(exc, NotAllowed) else None
+    if not said:
+        return after
+    # A list, not a dict by field: scrub drops the keys it deems secret (a refused "password" says only the rule).
+    return {**(after or {}), REFUSAL: [{"field": field, "fr": m.fr, "en": m.en} for field, m in said.items()]}
 
 
 def events(db: Database, adherent: str | None = None, action: str | None = None, actor: str | None = None,

@@ -225,15 +225,19 @@ def get_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login
 
 
 def find_logins(gw: Gateway, services: Services, actor: Actor, adherent: str, query: str) -> list[TeleserviceUser]:
-    """'Show a user's login': the adherent's users whose name, e-mail or login contains query."""
+    """'Show a user's login': the adherent's users whose name, e-mail or login contains query, from the read of its
+    tree the delegate's pages make anyway (not a search of the realm's users, judged user by user)."""
     with audited(services.db, actor, "user.find_login", adherent, query, read=True):
         require_adherent(actor, adherent, adherent)
         needle = query.casefold().strip()
-        found = [u for u in gw.users_by_attribute("adherent", adherent)
-                 if u.attr("adherent") == adherent and u.attr("teleservice")
-                 and any(needle in (v or "").casefold() for v in (u.username, u.email, u.first_name, u.last_name,
-                                                                   f"{u.first_name} {u.last_name}"))]
-        return [_view(u, adherent, ()) for u in sorted(found, key=lambda u: u.username)]
+        _, members = adherent_members(gw, adherent)
+        clients = list(services.catalogue.ids)
+        found = [m for m in members if m.user.attr("adherent") == adherent and m.user.attr("teleservice")
+                 and any(needle in (v or "").casefold() for v in (
+                     m.user.username, m.user.email, m.user.first_name, m.user.last_name,
+                     f"{m.user.first_name} {m.user.last_name}"))]
+        return [_view(m.user, adherent, m.roles(clients), m.locked)
+                for m in sorted(found, key=lambda m: m.user.username)]
 
 
 def set_password(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str, password: str,
@@ -392,8 +396,9 @@ def edit_user(gw: Gateway, services: Services, actor: Actor, adherent: str, logi
 
 
 def secret_questions_of(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str) -> list[str]:
-    """The user's current secret questions (never the answers), after the tenant check."""
-    user = user_of(gw, actor, adherent, login)
+    """The user's current secret questions (never the answers), after the tenant check (``get_user``: the read of
+    the adherent's tree its page makes anyway)."""
+    user = get_user(gw, services, actor, adherent, login)
     return secret_questions.questions_of(services.db, user.id)
 
 

@@ -29,17 +29,18 @@ class Checks:
     """Screenshots and axe results collected over the run; violations are asserted at the end (all of them, so
     one run shows every page's problems)."""
 
-    def __init__(self, impacts: tuple[str, ...] | None = None):
+    def __init__(self, impacts: tuple[str, ...] | None = None, tags: list[str] = AXE_TAGS):
         from axe_playwright_python.sync_playwright import Axe
         self.axe = Axe()
         self.impacts = impacts  # None: every violation counts; else only these impacts (e.g. SERIOUS)
+        self.tags = tags
         self.violations: dict[str, list[str]] = {}
         SHOTS.mkdir(parents=True, exist_ok=True)
 
     def page(self, page, name: str, axe: bool = True) -> None:
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
         if axe:
-            result = self.axe.run(page, options={"runOnly": {"type": "tag", "values": AXE_TAGS}})
+            result = self.axe.run(page, options={"runOnly": {"type": "tag", "values": self.tags}})
             found = [f"{v['id']} [{v.get('impact')}]: {v['help']} ({len(v['nodes'])}× e.g. {v['nodes'][0]['target']})"
                      for v in result.response["violations"]
                      if self.impacts is None or v.get("impact") in self.impacts]
@@ -71,7 +72,7 @@ def second_factor(page, portal, username: str) -> None:
 
 def portal_login(page, portal, username: str, password: str) -> None:
     page.goto(portal.url + "/")
-    page.get_by_role("link", name="Se connecter").first.click()
+    page.get_by_role("link", name="Se connecter", exact=True).first.click()
     keycloak_login(page, username, password)
     second_factor(page, portal, username)  # delegates, agents and auditors have one
     page.wait_for_url(re.compile(re.escape(portal.url) + r"/(delegue|agent|auditeur)/.*"))

@@ -11,7 +11,8 @@ import html
 import re
 import threading
 import uuid
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -72,6 +73,19 @@ def staff(service_gw: Gateway, services) -> dict[str, str]:
     return out
 
 
+@contextmanager
+def auditor_secret(portal: Portal):
+    """The portal reads the security report with the realm's read-only `auditor` client, whose secret the test
+    environment leaves out: given for the duration."""
+    services = portal.app.extensions["cimr"]
+    saved = services.settings
+    services.settings = replace(saved, auditor_client_secret="dev-auditor-secret")
+    try:
+        yield
+    finally:
+        services.settings = saved
+
+
 def keycloak_login(auth_url: str, username: str, password: str) -> str:
     """Follow Keycloak's login page like a browser (form post, cookies); returns the redirect to the callback."""
     s = requests.Session()
@@ -113,7 +127,8 @@ def text(resp) -> str:
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))).strip()
 
 
-__all__ = ["portal", "staff", "login_client", "csrf_token", "text", "keycloak_login", "Portal", "STAFF_PASSWORD"]
+__all__ = ["portal", "staff", "login_client", "csrf_token", "text", "keycloak_login", "Portal", "STAFF_PASSWORD",
+           "auditor_secret"]
 
 
 def subscription_data(n: str, **over) -> dict:

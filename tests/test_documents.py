@@ -55,6 +55,34 @@ def submitted(app) -> tuple[int, str]:
     return sub_id, form.company.numero
 
 
+def test_the_signature_and_the_stamp_stay_on_the_page_of_what_they_sign(app):
+    """Every field filled, long names and e-mails: the boxes for the date, name and signature and for the stamp are
+    on the same page as the form's last part (never alone on a page of their own)."""
+    from dataclasses import replace
+
+    from portal.services import core_services
+    from provisioner.subscriptions import Responsable, get_subscription
+
+    form = subscription_form()
+    long_mail = "responsable.administration.ressources.humaines@atlas-textile-et-confection.ma"
+    form = replace(form, company=replace(form.company, raison_sociale="Société Marocaine Interprofessionnelle de "
+                                         "Confection et de Distribution Textile SARL", fax="+212 522 11 22 35"),
+                   responsable=Responsable("Alaoui El Idrissi", "Karim", "Directeur général", "M", "+212 522 11 22 34",
+                                           "+212 522 11 22 36", "+212 522 11 22 37", "+212 661 00 00 00", long_mail),
+                   delegate=replace(form.delegate, telephone="+212 522 11 22 38", gsm="+212 661 00 00 01",
+                                    fax="+212 522 11 22 39", email=long_mail))
+    with app.test_request_context():  # the document speaks the request's language
+        with core_services().db.begin() as conn:
+            sub_id = conn.execute(insert(subscriptions).values(
+                adherent=form.company.numero, status="pending", form=form.public(),
+                submitted_at=datetime.now(timezone.utc))).inserted_primary_key[0]
+        pages = [p.extract_text() for p in PdfReader(io.BytesIO(documents.summary_pdf(
+            get_subscription(core_services(), sub_id)))).pages]
+    (signed,) = [t for t in pages if "Date, nom et signature" in t]
+    assert "Cachet de l'entreprise" in signed
+    assert "Personne déléguée" in signed and "Responsable RH" in signed, signed  # the last part, signed there
+
+
 def token_for(app, sub_id: int, adherent: str, age_days: float = 0) -> str:
     with app.test_request_context():
         if not age_days:

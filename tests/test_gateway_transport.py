@@ -123,3 +123,25 @@ def test_only_the_gateway_talks_to_keycloak():
     outside = [p for root in ("provisioner", "portal", "teleservice") for p in (PROJECT_ROOT / root).rglob("*.py")
                if "gateway" not in p.parts and re.search(r"^\s*(from|import) keycloak\b", p.read_text(), re.M)]
     assert outside == []
+
+
+def test_threads_asking_first_at_once_get_one_loop_and_one_client():
+    """The audit's threads start their first batches together: each process must make one loop (and one async
+    client), or a client is used from two loops and fails (« bound to a different event loop »)."""
+    import subprocess
+    import sys
+
+    from provisioner.settings import PROJECT_ROOT
+
+    script = ("import os, threading\n"
+              "from provisioner.gateway import connection\n"
+              "start = threading.Barrier(16); seen = []\n"
+              "def ask():\n"
+              "    start.wait(); seen.append((id(connection._loop(os.getpid())), id(connection._clients(os.getpid())[1])))\n"
+              "threads = [threading.Thread(target=ask) for _ in range(16)]\n"
+              "[t.start() for t in threads]; [t.join() for t in threads]\n"
+              "print(len(set(seen)))\n")
+    for _ in range(3):  # a fresh process each time: the first ask is the one that races
+        out = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                             timeout=60)
+        assert out.stdout.strip() == "1", out.stderr

@@ -133,7 +133,11 @@ def test_the_delegates_lost_phone_on_a_signed_letter(portal, agent_client, make_
     assert "n'avait pas de second facteur" in text(agent_client.get(again.headers["Location"]))
 
 
-def test_the_agent_keeps_the_active_categories(agent_client, make_adherent, service_gw, services):
+def test_the_agent_keeps_the_active_categories_as_choices(agent_client, make_adherent, service_gw, services):
+    """Categories are ticked in words (a typo can no longer retire one); a new one is typed apart."""
+    import re
+
+    from provisioner.adherents import get_adherent
     from provisioner.rules import Access
     from provisioner.tenancy import Actor
     from tests.provisioning import make_user
@@ -142,12 +146,19 @@ def test_the_agent_keeps_the_active_categories(agent_client, make_adherent, serv
     ouvrier = make_user(service_gw, services, Actor.delegate(n), n, "teledeclaration", access=Access(
         "teledeclaration", ("formulaire-saisie",), user_type="interne", categories=("ouvriers",)))
     page = f"/agent/adherents/{n}"
-    assert 'value="cadres, employes, ouvriers"' in agent_client.get(page).get_data(as_text=True)
-    bad = post(agent_client, page, f"{page}/categories", {"categories": " , "})
+    shown = agent_client.get(page).get_data(as_text=True)
+    ticked = re.findall(r'<input checked id="categories-\d" name="categories"[^>]* type="checkbox" value="(\w+)"> '
+                        r'<label for="categories-\d">([^<]+)</label>', shown)
+    assert ticked == [("cadres", "Cadres"), ("employes", "Employés"), ("ouvriers", "Ouvriers")], ticked
+    bad = post(agent_client, page, f"{page}/categories", {})
     assert bad.status_code == 422 and "Au moins une catégorie" in text(bad)
-    resp = post(agent_client, page, f"{page}/categories", {"categories": "cadres, employes"})
+    typo = post(agent_client, page, f"{page}/categories", {"categories": ["cadres", "employes", "ouvriers"],
+                                                            "added": "Apprentis !"})
+    assert typo.status_code == 422 and "apprentis !" in text(typo)
+    assert get_adherent(service_gw, services, Actor.agent("x"), n).categories == ("cadres", "employes", "ouvriers")
+    resp = post(agent_client, page, f"{page}/categories", {"categories": ["cadres", "employes"], "added": "apprentis"})
     shown = text(agent_client.get(resp.headers["Location"]))
-    assert "Catégories actives : Cadres, Employés." in shown
+    assert "Catégories actives : Cadres, Employés, Apprentis." in shown
     assert f"déclarent encore une catégorie retirée : {ouvrier.login}" in shown
 
 
@@ -155,9 +166,9 @@ def test_the_agent_terminates_and_reinstates_an_adherent(portal, agent_client, m
     n = make_adherent()
     delegate = login_client(portal, n, DELEGATE_PASSWORD)
     page = f"/agent/adherents/{n}"
-    blank = post(agent_client, page, f"{page}/resilier", {"reason": "  "})
+    blank = post(agent_client, page, f"{page}/resilier", {"resiliation-reason": "  "})
     assert blank.status_code == 422 and "Indiquez la lettre signée" in text(blank)
-    resp = post(agent_client, page, f"{page}/resilier", {"reason": "Lettre du 04/12, réf. 2026-118"})
+    resp = post(agent_client, page, f"{page}/resilier", {"resiliation-reason": "Lettre du 04/12, réf. 2026-118"})
     shown = text(agent_client.get(resp.headers["Location"]))
     assert "Adhérent résilié : 1 compte(s) désactivé(s)" in shown and "purge possible à partir du" in shown
     assert delegate.get("/delegue/").status_code == 302  # its session is over

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
-from tests.portal_support import STAFF_PASSWORD, login_client, text
-
+from tests.portal_support import STAFF_PASSWORD, auditor_secret, login_client, text
 
 
 @pytest.fixture
 def with_auditor_secret(portal):
-    services = portal.app.extensions["cimr"]
-    saved = services.settings
-    services.settings = replace(saved, auditor_client_secret="dev-auditor-secret")
-    yield
-    services.settings = saved
+    with auditor_secret(portal):
+        yield
 
 
 def test_auditors_get_the_report_and_its_downloads(portal, staff, with_auditor_secret):

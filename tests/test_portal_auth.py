@@ -159,7 +159,7 @@ def test_french_by_default_even_for_an_english_browser_without_choice(portal):
     assert '<html lang="fr">' in page
 
 
-def test_a_teleservice_user_gets_no_portal_session(portal, admin_gw):
+def test_a_teleservice_user_gets_no_portal_session_and_is_led_to_the_teleservices(portal, admin_gw, services):
     import uuid
     from urllib.parse import urlparse
 
@@ -172,7 +172,10 @@ def test_a_teleservice_user_gets_no_portal_session(portal, admin_gw):
         client = portal.client()
         callback = keycloak_login(client.get("/auth/login").headers["Location"], username, "Plain2026")
         resp = client.get(f"/auth/callback?{urlparse(callback).query}")
-        assert resp.status_code == 403 and "ne donne pas accès au portail" in text(resp)
+        assert resp.status_code == 403 and "Connectez-vous à votre téléservice, avec le même login" in text(resp)
+        page = resp.get_data(as_text=True)
+        for t in services.catalogue:  # a way onward: each teleservice, where its users log in
+            assert f'href="{t.url}"' in page and f"Se connecter à {t.name}" in text(resp), t.client_id
         assert client.get("/delegue/").status_code == 302
     finally:
         admin_gw.delete_user(user_id)

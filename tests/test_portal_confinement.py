@@ -85,7 +85,8 @@ def test_every_user_route_on_every_other_adherent_login_is_refused(world, attack
 
 
 @pytest.mark.parametrize("path", ["/delegue/", "/delegue/t/easypaiement", "/delegue/t/compte-adherent/nouveau",
-                                  "/delegue/parametres", "/delegue/journal", "/delegue/import"])
+                                  "/delegue/journal", "/delegue/logins?q=u", "/delegue/revues/",
+                                  "/telechargements/reabonnement", "/delegue/import"])
 def test_every_adherent_page_shows_nothing_of_another_adherent(world, attacker, path):
     scenario, client = attacker
     resp = client.get(path)
@@ -147,7 +148,8 @@ def test_the_same_routes_work_on_the_delegates_own_users(portal, world, service_
                        data={"csrf_token": token, **user_form(new_login)}).status_code == 302
     assert service_gw.user_by_username(new_login).attr("adherent") == world["a"]
     assert client.post("/delegue/parametres", data={"csrf_token": token, "confirmations": "1"}).status_code == 302
-    for path in ("/delegue/", "/delegue/t/easypaiement", "/delegue/journal", "/delegue/parametres"):
+    for path in ("/delegue/", "/delegue/t/easypaiement", "/delegue/journal", "/delegue/logins?q=u",
+                 "/delegue/revues/", "/telechargements/reabonnement"):
         assert client.get(path).status_code == 200, path
     user = service_gw.user_by_username(a_login)
     assert sorted(g.path for g in service_gw.user_groups(user.id)) == [

@@ -92,3 +92,22 @@ def test_two_confirmations_first_banner_confirmation_page_and_edit_page(browser,
     checks.page(page, "35-edit-user-done")
     ctx.close()
     assert not checks.violations, "\n".join(f"{k}: {v}" for k, vs in checks.violations.items() for v in vs)
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+def test_a_delegates_first_visit_says_where_to_start(browser, portal, make_adherent, width):  # noqa: F811
+    checks = Checks()
+    n = make_adherent()
+    ctx = browser.new_context(locale="fr-FR", viewport={"width": width, "height": 900})
+    page = ctx.new_page()
+    portal_login(page, portal, n, DELEGATE_PASSWORD)
+    main = page.inner_text("main")
+    assert "Par où commencer ?" in main and "0 utilisateur(s) actif(s) sur 0" not in main
+    steps = page.locator("#first-steps li").all_inner_texts()
+    assert len(steps) == 4 and "nombre de confirmations" in steps[0] and "un login par personne" in steps[1]
+    assert main.count("Aucun utilisateur pour l'instant.") == 5
+    checks.page(page, f"36-first-visit-{width}")
+    page.get_by_role("link", name="Créer un premier utilisateur (Télédéclaration interne)").click()
+    assert page.url.endswith("/delegue/t/teledeclaration-interne/nouveau")
+    ctx.close()
+    assert not checks.violations, checks.violations

@@ -11,7 +11,7 @@ from provisioner.tenancy import Actor
 from tests.portal_support import csrf_token, login_client, text
 from tests.provisioning import DELEGATE_PASSWORD, make_user
 
-PAGES = ("/delegue/", "/delegue/t/easypaiement", "/delegue/t/compte-adherent", "/delegue/parametres",
+PAGES = ("/delegue/", "/delegue/t/easypaiement", "/delegue/t/compte-adherent",
          "/delegue/journal", "/delegue/import", "/delegue/logins", "/delegue/t/easypaiement/nouveau")
 
 
@@ -29,7 +29,7 @@ def banner(resp) -> str | None:
 def test_two_confirmations_first_then_a_banner_on_every_page_until_two_validators(delegate, service_gw, services):
     n, client = delegate
     assert all(banner(client.get(p)) is None for p in PAGES)  # 1 confirmation: nothing missing
-    token = csrf_token(client, "/delegue/parametres")
+    token = csrf_token(client, "/delegue/")
     resp = client.post("/delegue/parametres", data={"csrf_token": token, "confirmations": "2"})
     assert resp.status_code == 302, text(resp)[:500]
     for path in PAGES:
@@ -53,7 +53,7 @@ def test_disabling_a_validator_still_needed_asks_for_a_confirmation_first(delega
     me = Actor.delegate(n)
     v1 = make_user(service_gw, services, me, n, "easypaiement", ("validateur",))
     v2 = make_user(service_gw, services, me, n, "easypaiement", ("validateur",))
-    token = csrf_token(client, "/delegue/parametres")
+    token = csrf_token(client, "/delegue/")
     assert client.post("/delegue/parametres", data={"csrf_token": token, "confirmations": "2"}).status_code == 302
     # others may remain from the previous test: leave exactly v1 and v2 enabled
     from provisioner.users import list_users

@@ -10,7 +10,7 @@ import pytest
 
 from provisioner.rules import Access
 from provisioner.tenancy import Actor
-from tests.browser_support import SERIOUS, Checks, browser, page_width, portal_login  # noqa: F401 (fixture)
+from tests.browser_support import SERIOUS, SHOTS, Checks, browser, page_width, portal_login  # noqa: F401 (fixture)
 from tests.portal_support import STAFF_PASSWORD
 from tests.provisioning import DELEGATE_PASSWORD, make_user
 
@@ -67,7 +67,7 @@ def test_no_page_is_wider_than_the_window(browser, portal, staff, company, width
     for who, password, paths in (
             (n, DELEGATE_PASSWORD, ["/delegue/", "/delegue/t/teledeclaration-interne", "/delegue/t/easypaiement",
                                     f"/delegue/utilisateurs/{users[0].login}", "/delegue/journal",
-                                    "/delegue/import", "/delegue/parametres"]),
+                                    "/delegue/import", "/delegue/revues/"]),
             (staff["agent"], STAFF_PASSWORD, ["/agent/", f"/agent/adherents/{n}"])):
         context = browser.new_context(locale="fr-FR", viewport={"width": width, "height": 800})
         page = context.new_page()
@@ -78,3 +78,49 @@ def test_no_page_is_wider_than_the_window(browser, portal, staff, company, width
     assert not wide, f"pages wider than {width} px: {wide}"
     assert not late, f"content starting too low at {width} px: {late}"
     assert not checks.violations, checks.violations
+
+
+# The brochure's orange bar, in its order: « Informations générales », then Télédéclaration interne (2nd case) and
+# externe (3rd), Compte Adhérent (4th), e-liquidation@ (5th), E@syPaiement's profiles; then the portal's own.
+BROCHURE_BAR = ["Informations générales", "Télédéclaration interne", "Télédéclaration externe", "Compte Adhérent",
+                "e-liquidation@", "E@syPaiement", "Revue des accès", "Journal", "Import CSV"]
+TAB_PAGES = ["/delegue/", "/delegue/t/teledeclaration-interne", "/delegue/t/teledeclaration-externe",
+             "/delegue/t/compte-adherent", "/delegue/t/eliquidation", "/delegue/t/easypaiement", "/delegue/revues/",
+             "/delegue/journal", "/delegue/import"]
+
+
+@pytest.fixture(scope="module")
+def phone(browser, portal, company):  # noqa: F811
+    context = browser.new_context(locale="fr-FR", viewport={"width": 375, "height": 800})
+    page = context.new_page()
+    portal_login(page, portal, company[0], DELEGATE_PASSWORD)
+    yield page
+    context.close()
+
+
+def test_the_orange_bar_follows_the_brochure(phone, portal):
+    phone.goto(portal.url + "/delegue/")
+    assert [t.strip() for t in phone.locator("nav.tabs li a").all_inner_texts()] == BROCHURE_BAR
+
+
+@pytest.mark.parametrize("path", TAB_PAGES)
+def test_on_a_phone_the_current_tab_is_in_view(phone, portal, path):
+    phone.goto(portal.url + path)
+    phone.wait_for_load_state()
+    current = phone.locator("nav.tabs [aria-current=page]")
+    box = current.bounding_box()
+    phone.screenshot(path=str(SHOTS / f"small-current-tab-{path.strip('/').replace('/', '-')}.png"))
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 375, (current.inner_text(), box)
+
+
+def test_on_a_phone_a_user_table_shows_every_column(phone, portal, company):
+    n, users = company
+    phone.goto(portal.url + "/delegue/t/easypaiement")
+    row = phone.locator("main table tbody tr").first
+    for label in ("Login", "Nom et prénom", "E-mail", "Pouvoirs", "État"):
+        cell = row.locator(f'td[data-label="{label}"]')
+        box = cell.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 375, (label, box)
+    assert "Ordonnateur" in row.locator('td[data-label="Pouvoirs"]').inner_text()
+    assert "Actif" in row.locator('td[data-label="État"]').inner_text()
+    phone.screenshot(path=str(SHOTS / "small-users-table-375.png"), full_page=True)

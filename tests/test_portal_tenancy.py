@@ -17,7 +17,7 @@ def world(portal, make_adherent, service_gw, services, agent):
     b_user = make_user(service_gw, services, agent, b, "easypaiement", ("ordonnateur", "validateur"))
     client = login_client(portal, a, DELEGATE_PASSWORD)
     return {"a": a, "b": b, "b_login": b_user.login, "client": client,
-            "token": csrf_token(client, "/delegue/parametres")}
+            "token": csrf_token(client, "/delegue/")}
 
 
 def b_user_untouched(service_gw, world) -> None:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from provisioner import reviews
 from provisioner.cli import cli
-from provisioner.errors import RuleViolation, TenantViolation, ValidationError
+from provisioner.errors import NotAllowed, RuleViolation, TenantViolation, ValidationError
 from provisioner.tenancy import Actor, resolve_actor
 from provisioner.trail import events
 from tests.oidc_flow import password_login
@@ -31,7 +31,7 @@ DAY = timedelta(days=1)
     ("deadline", {"deadline": None}, "obligatoire"),
     ("deadline", {"deadline": NOW - DAY}, "dans le futur"),
     ("deadline", {"deadline": NOW + 400 * DAY}, "moins d'un an"),
-    ("on_deadline", {"on_deadline": "delete"}, "disable"),
+    ("on_deadline", {"on_deadline": "delete"}, "désactiver les utilisateurs non revus"),
     ("reminder_days", {"reminder_days": "7,x"}, "de 1 à 90"),
     ("reminder_days", {"reminder_days": "0"}, "de 1 à 90"),
     ("reminder_days", {"reminder_days": "1,2,3,4,5,6"}, "5 jours de rappel au plus"),
@@ -44,6 +44,22 @@ def test_each_field_of_a_campaign_is_checked(field, kwargs, fragment):
     assert reviews.check_campaign(**good, now=NOW) == {}
     errors = reviews.check_campaign(**(good | kwargs), now=NOW)
     assert list(errors) == [field] and fragment in errors[field].fr and errors[field].en
+
+
+@pytest.mark.parametrize("typed, deadline, problem", [
+    ("2026-12-31", datetime(2026, 12, 31, 23, 59, 59, tzinfo=timezone.utc), None),   # a date: the end of that day
+    ("2026-12-31T12:00", datetime(2026, 12, 31, 12, tzinfo=timezone.utc), None),     # a time: itself, UTC
+    ("", None, None),                                                                # nothing: left to "required"
+    ("31/12/2026", None, reviews.BAD_DEADLINE),
+    ("bientôt", None, reviews.BAD_DEADLINE),
+])
+def test_a_deadline_as_typed(typed, deadline, problem):
+    assert reviews.parse_deadline(typed) == (deadline, problem)
+
+
+def test_a_close_before_the_deadline_is_early():
+    assert campaign().before_deadline(NOW) and not campaign().before_deadline(NOW + 10 * DAY)
+    assert not campaign(status=reviews.CLOSED).before_deadline(NOW)
 
 
 def campaign(**over) -> reviews.Campaign:
@@ -102,6 +118,7 @@ def test_completion_and_csv_per_adherent_and_per_decision():
         ("u1", "keep", ""), ("u2", "revoke", ""), ("u3", "pending", "disabled"), ("u4", "pending", "reported")]
     page = reviews.render_html(campaign(), its)
     assert "<script" not in page and "u3" in page and "66 %" in page
+    assert "conservé / kept" in page and "désactivé / disabled" in page and ">keep<" not in page
 
 
 # --- against Keycloak ---------------------------------------------------------------------------------------
@@ -134,10 +151,12 @@ def mine(sent: list[reviews.Reminder], campaign_id: int) -> list[tuple[str, tupl
 def test_a_whole_campaign(world, service_gw, admin_gw, services, settings, smtp_server):
     a, b, logins, auditor = world["a"], world["b"], world["logins"], world["auditor"]
 
-    # Only the security team opens a campaign.
-    with pytest.raises(TenantViolation):
+    # Only the security team opens a campaign, and the refusal says so (no code, no None).
+    with pytest.raises(NotAllowed) as not_auditor:
         reviews.open_campaign(service_gw, services, Actor.delegate(a), "Revue", NOW + 10 * DAY, "disable",
                               adherents=[a], now=NOW)
+    assert not_auditor.value.message == reviews.NOT_AUDITOR and "None" not in str(not_auditor.value)
+    assert "Seule l'équipe sécurité de la CIMR" in not_auditor.value.message.fr
     with pytest.raises(ValidationError) as refused:
         reviews.open_campaign(service_gw, services, auditor, "Revue", NOW + 10 * DAY, "disable",
                               adherents=[a, "99999999"], now=NOW)
@@ -180,6 +199,13 @@ def test_a_whole_campaign(world, service_gw, admin_gw, services, settings, smtp_
     assert (progress.users, progress.reviewed, progress.adherents_pending) == (4, 2, tuple(sorted((a, b))))
     assert admin_gw.user_by_username(logins["a_keep"]).enabled
 
+    # Only the delegate decides: the review is the company's attestation, not CIMR's (an agent, the security team).
+    for staff_member in (Actor.agent("agent.benali"), auditor):
+        with pytest.raises(NotAllowed) as not_reviewer:
+            reviews.decide(service_gw, services, staff_member, items[logins["a_silent"]].id, "keep")
+        assert not_reviewer.value.message == reviews.NOT_REVIEWER
+    assert by_login(services, c.id)[logins["a_silent"]].pending
+
     # Delegate A cannot decide for B's user; a decision is made once; only keep or revoke.
     with pytest.raises(TenantViolation):
         reviews.decide(service_gw, services, delegate, items[logins["b_silent"]].id, "revoke")
@@ -201,7 +227,7 @@ def test_a_whole_campaign(world, service_gw, admin_gw, services, settings, smtp_
     with pytest.raises(RuleViolation) as early:
         reviews.close_campaign(service_gw, services, reviews.SYSTEM, c.id, now=NOW + 9 * DAY)
     assert early.value.field == "force"
-    with pytest.raises(TenantViolation):
+    with pytest.raises(NotAllowed):
         reviews.close_campaign(service_gw, services, delegate, c.id, now=NOW + 11 * DAY)
     done = reviews.close_campaign(service_gw, services, reviews.SYSTEM, c.id, now=NOW + 10 * DAY + timedelta(minutes=1))
     assert sorted(i.login for i in done.disabled) == sorted([logins["a_silent"], logins["b_silent"]])
@@ -245,7 +271,9 @@ def test_report_at_the_deadline_only_reports_through_the_cli(world, make_adheren
     args = ["--json", "review", "open", "Revue CLI", "--deadline", deadline, "--on-deadline", "report",
             "--remind-days", "3", "--adherent", n]
     assert runner.invoke(cli, args, env=test_env).exit_code == 2  # --as is required
-    assert runner.invoke(cli, [*args, "--as", staff["agent"]], env=test_env).exit_code == 1  # not the security team
+    not_auditor = runner.invoke(cli, [*args, "--as", staff["agent"]], env=test_env)  # not the security team
+    assert not_auditor.exit_code == 1 and "Seule l'équipe sécurité" in not_auditor.output
+    assert "None" not in not_auditor.output and "review.open" not in not_auditor.output
     bad = runner.invoke(cli, ["--json", "review", "open", "X", "--deadline", "soon", "--on-deadline", "report",
                               "--as", staff["auditor"]], env=test_env)
     assert bad.exit_code == 2 and "--deadline" in bad.stdout
@@ -255,7 +283,7 @@ def test_report_at_the_deadline_only_reports_through_the_cli(world, make_adheren
     assert json.loads(opened.stdout)["users"] == 1
 
     early = runner.invoke(cli, ["review", "close", str(cid)], env=test_env)  # cron before the deadline
-    assert early.exit_code == 1 and "--force" in early.output
+    assert early.exit_code == 1 and "error: force: " in early.output and "clôture anticipée" in early.output
     assert runner.invoke(cli, ["review", "close", str(cid), "--force"], env=test_env).exit_code == 2  # needs --as
     closed = runner.invoke(cli, ["--json", "review", "close", str(cid), "--force", "--as", staff["auditor"]],
                            env=test_env)
@@ -275,3 +303,32 @@ def test_report_at_the_deadline_only_reports_through_the_cli(world, make_adheren
     assert nothing_due.exit_code == 0 and f"campaign {cid} " not in nothing_due.output
     entry = events(services.db, action="review.close", target=f"campaign:{cid}")[0]
     assert (entry.actor, entry.after["reported"], entry.after["forced"]) == (staff["auditor"], 1, True)
+
+
+def test_at_a_report_close_a_user_deleted_since_the_opening_is_gone_not_left_enabled(world, make_adherent, admin_gw,
+                                                                                       service_gw, services):
+    n = make_adherent()
+    company = adherent_of(admin_gw, n)
+    deleted_id, deleted = create_user(admin_gw, company, "compte-adherent", ("utilisateur",))
+    _, stays = create_user(admin_gw, company, "eliquidation", ("utilisateur",))
+    c = reviews.open_campaign(service_gw, services, world["auditor"], "Revue signalée", NOW + 10 * DAY,
+                              reviews.REPORT, adherents=[n], now=NOW)
+    admin_gw.delete_user(deleted_id)
+    done = reviews.close_campaign(service_gw, services, world["auditor"], c.id, force=True, now=NOW + DAY)
+    assert [i.login for i in done.gone] == [deleted] and [i.login for i in done.reported] == [stays]
+    assert {i.login: i.closing for i in reviews.items(services, c.id)} == {deleted: "gone", stays: "reported"}
+
+
+def test_a_forced_close_tells_the_delegate_when_and_that_it_came_before_the_deadline(world, make_adherent, admin_gw,
+                                                                                       service_gw, services,
+                                                                                       smtp_server):
+    n = make_adherent()
+    _, login = create_user(admin_gw, adherent_of(admin_gw, n), "compte-adherent", ("utilisateur",))
+    c = reviews.open_campaign(service_gw, services, world["auditor"], "Revue écourtée", NOW + 10 * DAY,
+                              reviews.DISABLE, adherents=[n], now=NOW)
+    reviews.close_campaign(service_gw, services, world["auditor"], c.id, force=True, now=NOW + DAY)
+    (mail,) = [m for m in smtp_server.bodies(admin_gw.user_by_username(n).email) if "Revue écourtée" in m]
+    assert login in mail and "a clôturé la campagne, le 30/11/2026, avant son échéance du 09/12/2026" in mail
+    assert "avant l'échéance" not in mail and "by the deadline" not in mail
+    (entry,) = events(services.db, action="review.disable_unreviewed", target=login)
+    assert entry.detail.startswith("not reviewed before the campaign was closed early on 2026-11-30")

@@ -14,8 +14,7 @@ from provisioner.rules import category_label
 from provisioner.second_factor import reset_delegate_second_factor
 from portal.auth import guard_space
 from portal.forms import (ActionForm, CategoriesForm, DelegateForm, EmailForm, FindAdherentForm, PaperForm,
-                          PasswordForm, ReasonForm, RejectForm, TerminateForm, apply_errors, clean, cleaned,
-                          subscription_labels)
+                          PasswordForm, ReasonForm, RejectForm, TerminateForm, apply_errors, clean, cleaned)
 from portal import documents
 from portal.i18n import say
 from portal.services import actor, core_services, gateway, services
@@ -64,7 +63,7 @@ def _render_subscription(sub_id: int, reject_form: RejectForm | None = None, sta
     sub = subscriptions.get_subscription(core_services(), sub_id)
     return render_template("agent/subscription.html", sub=sub, action=ActionForm(),
                            reject_form=reject_form or RejectForm(), paper_form=paper_form or PaperForm(),
-                           sla=core_services().settings.subscription_sla_hours, labels=subscription_labels(),
+                           sla=core_services().settings.subscription_sla_hours, parts=documents.SUMMARY_PARTS,
                            status_words={"pending": _("en attente"), "approved": _("validé"),
                                          "rejected": _("refusé")}), status
 
@@ -149,8 +148,10 @@ def _render_adherent(numero: str, status: int = 200, **forms):
     if adh is None:
         return _not_found(numero)
     forms = {"password_form": PasswordForm(), "email_form": EmailForm(), "reason_form": ReasonForm(),
-             "action": ActionForm(), "categories_form": CategoriesForm(categories=", ".join(adh.categories)),
+             "action": ActionForm(), "categories_form": CategoriesForm(formdata=None, categories=list(adh.categories)),
              "terminate_form": TerminateForm(), **forms}
+    known = dict.fromkeys((*core_services().settings.default_categories, *adh.categories))
+    forms["categories_form"].categories.choices = [(c, say(category_label(c))) for c in known]
     history = adherents.delegate_history(core_services(), actor(), numero)
     purge_from = adh.terminated_at + timedelta(days=core_services().settings.termination_grace_days) \
         if adh.terminated_at else None
@@ -258,11 +259,10 @@ def categories(numero: str):
     """The adherent's active categories (a signed letter); the Télédéclaration users of a retired one are named."""
     form = CategoriesForm()
     if form.validate_on_submit():
-        wanted = tuple((form.categories.data or "").split(","))
         try:
-            change = adherents.set_categories(gateway(), core_services(), actor(), numero, wanted)
+            change = adherents.set_categories(gateway(), core_services(), actor(), numero, form.wanted())
         except InputError as exc:
-            apply_errors(form, exc)
+            apply_errors(form, exc, {"categories": "categories"})
         else:
             flash(_("Catégories actives : %(c)s.", c=", ".join(say(category_label(c)) for c in change.categories)),
                   "ok")

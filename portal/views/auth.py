@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 
 from portal.auth import HOME, end_session_url, identity_from_token, keycloak
 from portal.security import safe_next
+from portal.services import core_services
 from portal.sessions import purge_expired
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -46,7 +47,8 @@ def callback():
     if not ident["roles"]:
         # A teleservice user: Keycloak knows them, the portal has nothing for them. End their SSO too.
         log.warning("login refused: no portal role", extra={"user": ident["username"]})
-        return render_template("auth_error.html", error="no_role", logout_url=end_session_url()), 403
+        return render_template("auth_error.html", error="no_role", logout_url=end_session_url(),
+                               teleservices=[t for t in core_services().catalogue if t.url]), 403
     session["user"] = ident
     purge_expired(current_app.extensions["cimr"].engine)  # housekeeping, once per login
     session["tokens"] = {k: token.get(k) for k in ("access_token", "refresh_token", "expires_at")}

@@ -12,13 +12,13 @@ from flask_babel import gettext as _, lazy_gettext as _l
 from provisioner import adherents, bulk, easypaiement, second_factor, trail, users
 from provisioner.errors import InputError, NeedsConfirmation, RuleViolation
 from provisioner.catalogue import Catalogue
-from provisioner.rules import USER_TYPES, Access, category_label
+from provisioner.rules import POWER_LABELS, USER_TYPES, Access, category_label, power_label
 from provisioner.secret_questions import SecretAnswer
 from portal.auth import guard_space
 from portal.forms import (AccessForm, ActionForm, ConfirmationsForm, EditUserForm, FindLoginForm, ImportForm,
                           PasswordForm, UserForm, apply_errors, clean)
 from portal.i18n import say
-from portal.services import actor, core_services, gateway, services
+from portal.services import actor, core_services, gateway, services, teleservice_names
 
 bp = Blueprint("delegate", __name__, url_prefix="/delegue")
 guard_space(bp, "delegate")
@@ -34,16 +34,19 @@ class Tab:
     declares: bool = False           # a declaration service: provider and categories
 
 
-# Short labels (translated) of the brochure's teleservices and powers; a teleservice added to realm/ shows its
-# realm/ name and role descriptions.
+# Short labels (translated) of the brochure's teleservices (their powers: rules.POWER_LABELS); a teleservice added to
+# realm/ shows its realm/ name and role descriptions.
 TAB_LABELS = {"teledeclaration-interne": _l("Télédéclaration interne"),
               "teledeclaration-externe": _l("Télédéclaration externe"),
               "compte-adherent": _l("Compte Adhérent"), "easypaiement": _l("E@syPaiement"),
               "eliquidation": _l("e-liquidation@")}
-POWER_LABELS = {
-    "fichier-preetabli": _l("Fichier préétabli"), "formulaire-saisie": _l("Formulaire de saisie"),
-    "ordonnateur": _l("Ordonnateur"), "validateur": _l("Validateur"), "utilisateur": _l("Utilisateur"),
-}
+
+
+# The brochure's orange bar: « Informations générales » (the space's home), then Télédéclaration interne (2nd
+# case) and externe (3rd), Compte Adhérent (4th), e-liquidation@ (5th), then E@syPaiement's « Profils ». A
+# teleservice added to realm/ comes after them.
+BROCHURE_ORDER = ("teledeclaration-interne", "teledeclaration-externe", "compte-adherent", "eliquidation",
+                  "easypaiement")
 
 
 @functools.cache
@@ -53,12 +56,12 @@ def _tabs(catalogue: Catalogue) -> tuple[Tab, ...]:
         kinds = [(f"{t.client_id}-{kind}", kind) for kind in USER_TYPES] if t.declares else [(t.client_id, None)]
         out += [Tab(slug, TAB_LABELS.get(slug, f"{t.name} {kind}" if kind else t.name), t.client_id, kind,
                     t.chooses_powers, t.declares) for slug, kind in kinds]
-    return tuple(out)
+    rank = {slug: i for i, slug in enumerate(BROCHURE_ORDER)}
+    return tuple(sorted(out, key=lambda tab: rank.get(tab.slug, len(rank))))
 
 
 def tabs() -> tuple[Tab, ...]:
-    """The orange bar of the brochure, from realm/'s teleservices (Télédéclaration interne/externe, Compte
-    Adhérent, E@syPaiement, e-liquidation@)."""
+    """The teleservices of the brochure's orange bar, in its order, from realm/'s teleservices."""
     return _tabs(core_services().catalogue)
 
 
@@ -69,12 +72,12 @@ def tab(slug: str) -> Tab:
 def power_labels(teleservice: str) -> list[tuple[str, str]]:
     """The teleservice's powers as (role, label) choices."""
     t = core_services().catalogue[teleservice]
-    return [(p, POWER_LABELS.get(p) or t.description(p)) for p in t.powers]
+    return [(p, say(power_label(p)) if p in POWER_LABELS else t.description(p)) for p in t.powers]
 
 
 @bp.app_context_processor
 def labels() -> dict:
-    return {"TABS": tabs(), "POWER_LABELS": POWER_LABELS}
+    return {"TABS": tabs()}
 
 
 def adherent() -> str:
@@ -95,22 +98,25 @@ def tab_of(user: users.TeleserviceUser) -> Tab:
     return next((t for t in matching if t.user_type == (user.access.user_type or "interne")), matching[0])
 
 
-def _the_adherent() -> adherents.Adherent:
-    return adherents.get_adherent(gateway(), core_services(), actor(), adherent())
-
-
 def _categories() -> tuple[str, ...]:
     return adherents.active_categories(gateway(), core_services(), actor(), adherent())
 
 
 @bp.get("/")
 def dashboard():
+    """« Informations générales »: the company, its E@syPaiement confirmations, its users per teleservice (where to
+    start, at the first visit)."""
+    return _render_home()
+
+
+def _render_home(form: ConfirmationsForm | None = None, status: int = 200):
     adh, by_service = users.overview(gateway(), core_services(), actor(), adherent())
     by_tab = {t.slug: [] for t in tabs()}
     for items in by_service.values():
         for u in items:
             by_tab[tab_of(u).slug].append(u)
-    return render_template("delegate/dashboard.html", adh=adh, by_tab=by_tab)
+    form = form or ConfirmationsForm(data={"confirmations": str(adh.confirmations)})
+    return render_template("delegate/dashboard.html", adh=adh, by_tab=by_tab, form=form), status
 
 
 @bp.get("/t/<slug>", endpoint="tab")
@@ -294,8 +300,12 @@ def change_state():
 
 @bp.route("/parametres", methods=["GET", "POST"])
 def settings_page():
-    adh = _the_adherent()
-    form = ConfirmationsForm(data={"confirmations": str(adh.easypaiement_confirmations)})
+    """The E@syPaiement confirmations, a form of « Informations générales » (where a GET leads)."""
+    if request.method == "GET":
+        return redirect(url_for("delegate.dashboard", _anchor="easypaiement-confirmations"))
+    # Read with the delegate's own token first: Keycloak refuses another adherent before the service account writes.
+    users.overview(gateway(), core_services(), actor(), adherent())
+    form = ConfirmationsForm()
     if form.validate_on_submit():
         try:
             # The one delegate write Keycloak cannot confine: a group attribute needs the Groups `manage` scope,
@@ -310,15 +320,16 @@ def settings_page():
                 apply_errors(form, exc)
         else:
             flash(_("Informations générales enregistrées."), "ok")  # the banner says what is still missing
-            return redirect(url_for("delegate.settings_page"))
-    return render_template("delegate/settings.html", adh=adh, form=form), 422 if form.errors else 200
+            return redirect(url_for("delegate.dashboard"))
+    return _render_home(form, 422 if form.errors else 200)
 
 
 @bp.get("/journal")
 def journal():
-    _the_adherent()  # read with the delegate's own token first: Keycloak refuses another adherent
+    # The adherent read with the delegate's own token first (Keycloak refuses another's): the banner's read.
+    users.overview(gateway(), core_services(), actor(), adherent())
     events = trail.events(core_services().db, adherent=adherent(), limit=300)
-    return render_template("delegate/journal.html", events=events)
+    return render_template("delegate/journal.html", events=events, teleservices=teleservice_names())
 
 
 @bp.get("/logins")

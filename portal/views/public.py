@@ -7,7 +7,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from provisioner import adherents, subscriptions
+from provisioner import adherents, subscriptions, users
+from provisioner.tree import AdherentState
 from provisioner.errors import InputError, NotFound, RuleViolation
 from portal import documents, summary_links
 from portal.forms import SubscriptionForm, apply_errors, cleaned
@@ -22,7 +23,8 @@ LETTERS = {slug: letter.title for slug, letter in documents.LETTERS.items()}
 
 @bp.get("/")
 def home():
-    return render_template("public/home.html", letters=LETTERS)
+    return render_template("public/home.html", letters=LETTERS,
+                           teleservices=[t for t in core_services().catalogue if t.url])
 
 
 @bp.get("/favicon.ico")
@@ -103,20 +105,20 @@ def summary_pdf(token: str):
     return documents.pdf_response(documents.summary_pdf(sub), f"abonnement-{sub.adherent}.pdf")
 
 
-def _letter_prefill() -> tuple[adherents.Adherent | None, dict | None, dict]:
-    """A logged-in delegate's approved adherent, its user and the letter's values (``documents.letter_values``);
-    (None, user, {}) for anyone else: a blank letter."""
+def _letter_prefill() -> tuple[AdherentState | None, dict | None, dict]:
+    """A logged-in delegate's approved adherent (one read of its tree, with the delegate's own token), its user and
+    the letter's values (``documents.letter_values``); (None, user, {}) for anyone else: a blank letter."""
     user = g.get("user")
     if not (user and "delegate" in user["roles"] and user.get("adherent")):
         return None, user, {}
     g.space = "delegate"
     try:
-        adherent = adherents.get_adherent(gateway(), core_services(), actor(), user["adherent"])
+        adherent = users.overview(gateway(), core_services(), actor(), user["adherent"])[0]
     except (NotFound, RuleViolation):  # not approved yet: a blank letter
         return None, user, {}
     # Under its own token a delegate does not read its own account: its e-mail comes from its term in our database.
     terms = adherents.delegate_history(core_services(), actor(), adherent.numero)
-    email = adherent.delegate_email or next((t.email for t in reversed(terms) if t.until is None), None)
+    email = next((t.email for t in reversed(terms) if t.until is None), None)
     return adherent, user, documents.letter_values(adherent, user.get("name"), email)
 
 

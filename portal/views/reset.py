@@ -18,6 +18,8 @@ from portal.services import core_services, services
 bp = Blueprint("reset", __name__, url_prefix="/mot-de-passe-oublie")
 link_bp = Blueprint("password_link", __name__, url_prefix=password_links.PATH.rstrip("/"))
 VERIFIED_FOR = 600  # seconds between correct answers and the new password
+REFUSED_BY_KEYCLOAK = Message("Ce mot de passe est refusé (par exemple, il a déjà servi récemment) : choisissez-en un "
+                              "autre.", "This password is refused (for example, it was used recently): choose another.")
 LOGIN_PREFILL_MAX = 64  # a pre-filled login longer than any username is cut, never echoed whole
 
 
@@ -39,6 +41,9 @@ def start():
                                               request.remote_addr or "?")
             except password_reset.ResetLocked as exc:
                 return _locked(exc)
+            except password_reset.ResetByLetter as exc:  # a delegate's numéro: its reset is the signed letter
+                apply_errors(form, exc)
+                return render_template("reset/start.html", form=form, by_letter=True), 422
             session["reset"] = {"login": ch.login, "questions": list(ch.questions)}
             return redirect(url_for("reset.questions"))
     elif request.method == "GET" and not form.login.data:
@@ -79,14 +84,16 @@ def new_password():
     form = ResetPasswordForm()
     if form.validate_on_submit():
         try:
-            password_reset.set_new_password(services().service_gateway(), core_services(), state["user_id"],
-                                            form.password.data or "", form.password_confirm.data or "")
+            teleservice = password_reset.set_new_password(services().service_gateway(), core_services(),
+                                                          state["user_id"], form.password.data or "",
+                                                          form.password_confirm.data or "")
         except ValidationError as exc:
             apply_errors(form, exc)
-        except KeycloakRejected as exc:
-            form.password.errors = [str(exc)]
+        except KeycloakRejected:
+            form.password.errors = [say(REFUSED_BY_KEYCLOAK)]
         else:
             session.pop("reset", None)
+            session["reset_done"] = teleservice  # where the user logs in now (the done page leads there)
             return redirect(url_for("reset.done"))
     policy = core_services().password_policy
     return render_template("reset/new.html", form=form, login=state["login"], policy=policy), \
@@ -95,7 +102,11 @@ def new_password():
 
 @bp.get("/termine")
 def done():
-    return render_template("reset/done.html")
+    """Done: back to the user's own teleservice (one login, one teleservice), else every teleservice."""
+    catalogue = core_services().catalogue
+    own = session.get("reset_done")
+    listed = [catalogue[own]] if own in catalogue else list(catalogue)
+    return render_template("reset/done.html", teleservices=[t for t in listed if t.url])
 
 
 @link_bp.route("/<token>", methods=["GET", "POST"])

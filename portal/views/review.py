@@ -7,9 +7,9 @@ from flask import Blueprint, Flask, Response, abort, flash, g, redirect, render_
 from flask_babel import gettext as _
 
 from portal.auth import guard_space
-from portal.forms import ActionForm
+from portal.forms import ActionForm, CloseReviewForm, OpenReviewForm, apply_errors, clean
 from portal.i18n import say
-from portal.services import actor, core_services, gateway
+from portal.services import actor, core_services, gateway, teleservice_names
 from portal.views import delegate
 from provisioner import reviews
 from provisioner.errors import InputError
@@ -66,11 +66,52 @@ def campaigns():
     return render_template("review/auditor_list.html", campaigns=listed)
 
 
+@auditor_bp.route("/nouvelle", methods=["GET", "POST"])
+def open_campaign():
+    """The security team opens a campaign: the snapshot of the users in scope is taken at once."""
+    form = OpenReviewForm()
+    if form.validate_on_submit():
+        try:
+            c = reviews.open_campaign(gateway(), core_services(), actor(), clean(form.name.data), form.deadline.data,
+                                      form.on_deadline.data or "", clean(form.reminder_days.data), form.listed())
+        except InputError as exc:
+            apply_errors(form, exc)
+        else:
+            flash(_("Campagne « %(name)s » ouverte : %(n)s utilisateur(s) à revoir.", name=c.name,
+                    n=len(reviews.items(core_services(), c.id))), "ok")
+            return redirect(url_for("review_audit.campaign", campaign_id=c.id))
+    return render_template("review/auditor_open.html", form=form), 422 if form.errors else 200
+
+
 @auditor_bp.get("/<int:campaign_id>")
 def campaign(campaign_id: int):
+    return _render_campaign(campaign_id)
+
+
+def _render_campaign(campaign_id: int, form: CloseReviewForm | None = None, status: int = 200):
     c = reviews.get_campaign(core_services(), campaign_id)
-    return render_template("review/auditor_campaign.html", c=c,
-                           rows=reviews.completion(reviews.items(core_services(), c.id)))
+    found = reviews.items(core_services(), c.id)
+    return render_template("review/auditor_campaign.html", c=c, rows=reviews.completion(found),
+                           pending=sum(i.pending for i in found), form=form or CloseReviewForm()), status
+
+
+@auditor_bp.post("/<int:campaign_id>/cloture")
+def close_campaign(campaign_id: int):
+    """Close now: what the deadline does is done to the users nobody reviewed (before it: confirmed by the box)."""
+    form = CloseReviewForm()
+    if form.validate_on_submit():
+        try:
+            done = reviews.close_campaign(gateway(), core_services(), actor(), campaign_id, force=form.force.data)
+        except InputError as exc:
+            apply_errors(form, exc)
+        else:
+            flash(_("Campagne clôturée : %(d)s utilisateur(s) désactivé(s), %(r)s signalé(s), %(g)s déjà parti(s).",
+                    d=len(done.disabled), r=len(done.reported), g=len(done.gone)), "ok")
+            if done.failed:
+                flash(_("%(n)s utilisateur(s) n'ont pas pu être désactivés (Keycloak ne répondait pas) : la campagne "
+                        "reste ouverte ; clôturez-la de nouveau pour finir.", n=len(done.failed)), "error")
+            return redirect(url_for("review_audit.campaign", campaign_id=campaign_id))
+    return _render_campaign(campaign_id, form, 422)
 
 
 @auditor_bp.get("/<int:campaign_id>.csv")
@@ -87,5 +128,6 @@ def export_csv(campaign_id: int):
 @auditor_bp.get("/<int:campaign_id>.html")
 def export_html(campaign_id: int):
     c = reviews.get_campaign(core_services(), campaign_id)
-    return Response(reviews.render_html(c, reviews.items(core_services(), c.id)), mimetype="text/html",
+    return Response(reviews.render_html(c, reviews.items(core_services(), c.id), teleservice_names()),
+                    mimetype="text/html",
                     headers={"Content-Disposition": f'attachment; filename="revue-{c.id}.html"'})

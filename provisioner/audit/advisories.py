@@ -16,7 +16,7 @@ import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from provisioner.errors import RealmSpecError
+from provisioner.errors import Message as M, RealmSpecError
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 EXPOSURES = ("fixed", "mitigated", "not-exposed")
@@ -144,86 +144,103 @@ ADMINISTRATION = ("realm-admin", "manage-realm", "manage-clients", "create-clien
 REFRESH_GUARD = "cimr-refresh-token-once"
 
 
-def _reset_off(f: SecurityFacts) -> list[str]:
-    return ["resetPasswordAllowed is true: Keycloak's own reset-credentials flow answers anyone"] \
-        if f.reset_password_allowed else []
+def _reset_off(f: SecurityFacts) -> list[M]:
+    return [M("la page « Mot de passe oublié » de Keycloak est ouverte (resetPasswordAllowed) : son parcours répond à "
+              "quiconque", "Keycloak's own « Forgot password » is on (resetPasswordAllowed): its reset-credentials "
+              "flow answers anyone")] if f.reset_password_allowed else []
 
 
-def _no_role_delegation(f: SecurityFacts) -> list[str]:
-    out = [f"permission {p.name!r} delegates roles (resourceType Roles)" for p in f.permissions
-           if p.resource_type == "Roles"]
-    out += [f"the delegate role grants {r}" for r in sorted(f.delegate_roles & {"view-realm", "manage-realm"})]
+def _no_role_delegation(f: SecurityFacts) -> list[M]:
+    out = [M(f"la permission « {p.name} » délègue des rôles", f"permission {p.name!r} delegates roles (resourceType "
+             "Roles)") for p in f.permissions if p.resource_type == "Roles"]
+    out += [M(f"le rôle des personnes déléguées accorde {r}", f"the delegate role grants {r}")
+            for r in sorted(f.delegate_roles & {"view-realm", "manage-realm"})]
     return out
 
 
-def _group_policies_exact(f: SecurityFacts) -> list[str]:
-    return [f"group policy {p.name!r} " + ("extends to subgroups" if p.extends_children else
-                                          f"judges the token claim {p.claim!r}")
+def _group_policies_exact(f: SecurityFacts) -> list[M]:
+    return [M(f"la politique de groupe « {p.name} » " + ("s'étend aux sous-groupes" if p.extends_children else
+                                                         f"juge la revendication « {p.claim} » d'un jeton"),
+              f"group policy {p.name!r} " + ("extends to subgroups" if p.extends_children else
+                                             f"judges the token claim {p.claim!r}"))
             for p in f.group_policies if p.extends_children or p.claim]
 
 
-def _no_registration_conditions(f: SecurityFacts) -> list[str]:
+def _no_registration_conditions(f: SecurityFacts) -> list[M]:
     risky = {"client-updater-source-host", "client-updater-source-groups"}
-    return [f"client policy {p.name!r} uses {', '.join(sorted(risky & set(p.conditions)))}"
+    return [M(f"la politique de clients « {p.name} » se fie à l'origine de la demande "
+              f"({', '.join(sorted(risky & set(p.conditions)))})",
+              f"client policy {p.name!r} uses {', '.join(sorted(risky & set(p.conditions)))}")
             for p in f.client_policies if risky & set(p.conditions)]
 
 
-def _registration_closed(f: SecurityFacts) -> list[str]:
+def _registration_closed(f: SecurityFacts) -> list[M]:
     if f.anonymous_registration_hosts is None:
-        return ["anonymous client registration has no trusted-hosts policy: anyone may register a client"]
-    return [f"anonymous client registration is allowed from {', '.join(f.anonymous_registration_hosts)}"] \
-        if f.anonymous_registration_hosts else []
+        return [M("l'enregistrement anonyme de clients n'est restreint à aucun hôte : tout le monde peut en "
+                  "enregistrer", "anonymous client registration has no trusted-hosts policy: anyone may register a "
+                  "client")]
+    hosts = ", ".join(f.anonymous_registration_hosts)
+    return [M(f"l'enregistrement anonyme de clients est permis depuis {hosts}",
+              f"anonymous client registration is allowed from {hosts}")] if hosts else []
 
 
-def _no_realm_administrators(f: SecurityFacts) -> list[str]:
+def _no_realm_administrators(f: SecurityFacts) -> list[M]:
     found = {who: roles & set(ADMINISTRATION) - f.by_design.get(who, frozenset())
              for who, roles in f.account_admin_roles.items()}
-    return [f"{who} holds {', '.join(sorted(roles))}" for who, roles in sorted(found.items()) if roles]
+    return [M(f"{who} détient {', '.join(sorted(roles))}", f"{who} holds {', '.join(sorted(roles))}")
+            for who, roles in sorted(found.items()) if roles]
 
 
-def _no_identity_providers(f: SecurityFacts) -> list[str]:
-    return [f"identity provider(s) {', '.join(f.identity_providers)}"] if f.identity_providers else []
+def _no_identity_providers(f: SecurityFacts) -> list[M]:
+    names = ", ".join(f.identity_providers)
+    return [M(f"fournisseur(s) d'identité : {names}", f"identity provider(s) {names}")] if names else []
 
 
-def _organizations_off(f: SecurityFacts) -> list[str]:
-    return ["organizations are enabled"] if f.organizations_enabled else []
+def _organizations_off(f: SecurityFacts) -> list[M]:
+    return [M("les organisations sont activées", "organizations are enabled")] if f.organizations_enabled else []
 
 
-def _exact_redirect_uris(f: SecurityFacts) -> list[str]:
-    return [f"{client} redirects to {', '.join(u for u in uris if '*' in u)}"
-            for client, uris in sorted(f.redirect_uris.items()) if any("*" in u for u in uris)]
+def _exact_redirect_uris(f: SecurityFacts) -> list[M]:
+    wild = {client: ", ".join(u for u in uris if "*" in u) for client, uris in sorted(f.redirect_uris.items())}
+    return [M(f"{client} redirige vers {uris}", f"{client} redirects to {uris}") for client, uris in wild.items() if uris]
 
 
-def _admin_groups_closed(f: SecurityFacts) -> list[str]:
+def _admin_groups_closed(f: SecurityFacts) -> list[M]:
     """No group a delegate manages confers a realm-management role, and no group confers one that a holder of
     manage-users lacks: joining it (CVE-2026-94000) would hand it over."""
-    out = [f"{path} confers {', '.join(sorted(roles))}, and delegates manage its members"
+    out = [M(f"{path} confère {', '.join(sorted(roles))}, et une personne déléguée en gère les membres",
+             f"{path} confers {', '.join(sorted(roles))}, and delegates manage its members")
            for path, roles in sorted(f.group_admin_roles.items()) if path.startswith(ADHERENTS_PREFIX) and roles]
     holders = {who: roles for who, roles in f.account_admin_roles.items() if "manage-users" in roles}
     for path, roles in sorted(f.group_admin_roles.items()):
         for who, held in sorted(holders.items()):
             if roles - held and "realm-admin" not in held:
-                out.append(f"{path} confers {', '.join(sorted(roles - held))}: {who} (manage-users) can join it")
+                more = ", ".join(sorted(roles - held))
+                out.append(M(f"{path} confère {more} : {who} (manage-users) peut s'y ajouter",
+                             f"{path} confers {more}: {who} (manage-users) can join it"))
     return out
 
 
-def _no_reset_password_denial(f: SecurityFacts) -> list[str]:
-    return [f"permission {p.name!r} denies reset-password on {p.resource_type}" for p in f.permissions
+def _no_reset_password_denial(f: SecurityFacts) -> list[M]:
+    return [M(f"la permission « {p.name} » refuse la réinitialisation des mots de passe",
+              f"permission {p.name!r} denies reset-password on {p.resource_type}") for p in f.permissions
             if p.denies and "reset-password" in p.scopes]
 
 
-def _no_auth_flow_enforcer(f: SecurityFacts) -> list[str]:
-    return [f"client policy {p.name!r} picks a login flow (auth-flow-enforcer)" for p in f.client_policies
+def _no_auth_flow_enforcer(f: SecurityFacts) -> list[M]:
+    return [M(f"la politique de clients « {p.name} » impose un parcours de connexion (auth-flow-enforcer)",
+              f"client policy {p.name!r} picks a login flow (auth-flow-enforcer)") for p in f.client_policies
             if p.enabled and "auth-flow-enforcer" in p.executors]
 
 
-def _refresh_token_once(f: SecurityFacts) -> list[str]:
+def _refresh_token_once(f: SecurityFacts) -> list[M]:
     if any(p.enabled and "any-client" in p.conditions and REFRESH_GUARD in p.executors for p in f.client_policies):
         return []
-    return [f"no enabled client policy applies {REFRESH_GUARD} to every client"]
+    return [M(f"aucune politique de clients active n'applique {REFRESH_GUARD} à tous les clients",
+              f"no enabled client policy applies {REFRESH_GUARD} to every client")]
 
 
-CONTROLS: dict[str, Callable[[SecurityFacts], list[str]]] = {
+CONTROLS: dict[str, Callable[[SecurityFacts], list[M]]] = {
     "keycloak-reset-off": _reset_off,
     "no-role-delegation": _no_role_delegation,
     "group-policies-exact": _group_policies_exact,
@@ -245,7 +262,7 @@ class Exposure:
     """An advisory the running Keycloak is affected by, with what leaves it open here (empty: our controls hold)."""
 
     advisory: Advisory
-    problems: tuple[str, ...]
+    problems: tuple[M, ...]
 
 
 def exposures(register: Register, facts: SecurityFacts) -> list[Exposure]:
@@ -256,7 +273,9 @@ def exposures(register: Register, facts: SecurityFacts) -> list[Exposure]:
         if not adv.affects(facts.keycloak_version):
             continue
         if not adv.controls:
-            problems = [f"only an upgrade fixes it ({', '.join(adv.fixed_in) or 'no fix released yet'})"]
+            fixed = ", ".join(adv.fixed_in)
+            problems = [M(f"seule une mise à jour la corrige ({fixed or 'aucune correction publiée'})",
+                          f"only an upgrade fixes it ({fixed or 'no fix released yet'})")]
         else:
             problems = [p for name in adv.controls for p in CONTROLS[name](facts)]
         out.append(Exposure(adv, tuple(problems)))

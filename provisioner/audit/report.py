@@ -293,6 +293,8 @@ class Finding:
     subject: str
     adherent: str | None
     detail: str
+    # The detail in French and English, when the rule says it so itself (the others: provisioner/audit/words.py).
+    said: Message | None = field(default=None, compare=False, repr=False)
 
     @property
     def title(self) -> Message:
@@ -322,7 +324,8 @@ class Report:
         return {"realm": self.realm, "generated_at": self.generated_at.isoformat(),
                 "inactive_days": self.inactive_days, "counts": dict(self.counts), "notes": list(self.notes),
                 "drift": self.drift_note,
-                "findings": [{**plain(f), "title": f.title.en, "title_fr": f.title.fr} for f in self.findings],
+                "findings": [{**{k: v for k, v in plain(f).items() if k != "said"}, "title": f.title.en,
+                              "title_fr": f.title.fr} for f in self.findings],
                 "holdings": [plain(h) for h in self.holdings],
                 "activity": [{k: v for k, v in plain(a).items() if k in SECTIONS["activity"]} for a in self.activity]}
 
@@ -526,21 +529,32 @@ def advisory_findings(register: Register, facts: SecurityFacts) -> list[Finding]
     realm-management role (joining it makes an administrator: CVE-2026-94000)."""
     out: list[Finding] = []
     for e in exposures(register, facts):
-        a = e.advisory
-        fixed = f"fixed in {', '.join(a.fixed_in)}" if a.fixed_in else "no fix released"
+        a, version = e.advisory, facts.keycloak_version
+        fixed = Message(f"corrigée en {', '.join(a.fixed_in)}", f"fixed in {', '.join(a.fixed_in)}") if a.fixed_in \
+            else Message("aucune correction publiée", "no fix released")
         if e.problems:
+            said = Message(f"Keycloak {version} : {a.id} ({fixed.fr}) ; ouverte ici : "
+                           f"{' ; '.join(p.fr for p in e.problems)}",
+                           f"Keycloak {version}: {a.id} ({fixed.en}); open here: {'; '.join(p.en for p in e.problems)}")
             out.append(Finding(a.severity, "keycloak-advisory", a.id, None,
-                               f"Keycloak {facts.keycloak_version}: {a.title} ({fixed}); open here: "
-                               f"{'; '.join(e.problems)}"))
+                               f"Keycloak {version}: {a.title} ({fixed.en}); open here: "
+                               f"{'; '.join(p.en for p in e.problems)}", said))
         else:
-            out.append(_finding("keycloak-advisory-mitigated", a.id, None,
-                                f"Keycloak {facts.keycloak_version}: {a.title} ({fixed}); closed here by "
-                                f"{', '.join(a.controls)}"))
+            said = Message(f"Keycloak {version} : {a.id} ({fixed.fr}) ; neutralisée ici par notre configuration",
+                           f"Keycloak {version}: {a.id} ({fixed.en}); closed here by our configuration")
+            out.append(Finding("info", "keycloak-advisory-mitigated", a.id, None,
+                               f"Keycloak {version}: {a.title} ({fixed.en}); closed here by "
+                               f"{', '.join(a.controls)}", said))
     for path, roles in sorted(facts.group_admin_roles.items()):
         if path.startswith(f"/{ADHERENTS}/"):
-            out.append(_finding("admin-group-delegated", path, _adherent_of_path(path),
-                                f"confers realm-management {', '.join(sorted(roles))}; the adherent's delegate "
-                                "manages its members and can put itself or a new user in it (CVE-2026-94000)"))
+            held = ", ".join(sorted(roles))
+            out.append(Finding(KINDS["admin-group-delegated"][0], "admin-group-delegated", path, _adherent_of_path(path),
+                               f"confers realm-management {held}; the adherent's delegate manages its members and can "
+                               "put itself or a new user in it (CVE-2026-94000)",
+                               Message(f"confère l'administration du realm ({held}) ; la personne déléguée de "
+                                       "l'adhérent en gère les membres et peut s'y ajouter, ou y créer un utilisateur",
+                                       f"confers realm administration ({held}); the member's delegate manages its "
+                                       "members and can join it or create a user in it")))
     return out
 
 

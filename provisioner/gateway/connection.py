@@ -77,10 +77,18 @@ class _Session(requests.Session):
         return settings
 
 
-@functools.cache
+_made = threading.Lock()  # threads may ask for the clients or the loop first at the same time: one of each is made
+
+
 def _clients(pid: int) -> tuple[requests.Session, httpx.AsyncClient]:
     """One requests session (python-keycloak's sync calls) and one httpx client (its async calls) per process: a
     forked worker gets its own, never its parent's sockets."""
+    with _made:
+        return _new_clients(pid)
+
+
+@functools.cache
+def _new_clients(pid: int) -> tuple[requests.Session, httpx.AsyncClient]:
     session = _Session()
     adapter = HTTPAdapter(max_retries=0, pool_connections=POOL, pool_maxsize=POOL)
     for scheme in ("http://", "https://"):
@@ -90,9 +98,15 @@ def _clients(pid: int) -> tuple[requests.Session, httpx.AsyncClient]:
     return session, bulk
 
 
-@functools.cache
 def _loop(pid: int) -> asyncio.AbstractEventLoop:
-    """The process's event loop for python-keycloak's async calls, running in a thread of its own."""
+    """The process's event loop for python-keycloak's async calls, running in a thread of its own (one: an async
+    client used from two loops fails)."""
+    with _made:
+        return _one_loop(pid)
+
+
+@functools.cache
+def _one_loop(pid: int) -> asyncio.AbstractEventLoop:
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, name="keycloak-async", daemon=True).start()
     return loop
@@ -118,7 +132,7 @@ def trust_again() -> None:
     """Forget the cached TLS context and clients: the next ones read the trusted CAs again (SSL_CERT_FILE changed,
     as the production-shape tests and benches do once their local CA exists)."""
     _tls.cache_clear()
-    _clients.cache_clear()
+    _new_clients.cache_clear()
 
 
 class _SharedClients(ConnectionManager):

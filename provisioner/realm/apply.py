@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable
 
 from provisioner.errors import RealmSpecError
@@ -37,14 +38,19 @@ def read_live(gw: Gateway, spec: RealmSpec) -> tuple[dict[Key, Any], set[Key]]:
         live[("user-profile-attribute", attr["name"])] = attr
 
     flows = {f["id"]: f for f in gw.flows()}
-    for flow in flows.values():
-        if flow["alias"].startswith(FLOW_PREFIX):
-            key = ("flow", flow["alias"])
-            live[key] = read_flow(gw, flow)
-            owned.add(key)
+    ours = [f for f in flows.values() if f["alias"].startswith(FLOW_PREFIX)]
+    for flow, read in zip(ours, gw.at_once(*(partial(read_flow, gw, f) for f in ours))):  # independent reads
+        live[("flow", flow["alias"])] = read
+        owned.add(("flow", flow["alias"]))
 
     declared = {c.client_id for c in spec.clients}
     builtin = {b.client_id for b in spec.builtin_clients}
+    # Each declared client's roles and service account's roles: independent reads, made at once.
+    mine = [c for c in all_clients if c["clientId"] in declared and c["clientId"] not in BUILTIN_CLIENTS]
+    roles_of = dict(zip((c["id"] for c in mine), gw.at_once(*(partial(gw.client_roles, c["id"]) for c in mine))))
+    with_sa = [c for c in mine if c.get("serviceAccountsEnabled")]
+    sa_roles = dict(zip((c["id"] for c in with_sa),
+                        gw.at_once(*(partial(_live_service_account_roles, gw, c["id"]) for c in with_sa))))
     for client in all_clients:
         cid = client["clientId"]
         if cid in builtin:
@@ -59,14 +65,14 @@ def read_live(gw: Gateway, spec: RealmSpec) -> tuple[dict[Key, Any], set[Key]]:
         owned.add(("client", cid))
         if cid not in declared:
             continue
-        for role in gw.client_roles(client["id"]):
+        for role in roles_of[client["id"]]:
             live[("client-role", f"{cid}/{role['name']}")] = role
             owned.add(("client-role", f"{cid}/{role['name']}"))
         for mapper in client.get("protocolMappers") or []:
             live[("mapper", f"{cid}/{mapper['name']}")] = mapper
             owned.add(("mapper", f"{cid}/{mapper['name']}"))
         if client.get("serviceAccountsEnabled"):
-            live[("service-account-roles", cid)] = _live_service_account_roles(gw, client["id"])
+            live[("service-account-roles", cid)] = sa_roles[client["id"]]
     scopes = {sc["name"]: sc for sc in gw.client_scopes()}
     for name in ABSENT_CLIENT_SCOPES:  # compared, never owned: present or not
         live[("client-scope", name)] = {"present": name in scopes, "id": (scopes.get(name) or {}).get("id")}
@@ -75,12 +81,17 @@ def read_live(gw: Gateway, spec: RealmSpec) -> tuple[dict[Key, Any], set[Key]]:
             if rep.get("name", "").startswith(CLIENT_POLICY_PREFIX):
                 live[(kind, rep["name"])] = rep
                 owned.add((kind, rep["name"]))
-    for group in spec.groups:
-        found = gw.group_by_path("/" + group.name)
-        if found:
-            roles = sorted(r["name"] for r in gw.group_realm_roles(found.id))
-            live[("group", "/" + group.name)] = {"name": found.name, "id": found.id, "realmRoles": roles}
+    for group, read in zip(spec.groups, gw.at_once(*(partial(_live_group, gw, g.name) for g in spec.groups))):
+        if read:
+            live[("group", "/" + group.name)] = read
     return live, owned
+
+
+def _live_group(gw: Gateway, name: str) -> dict | None:
+    found = gw.group_by_path("/" + name)
+    if found is None:
+        return None
+    return {"name": found.name, "id": found.id, "realmRoles": sorted(r["name"] for r in gw.group_realm_roles(found.id))}
 
 
 def _live_composites(gw: Gateway, role: dict, client_ids: dict[str, str]) -> list[str]:
@@ -100,9 +111,13 @@ def _live_service_account_roles(gw: Gateway, client_uuid: str) -> dict[str, list
 
 
 def read_flow(gw: Gateway, flow: dict) -> dict:
-    """A live flow normalised to the steps of ``realm.plan.browser_flow``."""
+    """A live flow normalised to the steps of ``realm.plan.browser_flow`` (its steps' configs read at once)."""
+    executions = gw.flow_executions(flow["alias"])
+    configured = [ex for ex in executions if ex.get("authenticationConfig")]
+    configs = dict(zip((ex["id"] for ex in configured), gw.at_once(
+        *(partial(gw.authenticator_config, ex["authenticationConfig"]) for ex in configured))))
     steps = []
-    for ex in gw.flow_executions(flow["alias"]):
+    for ex in executions:
         step: dict[str, Any] = {"level": ex["level"]}
         if ex.get("authenticationFlow"):
             step["flow"] = ex["displayName"].rsplit(" ", 1)[-1]
@@ -110,8 +125,7 @@ def read_flow(gw: Gateway, flow: dict) -> dict:
             step["provider"] = ex.get("providerId")
         step["requirement"] = ex["requirement"]
         if ex.get("authenticationConfig"):
-            config = gw.authenticator_config(ex["authenticationConfig"]) or {}
-            step["config"] = config.get("config", {})
+            step["config"] = (configs[ex["id"]] or {}).get("config", {})
         steps.append(step)
     return {"alias": flow["alias"], "description": flow.get("description"), "steps": steps, "id": flow["id"]}
 

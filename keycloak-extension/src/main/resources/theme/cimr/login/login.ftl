@@ -9,10 +9,21 @@
 <#import "field.ftl" as field>
 <#import "buttons.ftl" as buttons>
 <#assign forgotUrl = (realm.getAttribute("cimrForgotPasswordUrl"))!"">
+<#-- One message per situation: Keycloak says "disabled" alike to a teleservice user whose login was disabled and to a
+     delegate (login = its numéro d'adhérent) whose account is not active yet, or no longer. -->
+<#if message?has_content && message.summary == msg("accountDisabledMessage") && ((login.username)!"")?matches("[0-9]{4,10}")>
+    <#global message = {"type": "error", "summary": msg("cimrDelegateAccountDisabled")}>
+</#if>
+<#-- The client's name in the title, never cut at a hyphen (« e-liquidation@ »), with its article when it needs one. -->
+<#if client?? && client.name?has_content>
+    <#assign clientName = advancedMsg(client.name)?replace("-", "\x2011")>
+    <#assign ownTitle = "cimrLoginTitle." + client.clientId>
+    <#assign cimrTitle = (msg(ownTitle, clientName) != ownTitle)?then(msg(ownTitle, clientName), msg("cimrLoginTitle", clientName))>
+</#if>
 <@layout.registrationLayout displayMessage=!messagesPerField.existsError('username','password') displayInfo=true; section>
 <!-- template: login.ftl (cimr) -->
     <#if section = "header">
-        <#if client?? && client.name?has_content>${msg("cimrLoginTitle", advancedMsg(client.name))}<#else>${msg("loginAccountTitle")}</#if>
+        <#if cimrTitle??>${cimrTitle}<#else>${msg("loginAccountTitle")}</#if>
     <#elseif section = "form">
         <div id="kc-form">
           <div id="kc-form-wrapper">

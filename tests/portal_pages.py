@@ -1,0 +1,138 @@
+"""Every page a person of the portal sees, and a company that makes them as hard to show as they get: a long name
+and long e-mail addresses, a user in every teleservice, 2 E@syPaiement confirmations with one validator (the
+banner), an access review waiting for the delegate, refusals in its journal, a pending subscription with a long
+name. The page tests walk these pages (tests/test_portal_pages.py, tests/test_portal_observability.py)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+
+from provisioner import adherents, password_reset, reviews, subscriptions, users
+from provisioner.errors import InputError
+from provisioner.rules import Access
+from provisioner.tenancy import Actor, resolve_actor
+from tests.provisioning import DELEGATE_PASSWORD, login, new_user, subscription_form
+
+LONG_NAME = "Société Marocaine Interprofessionnelle de Confection et de Distribution Textile SARL"
+LONG_EMAIL = "responsable.administration.ressources.humaines@atlas-textile-et-confection.ma"
+LONG_PROVIDER = "Fiduciaire Comptable, Fiscale et Juridique du Grand Casablanca et de sa Région"
+
+
+@dataclass(frozen=True)
+class World:
+    numero: str
+    users: dict[str, users.TeleserviceUser]   # kind -> one of its users
+    campaign: reviews.Campaign
+    pending_subscription: int                 # paper received, long name
+    unpapered_subscription: int               # its signed paper not received yet
+    password: str = DELEGATE_PASSWORD
+
+
+def _user(gw, services, me: Actor, numero: str, kind: str, access: Access, **details) -> users.TeleserviceUser:
+    base = new_user(access=access, login=login(kind[:4]))
+    d = replace(base.details, **details)
+    return users.create_user(gw, services, me, numero, replace(base, details=d))
+
+
+def build_world(gw, services, agent: Actor, auditor: str) -> World:
+    """The company, its users and what waits for each person (through the provisioner's actions)."""
+    form = subscription_form()
+    form = replace(form, company=replace(form.company, raison_sociale=LONG_NAME),
+                   delegate=replace(form.delegate, email=LONG_EMAIL), categories=("cadres", "employes", "ouvriers"))
+    sub = subscriptions.submit_subscription(gw, services, form)
+    subscriptions.receive_paper(services, agent, sub.id)
+    subscriptions.approve_subscription(gw, services, agent, sub.id)
+    n = form.company.numero
+    me = Actor.delegate(n)
+    everyone = ("cadres", "employes", "ouvriers")
+    made = {
+        "interne": _user(gw, services, me, n, "interne", Access("teledeclaration", ("fichier-preetabli",
+                         "formulaire-saisie"), "interne", None, everyone), nom="El Idrissi-Benkirane de la Fontaine",
+                         email=LONG_EMAIL.replace("responsable", "declarations")),
+        "externe": _user(gw, services, me, n, "externe", Access("teledeclaration", ("fichier-preetabli",), "externe",
+                                                                LONG_PROVIDER, everyone)),
+        "compte": _user(gw, services, me, n, "compte", Access("compte-adherent", ())),
+        "validateur": _user(gw, services, me, n, "valid", Access("easypaiement", ("ordonnateur", "validateur"))),
+        "eliquidation": _user(gw, services, me, n, "eliq", Access("eliquidation", ())),
+    }
+    # 2 confirmations and one validator: the banner of every delegate page says what is missing.
+    adherents.set_easypaiement_confirmations(gw, services, me, n, 2)
+    # What the journal must say in words: a refused form, a confirmation asked, wrong secret answers, a revocation.
+    try:
+        users.create_user(gw, services, me, n, replace(new_user(), details=replace(new_user().details, email="x@")))
+    except InputError:
+        pass
+    try:
+        users.disable_user(gw, services, me, n, made["validateur"].login)
+    except InputError:
+        pass
+    password_reset.verify_answers(gw, services, made["compte"].login, "203.0.113.7", ["non", "non"])
+    campaign = reviews.open_campaign(gw, services, resolve_actor(gw, auditor), "Revue du premier trimestre",
+                                     datetime.now(timezone.utc) + timedelta(days=20), reviews.DISABLE, "7,1", [n])
+    revoked = next(i for i in reviews.items(services, campaign.id) if i.login == made["eliquidation"].login)
+    reviews.decide(gw, services, me, revoked.id, reviews.REVOKE)
+    other = subscription_form()
+    pending = subscriptions.submit_subscription(gw, services, replace(other, company=replace(
+        other.company, raison_sociale=LONG_NAME), delegate=replace(other.delegate, email=LONG_EMAIL)))
+    subscriptions.receive_paper(services, agent, pending.id)
+    unpapered = subscriptions.submit_subscription(gw, services, subscription_form())
+    return World(n, made, campaign, pending.id, unpapered.id)
+
+
+# Codes where words belong (a French page; e-mail addresses and links are left out before looking, and what a page
+# shows as code on purpose — the CSV columns a file must have — in <code>).
+CODES = {
+    "Python None": r"\bNone\b",
+    "action code": r"\b(?:user|review|subscription|adherent|delegate|password|bulk|mail|client|staff)\.[a-z_]+",
+    "role code": r"\((?:delegate|agent|auditor|user|system|subscriber)\)",
+    "trail key": r"\b(?:subscriber|subscription|campaign|mail|client):",
+    "raw key": r"\b[a-z]+_[a-z_]+\b",
+    "exception": r"\b\w+(?:Error|Violation|Exception)\b|\b(?:NotFound|Conflict|Forbidden|KeycloakRejected|"
+                 r"NeedsConfirmation|NotAllowed|SessionExpired)\b",
+    "teleservice slug": r"\b(?:teledeclaration|compte-adherent|easypaiement|eliquidation)\b",
+    "English": r"\b(?:holds|credentials|deadline|reviewed|refused|pending|disabled|enabled|none|high|medium|low|"
+               r"critical|findings|holdings|activity|keep|revoke|disable|report|closed|since|computed|resumed|"
+               r"the|is|are|not|with|from|has|have|required)\b",
+    "ok": r"(?<![\w.-])ok(?![\w.-])",   # an outcome's code, not part of a login (ok.pwd1234)
+}
+NOT_TEXT = re.compile(r"\S+@\S+|https?://\S+")
+
+
+def codes_in(text: str) -> list[str]:
+    """Each code found in a page's visible text, with what it is and where (the words around it)."""
+    text = NOT_TEXT.sub(" ", text)
+    return [f"{what}: {m.group(0)!r} in …{text[max(0, m.start() - 40):m.end() + 40]!r}…"
+            for what, pattern in CODES.items() for m in re.finditer(pattern, text)][:5]
+
+
+# --- the pages, by person ----------------------------------------------------------------------------------------
+
+def public_pages() -> list[str]:
+    return ["/", "/abonnement", "/mot-de-passe-oublie/", "/telechargements/reinitialisation-mot-de-passe",
+            "/telechargements/reabonnement", "/telechargements/mise-a-jour-email", "/nulle-part"]
+
+
+def delegate_pages(w: World) -> list[str]:
+    u = w.users
+    return ["/delegue/",
+            *[f"/delegue/t/{slug}" for slug in ("teledeclaration-interne", "teledeclaration-externe",
+                                                 "compte-adherent", "easypaiement", "eliquidation")],
+            "/delegue/t/teledeclaration-externe/nouveau", "/delegue/t/easypaiement/nouveau",
+            f"/delegue/utilisateurs/{u['interne'].login}", f"/delegue/utilisateurs/{u['validateur'].login}",
+            f"/delegue/utilisateurs/{u['compte'].login}/modifier", "/delegue/journal",
+            f"/delegue/logins?q={u['externe'].login}", "/delegue/import", "/delegue/revues/",
+            "/telechargements/reabonnement"]
+
+
+def agent_pages(w: World) -> list[str]:
+    return ["/agent/", "/agent/?statut=approved", "/agent/?statut=rejected",
+            f"/agent/abonnements/{w.pending_subscription}", f"/agent/abonnements/{w.unpapered_subscription}",
+            f"/agent/adherents/{w.numero}",
+            f"/agent/adherents/{w.numero}/remplacer", "/agent/courriels", "/agent/adherents/99999999"]
+
+
+def auditor_pages(w: World) -> list[str]:
+    return ["/auditeur/", f"/auditeur/?adherent={w.numero}", "/auditeur/rapport", "/auditeur/revues/",
+            f"/auditeur/revues/{w.campaign.id}", "/auditeur/revues/nouvelle"]
