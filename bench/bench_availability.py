@@ -205,7 +205,7 @@ def run_shape(name: str, delegates_n: int, logins_n: int, faults: list[str], iso
 
     from provisioner.core import Services
     from provisioner.gateway import Gateway
-    from provisioner.realm.spec import load_realm_spec
+    from provisioner.realm.schema import load_realm_spec
     from provisioner.rules import Access
     from provisioner.secret_questions import SecretAnswer
     from provisioner.settings import Settings

@@ -36,7 +36,8 @@ from provisioner.core import Services  # noqa: E402
 from provisioner.errors import KeycloakUnavailable  # noqa: E402
 from provisioner.gateway import Gateway  # noqa: E402
 from provisioner.realm.apply import apply_plan, plan_realm  # noqa: E402
-from provisioner.realm.spec import RealmSpec, load_realm_spec  # noqa: E402
+from provisioner.realm.schema import realm_spec
+from provisioner.realm.schema import load_realm_spec  # noqa: E402
 from provisioner.catalogue import Catalogue  # noqa: E402
 from provisioner.rules import Access  # noqa: E402
 from provisioner.settings import Settings  # noqa: E402
@@ -201,7 +202,7 @@ def main() -> None:
     smtp.start()
     tmp = Path(tempfile.mkdtemp(prefix="bench-bulk-"))
     settings = Settings.from_env(environment(smtp_port, tmp / "bench.db"))
-    spec = RealmSpec.from_settings(settings)
+    spec = realm_spec(settings)
     admin = patiently(lambda: Gateway.as_master_admin(settings))
     try:
         patiently(lambda: apply_plan(admin, spec, plan_realm(admin, spec)))

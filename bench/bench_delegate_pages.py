@@ -36,7 +36,7 @@ from provisioner import adherents, users  # noqa: E402
 from provisioner.core import Services  # noqa: E402
 from provisioner.gateway import Gateway  # noqa: E402
 from provisioner.realm.apply import apply_plan, plan_realm  # noqa: E402
-from provisioner.realm.spec import RealmSpec  # noqa: E402
+from provisioner.realm.schema import realm_spec
 from provisioner.settings import Settings  # noqa: E402
 from provisioner.tenancy import Actor  # noqa: E402
 from tests.ports import free_port  # noqa: E402
@@ -126,7 +126,7 @@ def main() -> None:
                "DELEGATIONS_CLIENT_SECRET": "dev-delegations-secret", "DATABASE_URL": f"sqlite:///{work}/cimr.db",
                "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "PATH": os.environ.get("PATH", "")}
         settings = Settings.from_env(env)
-        spec = RealmSpec.from_settings(settings)
+        spec = realm_spec(settings)
         admin = Gateway.as_master_admin(settings)
         apply_plan(admin, spec, plan_realm(admin, spec))
         services = Services.from_settings(settings, spec)

@@ -35,7 +35,7 @@ from provisioner.core import Services  # noqa: E402
 from provisioner.gateway import Gateway  # noqa: E402
 from provisioner.permissions import repair_all  # noqa: E402
 from provisioner.realm.apply import apply_plan, plan_realm  # noqa: E402
-from provisioner.realm.spec import load_realm_spec  # noqa: E402
+from provisioner.realm.schema import load_realm_spec  # noqa: E402
 from provisioner.settings import Settings  # noqa: E402
 from provisioner.staff import StaffMember, create_staff  # noqa: E402
 from provisioner.tenancy import Actor  # noqa: E402

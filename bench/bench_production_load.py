@@ -43,7 +43,7 @@ from devstack.keycloak_server import KeycloakServer  # noqa: E402
 from devstack.production import ProductionStack, wait_http  # noqa: E402
 from provisioner.core import Services  # noqa: E402
 from provisioner.gateway import Gateway  # noqa: E402
-from provisioner.realm.spec import RealmSpec  # noqa: E402
+from provisioner.realm.schema import realm_spec
 from provisioner.rules import Access  # noqa: E402
 from provisioner.secret_questions import SecretAnswer  # noqa: E402
 from provisioner.settings import Settings  # noqa: E402
@@ -199,7 +199,7 @@ def teleservice_login(shape, settings: Settings, callback: str, login: str, clie
 def run_load(shape, name: str, delegates: int, seconds: float, logins: int) -> dict:
     env = shape.env()
     settings = Settings.from_env(env)
-    spec = RealmSpec.from_settings(settings)
+    spec = realm_spec(settings)
     services = Services.from_settings(settings, spec)
     gw = Gateway.as_service_account(settings)
     t = time.monotonic()

@@ -94,7 +94,7 @@ from provisioner.core import Services  # noqa: E402
 from provisioner.db import Database, audit_events, delegate_history, secret_questions, subscriptions  # noqa: E402
 from provisioner.errors import ProvisionerError  # noqa: E402
 from provisioner.gateway import Gateway  # noqa: E402
-from provisioner.realm.spec import RealmSpec  # noqa: E402
+from provisioner.realm.schema import realm_spec
 from provisioner.rules import Access  # noqa: E402
 from provisioner.secret_questions import hash_answer  # noqa: E402
 from provisioner.settings import Settings  # noqa: E402
@@ -314,7 +314,7 @@ def start(args) -> Ctx:
         from provisioner.gateway import transport
         transport.trust_again()
         settings = Settings.from_env(stack.env())
-        spec = RealmSpec.from_settings(settings)
+        spec = realm_spec(settings)
         return Ctx(args, stack, settings, spec, Services.from_settings(settings, spec),
                    Gateway.as_master_admin(settings), Gateway.as_service_account(settings),
                    Gateway.as_auditor(settings))

@@ -40,9 +40,10 @@ import json, statistics, sys, time
 from provisioner.settings import Settings
 from provisioner.gateway import Gateway
 from provisioner.realm.spec import RealmSpec
+from provisioner.realm.schema import realm_spec
 workload, args = sys.argv[1], json.loads(sys.argv[2])
 settings = Settings.from_env(args["env"])
-spec = RealmSpec.from_settings(settings)
+spec = realm_spec(settings)
 if workload == "audit":
     from provisioner.audit.collect import collect
     from provisioner.audit.report import build_report
@@ -126,7 +127,7 @@ def main() -> int:
     from provisioner.db import Database
     from provisioner.gateway import Gateway
     from provisioner.realm.apply import apply_plan, plan_realm
-    from provisioner.realm.spec import load_realm_spec
+    from provisioner.realm.schema import load_realm_spec
     from provisioner.settings import Settings
 
     realm = f"cimr-bench-transport-{uuid.uuid4().hex[:6]}"

@@ -105,7 +105,7 @@ def _plan(stack, s: requests.Session, base: str, realm: str):
 def login_pages(stack) -> list[str]:
     """The path of the login page of the portal and of each teleservice, as realm/ declares them (a fixed PKCE
     challenge: nobody will redeem a code)."""
-    from provisioner.realm.spec import load_realm_spec
+    from provisioner.realm.schema import load_realm_spec
     from provisioner.settings import Settings
 
     settings = Settings.from_env(stack.env())

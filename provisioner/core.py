@@ -15,6 +15,7 @@ from provisioner.db import Database
 from provisioner.gateway import Gateway
 from provisioner.mailer import Mailer
 from provisioner.realm.spec import PasswordPolicy, RealmSpec
+from provisioner.realm.schema import realm_spec
 from provisioner.settings import Settings
 
 
@@ -36,7 +37,7 @@ class Services:
     @classmethod
     def from_settings(cls, settings: Settings, spec: RealmSpec | None = None) -> "Services":
         """Open the database (tables created); read the password policy and the teleservices from realm/."""
-        spec = spec or RealmSpec.from_settings(settings)
+        spec = spec or realm_spec(settings)
         automation = (functools.cache(lambda: Gateway.as_service_account(settings))
                       if settings.provisioner_client_secret else None)
         return cls(settings, Database(settings.database_url), Mailer.from_settings(settings), spec.password_policy,

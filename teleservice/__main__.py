@@ -13,7 +13,7 @@ import threading
 from werkzeug.serving import make_server
 
 from provisioner.errors import ProvisionerError
-from provisioner.realm.spec import RealmSpec
+from provisioner.realm.schema import realm_spec
 from provisioner.settings import Settings
 from teleservice import create_app
 from teleservice.config import TeleserviceConfig
@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         settings = Settings.from_env()
-        names = args.client_id or [c.client_id for c in RealmSpec.from_settings(settings).teleservices]
+        names = args.client_id or [c.client_id for c in realm_spec(settings).teleservices]
         configs = [TeleserviceConfig.from_env(name) for name in names]
     except ProvisionerError as exc:
         print(f"error: {exc}", file=sys.stderr)

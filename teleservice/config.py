@@ -8,7 +8,7 @@ from typing import Mapping
 from urllib.parse import urlparse
 
 from provisioner.errors import ConfigError
-from provisioner.realm.spec import RealmSpec
+from provisioner.realm.schema import realm_spec
 from provisioner.settings import Settings
 
 
@@ -52,7 +52,7 @@ class TeleserviceConfig:
         """The teleservice ``client_id`` as declared in realm/clients.yaml; raises ConfigError."""
         env = os.environ if env is None else env
         settings = Settings.from_env(env)
-        spec = RealmSpec.from_settings(settings)
+        spec = realm_spec(settings)
         client = next((c for c in spec.teleservices if c.client_id == client_id), None)
         if client is None:
             names = ", ".join(c.client_id for c in spec.teleservices)

@@ -12,7 +12,7 @@ from provisioner.gateway import Gateway
 from devstack.keycloak_server import KeycloakServer
 from provisioner.permissions import repair_all
 from provisioner.realm.apply import apply_plan, plan_realm
-from provisioner.realm.spec import RealmSpec
+from provisioner.realm.schema import realm_spec
 from provisioner.settings import PROJECT_ROOT, Settings
 from tests.ports import free_port, port_is_free
 
@@ -83,7 +83,7 @@ def settings(test_env: dict[str, str]) -> Settings:
 
 @pytest.fixture(scope="session")
 def spec(settings: Settings):
-    return RealmSpec.from_settings(settings)
+    return realm_spec(settings)
 
 
 @pytest.fixture(scope="session")

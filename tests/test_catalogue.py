@@ -16,7 +16,7 @@ from provisioner.audit.report import Account, AdherentInfo, AuditData, build_rep
 from provisioner.catalogue import Catalogue
 from provisioner.cli import cli
 from provisioner.realm.plan import desired_state
-from provisioner.realm.spec import load_realm_spec
+from provisioner.realm.schema import load_realm_spec
 from provisioner.rules import Access
 from provisioner.settings import PROJECT_ROOT
 from teleservice.config import TeleserviceConfig

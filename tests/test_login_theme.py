@@ -12,7 +12,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from provisioner.realm.spec import RealmSpecError, load_realm_spec
+from provisioner.errors import RealmSpecError
+from provisioner.realm.schema import load_realm_spec
 from provisioner.settings import PROJECT_ROOT
 from tests import people
 from tests.browser_support import SHOTS, Checks, browser, page_width  # noqa: F401  (browser: a fixture)

@@ -9,7 +9,8 @@ import pytest
 from provisioner import rules
 from provisioner.catalogue import Catalogue
 from provisioner.errors import NeedsConfirmation, RuleViolation
-from provisioner.realm.spec import PasswordPolicy, load_realm_spec
+from provisioner.realm.spec import PasswordPolicy
+from provisioner.realm.schema import load_realm_spec
 from provisioner.rules import Access
 from provisioner.secret_questions import normalise
 from provisioner.settings import PROJECT_ROOT

@@ -26,6 +26,7 @@ from provisioner.errors import Forbidden, KeycloakRejected, ProvisionerError
 from provisioner.gateway import Gateway, Role
 from provisioner.permissions import audit_problems, authz_listings, is_ours
 from provisioner.realm.spec import RealmSpec
+from provisioner.realm.schema import realm_spec
 
 CREATION_PREFIXES = ("user.create", "subscription.submit", "staff.create.")
 
@@ -398,7 +399,7 @@ def audit_realm(settings, inactive_days: int = 90, activity_days: int = 30, with
     """Collect with the read-only auditor account and build the report (what the CLI and the portal call)."""
     from provisioner.audit.report import build_report
 
-    spec = RealmSpec.from_settings(settings)
+    spec = realm_spec(settings)
     gw = gw or Gateway.as_auditor(settings)
     data = collect(gw, Database(settings.database_url), spec, activity_days=activity_days, with_drift=with_drift)
     return build_report(data, inactive_days=inactive_days,

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import click
 import yaml
 
+from provisioner.realm.schema import realm_spec
 from provisioner.db import UNREACHABLE
 from provisioner.errors import DatabaseUnavailable, InputError, Message, ProvisionerError, ValidationError
 from provisioner.settings import Settings
@@ -93,9 +94,8 @@ class Context:
     def catalogue(self):
         """realm/'s teleservices (provisioner.catalogue)."""
         from provisioner.catalogue import Catalogue
-        from provisioner.realm.spec import RealmSpec
 
-        return Catalogue.from_spec(RealmSpec.from_settings(self.settings))
+        return Catalogue.from_spec(realm_spec(self.settings))
 
     def emit(self, human: Any, machine: Any = None) -> None:
         if self.as_json:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from provisioner.realm.schema import realm_spec
 from provisioner.cli.base import Run, cli, verb
 
 
@@ -41,13 +42,12 @@ def client_rotate_secret(run: Run, client_id: str, output: str | None) -> None:
     master-realm admin (KEYCLOAK_ADMIN_USER / KEYCLOAK_ADMIN_PASSWORD), like plan/apply."""
     from provisioner.client_secrets import rotate_client_secret
     from provisioner.gateway import Gateway
-    from provisioner.realm.spec import RealmSpec
     from provisioner.tenancy import Actor
 
     admin_user, _ = run.settings.require_admin()
     if output:
         _check_output(output)
-    spec = RealmSpec.from_settings(run.settings)
+    spec = realm_spec(run.settings)
     rotated = rotate_client_secret(Gateway.as_master_admin(run.settings), run.services, spec,
                                    Actor(admin_user, "admin"), client_id)
     machine = {"client_id": client_id, "variable": rotated.variable, "instructions": rotated.instructions()}

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from provisioner.realm.schema import realm_spec
 from provisioner.cli.base import EXIT_FINDINGS, Run, cli, verb
 
 
@@ -24,10 +25,9 @@ def dormant(run: Run, days: int | None, apply_: bool) -> None:
     with --apply they are disabled, their sessions ended, and each delegate told by mail (exit 1 if some could not
     be). Delegates, agents and auditors are never disabled by this (the audit reports them)."""
     from provisioner import dormant as rule
-    from provisioner.realm.spec import RealmSpec
 
     days = days or run.settings.dormant_days
-    spec = RealmSpec.from_settings(run.settings)
+    spec = realm_spec(run.settings)
     found = rule.find(run.gw, run.services, spec.events.retention_days, days)
     lines = "\n".join(_line(d) for d in found)
     if not apply_:

@@ -6,14 +6,14 @@ import sys
 
 import click
 
+from provisioner.realm.schema import realm_spec
 from provisioner.cli.base import EXIT_FINDINGS, Context, cli
 
 
 def _realm(ctx: Context):
     from provisioner.gateway import Gateway
-    from provisioner.realm.spec import RealmSpec
 
-    spec = RealmSpec.from_settings(ctx.settings)
+    spec = realm_spec(ctx.settings)
     return spec, Gateway.as_master_admin(ctx.settings)
 
 

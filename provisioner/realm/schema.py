@@ -14,6 +14,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 from pydantic_core import PydanticCustomError
 
 from provisioner.errors import RealmSpecError
+from provisioner.settings import Settings
 from provisioner.realm import spec
 from provisioner.realm.spec import ADHERENT_CLAIMS, BUILTIN_CLIENT_IDS, CLAIMABLE, FILES, REALM_MANAGEMENT_ROLES
 
@@ -24,8 +25,14 @@ _VAR = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,40}$")
 
 
-def read_realm(directory: Path, realm_name: str, overrides: Mapping[str, str] | None = None) -> spec.RealmSpec:
-    """realm/ as a RealmSpec; ``${NAME}`` is REALM_VAR_NAME (``overrides``), else the default under `variables`."""
+def realm_spec(settings: Settings) -> spec.RealmSpec:
+    """The realm/ of these settings (REALM_DIR), named after their realm, with their REALM_VAR_* variables."""
+    return load_realm_spec(settings.realm_dir, settings.realm, settings.realm_vars)
+
+
+def load_realm_spec(directory: Path, realm_name: str, overrides: Mapping[str, str] | None = None) -> spec.RealmSpec:
+    """realm/ as a RealmSpec; ``${NAME}`` is REALM_VAR_NAME (``overrides``), else the default under `variables`.
+    Raises RealmSpecError naming file, key and problem."""
     raw = {name: _load_yaml(directory / name) for name in FILES}
     declared = raw["realm.yaml"].get("variables") or {}
     if not isinstance(declared, dict):

@@ -4,13 +4,6 @@ schema.py) before anything touches Keycloak."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
-
-from provisioner.errors import RealmSpecError  # noqa: F401 (load_realm_spec raises it; importable from here)
-
-if TYPE_CHECKING:
-    from provisioner.settings import Settings
 
 FILES = ("realm.yaml", "clients.yaml", "user-profile.yaml")
 # Roles of Keycloak's built-in realm-management client that a service account may be given.
@@ -186,22 +179,9 @@ class RealmSpec:
     second_factor: SecondFactor = SecondFactor()
     login_pages: LoginPages | None = None  # None: Keycloak's own pages, untouched
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RealmSpec:
-        """The realm/ of these settings (REALM_DIR), named after their realm, with their REALM_VAR_* variables."""
-        return load_realm_spec(settings.realm_dir, settings.realm, settings.realm_vars)
-
     @property
     def teleservices(self) -> tuple[Client, ...]:
         return tuple(c for c in self.clients if c.kind == "teleservice")
 
     def client(self, client_id: str) -> Client:
         return next(c for c in self.clients if c.client_id == client_id)
-
-
-def load_realm_spec(directory: Path, realm_name: str, overrides: Mapping[str, str] | None = None) -> RealmSpec:
-    """Read realm/ into a RealmSpec; raises RealmSpecError naming file, key and problem."""
-    from provisioner.realm.schema import read_realm  # the YAML's schema (pydantic): imported by whoever reads realm/
-
-    return read_realm(directory, realm_name, overrides)
-

@@ -19,7 +19,7 @@ import pytest
 
 from devstack.production import PREVIOUS_KEYCLOAK_VERSION, NodePorts, ProductionStack
 from provisioner.gateway import Gateway
-from provisioner.realm.spec import RealmSpec
+from provisioner.realm.schema import realm_spec
 from provisioner.settings import PROJECT_ROOT, Settings
 from provisioner.tenancy import Actor
 from tests.ports import free_port, port_is_free
@@ -133,7 +133,7 @@ def node_settings(stack: ProductionStack, settings: Settings, i: int) -> Setting
 
 @pytest.fixture(scope="package")
 def spec(settings: Settings):
-    return RealmSpec.from_settings(settings)
+    return realm_spec(settings)
 
 
 @pytest.fixture(scope="package")

@@ -14,7 +14,7 @@ import pytest
 
 from provisioner.gateway import Gateway
 from provisioner.realm.apply import apply_plan, plan_realm
-from provisioner.realm.spec import RealmSpec
+from provisioner.realm.schema import realm_spec
 from provisioner.settings import Settings
 
 
@@ -26,7 +26,7 @@ def test_env(test_env: dict[str, str]) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def spec(test_env: dict[str, str]):
     settings = Settings.from_env(test_env)
-    return RealmSpec.from_settings(settings)
+    return realm_spec(settings)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 
 from provisioner.errors import UnsafePlan
 from provisioner.realm.plan import compute_plan, desired_state, included
-from provisioner.realm.spec import load_realm_spec
+from provisioner.realm.schema import load_realm_spec
 from provisioner.settings import PROJECT_ROOT
 
 SPEC = load_realm_spec(PROJECT_ROOT / "realm", "cimr")

@@ -16,7 +16,7 @@ import yaml
 from provisioner.errors import RealmSpecError
 from provisioner.realm.apply import apply_plan, plan_realm
 from provisioner.realm.plan import compute_plan, desired_state
-from provisioner.realm.spec import load_realm_spec
+from provisioner.realm.schema import load_realm_spec
 from provisioner.settings import PROJECT_ROOT
 
 SPEC = load_realm_spec(PROJECT_ROOT / "realm", "cimr")

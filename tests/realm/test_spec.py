@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from provisioner.errors import RealmSpecError
-from provisioner.realm.spec import load_realm_spec
+from provisioner.realm.schema import load_realm_spec
 from provisioner.settings import PROJECT_ROOT
 
 
