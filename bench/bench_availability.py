@@ -210,7 +210,8 @@ def run_shape(name: str, delegates_n: int, logins_n: int, faults: list[str], iso
     from provisioner.secret_questions import SecretAnswer
     from provisioner.settings import Settings
     from provisioner.tenancy import Actor
-    from provisioner.users import NewUser, UserDetails, create_user
+    from provisioner.users import create_user
+    from provisioner.teleservice_users import NewUser, UserDetails
 
     state = STATE / name
     from devstack.postgres import PostgresServer

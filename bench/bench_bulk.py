@@ -41,10 +41,11 @@ from provisioner.realm.schema import load_realm_spec  # noqa: E402
 from provisioner.catalogue import Catalogue  # noqa: E402
 from provisioner.rules import Access  # noqa: E402
 from provisioner.settings import Settings  # noqa: E402
-from provisioner.subscriptions import (Company, NewDelegate, Responsable, NewSubscription,  # noqa: E402
+from provisioner.delegates import NewDelegate  # noqa: E402
+from provisioner.subscriptions import (Company, NewSubscription, Responsable,  # noqa: E402
                                        approve_subscription, receive_paper, submit_subscription)
 from provisioner.tenancy import Actor  # noqa: E402
-from provisioner.users import NewUser, UserDetails, user_rep  # noqa: E402
+from provisioner.teleservice_users import NewUser, UserDetails, user_rep  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 PASSWORD = "Bench2026"

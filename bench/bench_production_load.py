@@ -48,7 +48,8 @@ from provisioner.rules import Access  # noqa: E402
 from provisioner.secret_questions import SecretAnswer  # noqa: E402
 from provisioner.settings import Settings  # noqa: E402
 from provisioner.tenancy import Actor  # noqa: E402
-from provisioner.users import NewUser, UserDetails, create_user  # noqa: E402
+from provisioner.users import create_user  # noqa: E402
+from provisioner.teleservice_users import NewUser, UserDetails
 from tests.oidc_flow import pkce_pair  # noqa: E402
 from tests.ports import free_port  # noqa: E402
 from tests.production.conftest import production_stack  # noqa: E402

@@ -98,10 +98,10 @@ from provisioner.realm.schema import realm_spec
 from provisioner.rules import Access  # noqa: E402
 from provisioner.secret_questions import hash_answer  # noqa: E402
 from provisioner.settings import Settings  # noqa: E402
-from provisioner.subscriptions import delegate_rep  # noqa: E402
+from provisioner.delegates import delegate_rep  # noqa: E402
 from provisioner.tenancy import Actor  # noqa: E402
 from provisioner.tree import delegate_group_path  # noqa: E402
-from provisioner.users import NewUser, UserDetails, user_rep  # noqa: E402
+from provisioner.teleservice_users import NewUser, UserDetails, user_rep  # noqa: E402
 from tests.ports import port_is_free  # noqa: E402
 from tests.production.conftest import TELESERVICE_HOST, PortPicker  # noqa: E402
 from tests.provisioning import ANSWERS, DELEGATE_PASSWORD, approved_adherent, make_user, subscription_form  # noqa: E402

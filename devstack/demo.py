@@ -10,6 +10,8 @@ import os
 import sys
 
 from provisioner import core, subscriptions, users
+from provisioner import delegates
+from provisioner import teleservice_users
 from provisioner.errors import ProvisionerError
 from provisioner.gateway import Gateway
 from provisioner.rules import Access
@@ -40,7 +42,7 @@ def seed(settings: Settings, password: str) -> dict[str, str]:
             subscriptions.Company(ADHERENT, "Atlas Textile SARL", "RC 123456", "PAT 654321",
                                   "12 bd Zerktouni, Casablanca", "+212 522 11 22 33", "", "www.atlas-textile.ma"),
             subscriptions.Responsable("Alaoui", "Karim", "Directeur général", "M", "+212 522 11 22 34"),
-            subscriptions.NewDelegate("Bennani", "Salma", "Responsable RH", "salma.bennani@atlas-textile.ma",
+            delegates.NewDelegate("Bennani", "Salma", "Responsable RH", "salma.bennani@atlas-textile.ma",
                                        password, password, "Mme", "+212 522 11 22 35"))
         sub = subscriptions.submit_subscription(gw, services, form)
         subscriptions.receive_paper(services, agent, sub.id)  # the signed paper arrived
@@ -49,8 +51,8 @@ def seed(settings: Settings, password: str) -> dict[str, str]:
     for login, teleservice, powers in (("compta.atlas", "compte-adherent", ()),
                                        ("valid.atlas", "easypaiement", ("validateur",))):
         if gw.user_by_username(login) is None:
-            users.create_user(gw, services, delegate, ADHERENT, users.NewUser(
-                login, users.UserDetails("Tazi", "Yasmine", f"{login}@atlas-textile.ma", "Mme", "Comptable"),
+            users.create_user(gw, services, delegate, ADHERENT, teleservice_users.NewUser(
+                login, teleservice_users.UserDetails("Tazi", "Yasmine", f"{login}@atlas-textile.ma", "Mme", "Comptable"),
                 Access(teleservice, powers), password, password, ANSWERS))
     return {"delegate": ADHERENT, "agent": AGENT, "auditor": AUDITOR, "users": "compta.atlas, valid.atlas"}
 

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 
 from provisioner import easypaiement, rules
 from provisioner.trail import audited
 from provisioner.core import Services
 from provisioner.db import delegate_history as history_table
-from provisioner.errors import KeycloakRejected, Message, NotFound, RuleViolation
-from provisioner.gateway import Gateway, User
+from provisioner.errors import KeycloakRejected, Message, RuleViolation
+from provisioner.gateway import Gateway
 from provisioner import outbox, password_links
 from provisioner.mailer import notice_mail
-from provisioner.subscriptions import NewDelegate, validate_delegate
+from provisioner.delegates import (DelegateTerm, NewDelegate, delegate_account, in_office, record_new_term,
+                                   replaced_rep, update_open_term, validate_delegate)
 from provisioner.tenancy import Actor, require_adherent, require_agent
-from provisioner.tree import ACTIVE, SUSPENDED, Member, adherent_members, adherent_state, require_active
+from provisioner.rules import password_refused
+from provisioner.tree import (ACTIVE, SUSPENDED, Member, adherent_accounts, adherent_members, adherent_state,
+                              require_active, set_enabled)
 
 
 @dataclass(frozen=True)
@@ -31,20 +34,6 @@ class Adherent:
     delegate_email: str | None
     delegate_enabled: bool
     terminated_at: datetime | None = None  # résiliation (provisioner/termination.py)
-
-
-@dataclass(frozen=True)
-class DelegateTerm:
-    """One row of the delegate history: who was delegate of the adherent, from when to when."""
-
-    user_id: str
-    civilite: str | None
-    nom: str | None
-    prenom: str | None
-    email: str | None
-    since: datetime
-    until: datetime | None
-    ended_by: str | None
 
 
 def get_adherent(gw: Gateway, services: Services, actor: Actor, numero: str) -> Adherent:
@@ -63,25 +52,6 @@ def active_categories(gw: Gateway, services: Services, actor: Actor, numero: str
     as its delegate's listing."""
     require_adherent(actor, numero, numero)
     return adherent_members(gw, numero)[0].categories
-
-
-def delegate_account(gw: Gateway, numero: str) -> User:
-    """The delegate account of an approved adherent (username = numero); NotFound when there is none."""
-    adherent_state(gw, numero)  # an approved adherent
-    user = gw.user_by_username(numero)
-    if user is None or user.attr("adherent") != numero:
-        raise NotFound(f"no delegate account for adherent {numero}")
-    return user
-
-
-def password_refused(exc: KeycloakRejected) -> RuleViolation:
-    """Keycloak's final word on a password (e.g. one of the last ones used), as a field message."""
-    text = str(exc)
-    if exc.password_history:
-        return RuleViolation("password", Message("Ce mot de passe a déjà été utilisé récemment : choisissez-en un "
-                                                 "autre.", "This password was used recently: choose another one."))
-    return RuleViolation("password", Message(f"Mot de passe refusé par Keycloak : {text}",
-                                             f"Password refused by Keycloak: {text}"))
 
 
 def reset_delegate_password(gw: Gateway, services: Services, actor: Actor, numero: str, password: str,
@@ -114,7 +84,7 @@ def change_delegate_email(gw: Gateway, services: Services, actor: Actor, numero:
         entry.before, entry.after = {"email": rep.get("email")}, {"email": email}
         rep["email"], rep["emailVerified"] = email, True
         gw.update_user(user.id, rep)
-        _update_open_term(services, numero, email=email)
+        update_open_term(services, numero, email=email)
         for to in {entry.before["email"], email} - {None}:
             outbox.post(services, notice_mail(
                 to, numero, f"L'adresse e-mail de l'administrateur des utilisateurs est désormais {email}.",
@@ -122,7 +92,7 @@ def change_delegate_email(gw: Gateway, services: Services, actor: Actor, numero:
 
 
 def replace_delegate(gw: Gateway, services: Services, actor: Actor, numero: str,
-                     new: NewDelegate) -> "password_links.Mailed | None":
+                     new: NewDelegate) -> password_links.Mailed | None:
     """Agent, réabonnement: the delegate account (username = numero) gets the new person, who chooses its own
     password through a link mailed to it (the agent never handles one); the previous person's password, second
     factor and sessions stop working at once; the history keeps who was delegate when.
@@ -136,9 +106,9 @@ def replace_delegate(gw: Gateway, services: Services, actor: Actor, numero: str,
         user = delegate_account(gw, numero)
         entry.before = {"nom": user.last_name, "prenom": user.first_name, "email": user.email}
         entry.after = new.public()
-        in_office = _in_office(services, numero, new)
-        gw.update_user(user.id, _delegate_rep(gw.user_rep(user.id), new))
-        if in_office:
+        same_person = in_office(services, numero, new)
+        gw.update_user(user.id, replaced_rep(gw.user_rep(user.id), new))
+        if same_person:
             entry.after |= {"details_only": True}
             return None
         for cred in gw.credentials(user.id):  # password, OTP, WebAuthn... of the previous delegate
@@ -146,49 +116,21 @@ def replace_delegate(gw: Gateway, services: Services, actor: Actor, numero: str,
         gw.logout_user(user.id)
         mailed = password_links.mail_delegate_link(services, actor, user.id, numero, new.email)
         entry.after |= {"link_mailed": mailed.sent}
-        _record_new_term(services, numero, user.id, new, actor)
+        record_new_term(services, numero, user.id, new, actor)
         return mailed
 
 
-def _delegate_rep(rep: dict, new: NewDelegate) -> dict:
-    """The account's representation with the new delegate's details (attributes other than theirs kept)."""
-    attrs = {k: v for k, v in (rep.get("attributes") or {}).items()
-             if k not in ("civilite", "fonction", "telephone", "gsm", "fax")}
-    attrs |= {k: [v] for k, v in (("civilite", new.civilite), ("fonction", new.fonction),
-              ("telephone", new.telephone), ("gsm", new.gsm), ("fax", new.fax)) if v}
-    return {**rep, "firstName": new.prenom, "lastName": new.nom, "email": new.email, "emailVerified": True,
-            "attributes": attrs, "requiredActions": []}
-
-
-def _in_office(services: Services, numero: str, new: NewDelegate) -> bool:
-    """Whether the open delegate term is already this person's (same e-mail and name)."""
-    with services.db.connect() as conn:
-        current = conn.execute(select(history_table).where(
-            history_table.c.adherent == numero, history_table.c.until.is_(None))).first()
-    return current is not None and (current.email or "").lower() == new.email.lower() and current.nom == new.nom
-
-
-def _record_new_term(services: Services, numero: str, user_id: str, new: NewDelegate, actor: Actor) -> None:
-    """Close the open delegate term and open the new one, unless a previous run already did."""
-    if _in_office(services, numero, new):
-        return
-    _close_term(services, numero, actor)
-    with services.db.begin() as conn:
-        conn.execute(insert(history_table).values(
-            adherent=numero, user_id=user_id, civilite=new.civilite, nom=new.nom, prenom=new.prenom,
-            email=new.email, since=datetime.now(timezone.utc)))
-
-
-def _close_term(services: Services, numero: str, actor: Actor) -> None:
-    with services.db.begin() as conn:
-        conn.execute(update(history_table).where(history_table.c.adherent == numero, history_table.c.until.is_(None))
-                     .values(until=datetime.now(timezone.utc), ended_by=actor.username))
-
-
-def _update_open_term(services: Services, numero: str, **values: str) -> None:
-    with services.db.begin() as conn:
-        conn.execute(update(history_table).where(history_table.c.adherent == numero, history_table.c.until.is_(None))
-                     .values(**values))
+def send_delegate_link(gw: Gateway, services: Services, actor: Actor, numero: str) -> password_links.Mailed:
+    """Agent: a new link for the current delegate (the first mail did not go out, or the link expired)."""
+    with audited(services.db, actor, "delegate.password_link", numero, numero) as entry:
+        require_agent(actor, numero, numero)
+        user = delegate_account(gw, numero)
+        if not user.email:
+            raise RuleViolation("email", Message("La personne déléguée n'a pas d'e-mail : enregistrez-le d'abord.",
+                                                 "The delegate has no e-mail: record it first."))
+        mailed = password_links.mail_delegate_link(services, actor, user.id, numero, user.email)
+        entry.after = {"mailed": mailed.sent, "expires_at": mailed.expires_at.isoformat()}
+        return mailed
 
 
 def delegate_history(services: Services, actor: Actor, numero: str) -> list[DelegateTerm]:
@@ -201,11 +143,6 @@ def delegate_history(services: Services, actor: Actor, numero: str) -> list[Dele
                 for r in rows]
 
 
-def _members(gw: Gateway, numero: str) -> list[User]:
-    """Every account of the adherent: its teleservice users and its delegate."""
-    return [u for u in gw.users_by_attribute("adherent", numero) if u.attr("adherent") == numero]
-
-
 def suspend_adherent(gw: Gateway, services: Services, actor: Actor, numero: str, reason: str = "") -> int:
     """Agent: status=suspended; every enabled user of the adherent disabled (tagged) and logged out.
     Returns how many accounts were disabled. Re-runnable: a re-run finishes an interrupted suspension."""
@@ -215,9 +152,9 @@ def suspend_adherent(gw: Gateway, services: Services, actor: Actor, numero: str,
         # The status first: while it says suspended, no delegate action goes through.
         gw.set_group_attributes(state.group, {"status": [SUSPENDED]})
         count = 0
-        for user in _members(gw, numero):
+        for user in adherent_accounts(gw, numero):
             if user.enabled:
-                _set_user(gw, user.id, enabled=False, tag=True)
+                set_enabled(gw, user.id, False, suspended=True)
                 count += 1
             gw.logout_user(user.id)
         entry.before, entry.after = {"status": state.status}, {"status": SUSPENDED, "disabled": count}
@@ -231,25 +168,14 @@ def reactivate_adherent(gw: Gateway, services: Services, actor: Actor, numero: s
         require_agent(actor, numero, numero)
         state = adherent_state(gw, numero)
         count = 0
-        for user in _members(gw, numero):
+        for user in adherent_accounts(gw, numero):
             if user.attr("suspended_by_cimr") == "true":
-                _set_user(gw, user.id, enabled=True, tag=False)
+                set_enabled(gw, user.id, True, suspended=False)
                 count += 1
         gw.set_group_attributes(state.group, {"status": [ACTIVE]})
         easypaiement.record(gw, services, numero)  # its validators are back (or not)
         entry.before, entry.after = {"status": state.status}, {"status": ACTIVE, "enabled": count}
         return count
-
-
-def _set_user(gw: Gateway, user_id: str, enabled: bool, tag: bool) -> None:
-    """Enable/disable in one PUT, tagging the accounts a suspension disabled."""
-    rep = gw.user_rep(user_id)
-    attrs = dict(rep.get("attributes") or {})
-    attrs.pop("suspended_by_cimr", None)
-    if tag:
-        attrs["suspended_by_cimr"] = ["true"]
-    rep.update(enabled=enabled, attributes=attrs)
-    gw.update_user(user_id, rep)
 
 
 def set_easypaiement_confirmations(gw: Gateway, services: Services, actor: Actor, numero: str,

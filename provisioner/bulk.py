@@ -20,7 +20,7 @@ from provisioner.rules import VALIDATEUR, Access
 from provisioner.secret_questions import SecretAnswer
 from provisioner.tenancy import Actor, require_adherent
 from provisioner.tree import adherent_state, require_active
-from provisioner.users import NewUser, UserDetails, check_new_user, user_rep
+from provisioner.teleservice_users import NewUser, UserDetails, check_new_user, user_rep
 
 COLUMNS = ("login", "civilite", "nom", "prenom", "fonction", "email", "telephone", "password", "teleservice",
            "powers", "user_type", "provider", "categories", "question1", "answer1", "question2", "answer2",

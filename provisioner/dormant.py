@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from provisioner import clock
 from provisioner import easypaiement, outbox
 from provisioner.core import Services
 from provisioner.errors import ConfigError, ProvisionerError
@@ -61,7 +62,7 @@ def find(gw: Gateway, services: Services, retention: int, days: int | None = Non
     login events (realm/realm.yaml, events.retention_days; `plan` keeps the live realm to it); ConfigError when
     that is shorter than ``days``."""
     days = days or services.settings.dormant_days
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     if retention < days:
         raise ConfigError("DORMANT_DAYS", f"{days} days is longer than the realm keeps login events ({retention} "
                                           "days, realm.events.retention_days): a user who logged in before that "
@@ -86,7 +87,7 @@ def disable(gw: Gateway, services: Services, found: list[DormantUser], days: int
             now: datetime | None = None) -> Outcome:
     """Disable each one (sessions ended, marked with the date), each in the trail; then one mail per delegate."""
     days = days or services.settings.dormant_days
-    today = (now or datetime.now(timezone.utc)).date().isoformat()
+    today = (now or clock.now()).date().isoformat()
     done: list[DormantUser] = []
     failed: list[tuple[DormantUser, str]] = []
     for user in found:

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from provisioner import clock
 from provisioner import rules
 from provisioner.core import Services
 from provisioner.errors import Message, ProvisionerError
@@ -80,7 +81,7 @@ def with_confirmations(gw: Gateway, state: AdherentState, confirmations: int) ->
     (the setting and ``SINCE`` in one update)."""
     validators = len(enabled_validators(gw, state.numero)) if confirmations == 2 else 0
     after = Completeness(confirmations, validators, parse_since(state.group.attr(SINCE)))
-    change = since_attribute(datetime.now(timezone.utc), after) or {}
+    change = since_attribute(clock.now(), after) or {}
     return after, {"easypaiement_confirmations": [str(confirmations)], **change}
 
 
@@ -92,7 +93,7 @@ def record(gw: Gateway, services: Services, numero: str) -> Completeness | None:
     action is not reported as failed. The audit then finds no record and reports an incomplete adherent at once."""
     try:
         state, current = _read(gw, numero)
-        change = since_attribute(datetime.now(timezone.utc), current)
+        change = since_attribute(clock.now(), current)
         if change is not None:
             services.automation_gateway(gw).set_group_attributes(state.group, change)
         return current

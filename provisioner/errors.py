@@ -68,6 +68,11 @@ class KeycloakRejected(ProvisionerError):
         """The password is one of the account's last ones (the policy's passwordHistory)."""
         return self.code == "invalidPasswordHistoryMessage"
 
+    @property
+    def about_password(self) -> bool:
+        """The refusal is about a password (the realm's policy, its history), not about the rest of the request."""
+        return bool(self.code and self.code.startswith("invalidPassword")) or "password" in str(self).lower()
+
 
 # --- Mail (provisioner/mailer.py, provisioner/outbox.py) --------------------------------------------
 

@@ -13,7 +13,7 @@ portal) never send the same mail. Mails never hold a password (provisioner/maile
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Iterable
 
 from sqlalchemy import and_, func, insert, or_, select, update
@@ -24,6 +24,7 @@ from provisioner.errors import MailError, MailServerUnreachable, Message, NotFou
 from provisioner.mailer import Mail, notice_mail
 from provisioner.tenancy import Actor, require_agent
 from provisioner.trail import audited
+from provisioner import clock
 
 if TYPE_CHECKING:
     from provisioner.core import Services
@@ -65,18 +66,13 @@ class FlushResult:
     unsent: int
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite returns naive datetimes; we only ever store UTC.
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
 def _row(r) -> OutboxMail:
-    return OutboxMail(r.id, r.recipient, r.subject, r.adherent, r.created_by, _aware(r.created_at), r.attempts,
-                      _aware(r.last_attempt_at), r.last_error, _aware(r.sent_at))
+    return OutboxMail(r.id, r.recipient, r.subject, r.adherent, r.created_by, clock.aware(r.created_at), r.attempts,
+                      clock.aware(r.last_attempt_at), r.last_error, clock.aware(r.sent_at))
 
 
 _LISTED = (mail_outbox.c.id, mail_outbox.c.recipient, mail_outbox.c.subject, mail_outbox.c.adherent,
@@ -88,7 +84,7 @@ def queue(conn: Connection, mail: Mail, adherent: str | None, created_by: str | 
     """Write a mail in the caller's transaction (it commits or rolls back with the action); returns its id."""
     return conn.execute(insert(mail_outbox).values(
         recipient=mail.to, subject=mail.subject, body=mail.body, adherent=adherent, created_by=created_by,
-        created_at=_now(), attempts=0)).inserted_primary_key[0]
+        created_at=clock.now(), attempts=0)).inserted_primary_key[0]
 
 
 def post(services: "Services", mail: Mail, adherent: str | None, actor: Actor | None) -> OutboxMail:
@@ -169,7 +165,7 @@ def backlog(services: "Services") -> Backlog:
     with services.db.connect() as conn:
         count, oldest = conn.execute(select(func.count(), func.min(mail_outbox.c.created_at))
                                      .where(mail_outbox.c.sent_at.is_(None))).one()
-    age = (_now() - _aware(oldest)).total_seconds() if oldest is not None else 0.0
+    age = (clock.now() - clock.aware(oldest)).total_seconds() if oldest is not None else 0.0
     return Backlog(count, max(age, 0.0))
 
 
@@ -188,7 +184,7 @@ def _unsent_ids(services: "Services", limit: int) -> list[int]:
 def _attempt(services: "Services", mail_id: int) -> bool | MailError | None:
     """Send one mail under a lease: True when sent, the MailError when not, None when it was already sent or
     another sender holds it."""
-    now = _now()
+    now = clock.now()
     free = and_(mail_outbox.c.id == mail_id, mail_outbox.c.sent_at.is_(None),
                 or_(mail_outbox.c.claimed_until.is_(None), mail_outbox.c.claimed_until < now))
     with services.db.begin() as conn:
@@ -207,7 +203,7 @@ def _attempt(services: "Services", mail_id: int) -> bool | MailError | None:
         return exc
     with services.db.begin() as conn:
         conn.execute(update(mail_outbox).where(mail_outbox.c.id == mail_id).values(
-            sent_at=_now(), last_error=None, claimed_until=None))
+            sent_at=clock.now(), last_error=None, claimed_until=None))
     return True
 
 

@@ -14,18 +14,16 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, select, update
 
 from provisioner.core import Services
 from provisioner.db import password_links
-from provisioner.errors import KeycloakRejected, MailError, Message, RuleViolation
-from provisioner.gateway import Gateway
+from provisioner.errors import MailError, Message, RuleViolation
 from provisioner.mailer import Mail
-from provisioner.rules import check_password_pair, raise_if
-from provisioner.tenancy import Actor, require_agent
-from provisioner.trail import audited
+from provisioner.tenancy import Actor
+from provisioner import clock
 
 LINK_HOURS = 72
 PATH = "/mot-de-passe/choisir/"
@@ -64,28 +62,24 @@ class Mailed:
         return self.error is None
 
 
-def _hash(token: str) -> str:
+def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)  # SQLite gives naive datetimes back
 
 
 def issue(services: Services, actor: Actor, user_id: str, login: str, adherent: str | None,
           purpose: str = DELEGATE, hours: int = LINK_HOURS) -> tuple[str, datetime]:
     """A new link for this account (the older unused ones stop working); returns the token and its expiry."""
-    token, now = secrets.token_urlsafe(32), _now()
+    token, now = secrets.token_urlsafe(32), clock.now()
     expires = now + timedelta(hours=hours)
     with services.db.begin() as conn:
         conn.execute(delete(password_links).where(password_links.c.user_id == user_id,
                                                   password_links.c.used_at.is_(None)))
         conn.execute(insert(password_links).values(
-            token_hash=_hash(token), user_id=user_id, login=login, adherent=adherent, purpose=purpose,
+            token_hash=token_hash(token), user_id=user_id, login=login, adherent=adherent, purpose=purpose,
             created_by=actor.username, created_at=now, expires_at=expires))
     return token, expires
 
@@ -95,10 +89,10 @@ def find(services: Services, token: str) -> Link:
     if not token or len(token) > 100:
         raise LinkInvalid()
     with services.db.connect() as conn:
-        row = conn.execute(select(password_links).where(password_links.c.token_hash == _hash(token))).first()
-    if row is None or row.used_at is not None or _aware(row.expires_at) <= _now():
+        row = conn.execute(select(password_links).where(password_links.c.token_hash == token_hash(token))).first()
+    if row is None or row.used_at is not None or clock.aware(row.expires_at) <= clock.now():
         raise LinkInvalid()
-    return Link(row.user_id, row.login, row.adherent, _aware(row.expires_at))
+    return Link(row.user_id, row.login, row.adherent, clock.aware(row.expires_at))
 
 
 def delegate_link_mail(services: Services, to: str, numero: str, token: str, expires: datetime) -> Mail:
@@ -128,42 +122,18 @@ def mail_delegate_link(services: Services, actor: Actor, user_id: str, numero: s
     return Mailed(expires)
 
 
-def send_delegate_link(gw: Gateway, services: Services, actor: Actor, numero: str) -> Mailed:
-    """Agent: a new link for the current delegate (the first mail did not go out, or the link expired)."""
-    from provisioner.adherents import delegate_account
-
-    with audited(services.db, actor, "delegate.password_link", numero, numero) as entry:
-        require_agent(actor, numero, numero)
-        user = delegate_account(gw, numero)
-        if not user.email:
-            raise RuleViolation("email", Message("La personne déléguée n'a pas d'e-mail : enregistrez-le d'abord.",
-                                                 "The delegate has no e-mail: record it first."))
-        mailed = mail_delegate_link(services, actor, user.id, numero, user.email)
-        entry.after = {"mailed": mailed.sent, "expires_at": mailed.expires_at.isoformat()}
-        return mailed
+def spend(services: Services, token: str) -> None:
+    """Mark the link used; LinkInvalid when another submission spent it first."""
+    with services.db.begin() as conn:
+        spent = conn.execute(update(password_links).where(
+            password_links.c.token_hash == token_hash(token), password_links.c.used_at.is_(None)).values(
+            used_at=clock.now())).rowcount
+    if spent != 1:
+        raise LinkInvalid()
 
 
-def choose_password(gw: Gateway, services: Services, token: str, password: str, password_confirm: str) -> str:
-    """The person behind the link chooses its password (the realm's policy); the link is then spent. Returns the
-    login. Raises LinkInvalid, ValidationError (policy, confirmation) or RuleViolation (Keycloak's history)."""
-    from provisioner.adherents import password_refused
-
-    link = find(services, token)
-    raise_if(check_password_pair(services.password_policy, password, password_confirm, link.login))
-    actor = Actor(link.login, "delegate" if link.adherent == link.login else "user", link.adherent)
-    with audited(services.db, actor, "password.chosen_by_link", link.adherent, link.login):
-        with services.db.begin() as conn:  # spent first: two submissions of one link never both set a password
-            spent = conn.execute(update(password_links).where(
-                password_links.c.token_hash == _hash(token), password_links.c.used_at.is_(None)).values(
-                used_at=_now())).rowcount
-        if spent != 1:
-            raise LinkInvalid()
-        try:
-            gw.set_password(link.user_id, password, temporary=False)
-        except KeycloakRejected as exc:
-            with services.db.begin() as conn:  # the link was not used after all: it works again
-                conn.execute(update(password_links).where(password_links.c.token_hash == _hash(token)).values(
-                    used_at=None))
-            raise password_refused(exc) from None
-        gw.clear_brute_force(link.user_id)
-    return link.login
+def unspend(services: Services, token: str) -> None:
+    """The link works again (the password it was spent on was refused)."""
+    with services.db.begin() as conn:
+        conn.execute(update(password_links).where(password_links.c.token_hash == token_hash(token)).values(
+            used_at=None))

@@ -14,13 +14,14 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, delete, func, insert, select
 
-from provisioner import outbox, secret_questions, trail
+from provisioner import outbox, password_links, secret_questions, trail
 from provisioner.core import Services
-from provisioner.errors import Message, ProvisionerError, RuleViolation
+from provisioner.errors import KeycloakRejected, Message, ProvisionerError, RuleViolation
 from provisioner.gateway import Gateway, User
 from provisioner.mailer import notice_mail
-from provisioner.rules import ADHERENT_RE, check_password_pair, raise_if
+from provisioner.rules import ADHERENT_RE, check_password_pair, password_refused, raise_if
 from provisioner.tenancy import Actor
+from provisioner import clock
 
 MAX_FAILURES_PER_LOGIN = 3
 MAX_FAILURES_PER_ADDRESS = 10
@@ -80,8 +81,6 @@ def _table(services: Services) -> Table:
     return reset_attempts
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _key(login: str) -> str:
@@ -108,7 +107,7 @@ def _decoys(services: Services, login: str) -> tuple[str, ...]:
 
 def check_not_locked(services: Services, login: str, address: str, now: datetime | None = None) -> None:
     """Raise ResetLocked when the login or the address has too many recent failures."""
-    now = now or _now()
+    now = now or clock.now()
     t = _table(services)
     since = now - WINDOW
     with services.db.connect() as conn:
@@ -141,7 +140,7 @@ def verify_answers(gw: Gateway, services: Services, login: str, address: str, an
     user = _eligible(gw, services, login)
     ok = secret_questions.verify(services.db, user.id, answers) if user else _burn(answers)
     with services.db.begin() as conn:
-        conn.execute(insert(_table(services)).values(login=_key(login), address=address, at=_now(), ok=ok))
+        conn.execute(insert(_table(services)).values(login=_key(login), address=address, at=clock.now(), ok=ok))
         if ok:  # a success clears this login's failures
             conn.execute(delete(reset_attempts).where(reset_attempts.c.login == _key(login), ~reset_attempts.c.ok))
     if user:
@@ -180,3 +179,22 @@ def set_new_password(gw: Gateway, services: Services, user_id: str, password: st
     for to in {a for a in (user.email, delegate.email if delegate else None) if a}:
         outbox.post(services, notice_mail(to, adherent or "", fr, en), adherent, actor)  # kept and retried if unsent
     return user.attr("teleservice")
+
+
+
+def choose_password(gw: Gateway, services: Services, token: str, password: str, password_confirm: str) -> str:
+    """The person behind a mailed link (provisioner/password_links.py) chooses its password (the realm's policy); the
+    link is then spent. Returns the login. Raises LinkInvalid, ValidationError (policy, confirmation) or
+    RuleViolation (Keycloak's history)."""
+    link = password_links.find(services, token)
+    raise_if(check_password_pair(services.password_policy, password, password_confirm, link.login))
+    actor = Actor(link.login, "delegate" if link.adherent == link.login else "user", link.adherent)
+    with trail.audited(services.db, actor, "password.chosen_by_link", link.adherent, link.login):
+        password_links.spend(services, token)  # first: two submissions of one link never both set a password
+        try:
+            gw.set_password(link.user_id, password, temporary=False)
+        except KeycloakRejected as exc:
+            password_links.unspend(services, token)  # the link was not used after all: it works again
+            raise password_refused(exc) from None
+        gw.clear_brute_force(link.user_id)
+    return link.login

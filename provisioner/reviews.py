@@ -3,7 +3,8 @@
 An auditor opens a campaign (every approved adherent, or a list of numéros; a deadline; what happens then). Opening
 takes a snapshot of the enabled teleservice users in scope with their teleservice and powers (two bulk reads of our
 Keycloak extension, whatever the number of users). Each delegate then keeps or revokes each of its users: a revoke
-is ``users.disable_user`` (disabled, sessions ended; a departing validator is confirmed by the revoke itself).
+is ``teleservice_users.disable_user`` (disabled, sessions ended; a departing validator is confirmed by the revoke
+itself).
 ``remind`` (cron) mails each delegate with pending items at the campaign's reminder days, each day once per
 adherent. ``close`` (at the deadline, or earlier with ``force``) disables the users nobody reviewed, through the
 provisioner's service account under the closing person's name, or only reports them, as the campaign says.
@@ -26,7 +27,7 @@ from typing import Iterable
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from provisioner import easypaiement, outbox, rules, users
+from provisioner import clock, easypaiement, outbox, rules, teleservice_users
 from provisioner.core import Services
 from provisioner.db import review_campaigns, review_items, review_reminders
 from provisioner.errors import Message, NotAllowed, NotFound, ProvisionerError, RuleViolation, ValidationError
@@ -35,7 +36,8 @@ from provisioner.mailer import notice_mail
 from provisioner.rules import EASYPAIEMENT, M
 from provisioner.tenancy import AUDITOR, DELEGATE, Actor, require_adherent
 from provisioner.trail import audited
-from provisioner.tree import ACTIVE, ADHERENTS
+from provisioner.clock import aware
+from provisioner.tree import ACTIVE, ADHERENTS, adherent_members
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ class Campaign:
 
     def before_deadline(self, now: datetime | None = None) -> bool:
         """Open and its deadline not reached: closing it now is an early close, the security team's to confirm."""
-        return self.open and _now(now) < self.deadline
+        return self.open and (now or clock.now()) < self.deadline
 
 
 @dataclass(frozen=True)
@@ -163,13 +165,8 @@ NOTHING_TO_REVIEW = M("Aucun utilisateur actif à revoir chez les adhérents cho
                       "No enabled user to review at the chosen members.")
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite returns naive datetimes; we only ever store UTC.
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
-def _now(now: datetime | None) -> datetime:
-    return now or datetime.now(timezone.utc)
 
 
 # --- pure ---------------------------------------------------------------------------------------------------
@@ -219,14 +216,14 @@ def parse_deadline(value: datetime | str | None) -> tuple[datetime | None, Messa
     """A deadline as typed: a date YYYY-MM-DD is the end of that day (UTC), an ISO date-time is itself (UTC when it
     has no offset); a datetime is kept. (None, BAD_DEADLINE) when it cannot be read; (None, None) when empty."""
     if value is None or isinstance(value, datetime):
-        return _aware(value), None
+        return aware(value), None
     text = value.strip()
     if not text:
         return None, None
     try:
         if len(text) == 10:
             return datetime.combine(datetime.strptime(text, "%Y-%m-%d").date(), time(23, 59, 59), timezone.utc), None
-        return _aware(datetime.fromisoformat(text)), None
+        return aware(datetime.fromisoformat(text)), None
     except ValueError:
         return None, BAD_DEADLINE
 
@@ -356,14 +353,14 @@ td,th{{border:1px solid #999;padding:.3em .6em;text-align:left}}caption{{font-we
 
 # --- reading ------------------------------------------------------------------------------------------------
 def _campaign(r) -> Campaign:
-    return Campaign(r.id, r.name, r.opened_by, _aware(r.opened_at), _aware(r.deadline), r.on_deadline,
+    return Campaign(r.id, r.name, r.opened_by, aware(r.opened_at), aware(r.deadline), r.on_deadline,
                     parse_reminder_days(r.reminder_days)[0], tuple(r.scope) if r.scope is not None else None,
-                    r.status, _aware(r.closed_at), r.closed_by)
+                    r.status, aware(r.closed_at), r.closed_by)
 
 
 def _item(r) -> Item:
     return Item(r.id, r.campaign_id, r.adherent, r.user_id, r.login, r.teleservice, tuple(r.powers), r.decision,
-                r.decided_by, _aware(r.decided_at), r.closing)
+                r.decided_by, aware(r.decided_at), r.closing)
 
 
 def campaigns(services: Services, status: str | None = None) -> list[Campaign]:
@@ -405,7 +402,7 @@ def open_progress(db) -> list[tuple[Campaign, list[Completion]]]:
 
 def items_to_review(gw: Gateway, services: Services, actor: Actor, adherent: str) -> list[tuple[Campaign, list[Item]]]:
     """The delegate's page: each open campaign with the adherent's items (pending first), with the users' current
-    names (one read of the adherent's tree, ``users.overview``). The tenant check first."""
+    names (one read of the adherent's tree). The tenant check first."""
     with audited(services.db, actor, "review.list", adherent, adherent, read=True):
         require_adherent(actor, adherent, adherent)
         out = []
@@ -415,8 +412,8 @@ def items_to_review(gw: Gateway, services: Services, actor: Actor, adherent: str
                 out.append((c, sorted(mine, key=lambda i: (not i.pending, i.login))))
     if not out:
         return out
-    names = {u.id: f"{u.details.prenom} {u.details.nom}".strip()
-             for listed in users.list_users(gw, services, actor, adherent).values() for u in listed}
+    names = {m.user.id: f"{m.user.first_name or ''} {m.user.last_name or ''}".strip()
+             for m in adherent_members(gw, adherent)[1]}
     return [(c, [replace(i, name=names.get(i.user_id, "")) for i in its]) for c, its in out]
 
 
@@ -443,7 +440,7 @@ def open_campaign(gw: Gateway, services: Services, actor: Actor, name: str, dead
     datetime, or as typed: ``parse_deadline``). ``gw`` reads every user and group (the provisioner's service
     account). ValidationError for a bad field or an adherent not approved or suspended; RuleViolation when nobody is
     to be reviewed; NotAllowed for anyone but an auditor."""
-    now = _now(now)
+    now = now or clock.now()
     deadline, unreadable = parse_deadline(deadline)
     with audited(services.db, actor, "review.open", None, name) as entry:
         require_security_team(actor, "review.open")
@@ -488,8 +485,8 @@ def _one_item(services: Services, item_id: int) -> Item:
 
 def decide(gw: Gateway, services: Services, actor: Actor, item_id: int, decision: str,
            now: datetime | None = None) -> Item:
-    """The delegate's decision on one of its users: keep, or revoke (``users.disable_user``, confirmed: disabled,
-    sessions ended). Only the delegate decides — the review is the company's attestation, which neither a CIMR
+    """The delegate's decision on one of its users: keep, or revoke (``teleservice_users.disable_user``,
+    confirmed: disabled, sessions ended). Only the delegate decides — the review is the company's attestation, which neither a CIMR
     agent nor the security team can give for it (NotAllowed) — for its own adherent's items (TenantViolation),
     once, while the campaign is open (RuleViolation); NotFound for an unknown item."""
     item = _one_item(services, item_id)
@@ -508,14 +505,14 @@ def decide(gw: Gateway, services: Services, actor: Actor, item_id: int, decision
         if decision == REVOKE:
             try:
                 # An explicit decision: a validator's departure is confirmed by it (disable_user's trail says so).
-                users.disable_user(gw, services, actor, item.adherent, item.login, confirmed=True)
+                teleservice_users.disable_user(gw, services, actor, item.adherent, item.login, confirmed=True)
                 entry.detail = "revoked: disabled, sessions ended"
             except NotFound:
                 entry.detail = "revoked: the user no longer exists"
         with services.db.begin() as conn:
             done = conn.execute(update(review_items).where(review_items.c.id == item.id,
                                                            review_items.c.decision.is_(None)).values(
-                decision=decision, decided_by=actor.username, decided_at=_now(now))).rowcount
+                decision=decision, decided_by=actor.username, decided_at=(now or clock.now()))).rowcount
         if not done:  # another request decided meanwhile
             raise RuleViolation("decision", ALREADY_DECIDED)
     return _one_item(services, item_id)
@@ -525,7 +522,7 @@ def remind(gw: Gateway, services: Services, now: datetime | None = None) -> list
     """Cron: mail each delegate with pending items of an open campaign whose reminder day has come; each day is
     claimed (``review_reminders``) before its mail, so it goes once per adherent. One mail stands for every due day
     not sent yet (a missed cron run does not send two)."""
-    now = _now(now)
+    now = now or clock.now()
     out = []
     for c in campaigns(services, OPEN):
         pending: dict[str, int] = {}
@@ -584,7 +581,7 @@ def close_campaign(gw: Gateway, services: Services, actor: Actor, campaign_id: i
     as the campaign says (a user deleted or disabled since the opening is ``gone`` either way); then it is closed
     — unless some could not be disabled (``failed``): it stays open and a re-run finishes. The security team, or the
     scheduled close (SYSTEM, never forced)."""
-    now = _now(now)
+    now = now or clock.now()
     with audited(services.db, actor, "review.close", None, f"campaign:{campaign_id}") as entry:
         if actor.role != SYSTEM_ROLE:
             require_security_team(actor, "review.close")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from email_validator import EmailNotValidError, validate_email
 
 from provisioner.catalogue import Catalogue
-from provisioner.errors import Message, NeedsConfirmation, RuleViolation, ValidationError
+from provisioner.errors import KeycloakRejected, Message, NeedsConfirmation, RuleViolation, ValidationError
 from provisioner.realm.spec import PasswordPolicy
 
 # --- the brochure's payment confirmations (the teleservices themselves: provisioner.catalogue) ----------------
@@ -347,3 +347,13 @@ def check_question_choice(suggested: str | None, own: str | None) -> Message | N
         return M("Choisissez une question proposée ou écrivez la vôtre, pas les deux.",
                  "Pick a suggested question or write your own, not both.")
     return None
+
+
+def password_refused(exc: KeycloakRejected) -> RuleViolation:
+    """Keycloak's final word on a password (e.g. one of the last ones used), as a field message."""
+    text = str(exc)
+    if exc.password_history:
+        return RuleViolation("password", Message("Ce mot de passe a déjà été utilisé récemment : choisissez-en un "
+                                                 "autre.", "This password was used recently: choose another one."))
+    return RuleViolation("password", Message(f"Mot de passe refusé par Keycloak : {text}",
+                                             f"Password refused by Keycloak: {text}"))

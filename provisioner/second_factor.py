@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from provisioner.adherents import delegate_account
+from provisioner.delegates import delegate_account
 from provisioner.core import Services
 from provisioner.gateway import Gateway
 from provisioner import outbox
 from provisioner.mailer import notice_mail
 from provisioner.tenancy import Actor, require_adherent, require_agent, user_of
 from provisioner.trail import audited
-from provisioner.users import TeleserviceUser
+from provisioner.teleservice_users import TeleserviceUser
 
 # Keycloak's credential types that are a second factor (a password is not).
 SECOND_FACTOR_TYPES = frozenset({"otp", "webauthn", "webauthn-passwordless"})

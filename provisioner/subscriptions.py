@@ -3,20 +3,23 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timezone
 
 from sqlalchemy import insert, select, update
 
+from provisioner import clock
 from provisioner import outbox, permissions, rules
 from provisioner.trail import audited
 from provisioner.core import Services
-from provisioner.db import delegate_history, subscriptions
+from provisioner.db import subscriptions
 from provisioner.errors import Conflict, Message, NotFound, RuleViolation, ValidationError
 from provisioner.gateway import Gateway
 from provisioner.mailer import Mail, approval_mail, rejection_mail
 from provisioner.tenancy import Actor, require_agent
-from provisioner.tree import ACTIVE, delegate_group_path, ensure_tree
+from provisioner.delegates import NewDelegate, delegate_rep, open_term, validate_delegate
+from provisioner.tree import ACTIVE, delegate_group_path, ensure_tree, set_enabled
+from provisioner.clock import aware
 
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
 
@@ -44,26 +47,6 @@ class Responsable:
     fax: str = ""
     gsm: str = ""
     email: str = ""
-
-
-@dataclass(frozen=True)
-class NewDelegate:
-    nom: str                    # *
-    prenom: str                 # *
-    fonction: str               # *
-    email: str                  # *
-    password: str = field(repr=False, default="")          # * (handed to Keycloak, never stored)
-    password_confirm: str = field(repr=False, default="")  # *
-    civilite: str = ""
-    telephone: str = ""
-    gsm: str = ""
-    fax: str = ""
-
-    def public(self) -> dict:
-        """The form without its passwords (what we store and audit)."""
-        d = asdict(self)
-        d.pop("password"), d.pop("password_confirm")
-        return d
 
 
 @dataclass(frozen=True)
@@ -123,34 +106,6 @@ def validate_subscription(services: Services, form: NewSubscription) -> None:
     rules.raise_if(errors)
 
 
-def validate_delegate(services: Services, d: NewDelegate, numero: str, with_password: bool = True) -> dict[str, Message]:
-    """The delegate's block of the form; without the password when an agent replaces a delegate (the new one
-    chooses it through a mailed link: provisioner/password_links.py)."""
-    errors = rules.collect({
-        "delegate.civilite": rules.check_civilite(d.civilite),
-        "delegate.nom": rules.check_name(d.nom),
-        "delegate.prenom": rules.check_name(d.prenom),
-        "delegate.fonction": rules.check_text(d.fonction, True, 80),
-        "delegate.email": rules.check_email(d.email),
-        "delegate.telephone": rules.check_phone(d.telephone),
-        "delegate.gsm": rules.check_phone(d.gsm),
-        "delegate.fax": rules.check_phone(d.fax),
-    })
-    if not with_password:
-        return errors
-    pw = rules.check_password_pair(services.password_policy, d.password, d.password_confirm, numero)
-    return errors | {f"delegate.{k}": v for k, v in pw.items()}
-
-
-def delegate_rep(numero: str, d: NewDelegate, enabled: bool) -> dict:
-    """The delegate's Keycloak user, password included (one POST)."""
-    attrs = {"adherent": [numero]} | {k: [v] for k, v in (("civilite", d.civilite), ("fonction", d.fonction),
-                                      ("telephone", d.telephone), ("gsm", d.gsm), ("fax", d.fax)) if v}
-    return {"username": numero, "enabled": enabled, "email": d.email, "emailVerified": True,
-            "firstName": d.prenom, "lastName": d.nom, "attributes": attrs,
-            "credentials": [{"type": "password", "value": d.password, "temporary": False}]}
-
-
 ALREADY_SUBSCRIBED = Message("Cet adhérent a déjà un abonnement en cours ou validé.",
                              "This member already has a pending or approved subscription.")
 
@@ -169,7 +124,7 @@ def submit_subscription(gw: Gateway, services: Services, form: NewSubscription,
         if _open_subscription(services, numero):
             raise RuleViolation("company.numero", ALREADY_SUBSCRIBED)
         _remove_leftover_delegate(gw, services, numero)
-        now = datetime.now(timezone.utc)
+        now = clock.now()
         # The row and the account stand or fall together: the row commits only once Keycloak has the user.
         with services.db.begin() as conn:
             sid = conn.execute(insert(subscriptions).values(
@@ -200,27 +155,24 @@ def _remove_leftover_delegate(gw: Gateway, services: Services, numero: str) -> N
 
 
 def _row_to_subscription(row, sla_hours: int, now: datetime) -> Subscription:
-    submitted, paper = _aware(row.submitted_at), _aware(row.paper_received_at)
-    end = _aware(row.decided_at) if row.decided_at else now
+    submitted, paper = aware(row.submitted_at), aware(row.paper_received_at)
+    end = aware(row.decided_at) if row.decided_at else now
     age = (end - submitted).total_seconds() / 3600
     # CIMR's promise runs from the signed paper's arrival: before it, nothing is late.
     paper_age = None if paper is None else max((end - paper).total_seconds() / 3600, 0.0)
-    return Subscription(row.id, row.adherent, row.status, row.form, submitted, _aware(row.decided_at),
+    return Subscription(row.id, row.adherent, row.status, row.form, submitted, aware(row.decided_at),
                         row.decided_by, row.reason, round(age, 2),
                         row.status == PENDING and paper_age is not None and paper_age > sla_hours,
-                        paper, _aware(row.paper_recorded_at), row.paper_recorded_by,
+                        paper, aware(row.paper_recorded_at), row.paper_recorded_by,
                         None if paper_age is None else round(paper_age, 2))
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite returns naive datetimes; we only ever store UTC.
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
 def list_subscriptions(services: Services, status: str | None = "pending",
                        now: datetime | None = None) -> list[Subscription]:
     """Subscriptions (pending by default), oldest first, with their age and the overdue flag."""
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     q = select(subscriptions).order_by(subscriptions.c.submitted_at, subscriptions.c.id)
     if status:
         q = q.where(subscriptions.c.status == status)
@@ -233,7 +185,7 @@ def get_subscription(services: Services, subscription_id: int) -> Subscription:
         row = conn.execute(select(subscriptions).where(subscriptions.c.id == subscription_id)).first()
     if row is None:
         raise NotFound(f"no subscription {subscription_id}")
-    return _row_to_subscription(row, services.settings.subscription_sla_hours, datetime.now(timezone.utc))
+    return _row_to_subscription(row, services.settings.subscription_sla_hours, clock.now())
 
 
 NOT_PENDING = Message("Cet abonnement a déjà été traité.", "This subscription has already been decided.")
@@ -290,7 +242,7 @@ def receive_paper(services: Services, actor: Actor, subscription_id: int,
             raise RuleViolation("subscription", NOT_PENDING)
         if sub.paper_received_at is not None:
             raise _already_received(sub)
-        now = datetime.now(timezone.utc)
+        now = clock.now()
         received = _received_at(received_on, sub.submitted_at, now)
         with services.db.begin() as conn:
             done = conn.execute(update(subscriptions).where(
@@ -328,19 +280,13 @@ def approve_subscription(gw: Gateway, services: Services, actor: Actor, subscrip
         if delegate is None:
             raise NotFound(f"the delegate account {sub.adherent} is missing")
         gw.add_to_group(delegate.id, gw.group_by_path(delegate_group_path(sub.adherent)).id)
-        _set_enabled(gw, delegate.id, True)
+        set_enabled(gw, delegate.id, True)
         mail_ids = _decide(services, sub, APPROVED, actor, None, approval_mail(
             form["delegate"]["email"], sub.adherent, form["company"]["raison_sociale"], services.settings.portal_url))
-        _open_term(services, sub.adherent, delegate.id, form["delegate"])
+        open_term(services, sub.adherent, delegate.id, form["delegate"])
         entry.before, entry.after = {"status": PENDING}, {"status": APPROVED, "categories": categories}
     outbox.deliver(services, mail_ids)
     return get_subscription(services, subscription_id)
-
-
-def _set_enabled(gw: Gateway, user_id: str, enabled: bool) -> None:
-    rep = gw.user_rep(user_id)
-    rep["enabled"] = enabled
-    gw.update_user(user_id, rep)
 
 
 def _decide(services: Services, sub: Subscription, status: str, actor: Actor, reason: str | None,
@@ -348,16 +294,8 @@ def _decide(services: Services, sub: Subscription, status: str, actor: Actor, re
     """The decision and the mails announcing it, in one transaction; returns the mails' outbox ids."""
     with services.db.begin() as conn:
         conn.execute(update(subscriptions).where(subscriptions.c.id == sub.id).values(
-            status=status, decided_at=datetime.now(timezone.utc), decided_by=actor.username, reason=reason))
+            status=status, decided_at=clock.now(), decided_by=actor.username, reason=reason))
         return [outbox.queue(conn, mail, sub.adherent, actor.username) for mail in mails]
-
-
-def _open_term(services: Services, numero: str, user_id: str, delegate: dict) -> None:
-    """Start a delegate_history term (the delegate from now on)."""
-    with services.db.begin() as conn:
-        conn.execute(insert(delegate_history).values(
-            adherent=numero, user_id=user_id, civilite=delegate.get("civilite"), nom=delegate.get("nom"),
-            prenom=delegate.get("prenom"), email=delegate.get("email"), since=datetime.now(timezone.utc)))
 
 
 def reject_subscription(gw: Gateway, services: Services, actor: Actor, subscription_id: int,

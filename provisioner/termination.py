@@ -15,19 +15,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
 from provisioner import permissions
-from provisioner.adherents import _close_term, _members, _set_user
+from provisioner.delegates import close_term
 from provisioner.core import Services
 from provisioner.db import delegate_history, mail_outbox, password_links, secret_questions, subscriptions
 from provisioner.errors import Message, RuleViolation
 from provisioner.gateway import Gateway
 from provisioner.tenancy import Actor, require_agent
 from provisioner.trail import audited
-from provisioner.tree import ACTIVE, ADHERENTS, DELEGATES, TERMINATED, adherent_members, adherent_state
+from provisioner.tree import (ACTIVE, ADHERENTS, DELEGATES, TERMINATED, adherent_accounts, adherent_members,
+                              adherent_state, set_enabled)
+from provisioner import clock
 
 TERMINATED_AT = "terminated_at"
 ERASED = "[effacé]"
@@ -40,8 +42,6 @@ class Purged:
     groups: int
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def terminated_at(state) -> datetime | None:
@@ -54,17 +54,17 @@ def terminate_adherent(gw: Gateway, services: Services, actor: Actor, numero: st
     with audited(services.db, actor, "adherent.terminate", numero, numero) as entry:
         require_agent(actor, numero, numero)
         state = adherent_state(gw, numero)
-        when = terminated_at(state) or _now()
+        when = terminated_at(state) or clock.now()
         # The status first: while it says terminated, no delegate action goes through.
         gw.set_group_attributes(state.group, {"status": [TERMINATED], TERMINATED_AT: [when.isoformat()]})
         count = 0
-        for user in _members(gw, numero):
+        for user in adherent_accounts(gw, numero):
             if user.enabled:
-                _set_user(gw, user.id, enabled=False, tag=True)  # tagged: a reinstatement enables exactly these
+                set_enabled(gw, user.id, False, suspended=True)  # tagged: a reinstatement enables exactly these
                 count += 1
             gw.logout_user(user.id)
         permissions.remove_delegation(permissions.writer(services.settings), numero)
-        _close_term(services, numero, actor)
+        close_term(services, numero, actor)
         grace = services.settings.termination_grace_days
         entry.before = {"status": state.status}
         entry.after = {"status": TERMINATED, "disabled": count,
@@ -89,7 +89,7 @@ def reinstate_adherent(gw: Gateway, services: Services, actor: Actor, numero: st
         state = adherent_state(gw, numero)
         when = _require_terminated(state)
         grace = services.settings.termination_grace_days
-        if (now or _now()) > when + timedelta(days=grace):
+        if (now or clock.now()) > when + timedelta(days=grace):
             raise RuleViolation("adherent", Message(
                 f"La résiliation date de plus de {grace} jours : elle ne peut plus être annulée (purge due). Une "
                 "nouvelle adhésion passe par un nouvel abonnement.",
@@ -97,9 +97,9 @@ def reinstate_adherent(gw: Gateway, services: Services, actor: Actor, numero: st
                 "membership goes through a new subscription."))
         permissions.ensure_delegation(permissions.writer(services.settings), numero)
         count = 0
-        for user in _members(gw, numero):
+        for user in adherent_accounts(gw, numero):
             if user.attr("suspended_by_cimr") == "true":
-                _set_user(gw, user.id, enabled=True, tag=False)
+                set_enabled(gw, user.id, True, suspended=False)
                 count += 1
         gw.set_group_attributes(state.group, {"status": [ACTIVE], TERMINATED_AT: []})
         entry.before, entry.after = {"status": TERMINATED}, {"status": ACTIVE, "enabled": count}
@@ -108,7 +108,7 @@ def reinstate_adherent(gw: Gateway, services: Services, actor: Actor, numero: st
 
 def due_for_purge(gw: Gateway, services: Services, now: datetime | None = None) -> list[str]:
     """The terminated adherents whose grace period is over (for cron: `provisioner adherent purge --due`)."""
-    now, grace = now or _now(), timedelta(days=services.settings.termination_grace_days)
+    now, grace = now or clock.now(), timedelta(days=services.settings.termination_grace_days)
     top = gw.group_by_path(f"/{ADHERENTS}")
     due = []
     for group in gw.children(top.id) if top else []:
@@ -126,13 +126,13 @@ def purge_adherent(gw: Gateway, services: Services, actor: Actor, numero: str, n
         state, members = adherent_members(gw, numero)
         when = _require_terminated(state)
         grace = services.settings.termination_grace_days
-        if (now or _now()) < when + timedelta(days=grace):
+        if (now or clock.now()) < when + timedelta(days=grace):
             raise RuleViolation("adherent", Message(
                 f"La résiliation peut encore être annulée jusqu'au {(when + timedelta(days=grace)):%d/%m/%Y} : la "
                 "purge n'est possible qu'après.",
                 f"The termination can still be undone until {(when + timedelta(days=grace)):%Y-%m-%d}: the purge is "
                 "possible only after that."))
-        accounts = {u.id: u for u in _members(gw, numero)} | {m.user.id: m.user for m in members}
+        accounts = {u.id: u for u in adherent_accounts(gw, numero)} | {m.user.id: m.user for m in members}
         delegate = gw.user_by_username(numero)
         if delegate is not None:
             accounts[delegate.id] = delegate

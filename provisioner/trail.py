@@ -14,14 +14,15 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Iterator
 
 from sqlalchemy import insert, select
 
+from provisioner import clock
 from provisioner.db import Database, audit_events
 from provisioner.errors import (Conflict, Forbidden, InputError, KeycloakRejected, Message, NotAllowed, NotFound,
-                                ProvisionerError, RuleViolation, TenantViolation, ValidationError)
+                                RuleViolation, TenantViolation, ValidationError)
 from provisioner.tenancy import Actor
 
 # Never written to the trail, whatever an action puts in before/after.
@@ -142,7 +143,7 @@ def record(db: Database, actor: Actor, action: str, adherent: str | None, target
     """Write one event (its own transaction, so a refusal is kept even when the action rolls back)."""
     with db.begin() as conn:
         conn.execute(insert(audit_events).values(
-            at=datetime.now(timezone.utc), actor=actor.username, actor_role=actor.role, adherent=adherent,
+            at=clock.now(), actor=actor.username, actor_role=actor.role, adherent=adherent,
             action=action, target=target, before=scrub(before), after=scrub(after), outcome=outcome,
             detail=detail))
 

@@ -1,5 +1,6 @@
 """The adherent's groups in Keycloak: /adherents/<n>/<client>/<role> (leaves carry the client role),
-/delegates/<n>; group attributes hold the adherent's status, confirmations and categories."""
+/delegates/<n>; group attributes hold the adherent's status, confirmations and categories. And its accounts:
+every user whose `adherent` attribute is its numéro (its teleservice users and its delegate)."""
 
 from __future__ import annotations
 
@@ -122,3 +123,24 @@ def powers_of(gw: Gateway, numero: str, user_id: str) -> tuple[str, ...]:
     prefix = adherent_path(numero) + "/"
     return tuple(sorted(g.path.rsplit("/", 1)[-1] for g in gw.user_groups(user_id)
                         if g.path.startswith(prefix) and g.path.count("/") == 4))
+
+
+def adherent_accounts(gw: Gateway, adherent: str) -> list[User]:
+    """Every account of the adherent: its teleservice users and its delegate."""
+    return [u for u in gw.users_by_attribute("adherent", adherent) if u.attr("adherent") == adherent]
+
+
+def set_enabled(gw: Gateway, user_id: str, enabled: bool, suspended: bool | None = None) -> None:
+    """Enable or disable an account in one PUT. Enabling lifts the dormant mark (provisioner/dormant.py);
+    ``suspended`` True tags the accounts a suspension or termination disabled (so that the reverse enables exactly
+    those), False removes the tag, None leaves it."""
+    rep = gw.user_rep(user_id)
+    attrs = dict(rep.get("attributes") or {})
+    if enabled:
+        attrs.pop("disabled_as_dormant", None)
+    if suspended is not None:
+        attrs.pop("suspended_by_cimr", None)
+        if suspended:
+            attrs["suspended_by_cimr"] = ["true"]
+    rep.update(enabled=enabled, attributes=attrs)
+    gw.update_user(user_id, rep)

@@ -5,115 +5,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from provisioner import easypaiement, rules, secret_questions
-from provisioner.adherents import password_refused
+from provisioner import rules, secret_questions
 from provisioner.trail import audited
 from provisioner.core import Services
 from provisioner.errors import Conflict, KeycloakRejected, Message, RuleViolation
 from provisioner.gateway import Gateway, User
-from provisioner.rules import VALIDATEUR, Access
+from provisioner.rules import VALIDATEUR, Access, password_refused
 from provisioner.secret_questions import SecretAnswer
 from provisioner.tenancy import Actor, require_adherent, user_of
-from provisioner.tree import (AdherentState, adherent_members, adherent_state, enabled_validators, leaf_group,
-                              leaf_path, powers_of, require_active)
-
-
-@dataclass(frozen=True)
-class UserDetails:
-    nom: str
-    prenom: str
-    email: str
-    civilite: str = ""
-    fonction: str = ""
-    telephone: str = ""
-
-
-@dataclass(frozen=True)
-class NewUser:
-    """The delegate's form to create a teleservice user."""
-
-    login: str
-    details: UserDetails
-    access: Access
-    password: str = field(repr=False)
-    password_confirm: str | None = field(repr=False, default=None)  # None: not asked (bulk import)
-    secret_answers: tuple[SecretAnswer, ...] = ()
-
-
-@dataclass(frozen=True)
-class TeleserviceUser:
-    id: str
-    login: str
-    adherent: str
-    enabled: bool
-    details: UserDetails
-    access: Access
-    locked: bool = False
-
-
-# --- pure: validation and the Keycloak representation ---------------------------------------------------
-def check_details(d: UserDetails) -> dict[str, Message]:
-    return rules.collect({
-        "civilite": rules.check_civilite(d.civilite),
-        "nom": rules.check_name(d.nom),
-        "prenom": rules.check_name(d.prenom),
-        "fonction": rules.check_text(d.fonction, False, 80),
-        "email": rules.check_email(d.email),
-        "telephone": rules.check_phone(d.telephone),
-    })
-
-
-def check_new_user(services: Services, new: NewUser, active_categories: tuple[str, ...]) -> dict[str, Message]:
-    """Every field of the form (no I/O): login, details, password, secret questions, teleservice access."""
-    errors = rules.collect({"login": rules.check_login(new.login)}) | check_details(new.details)
-    if new.password_confirm is None:
-        problem = rules.check_password(services.password_policy, new.password, new.login)
-        errors |= {"password": problem} if problem else {}
-    else:
-        errors |= rules.check_password_pair(services.password_policy, new.password, new.password_confirm, new.login)
-    errors |= rules.check_secret_questions([(a.question, a.answer) for a in new.secret_answers])
-    return errors | rules.check_access(new.access, active_categories, services.catalogue)
-
-
-def user_attributes(adherent: str, d: UserDetails, access: Access) -> dict[str, list[str]]:
-    """The attributes of a (normalised) access: a declaration service's type, categories and provider."""
-    attrs = {"adherent": [adherent], "teleservice": [access.teleservice]}
-    attrs |= {k: [v] for k, v in (("civilite", d.civilite), ("fonction", d.fonction),
-                                  ("telephone", d.telephone)) if v}
-    if access.user_type:
-        attrs["user_type"] = [access.user_type]
-        attrs["categories"] = list(access.categories)
-        if access.provider:
-            attrs["provider"] = [access.provider]
-    return attrs
-
-
-def user_rep(adherent: str, new: NewUser, access: Access) -> dict:
-    """User, groups, attributes and (temporary) password in ONE representation: one POST, all or nothing."""
-    d = new.details
-    return {"username": new.login, "enabled": True, "email": d.email, "emailVerified": True,
-            "firstName": d.prenom, "lastName": d.nom, "attributes": user_attributes(adherent, d, access),
-            "groups": [leaf_path(adherent, access.teleservice, p) for p in access.powers],
-            "credentials": [{"type": "password", "value": new.password, "temporary": True}]}
-
-
-def _view(user: User, adherent: str, powers: tuple[str, ...], locked: bool = False) -> TeleserviceUser:
-    details = UserDetails(user.last_name or "", user.first_name or "", user.email or "", user.attr("civilite") or "",
-                          user.attr("fonction") or "", user.attr("telephone") or "")
-    access = Access(user.attr("teleservice") or "", powers, user.attr("user_type"), user.attr("provider"),
-                    tuple(user.attributes.get("categories") or ()))
-    return TeleserviceUser(user.id, user.username, adherent, user.enabled, details, access, locked)
-
-
-def _public(view: TeleserviceUser) -> dict:
-    return {"login": view.login, "enabled": view.enabled, **asdict(view.details), **asdict(view.access)}
-
-
-def _active_state(gw: Gateway, actor: Actor, adherent: str, target: str) -> AdherentState:
-    require_adherent(actor, adherent, target)
-    state = adherent_state(gw, adherent)
-    require_active(state)
-    return state
+from provisioner.teleservice_users import (NewUser, TeleserviceUser, UserDetails, active_state, check_details,
+                                          check_new_user, user_attributes, user_rep, validators_changed, view)
+from provisioner.tree import AdherentState, adherent_members, enabled_validators, leaf_group, powers_of, set_enabled
 
 
 # --- actions ------------------------------------------------------------------------------------------
@@ -121,7 +23,7 @@ def create_user(gw: Gateway, services: Services, actor: Actor, adherent: str, ne
     """One POST: user with groups, attributes and (temporary) password; then the hashed secret answers
     (undone in Keycloak if they cannot be stored). Raises ValidationError, RuleViolation, TenantViolation."""
     with audited(services.db, actor, "user.create", adherent, new.login) as entry:
-        state = _active_state(gw, actor, adherent, new.login)
+        state = active_state(gw, actor, adherent, new.login)
         rules.raise_if(check_new_user(services, new, state.categories))
         access = new.access.normalised(state.categories, services.catalogue)
         entry.after = {"login": new.login, **asdict(new.details), **asdict(access)}
@@ -132,18 +34,14 @@ def create_user(gw: Gateway, services: Services, actor: Actor, adherent: str, ne
                 raise RuleViolation("login", rules.login_taken(new.login))
             entry.detail = "resumed an interrupted creation"
             done = _finish_create(gw, services, existing, adherent, new, access, hashes)
-            _validators_changed(gw, services, adherent, access.powers)
+            validators_changed(gw, services, adherent, access.powers)
             return done
         user_id = _post_user(gw, user_rep(adherent, new, access))
         _store_or_undo(gw, services, user_id, new.secret_answers, hashes)
-        _validators_changed(gw, services, adherent, access.powers)
+        validators_changed(gw, services, adherent, access.powers)
         return TeleserviceUser(user_id, new.login, adherent, True, new.details, access)
 
 
-def _validators_changed(gw: Gateway, services: Services, adherent: str, powers: tuple[str, ...]) -> None:
-    """After a change touching a validator: keep the adherent's E@syPaiement completeness record up to date."""
-    if VALIDATEUR in powers:
-        easypaiement.record(gw, services, adherent)
 
 
 def _unfinished_create(services: Services, user: User, adherent: str, new: NewUser) -> bool:
@@ -164,7 +62,7 @@ def _finish_create(gw: Gateway, services: Services, user: User, adherent: str, n
         if not exc.password_history:  # history: it is already this password
             raise password_refused(exc) from None
     secret_questions.store(services.db, user.id, list(new.secret_answers), hashes)
-    return _view(gw.user(user.id), adherent, powers_of(gw, adherent, user.id))
+    return view(gw.user(user.id), adherent, powers_of(gw, adherent, user.id))
 
 
 def _post_user(gw: Gateway, rep: dict) -> str:
@@ -173,7 +71,7 @@ def _post_user(gw: Gateway, rep: dict) -> str:
     except Conflict:
         raise RuleViolation("login", rules.login_taken(rep["username"])) from None
     except KeycloakRejected as exc:
-        raise password_refused(exc) if "assword" in str(exc) else exc from None
+        raise password_refused(exc) if exc.about_password else exc from None
 
 
 def _store_or_undo(gw: Gateway, services: Services, user_id: str, answers, hashes) -> None:
@@ -196,7 +94,7 @@ def overview(gw: Gateway, services: Services, actor: Actor, adherent: str,
         out: dict[str, list[TeleserviceUser]] = {c: [] for c in clients}
         for m in sorted(members, key=lambda m: m.user.username):
             if m.user.attr("adherent") == adherent and m.user.attr("teleservice") in clients:
-                out[m.user.attr("teleservice")].append(_view(m.user, adherent, m.roles(clients)))
+                out[m.user.attr("teleservice")].append(view(m.user, adherent, m.roles(clients)))
         return state, out
 
 
@@ -221,7 +119,7 @@ def get_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login
             locked = bool(gw.brute_force_status(user.id).get("disabled"))
         else:
             user, powers, locked = member.user, member.roles(list(services.catalogue.ids)), member.locked
-        return _view(user, adherent, powers, locked)
+        return view(user, adherent, powers, locked)
 
 
 def find_logins(gw: Gateway, services: Services, actor: Actor, adherent: str, query: str) -> list[TeleserviceUser]:
@@ -236,7 +134,7 @@ def find_logins(gw: Gateway, services: Services, actor: Actor, adherent: str, qu
                  and any(needle in (v or "").casefold() for v in (
                      m.user.username, m.user.email, m.user.first_name, m.user.last_name,
                      f"{m.user.first_name} {m.user.last_name}"))]
-        return [_view(m.user, adherent, m.roles(clients), m.locked)
+        return [view(m.user, adherent, m.roles(clients), m.locked)
                 for m in sorted(found, key=lambda m: m.user.username)]
 
 
@@ -244,7 +142,7 @@ def set_password(gw: Gateway, services: Services, actor: Actor, adherent: str, l
                  password_confirm: str | None = None) -> None:
     """A temporary password: the user must change it at next login. Policy checked first."""
     with audited(services.db, actor, "user.set_password", adherent, login):
-        _active_state(gw, actor, adherent, login)
+        active_state(gw, actor, adherent, login)
         user = user_of(gw, actor, adherent, login)
         if password_confirm is None:
             problem = rules.check_password(services.password_policy, password, login)
@@ -266,21 +164,21 @@ def change_access(gw: Gateway, services: Services, actor: Actor, adherent: str, 
                   access: Access) -> TeleserviceUser:
     """New powers / type / provider / categories, same teleservice only (one login, one teleservice)."""
     with audited(services.db, actor, "user.change_access", adherent, login) as entry:
-        state = _active_state(gw, actor, adherent, login)
+        state = active_state(gw, actor, adherent, login)
         user = user_of(gw, actor, adherent, login)
         if access.teleservice != user.attr("teleservice"):
             raise RuleViolation("teleservice", ONE_TELESERVICE)
         rules.raise_if(rules.check_access(access, state.categories, services.catalogue))
         new = access.normalised(state.categories, services.catalogue)
         old = powers_of(gw, adherent, user.id)
-        before = _view(user, adherent, old)
+        before = view(user, adherent, old)
         entry.before, entry.after = asdict(before.access), asdict(new)
         if VALIDATEUR in old and VALIDATEUR not in new.powers and user.enabled:
             rules.check_validator_removal(state.confirmations, len(enabled_validators(gw, adherent)) - 1)
         _apply_access(gw, adherent, user, old, new)
         if (VALIDATEUR in old) != (VALIDATEUR in new.powers):
-            _validators_changed(gw, services, adherent, (VALIDATEUR,))
-        return _view(gw.user(user.id), adherent, new.powers)
+            validators_changed(gw, services, adherent, (VALIDATEUR,))
+        return view(gw.user(user.id), adherent, new.powers)
 
 
 def _apply_access(gw: Gateway, adherent: str, user: User, old: tuple[str, ...], new: Access) -> None:
@@ -337,13 +235,13 @@ def update_details(gw: Gateway, services: Services, actor: Actor, adherent: str,
                    details: UserDetails) -> TeleserviceUser:
     """Name, e-mail, civilité, fonction, phone (one PUT)."""
     with audited(services.db, actor, "user.update_details", adherent, login) as entry:
-        _active_state(gw, actor, adherent, login)
+        active_state(gw, actor, adherent, login)
         user = user_of(gw, actor, adherent, login)
         rules.raise_if(check_details(details))
         rep = gw.user_rep(user.id)
         entry.before, entry.after = _details_of(rep), asdict(details)
         _put_details(gw, user.id, rep, details)
-        return _view(gw.user(user.id), adherent, powers_of(gw, adherent, user.id))
+        return view(gw.user(user.id), adherent, powers_of(gw, adherent, user.id))
 
 
 @dataclass(frozen=True)
@@ -375,7 +273,7 @@ def edit_user(gw: Gateway, services: Services, actor: Actor, adherent: str, logi
     field is checked before anything changes; then one PUT, then the hashed answers (the PUT undone if they cannot
     be stored). The trail gets the details and the questions, never the answers."""
     with audited(services.db, actor, "user.edit", adherent, login) as entry:
-        _active_state(gw, actor, adherent, login)
+        active_state(gw, actor, adherent, login)
         user = user_of(gw, actor, adherent, login)
         rules.raise_if(check_edit(details, questions))
         answers = [SecretAnswer(q.question, q.answer) for q in questions or () if q.question or q.answer.strip()]
@@ -392,7 +290,7 @@ def edit_user(gw: Gateway, services: Services, actor: Actor, adherent: str, logi
             except Exception:
                 gw.update_user(user.id, rep)  # compensate: the previous details are back
                 raise
-        return _view(gw.user(user.id), adherent, powers_of(gw, adherent, user.id))
+        return view(gw.user(user.id), adherent, powers_of(gw, adherent, user.id))
 
 
 def secret_questions_of(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str) -> list[str]:
@@ -412,47 +310,23 @@ def set_secret_questions(gw: Gateway, services: Services, actor: Actor, adherent
         secret_questions.store(services.db, user.id, list(answers))
 
 
-def disable_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str,
-                 confirmed: bool = False) -> None:
-    """A departing user: disabled and logged out at once. A validator whose departure leaves a 2-confirmation
-    adherent with fewer than two needs ``confirmed`` (NeedsConfirmation carries the warning to show first)."""
-    with audited(services.db, actor, "user.disable", adherent, login) as entry:
-        state = _active_state(gw, actor, adherent, login)
-        user = user_of(gw, actor, adherent, login)
-        validator = user.enabled and VALIDATEUR in powers_of(gw, adherent, user.id)
-        if validator:
-            rules.check_validator_departure(state.confirmations, len(enabled_validators(gw, adherent)) - 1,
-                                            confirmed)
-        entry.before, entry.after = {"enabled": user.enabled}, {"enabled": False}
-        _set_enabled(gw, user.id, False)
-        gw.logout_user(user.id)
-        after = easypaiement.record(gw, services, adherent) if validator else None
-        if after is not None and after.missing:
-            entry.after["validators_missing"] = after.missing
-            entry.detail = "confirmed: leaves the adherent without enough validators"
 
 
 def enable_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str) -> None:
     with audited(services.db, actor, "user.enable", adherent, login) as entry:
-        _active_state(gw, actor, adherent, login)
+        active_state(gw, actor, adherent, login)
         user = user_of(gw, actor, adherent, login)
         entry.before, entry.after = {"enabled": user.enabled}, {"enabled": True}
-        _set_enabled(gw, user.id, True)
-        _validators_changed(gw, services, adherent, powers_of(gw, adherent, user.id))
+        set_enabled(gw, user.id, True)
+        validators_changed(gw, services, adherent, powers_of(gw, adherent, user.id))
 
 
-def _set_enabled(gw: Gateway, user_id: str, enabled: bool) -> None:
-    rep = gw.user_rep(user_id)
-    rep["enabled"] = enabled
-    if enabled and "disabled_as_dormant" in (rep.get("attributes") or {}):  # provisioner/dormant.py's mark
-        rep["attributes"] = {k: v for k, v in rep["attributes"].items() if k != "disabled_as_dormant"}
-    gw.update_user(user_id, rep)
 
 
 def unlock_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str) -> bool:
     """Clear a brute-force lockout; returns whether the user was locked."""
     with audited(services.db, actor, "user.unlock", adherent, login) as entry:
-        _active_state(gw, actor, adherent, login)
+        active_state(gw, actor, adherent, login)
         user = user_of(gw, actor, adherent, login)
         locked = bool(gw.brute_force_status(user.id).get("disabled"))
         gw.clear_brute_force(user.id)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from provisioner import adherents, password_reset, reviews, subscriptions, users
+from provisioner import teleservice_users
 from provisioner.errors import InputError
 from provisioner.rules import Access
 from provisioner.tenancy import Actor, resolve_actor
@@ -23,14 +24,14 @@ LONG_PROVIDER = "Fiduciaire Comptable, Fiscale et Juridique du Grand Casablanca 
 @dataclass(frozen=True)
 class World:
     numero: str
-    users: dict[str, users.TeleserviceUser]   # kind -> one of its users
+    users: dict[str, teleservice_users.TeleserviceUser]   # kind -> one of its users
     campaign: reviews.Campaign
     pending_subscription: int                 # paper received, long name
     unpapered_subscription: int               # its signed paper not received yet
     password: str = DELEGATE_PASSWORD
 
 
-def _user(gw, services, me: Actor, numero: str, kind: str, access: Access, **details) -> users.TeleserviceUser:
+def _user(gw, services, me: Actor, numero: str, kind: str, access: Access, **details) -> teleservice_users.TeleserviceUser:
     base = new_user(access=access, login=login(kind[:4]))
     d = replace(base.details, **details)
     return users.create_user(gw, services, me, numero, replace(base, details=d))
@@ -65,7 +66,7 @@ def build_world(gw, services, agent: Actor, auditor: str) -> World:
     except InputError:
         pass
     try:
-        users.disable_user(gw, services, me, n, made["validateur"].login)
+        teleservice_users.disable_user(gw, services, me, n, made["validateur"].login)
     except InputError:
         pass
     password_reset.verify_answers(gw, services, made["compte"].login, "203.0.113.7", ["non", "non"])

@@ -7,9 +7,11 @@ from dataclasses import replace
 
 from provisioner.rules import Access
 from provisioner.secret_questions import SecretAnswer
-from provisioner.subscriptions import (Company, NewDelegate, Responsable, NewSubscription, approve_subscription,
-                                       receive_paper, submit_subscription)
-from provisioner.users import NewUser, UserDetails, create_user
+from provisioner.delegates import NewDelegate
+from provisioner.subscriptions import (Company, NewSubscription, Responsable, approve_subscription, receive_paper,
+                                       submit_subscription)
+from provisioner.users import create_user
+from provisioner.teleservice_users import NewUser, UserDetails
 
 DELEGATE_PASSWORD = "Deleg2026"
 USER_PASSWORD = "User2026"
@@ -75,6 +77,6 @@ def mailed_link(mailbox, to: str) -> str:
 
 def choose_delegate_password(gw, services, mailbox, email: str, password: str) -> str:
     """The new delegate follows the link mailed to it and chooses its password; returns its login."""
-    from provisioner.password_links import choose_password
+    from provisioner.password_reset import choose_password
 
     return choose_password(gw, services, mailed_link(mailbox, email), password, password)

@@ -9,7 +9,7 @@ from provisioner.adherents import (change_delegate_email, delegate_history, get_
 from provisioner.trail import events
 from provisioner.errors import RuleViolation, TenantViolation, ValidationError
 from provisioner.rules import Access
-from provisioner.subscriptions import NewDelegate
+from provisioner.delegates import NewDelegate
 from provisioner.tenancy import Actor
 from provisioner.users import create_user, enable_user
 from tests.oidc_flow import password_login
@@ -157,7 +157,7 @@ def test_suspension_refuses_every_login_and_reactivation_restores_exactly_those(
     active = make_user(service_gw, services, me, n, "eliquidation")
     departed = make_user(service_gw, services, me, n, "compte-adherent")
     ready_to_log_in(service_gw, active.login)
-    from provisioner.users import disable_user
+    from provisioner.teleservice_users import disable_user
     disable_user(service_gw, services, me, n, departed.login)
 
     assert suspend_adherent(service_gw, services, agent, n, "Cotisations impayées") == 2  # delegate + active user
@@ -197,14 +197,14 @@ def test_signed_letter_actions_are_for_agents_only(service_gw, services, adheren
 
 def test_replace_delegate_rerun_after_a_crash_finishes_without_duplicating_history(service_gw, services, agent,
                                                                                   make_adherent, settings, smtp_server):
-    from provisioner.adherents import _delegate_rep
+    from provisioner.delegates import replaced_rep
 
     n = make_adherent()
     delegate = service_gw.user_by_username(n)
     email = f"mehdi.{n}@atlas-textile.ma"
     new = NewDelegate("Lahlou", "Mehdi", "DRH", email, civilite="M")
     # The crash: details already changed; credentials, sessions, link and history not done.
-    service_gw.update_user(delegate.id, _delegate_rep(service_gw.user_rep(delegate.id), new))
+    service_gw.update_user(delegate.id, replaced_rep(service_gw.user_rep(delegate.id), new))
     assert replace_delegate(service_gw, services, agent, n, new).sent  # finishes the replacement
     assert password_login(settings, n, DELEGATE_PASSWORD).status_code != 200
     assert replace_delegate(service_gw, services, agent, n, new) is None  # and once more: nothing changes
@@ -216,7 +216,9 @@ def test_replace_delegate_rerun_after_a_crash_finishes_without_duplicating_histo
 
 def test_a_password_link_works_once_and_is_replaced_by_a_newer_one(service_gw, services, agent, make_adherent,
                                                                    settings, smtp_server):
-    from provisioner.password_links import LinkInvalid, choose_password, send_delegate_link
+    from provisioner.password_links import LinkInvalid
+    from provisioner.password_reset import choose_password
+    from provisioner.adherents import send_delegate_link
 
     n = make_adherent()
     email = f"m.{n}@atlas.ma"
@@ -249,7 +251,7 @@ def test_a_link_the_mail_server_did_not_take_is_reported_and_sent_again(service_
     from dataclasses import replace
 
     from provisioner.mailer import Mailer
-    from provisioner.password_links import send_delegate_link
+    from provisioner.adherents import send_delegate_link
     from tests.ports import free_port
 
     n = make_adherent()

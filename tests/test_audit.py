@@ -22,7 +22,8 @@ from provisioner.errors import Forbidden
 from provisioner.gateway import Gateway
 from provisioner.rules import Access
 from provisioner.tenancy import Actor
-from provisioner.users import UserDetails, update_details
+from provisioner.users import update_details
+from provisioner.teleservice_users import UserDetails
 from tests import people
 from tests.oidc_flow import Browser
 from tests.provisioning import make_user

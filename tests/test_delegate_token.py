@@ -6,13 +6,14 @@ from __future__ import annotations
 import pytest
 
 from provisioner import users
+from provisioner import teleservice_users
 from provisioner.adherents import set_easypaiement_confirmations
 from provisioner.bulk import import_users
 from provisioner.errors import NotFound, RuleViolation, TenantViolation
 from provisioner.gateway import Gateway
 from provisioner.rules import Access
 from provisioner.tenancy import Actor
-from provisioner.users import UserDetails
+from provisioner.teleservice_users import UserDetails
 from tests.oidc_flow import password_login
 from tests.provisioning import DELEGATE_PASSWORD, make_user, new_user
 
@@ -41,9 +42,9 @@ def test_delegate_actions_under_the_delegates_own_token(settings, services, make
     users.update_details(gw, services, me, n, td.login, UserDetails("Tazi", "Nadia", "nadia@atlas.ma"))
     set_easypaiement_confirmations(gw, services, me, n, 2)
     with pytest.raises(RuleViolation):
-        users.disable_user(gw, services, me, n, second.login)
+        teleservice_users.disable_user(gw, services, me, n, second.login)
     set_easypaiement_confirmations(gw, services, me, n, 1)
-    users.disable_user(gw, services, me, n, second.login)
+    teleservice_users.disable_user(gw, services, me, n, second.login)
     users.enable_user(gw, services, me, n, second.login)
     assert users.unlock_user(gw, services, me, n, second.login) is False
     report = import_users(gw, services, me, n, "login,nom,prenom,email,password,teleservice\n"
@@ -63,6 +64,6 @@ def test_a_login_taken_in_another_adherent_is_a_clear_message_even_when_the_dele
         make_user(gw, services, Actor.delegate(a), a, login=taken.login)
     assert exc.value.message.fr == f"L'identifiant « {taken.login} » est déjà utilisé : choisissez-en un autre."
     with pytest.raises((TenantViolation, NotFound)):  # invisible to A's token, refused by our check anyway
-        users.disable_user(gw, services, Actor.delegate(a), a, taken.login)
+        teleservice_users.disable_user(gw, services, Actor.delegate(a), a, taken.login)
     with pytest.raises(TenantViolation):
-        users.disable_user(gw, services, Actor.delegate(a), b, taken.login)
+        teleservice_users.disable_user(gw, services, Actor.delegate(a), b, taken.login)

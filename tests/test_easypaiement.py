@@ -93,7 +93,7 @@ def test_the_brochures_order_two_confirmations_then_the_validators(service_gw, a
 
     # 4. a validator leaves: allowed after the warning, and the adherent is incomplete again from now.
     from provisioner.errors import NeedsConfirmation
-    from provisioner.users import disable_user
+    from provisioner.teleservice_users import disable_user
 
     with pytest.raises(NeedsConfirmation) as exc:
         disable_user(service_gw, services, me, n, v2.login)

@@ -59,7 +59,7 @@ def test_disabling_a_validator_still_needed_asks_for_a_confirmation_first(delega
     from provisioner.users import list_users
     for u in list_users(service_gw, services, me, n, "easypaiement")["easypaiement"]:
         if u.login not in (v1.login, v2.login) and u.enabled:
-            from provisioner.users import disable_user
+            from provisioner.teleservice_users import disable_user
             disable_user(service_gw, services, me, n, u.login, confirmed=True)
 
     resp = client.post("/delegue/utilisateurs/etat", data={"csrf_token": token, "login": v2.login,

@@ -174,13 +174,15 @@ def _q(suggested="", own="", answer=""):
     ({}, (_q("Ville ?", "", "Fès"), _q("", "ville ?", "Rabat")), "secret_questions", "questions différentes"),
 ])
 def test_every_field_of_the_edit_page_is_checked_with_a_french_message(details, questions, field, says):
-    from provisioner.users import UserDetails, check_edit
+    from provisioner.users import check_edit
+    from provisioner.teleservice_users import UserDetails
     errors = check_edit(UserDetails(**(GOOD | details)), questions)
     assert field in errors and says in errors[field].fr, errors
 
 
 def test_an_edit_with_good_fields_and_ones_own_question_passes():
-    from provisioner.users import UserDetails, check_edit
+    from provisioner.users import check_edit
+    from provisioner.teleservice_users import UserDetails
     assert check_edit(UserDetails(**GOOD), None) == {}
     assert check_edit(UserDetails(**GOOD), (_q("Ville ?", "", "Fès"), _q("", "Nom de ma rue ?", "Zerktouni"))) == {}
     assert "Zerktouni" not in repr(_q("", "Nom de ma rue ?", "Zerktouni"))  # answers stay out of logs

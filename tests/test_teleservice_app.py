@@ -12,7 +12,7 @@ import requests
 from werkzeug.serving import make_server
 
 from provisioner.tenancy import Actor
-from provisioner.users import disable_user
+from provisioner.teleservice_users import disable_user
 from teleservice import create_app
 from teleservice.config import TeleserviceConfig
 from tests import people

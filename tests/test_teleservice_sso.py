@@ -9,9 +9,9 @@ import requests
 from joserfc.jwk import KeySet
 
 from provisioner.adherents import replace_delegate, suspend_adherent
-from provisioner.subscriptions import NewDelegate
+from provisioner.delegates import NewDelegate
 from provisioner.tenancy import Actor
-from provisioner.users import disable_user
+from provisioner.teleservice_users import disable_user
 from teleservice.tokens import validate_access_token
 from tests import people
 from tests.provisioning import DELEGATE_PASSWORD, choose_delegate_password

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from provisioner import adherents, bulk, users
+from provisioner import teleservice_users
 from provisioner.trail import events
 from provisioner.errors import TenantViolation
 from provisioner.rules import Access
 from provisioner.secret_questions import SecretAnswer
 from provisioner.tenancy import Actor, resolve_actor
-from provisioner.users import UserDetails
+from provisioner.teleservice_users import UserDetails
 from tests.provisioning import make_user, new_user
 
 
@@ -27,7 +28,7 @@ ACTIONS = [
     ("change_access", lambda gw, s, a, n, login: users.change_access(gw, s, a, n, login, Access("compte-adherent"))),
     ("update_details", lambda gw, s, a, n, login: users.update_details(gw, s, a, n, login, DETAILS)),
     ("set_secret_questions", lambda gw, s, a, n, login: users.set_secret_questions(gw, s, a, n, login, ANSWERS)),
-    ("disable_user", lambda gw, s, a, n, login: users.disable_user(gw, s, a, n, login)),
+    ("disable_user", lambda gw, s, a, n, login: teleservice_users.disable_user(gw, s, a, n, login)),
     ("enable_user", lambda gw, s, a, n, login: users.enable_user(gw, s, a, n, login)),
     ("unlock_user", lambda gw, s, a, n, login: users.unlock_user(gw, s, a, n, login)),
     ("confirmations", lambda gw, s, a, n, login: adherents.set_easypaiement_confirmations(gw, s, a, n, 1)),
@@ -75,7 +76,7 @@ def test_delegate_cannot_reach_another_adherents_user_through_their_own_adherent
 def test_auditor_changes_nothing(service_gw, services, two_adherents):
     a, b, victim = two_adherents
     with pytest.raises(TenantViolation):
-        users.disable_user(service_gw, services, Actor("secu.idrissi", "auditor"), b, victim)
+        teleservice_users.disable_user(service_gw, services, Actor("secu.idrissi", "auditor"), b, victim)
 
 
 def test_actor_is_resolved_from_keycloak(service_gw, admin_gw, two_adherents):

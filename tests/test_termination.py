@@ -16,7 +16,8 @@ from provisioner.errors import RuleViolation, TenantViolation
 from provisioner.tenancy import Actor
 from provisioner.termination import due_for_purge, purge_adherent, reinstate_adherent, terminate_adherent
 from provisioner.trail import events
-from provisioner.users import create_user, disable_user
+from provisioner.users import create_user
+from provisioner.teleservice_users import disable_user
 from tests.oidc_flow import password_login
 from tests.provisioning import DELEGATE_PASSWORD, USER_PASSWORD, make_user, new_user
 

@@ -13,7 +13,8 @@ from provisioner.trail import events, scrub
 from provisioner.db import audit_events
 from provisioner.errors import TenantViolation, ValidationError
 from provisioner.tenancy import Actor
-from provisioner.users import disable_user, set_password
+from provisioner.users import set_password
+from provisioner.teleservice_users import disable_user
 from tests.provisioning import ANSWERS, DELEGATE_PASSWORD, USER_PASSWORD, make_user
 
 

@@ -13,9 +13,8 @@ from provisioner.errors import NeedsConfirmation, RuleViolation, ValidationError
 from provisioner.rules import Access
 from provisioner.secret_questions import SecretAnswer
 from provisioner.tenancy import Actor
-from provisioner.users import (UserDetails, change_access, create_user, disable_user, enable_user, find_logins,
-                               get_user, list_users, set_password, set_secret_questions, unlock_user,
-                               update_details)
+from provisioner.users import change_access, create_user, enable_user, find_logins, get_user, list_users, set_password, set_secret_questions, unlock_user, update_details
+from provisioner.teleservice_users import UserDetails, disable_user
 from tests.oidc_flow import password_login
 from tests.provisioning import USER_PASSWORD, login, make_user, new_user
 
@@ -296,7 +295,7 @@ def test_a_validator_still_needed_keeps_its_power_and_leaves_only_after_a_confir
 def test_create_killed_after_keycloaks_post_is_finished_by_a_rerun(service_gw, services, delegate, adherent):
     """A crash between the one POST and storing the answers: re-running the same form completes the user (no
     duplicate, nothing missing); a different person's form still gets 'login taken'."""
-    from provisioner.users import user_rep
+    from provisioner.teleservice_users import user_rep
 
     new = new_user("easypaiement", ("ordonnateur",))
     service_gw.create_user(user_rep(adherent, new, new.access.normalised((), services.catalogue)))  # the POST, then the "crash"
@@ -317,7 +316,8 @@ def test_edit_user_undoes_the_details_when_the_new_answers_cannot_be_stored(serv
                                                                            monkeypatch):
     """All or nothing: the one PUT of the details is undone when our database refuses the new answers."""
     from provisioner import secret_questions as sq
-    from provisioner.users import QuestionChoice, UserDetails, edit_user
+    from provisioner.users import QuestionChoice, edit_user
+    from provisioner.teleservice_users import UserDetails
 
     user = make_user(service_gw, services, delegate, adherent)
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from provisioner import adherents, outbox, password_links, subscriptions, termination
+from provisioner import adherents, delegates, outbox, subscriptions, termination
 from provisioner.errors import InputError, NotFound, RuleViolation
 from provisioner.rules import category_label
 from provisioner.second_factor import reset_delegate_second_factor
@@ -216,7 +216,7 @@ def replace(numero: str):
     if form.validate_on_submit():
         try:
             mailed = adherents.replace_delegate(gateway(), core_services(), actor(), numero,
-                                                subscriptions.NewDelegate(**cleaned(form.delegate.data)))
+                                                delegates.NewDelegate(**cleaned(form.delegate.data)))
         except InputError as exc:
             apply_errors(form, exc)
         else:
@@ -235,7 +235,7 @@ def delegate_link(numero: str):
     """A new password link for the delegate (the first mail did not go out, or the link expired)."""
     if ActionForm().validate_on_submit():
         try:
-            mailed = password_links.send_delegate_link(gateway(), core_services(), actor(), numero)
+            mailed = adherents.send_delegate_link(gateway(), core_services(), actor(), numero)
         except InputError as exc:
             flash(say(next(iter(exc.errors.values()))), "error")
         else:

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _, lazy_gettext as _l
 
 from provisioner import adherents, bulk, easypaiement, second_factor, trail, users
+from provisioner import teleservice_users
 from provisioner.errors import InputError, NeedsConfirmation, RuleViolation
 from provisioner.catalogue import Catalogue
 from provisioner.rules import POWER_LABELS, USER_TYPES, Access, category_label, power_label
@@ -93,7 +94,7 @@ def easypaiement_banner() -> dict:
     return {"easypaiement_gap": gap}
 
 
-def tab_of(user: users.TeleserviceUser) -> Tab:
+def tab_of(user: teleservice_users.TeleserviceUser) -> Tab:
     matching = [t for t in tabs() if t.teleservice == user.access.teleservice]
     return next((t for t in matching if t.user_type == (user.access.user_type or "interne")), matching[0])
 
@@ -157,9 +158,9 @@ def create(slug: str):
         access = Access(t.teleservice, tuple(form.powers.data or ()), t.user_type,
                         clean(form.provider.data) or None if t.user_type == "externe" else None,
                         tuple(form.categories.data or ()) if t.declares else ())
-        new = users.NewUser(
+        new = teleservice_users.NewUser(
             login=clean(form.login.data),
-            details=users.UserDetails(nom=clean(form.nom.data), prenom=clean(form.prenom.data),
+            details=teleservice_users.UserDetails(nom=clean(form.nom.data), prenom=clean(form.prenom.data),
                                       email=clean(form.email.data), civilite=form.civilite.data or "",
                                       fonction=clean(form.fonction.data), telephone=clean(form.telephone.data)),
             access=access, password=form.password.data, password_confirm=form.password_confirm.data,
@@ -176,7 +177,7 @@ def create(slug: str):
     return render_template("delegate/create.html", tab=t, form=form), 422 if form.errors else 200
 
 
-def _user(login: str) -> users.TeleserviceUser:
+def _user(login: str) -> teleservice_users.TeleserviceUser:
     """One of the adherent's users (the provisioner refuses another adherent's: 403)."""
     return users.get_user(gateway(), core_services(), actor(), adherent(), login)
 
@@ -186,7 +187,7 @@ def detail(login: str):
     return _render_detail(_user(login))
 
 
-def _render_detail(u: users.TeleserviceUser, password_form: PasswordForm | None = None,
+def _render_detail(u: teleservice_users.TeleserviceUser, password_form: PasswordForm | None = None,
                    access_form: AccessForm | None = None, status: int = 200):
     access_form = access_form or AccessForm(data={
         "user_type": u.access.user_type, "provider": u.access.provider, "powers": list(u.access.powers),
@@ -206,7 +207,7 @@ def edit(login: str):
     form = EditUserForm(data=asdict(u.details) if request.method == "GET" else None)
     _question_choices(form)
     if form.validate_on_submit():
-        details = users.UserDetails(nom=clean(form.nom.data), prenom=clean(form.prenom.data),
+        details = teleservice_users.UserDetails(nom=clean(form.nom.data), prenom=clean(form.prenom.data),
                                     email=clean(form.email.data), civilite=form.civilite.data or "",
                                     fonction=clean(form.fonction.data), telephone=clean(form.telephone.data))
         questions = tuple(users.QuestionChoice(clean(getattr(form, f"question{i}").data),
@@ -270,7 +271,7 @@ def change_access(login: str):
 
 
 STATE_ACTIONS = {
-    "disable": (users.disable_user, _l("Compte « %(login)s » désactivé.")),
+    "disable": (teleservice_users.disable_user, _l("Compte « %(login)s » désactivé.")),
     "enable": (users.enable_user, _l("Compte « %(login)s » réactivé.")),
     "unlock": (users.unlock_user, _l("Compte « %(login)s » débloqué.")),
 }

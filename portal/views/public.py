@@ -8,6 +8,7 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 from flask_babel import gettext as _
 
 from provisioner import adherents, subscriptions, users
+from provisioner import delegates
 from provisioner.tree import AdherentState
 from provisioner.errors import InputError, NotFound, RuleViolation
 from portal import documents, summary_links
@@ -46,7 +47,7 @@ def subscribe():
         sub_form = subscriptions.NewSubscription(
             company=subscriptions.Company(**cleaned(form.company.data)),
             responsable=subscriptions.Responsable(**cleaned(form.responsable.data)),
-            delegate=subscriptions.NewDelegate(**cleaned(form.delegate.data)))
+            delegate=delegates.NewDelegate(**cleaned(form.delegate.data)))
         try:
             sub = subscriptions.submit_subscription(services().service_gateway(), core_services(), sub_form)
         except InputError as exc:

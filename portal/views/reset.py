@@ -119,7 +119,7 @@ def choose(token: str):
     form = ResetPasswordForm()
     if form.validate_on_submit():
         try:
-            login = password_links.choose_password(services().service_gateway(), core_services(), token,
+            login = password_reset.choose_password(services().service_gateway(), core_services(), token,
                                                    form.password.data or "", form.password_confirm.data or "")
         except password_links.LinkInvalid as exc:
             return render_template("reset/link_invalid.html", message=say(exc.message)), 410

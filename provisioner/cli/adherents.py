@@ -66,7 +66,7 @@ def adherent_replace_delegate(run: Run, numero: str, delegate_file: str) -> None
     delegate chooses its password through a link mailed to it (valid 72 h). The same person (same name and
     e-mail) again: its details only, no new password."""
     from provisioner.adherents import replace_delegate
-    from provisioner.subscriptions import NewDelegate
+    from provisioner.delegates import NewDelegate
 
     data = read_form(delegate_file)
     block = data.get("delegate", data)
@@ -92,7 +92,7 @@ def adherent_replace_delegate(run: Run, numero: str, delegate_file: str) -> None
 def adherent_send_password_link(run: Run, numero: str) -> None:
     """A new link for the delegate to choose its password (the earlier ones stop working). Exit 3 when the mail
     server did not take it."""
-    from provisioner.password_links import send_delegate_link
+    from provisioner.adherents import send_delegate_link
 
     mailed = send_delegate_link(run.gw, run.services, run.actor, numero)
     if not mailed.sent:

@@ -19,8 +19,8 @@ def subscription() -> None:
 def subscription_submit(run: Run, form_file: str) -> None:
     """Submit the form in FORM_FILE (YAML/JSON: company, responsable, delegate, categories).
     The delegate's password is asked twice (never in the file)."""
-    from provisioner.subscriptions import (Company, NewDelegate, Responsable, NewSubscription,
-                                           submit_subscription)
+    from provisioner.subscriptions import Company, Responsable, NewSubscription, submit_subscription
+    from provisioner.delegates import NewDelegate
 
     data = read_form(form_file)
     unknown = sorted(set(data) - {"company", "responsable", "delegate", "categories"})

@@ -82,7 +82,8 @@ def user_create(run: Run, numero: str, login: str, nom: str, prenom: str, email:
                 questions) -> None:
     """Create a teleservice user of adherent NUMERO (password asked twice; temporary)."""
     from provisioner import rules
-    from provisioner.users import NewUser, UserDetails, create_user
+    from provisioner.users import create_user
+    from provisioner.teleservice_users import NewUser, UserDetails
 
     password = new_password("Password")
     # The password against the realm's policy before the secret answers are asked (not after typing them).
@@ -162,7 +163,8 @@ def user_access(run: Run, numero: str, login: str, teleservice: str, powers, use
 @detail_options
 def user_update(run: Run, numero: str, login: str, nom: str, prenom: str, email: str, civilite: str,
                 fonction: str, telephone: str) -> None:
-    from provisioner.users import UserDetails, update_details
+    from provisioner.users import update_details
+    from provisioner.teleservice_users import UserDetails
 
     done = update_details(run.gw, run.services, run.actor, numero, login,
                           UserDetails(nom, prenom, email, civilite, fonction, telephone))
@@ -189,7 +191,7 @@ def _simple_user_command(name: str, fn_name: str, done: str, doc: str) -> None:
 def user_disable(run: Run, numero: str, login: str, confirm: bool) -> None:
     """Disable a departing user (sessions ended at once)."""
     from provisioner.errors import Message, NeedsConfirmation
-    from provisioner.users import disable_user
+    from provisioner.teleservice_users import disable_user
 
     try:
         disable_user(run.gw, run.services, run.actor, numero, login, confirmed=confirm)

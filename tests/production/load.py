@@ -13,7 +13,8 @@ import requests
 
 from provisioner.rules import Access
 from provisioner.tenancy import Actor
-from provisioner.users import NewUser, UserDetails, create_user
+from provisioner.users import create_user
+from provisioner.teleservice_users import NewUser, UserDetails
 from tests.oidc_flow import pkce_pair
 from tests.production.conftest import unique
 from tests.production.proxy_login import PinnedBrowser

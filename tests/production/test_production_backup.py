@@ -10,7 +10,8 @@ import sys
 from provisioner.rules import Access
 from provisioner.tenancy import Actor
 from provisioner.settings import PROJECT_ROOT
-from provisioner.users import NewUser, UserDetails, create_user
+from provisioner.users import create_user
+from provisioner.teleservice_users import NewUser, UserDetails
 from tests.production.conftest import unique
 from tests.production.test_production_cluster import ANSWERS
 

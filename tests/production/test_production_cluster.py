@@ -12,7 +12,8 @@ from provisioner.gateway import Gateway
 from provisioner.rules import Access
 from provisioner.secret_questions import SecretAnswer
 from provisioner.tenancy import Actor
-from provisioner.users import NewUser, UserDetails, create_user
+from provisioner.users import create_user
+from provisioner.teleservice_users import NewUser, UserDetails
 from tests.oidc_flow import pkce_pair, redirect_uri
 from tests.production.conftest import node_settings, unique
 from tests.production.proxy_login import PinnedBrowser
