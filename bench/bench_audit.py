@@ -49,9 +49,8 @@ from provisioner.gateway import Gateway  # noqa: E402
 from provisioner.realm.apply import apply_plan, plan_realm  # noqa: E402
 from provisioner.realm.schema import load_realm_spec  # noqa: E402
 from provisioner.settings import Settings  # noqa: E402
-from provisioner.catalogue import Catalogue  # noqa: E402
 
-POWERS = Catalogue.from_spec(load_realm_spec(ROOT / "realm", "cimr")).powers()  # realm/'s teleservices
+POWERS = load_realm_spec(ROOT / "realm", "cimr").catalogue().powers()  # realm/'s teleservices
 RESULTS = ROOT / "bench" / "results"
 LEAVES = ["teledeclaration/fichier-preetabli", "compte-adherent/utilisateur", "easypaiement/ordonnateur",
           "easypaiement/validateur", "eliquidation/utilisateur"]

@@ -38,7 +38,6 @@ from provisioner.gateway import Gateway  # noqa: E402
 from provisioner.realm.apply import apply_plan, plan_realm  # noqa: E402
 from provisioner.realm.schema import realm_spec
 from provisioner.realm.schema import load_realm_spec  # noqa: E402
-from provisioner.catalogue import Catalogue  # noqa: E402
 from provisioner.rules import Access  # noqa: E402
 from provisioner.settings import Settings  # noqa: E402
 from provisioner.delegates import NewDelegate  # noqa: E402
@@ -108,7 +107,7 @@ def csv_text(rows: list[NewUser], questions: bool) -> str:
 
 
 def reps(n: str, rows: list[NewUser], categories: tuple[str, ...]) -> list[dict]:
-    catalogue = Catalogue.from_spec(load_realm_spec(ROOT / "realm", "cimr"))
+    catalogue = load_realm_spec(ROOT / "realm", "cimr").catalogue()
     return [user_rep(n, u, u.access.normalised(categories, catalogue)) for u in rows]
 
 

@@ -37,9 +37,8 @@ from devstack.keycloak_server import KeycloakServer  # noqa: E402
 from provisioner.realm.apply import apply_plan, plan_realm  # noqa: E402
 from provisioner.realm.schema import load_realm_spec  # noqa: E402
 from provisioner.settings import Settings  # noqa: E402
-from provisioner.catalogue import Catalogue  # noqa: E402
 
-POWERS = Catalogue.from_spec(load_realm_spec(ROOT / "realm", "cimr")).powers()  # realm/'s teleservices
+POWERS = load_realm_spec(ROOT / "realm", "cimr").catalogue().powers()  # realm/'s teleservices
 HTTP, MGMT = 8280, 9280
 REALM = "cimr"
 CLIENT = "bench-cli"          # test-only public client with direct grants (bench realm only)

@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from provisioner.realm.spec import RealmSpec
-
 # Claims that make a teleservice a declaration service (Télédéclaration): its users have a type (interne /
 # externe, with the provider of an externe) and declare some of the adherent's active staff categories.
 DECLARATION_CLAIMS = frozenset({"user_type", "categories"})
@@ -45,14 +43,6 @@ class Teleservice:
 @dataclass(frozen=True)
 class Catalogue:
     teleservices: tuple[Teleservice, ...]
-
-    @classmethod
-    def from_spec(cls, spec: RealmSpec) -> "Catalogue":
-        strong = spec.second_factor.required_for
-        return cls(tuple(Teleservice(c.client_id, c.name, tuple(r.name for r in c.roles),
-                                     tuple((r.name, r.description) for r in c.roles), c.claims,
-                                     tuple(r.name for r in c.roles if f"{c.client_id}.{r.name}" in strong), c.url)
-                         for c in spec.teleservices))
 
     @property
     def ids(self) -> tuple[str, ...]:

@@ -14,7 +14,8 @@ from provisioner.catalogue import Catalogue
 from provisioner.db import Database
 from provisioner.gateway import Gateway
 from provisioner.mailer import Mailer
-from provisioner.realm.spec import PasswordPolicy, RealmSpec
+from provisioner.realm.spec import RealmSpec
+from provisioner.rules import PasswordPolicy
 from provisioner.realm.schema import realm_spec
 from provisioner.settings import Settings
 
@@ -41,4 +42,4 @@ class Services:
         automation = (functools.cache(lambda: Gateway.as_service_account(settings))
                       if settings.provisioner_client_secret else None)
         return cls(settings, Database(settings.database_url), Mailer.from_settings(settings), spec.password_policy,
-                   Catalogue.from_spec(spec), automation)
+                   spec.catalogue(), automation)

@@ -12,7 +12,26 @@ from email_validator import EmailNotValidError, validate_email
 
 from provisioner.catalogue import Catalogue
 from provisioner.errors import KeycloakRejected, Message, NeedsConfirmation, RuleViolation, ValidationError
-from provisioner.realm.spec import PasswordPolicy
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    """The realm's password policy (realm/realm.yaml): what check_password applies and what Keycloak enforces."""
+
+    min_length: int
+    max_length: int
+    pattern: str
+    not_username: bool
+    history: int
+
+    def to_keycloak(self) -> str:
+        parts = [f"length({self.min_length})", f"maxLength({self.max_length})", f"regexPattern({self.pattern})"]
+        if self.not_username:
+            parts.append("notUsername(undefined)")
+        if self.history:
+            parts.append(f"passwordHistory({self.history})")
+        return " and ".join(parts)
+
 
 # --- the brochure's payment confirmations (the teleservices themselves: provisioner.catalogue) ----------------
 EASYPAIEMENT, VALIDATEUR = "easypaiement", "validateur"

@@ -14,7 +14,8 @@ from provisioner.core import Services
 from provisioner.gateway import Gateway
 from provisioner import outbox
 from provisioner.mailer import notice_mail
-from provisioner.tenancy import Actor, require_adherent, require_agent, user_of
+from provisioner.tenancy import Actor, require_adherent, require_agent
+from provisioner.context import user_of
 from provisioner.trail import audited
 from provisioner.teleservice_users import TeleserviceUser
 

@@ -12,7 +12,8 @@ from provisioner.errors import Message
 from provisioner.gateway import Gateway, User
 from provisioner.rules import VALIDATEUR, Access
 from provisioner.secret_questions import SecretAnswer
-from provisioner.tenancy import Actor, require_adherent, user_of
+from provisioner.tenancy import Actor, require_adherent
+from provisioner.context import user_of
 from provisioner.trail import audited
 from provisioner.tree import (AdherentState, adherent_state, enabled_validators, leaf_path, powers_of, require_active,
                               set_enabled)

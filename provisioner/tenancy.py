@@ -1,11 +1,11 @@
-"""Who is acting, and the one tenant check every action passes through."""
+"""Who is acting, and the one tenant check every action passes through (pure: provisioner/context.py applies it
+to the accounts Keycloak holds)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from provisioner.errors import Forbidden, NotFound, TenantViolation
-from provisioner.gateway import Gateway, User
+from provisioner.errors import TenantViolation
 
 AGENT, DELEGATE, AUDITOR = "agent", "delegate", "auditor"
 
@@ -27,21 +27,6 @@ class Actor:
         return cls(adherent, DELEGATE, adherent)
 
 
-def resolve_actor(gw: Gateway, username: str) -> Actor:
-    """The Actor for a realm username, from its realm roles (agent, auditor) or delegate group; NotFound/Forbidden."""
-    user = gw.user_by_username(username)
-    if user is None:
-        raise NotFound(f"no user {username!r} in realm {gw.realm}")
-    if not user.enabled:
-        raise Forbidden(f"user {username!r} is disabled")
-    roles = gw.effective_realm_roles(user.id)
-    if AGENT in roles:
-        return Actor(user.username, AGENT)
-    if AUDITOR in roles:
-        return Actor(user.username, AUDITOR)
-    if DELEGATE in roles and user.attr("adherent"):
-        return Actor(user.username, DELEGATE, user.attr("adherent"))
-    raise Forbidden(f"user {username!r} is neither a CIMR agent nor a delegate")
 
 
 def require_agent(actor: Actor, adherent: str | None, target: str) -> None:
@@ -57,15 +42,3 @@ def require_adherent(actor: Actor, adherent: str, target: str) -> None:
     if actor.role == DELEGATE and actor.adherent == adherent:
         return
     raise TenantViolation(actor.username, adherent, target)
-
-
-def user_of(gw: Gateway, actor: Actor, adherent: str, login: str) -> User:
-    """The teleservice user `login` of `adherent`, after the tenant check; NotFound or TenantViolation."""
-    require_adherent(actor, adherent, login)
-    user = gw.user_by_username(login)
-    if user is None:
-        raise NotFound(f"no user {login!r}")
-    if user.attr("adherent") != adherent or not user.attr("teleservice"):
-        # Another adherent's user (or a delegate/agent account): same refusal as a foreign adherent.
-        raise TenantViolation(actor.username, adherent, login)
-    return user

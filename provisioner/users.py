@@ -12,7 +12,8 @@ from provisioner.errors import Conflict, KeycloakRejected, Message, RuleViolatio
 from provisioner.gateway import Gateway, User
 from provisioner.rules import VALIDATEUR, Access, password_refused
 from provisioner.secret_questions import SecretAnswer
-from provisioner.tenancy import Actor, require_adherent, user_of
+from provisioner.tenancy import Actor, require_adherent
+from provisioner.context import user_of
 from provisioner.teleservice_users import (NewUser, TeleserviceUser, UserDetails, active_state, check_details,
                                           check_new_user, user_attributes, user_rep, validators_changed, view)
 from provisioner.tree import AdherentState, adherent_members, enabled_validators, leaf_group, powers_of, set_enabled

@@ -13,7 +13,8 @@ from provisioner import adherents, password_reset, reviews, subscriptions, users
 from provisioner import teleservice_users
 from provisioner.errors import InputError
 from provisioner.rules import Access
-from provisioner.tenancy import Actor, resolve_actor
+from provisioner.tenancy import Actor
+from provisioner.context import resolve_actor
 from tests.provisioning import DELEGATE_PASSWORD, login, new_user, subscription_form
 
 LONG_NAME = "Société Marocaine Interprofessionnelle de Confection et de Distribution Textile SARL"

@@ -41,7 +41,7 @@ def realm_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def catalogue(realm_dir) -> Catalogue:
-    return Catalogue.from_spec(load_realm_spec(realm_dir, "cimr"))
+    return load_realm_spec(realm_dir, "cimr").catalogue()
 
 
 def test_the_catalogue_lists_it_with_its_powers(catalogue):

@@ -399,7 +399,8 @@ def test_keycloak_regression_52727_role_mappings_hide_realm_roles_and_no_job_of_
     with such a caller: a person's roles come from /role-mappings/realm/composite (still whole), plan/apply reads the
     service accounts' roles as the master admin, a delegate's pages read our extension's listing. If this starts to
     answer the realm roles again, the regression is fixed upstream: say so in docs/keycloak-version.md."""
-    from provisioner.tenancy import DELEGATE, resolve_actor
+    from provisioner.tenancy import DELEGATE
+    from provisioner.context import resolve_actor
 
     user = a.users["validateur"]
     assert admin_gw.user_role_mappings(user)["realmMappings"]  # its default roles, at least

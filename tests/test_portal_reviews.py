@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from provisioner import reviews
-from provisioner.tenancy import resolve_actor
+from provisioner.context import resolve_actor
 from tests.people import adherent_of, create_user
 from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, text
 from tests.provisioning import DELEGATE_PASSWORD

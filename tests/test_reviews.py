@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from provisioner import reviews
 from provisioner.cli import cli
 from provisioner.errors import NotAllowed, RuleViolation, TenantViolation, ValidationError
-from provisioner.tenancy import Actor, resolve_actor
+from provisioner.tenancy import Actor
+from provisioner.context import resolve_actor
 from provisioner.trail import events
 from tests.oidc_flow import password_login
 from tests.people import PASSWORD, adherent_of, create_user

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from provisioner import rules
-from provisioner.catalogue import Catalogue
 from provisioner.errors import NeedsConfirmation, RuleViolation
-from provisioner.realm.spec import PasswordPolicy
+from provisioner.rules import PasswordPolicy
 from provisioner.realm.schema import load_realm_spec
 from provisioner.rules import Access
 from provisioner.secret_questions import normalise
@@ -17,7 +16,7 @@ from provisioner.settings import PROJECT_ROOT
 
 SPEC = load_realm_spec(PROJECT_ROOT / "realm", "cimr")
 POLICY = SPEC.password_policy
-CATALOGUE = Catalogue.from_spec(SPEC)
+CATALOGUE = SPEC.catalogue()
 ACTIVE = ("cadres", "employes", "ouvriers")
 
 

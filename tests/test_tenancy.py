@@ -10,7 +10,8 @@ from provisioner.trail import events
 from provisioner.errors import TenantViolation
 from provisioner.rules import Access
 from provisioner.secret_questions import SecretAnswer
-from provisioner.tenancy import Actor, resolve_actor
+from provisioner.tenancy import Actor
+from provisioner.context import resolve_actor
 from provisioner.teleservice_users import UserDetails
 from tests.provisioning import make_user, new_user
 

@@ -19,7 +19,6 @@ from provisioner.audit.advisories import (AdminPermission, ClientPolicy, GroupPo
                                           load_register)
 from provisioner.audit.report import (DELEGATE_ROLE, Account, AdherentInfo, AdminEvent, AuditData, ClientConfig, Mapper,
                                RealmConfig, ReviewProgress, ServiceAccounts, TrailEntry)
-from provisioner.catalogue import Catalogue
 from provisioner.easypaiement import SINCE as INCOMPLETE_SINCE, parse_since
 from provisioner.db import Database, audit_events, secret_questions
 from provisioner.errors import Forbidden, KeycloakRejected, ProvisionerError
@@ -184,7 +183,7 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
     return AuditData(
         realm=gw.realm, collected_at=now, accounts=accounts, adherents=adherents,
         group_roles={p: tuple(sorted(r)) for p, r in group_roles.items()}, teleservices=teleservices,
-        declaration_services=tuple(t.client_id for t in Catalogue.from_spec(spec) if t.declares),
+        declaration_services=tuple(t.client_id for t in spec.catalogue() if t.declares),
         last_logins=last_logins, login_retention_days=retention // 86400 if retention else None,
         secret_question_users=with_questions, trail=trail, admin_events=tuple(admin_events), drift=drift,
         drift_note=note, config=config, service_accounts=ours, activity_since=since,

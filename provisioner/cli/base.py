@@ -93,9 +93,8 @@ class Context:
     @cached_property
     def catalogue(self):
         """realm/'s teleservices (provisioner.catalogue)."""
-        from provisioner.catalogue import Catalogue
 
-        return Catalogue.from_spec(realm_spec(self.settings))
+        return realm_spec(self.settings).catalogue()
 
     def emit(self, human: Any, machine: Any = None) -> None:
         if self.as_json:
@@ -122,7 +121,7 @@ class Run:
         self.actor = self._resolve(as_user) if as_user else None
 
     def _resolve(self, as_user: str):
-        from provisioner.tenancy import resolve_actor
+        from provisioner.context import resolve_actor
 
         return resolve_actor(self.gw, as_user)
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from provisioner.catalogue import Catalogue, Teleservice
+from provisioner.rules import PasswordPolicy
+
 FILES = ("realm.yaml", "clients.yaml", "user-profile.yaml")
 # Roles of Keycloak's built-in realm-management client that a service account may be given.
 REALM_MANAGEMENT_ROLES = frozenset({
@@ -20,23 +23,6 @@ ADHERENT_CLAIMS = {"easypaiement_confirmations": "int", "easypaiement_enough_val
 # Keycloak's built-in clients that realm/ may declare (admin-permissions belongs to fine-grained permissions).
 BUILTIN_CLIENT_IDS = ("account", "account-console", "admin-cli", "broker", "realm-management",
                       "security-admin-console")
-
-
-@dataclass(frozen=True)
-class PasswordPolicy:
-    min_length: int
-    max_length: int
-    pattern: str
-    not_username: bool
-    history: int
-
-    def to_keycloak(self) -> str:
-        parts = [f"length({self.min_length})", f"maxLength({self.max_length})", f"regexPattern({self.pattern})"]
-        if self.not_username:
-            parts.append("notUsername(undefined)")
-        if self.history:
-            parts.append(f"passwordHistory({self.history})")
-        return " and ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -182,6 +168,14 @@ class RealmSpec:
     @property
     def teleservices(self) -> tuple[Client, ...]:
         return tuple(c for c in self.clients if c.kind == "teleservice")
+
+    def catalogue(self) -> Catalogue:
+        """The teleservices and their powers (provisioner/catalogue.py): what every other part reads of realm/."""
+        strong = self.second_factor.required_for
+        return Catalogue(tuple(Teleservice(c.client_id, c.name, tuple(r.name for r in c.roles),
+                                           tuple((r.name, r.description) for r in c.roles), c.claims,
+                                           tuple(r.name for r in c.roles if f"{c.client_id}.{r.name}" in strong), c.url)
+                               for c in self.teleservices))
 
     def client(self, client_id: str) -> Client:
         return next(c for c in self.clients if c.client_id == client_id)
