@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from provisioner import adherents, password_reset, reviews, subscriptions, users
+from provisioner import access_reviews
 from provisioner import teleservice_users
 from provisioner.errors import InputError
 from provisioner.rules import Access
@@ -26,7 +27,7 @@ LONG_PROVIDER = "Fiduciaire Comptable, Fiscale et Juridique du Grand Casablanca 
 class World:
     numero: str
     users: dict[str, teleservice_users.TeleserviceUser]   # kind -> one of its users
-    campaign: reviews.Campaign
+    campaign: access_reviews.Campaign
     pending_subscription: int                 # paper received, long name
     unpapered_subscription: int               # its signed paper not received yet
     password: str = DELEGATE_PASSWORD
@@ -72,9 +73,9 @@ def build_world(gw, services, agent: Actor, auditor: str) -> World:
         pass
     password_reset.verify_answers(gw, services, made["compte"].login, "203.0.113.7", ["non", "non"])
     campaign = reviews.open_campaign(gw, services, resolve_actor(gw, auditor), "Revue du premier trimestre",
-                                     datetime.now(timezone.utc) + timedelta(days=20), reviews.DISABLE, "7,1", [n])
-    revoked = next(i for i in reviews.items(services, campaign.id) if i.login == made["eliquidation"].login)
-    reviews.decide(gw, services, me, revoked.id, reviews.REVOKE)
+                                     datetime.now(timezone.utc) + timedelta(days=20), access_reviews.DISABLE, "7,1", [n])
+    revoked = next(i for i in access_reviews.items(services, campaign.id) if i.login == made["eliquidation"].login)
+    reviews.decide(gw, services, me, revoked.id, access_reviews.REVOKE)
     other = subscription_form()
     pending = subscriptions.submit_subscription(gw, services, replace(other, company=replace(
         other.company, raison_sociale=LONG_NAME), delegate=replace(other.delegate, email=LONG_EMAIL)))

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from provisioner import reviews
+from provisioner import access_reviews, reviews
 from provisioner.context import resolve_actor
 from tests.people import adherent_of, create_user
 from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, text
@@ -25,14 +25,14 @@ def world(portal, make_adherent, admin_gw, service_gw, services, staff):
     auditor = resolve_actor(service_gw, staff["auditor"])
     c = reviews.open_campaign(service_gw, services, auditor, "Revue portail", datetime.now(timezone.utc)
                               + timedelta(days=14), "disable", "7,1", adherents=[a, b])
-    items = {i.login: i.id for i in reviews.items(services, c.id)}
+    items = {i.login: i.id for i in access_reviews.items(services, c.id)}
     client = login_client(portal, a, DELEGATE_PASSWORD)
     return {"a": a, "b": b, "logins": logins, "items": {k: items[v] for k, v in logins.items()}, "campaign": c,
             "client": client, "token": csrf_token(client, "/delegue/revues/")}
 
 
-def item(services, world, key: str) -> reviews.Item:
-    return next(i for i in reviews.items(services, world["campaign"].id) if i.id == world["items"][key])
+def item(services, world, key: str) -> access_reviews.Item:
+    return next(i for i in access_reviews.items(services, world["campaign"].id) if i.id == world["items"][key])
 
 
 def b1_untouched(services, service_gw, world) -> None:

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from provisioner import reviews
+from provisioner import access_reviews
 from provisioner.tenancy import Actor
 from tests.browser_support import Checks, browser, portal_login  # noqa: F401 (browser: a fixture)
 from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client
@@ -53,20 +53,20 @@ def test_the_security_team_opens_a_campaign_and_closes_it_early(security_team, p
     page.get_by_role("button", name="Ouvrir la campagne").click()
     assert "Campagne « Revue de fin d'année » ouverte : 1 utilisateur(s) à revoir." in page.inner_text("main")
     assert "Rappels : 14, 2 jour(s) avant l'échéance." in page.inner_text("main")
-    campaign = next(c for c in reviews.campaigns(services) if c.name == "Revue de fin d'année")
+    campaign = next(c for c in access_reviews.campaigns(services) if c.name == "Revue de fin d'année")
     assert (campaign.on_deadline, campaign.reminder_days, campaign.scope) == ("disable", (14, 2), (n,))
     checks.page(page, "review-campaign-open-1280")
 
     # Closing before the deadline: confirmed by the box, else said next to it and nothing happens.
     page.get_by_role("button", name="Clôturer maintenant").click()
     assert "clôture anticipée" in page.inner_text("#force-error")
-    assert reviews.get_campaign(services, campaign.id).open and service_gw.user_by_username(user.login).enabled
+    assert access_reviews.get_campaign(services, campaign.id).open and service_gw.user_by_username(user.login).enabled
     checks.page(page, "review-close-unconfirmed-1280")
     page.get_by_label("Je confirme la clôture avant l'échéance").check()
     page.get_by_role("button", name="Clôturer maintenant").click()
     closed = "Campagne clôturée : 1 utilisateur(s) désactivé(s), 0 signalé(s), 0 déjà parti(s)."
     assert closed in page.inner_text("main")
-    assert not reviews.get_campaign(services, campaign.id).open
+    assert not access_reviews.get_campaign(services, campaign.id).open
     assert not service_gw.user_by_username(user.login).enabled
     assert page.get_by_role("button", name="Clôturer maintenant").count() == 0
     checks.page(page, "review-campaign-closed-1280")

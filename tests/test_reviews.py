@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from click.testing import CliRunner
 
-from provisioner import reviews
+from provisioner import access_reviews, reviews
 from provisioner.cli import cli
 from provisioner.errors import NotAllowed, RuleViolation, TenantViolation, ValidationError
 from provisioner.tenancy import Actor
@@ -42,8 +42,8 @@ DAY = timedelta(days=1)
 def test_each_field_of_a_campaign_is_checked(field, kwargs, fragment):
     good = {"name": "Revue T4 2026", "deadline": NOW + 14 * DAY, "on_deadline": "disable", "reminder_days": "7,1",
             "adherents": None}
-    assert reviews.check_campaign(**good, now=NOW) == {}
-    errors = reviews.check_campaign(**(good | kwargs), now=NOW)
+    assert access_reviews.check_campaign(**good, now=NOW) == {}
+    errors = access_reviews.check_campaign(**(good | kwargs), now=NOW)
     assert list(errors) == [field] and fragment in errors[field].fr and errors[field].en
 
 
@@ -51,20 +51,20 @@ def test_each_field_of_a_campaign_is_checked(field, kwargs, fragment):
     ("2026-12-31", datetime(2026, 12, 31, 23, 59, 59, tzinfo=timezone.utc), None),   # a date: the end of that day
     ("2026-12-31T12:00", datetime(2026, 12, 31, 12, tzinfo=timezone.utc), None),     # a time: itself, UTC
     ("", None, None),                                                                # nothing: left to "required"
-    ("31/12/2026", None, reviews.BAD_DEADLINE),
-    ("bientôt", None, reviews.BAD_DEADLINE),
+    ("31/12/2026", None, access_reviews.BAD_DEADLINE),
+    ("bientôt", None, access_reviews.BAD_DEADLINE),
 ])
 def test_a_deadline_as_typed(typed, deadline, problem):
-    assert reviews.parse_deadline(typed) == (deadline, problem)
+    assert access_reviews.parse_deadline(typed) == (deadline, problem)
 
 
 def test_a_close_before_the_deadline_is_early():
     assert campaign().before_deadline(NOW) and not campaign().before_deadline(NOW + 10 * DAY)
-    assert not campaign(status=reviews.CLOSED).before_deadline(NOW)
+    assert not campaign(status=access_reviews.CLOSED).before_deadline(NOW)
 
 
-def campaign(**over) -> reviews.Campaign:
-    return reviews.Campaign(**({"id": 1, "name": "T", "opened_by": "aud", "opened_at": NOW, "deadline": NOW + 10 * DAY,
+def campaign(**over) -> access_reviews.Campaign:
+    return access_reviews.Campaign(**({"id": 1, "name": "T", "opened_by": "aud", "opened_at": NOW, "deadline": NOW + 10 * DAY,
                                 "on_deadline": "disable", "reminder_days": (7, 1), "scope": None,
                                 "status": "open"} | over))
 
@@ -78,8 +78,8 @@ def campaign(**over) -> reviews.Campaign:
     (NOW + 10 * DAY, set(), ()),                      # the deadline has passed: the close's job now
 ])
 def test_reminders_are_due_at_the_set_days_once(at, already, due):
-    assert reviews.reminders_due(campaign(), already, at) == due
-    assert reviews.reminders_due(campaign(status="closed"), set(), at) == ()
+    assert access_reviews.reminders_due(campaign(), already, at) == due
+    assert access_reviews.reminders_due(campaign(status="closed"), set(), at) == ()
 
 
 def test_snapshot_keeps_enabled_teleservice_users_of_the_scope_with_their_own_powers():
@@ -97,27 +97,27 @@ def test_snapshot_keeps_enabled_teleservice_users_of_the_scope_with_their_own_po
     listed = [user("v1", "1111", ["a-ord", "a-val", "b-val"]),   # b-val: another adherent's group, not its power
               user("off", "1111", ["a-ord"], enabled=False), user("deleg", "1111", ["a"], teleservice=None),
               user("other", "2222", ["b-val"])]
-    found = reviews.snapshot(listed, groups, {"1111"}, ("easypaiement", "compte-adherent"))
-    assert found == [reviews.Snapshot("1111", "v1", "v1", "easypaiement", ("ordonnateur", "validateur"))]
+    found = access_reviews.snapshot(listed, groups, {"1111"}, ("easypaiement", "compte-adherent"))
+    assert found == [access_reviews.Snapshot("1111", "v1", "v1", "easypaiement", ("ordonnateur", "validateur"))]
 
 
 def item(i, adherent, decision=None, closing=None):
-    return reviews.Item(i, 1, adherent, f"id{i}", f"u{i}", "compte-adherent", ("utilisateur",), decision,
+    return access_reviews.Item(i, 1, adherent, f"id{i}", f"u{i}", "compte-adherent", ("utilisateur",), decision,
                         "d" if decision else None, NOW if decision else None, closing)
 
 
 def test_completion_and_csv_per_adherent_and_per_decision():
     its = [item(1, "1111", "keep"), item(2, "1111", "revoke"), item(3, "1111", closing="disabled"),
            item(4, "2222", closing="reported")]
-    assert reviews.completion(its) == [reviews.Completion("1111", 3, 1, 1, 1, 1, 0),
-                                       reviews.Completion("2222", 1, 0, 0, 1, 0, 1)]
-    rows = list(csv.DictReader(io.StringIO(reviews.render_csv(campaign(), its))))
+    assert access_reviews.completion(its) == [access_reviews.Completion("1111", 3, 1, 1, 1, 1, 0),
+                                       access_reviews.Completion("2222", 1, 0, 0, 1, 0, 1)]
+    rows = list(csv.DictReader(io.StringIO(access_reviews.render_csv(campaign(), its))))
     assert [(r["adherent"], r["users"], r["kept"], r["revoked"], r["pending"], r["completion_percent"])
             for r in rows] == [("1111", "3", "1", "1", "1", "66"), ("2222", "1", "0", "0", "1", "0")]
-    rows = list(csv.DictReader(io.StringIO(reviews.render_csv(campaign(), its, "decisions"))))
+    rows = list(csv.DictReader(io.StringIO(access_reviews.render_csv(campaign(), its, "decisions"))))
     assert [(r["login"], r["decision"], r["at_deadline"]) for r in rows] == [
         ("u1", "keep", ""), ("u2", "revoke", ""), ("u3", "pending", "disabled"), ("u4", "pending", "reported")]
-    page = reviews.render_html(campaign(), its)
+    page = access_reviews.render_html(campaign(), its)
     assert "<script" not in page and "u3" in page and "66 %" in page
     assert "conservé / kept" in page and "désactivé / disabled" in page and ">keep<" not in page
 
@@ -140,11 +140,11 @@ def world(make_adherent, admin_gw, service_gw, staff):
     return {"a": a, "b": b, "c": c, "logins": logins, "auditor": resolve_actor(service_gw, staff["auditor"])}
 
 
-def by_login(services, campaign_id: int) -> dict[str, reviews.Item]:
-    return {i.login: i for i in reviews.items(services, campaign_id)}
+def by_login(services, campaign_id: int) -> dict[str, access_reviews.Item]:
+    return {i.login: i for i in access_reviews.items(services, campaign_id)}
 
 
-def mine(sent: list[reviews.Reminder], campaign_id: int) -> list[tuple[str, tuple[int, ...]]]:
+def mine(sent: list[access_reviews.Reminder], campaign_id: int) -> list[tuple[str, tuple[int, ...]]]:
     return sorted((r.adherent, r.days) for r in sent if r.campaign_id == campaign_id)
 
 
@@ -156,7 +156,7 @@ def test_a_whole_campaign(world, service_gw, admin_gw, services, settings, smtp_
     with pytest.raises(NotAllowed) as not_auditor:
         reviews.open_campaign(service_gw, services, Actor.delegate(a), "Revue", NOW + 10 * DAY, "disable",
                               adherents=[a], now=NOW)
-    assert not_auditor.value.message == reviews.NOT_AUDITOR and "None" not in str(not_auditor.value)
+    assert not_auditor.value.message == access_reviews.NOT_AUDITOR and "None" not in str(not_auditor.value)
     assert "Seule l'équipe sécurité de la CIMR" in not_auditor.value.message.fr
     with pytest.raises(ValidationError) as refused:
         reviews.open_campaign(service_gw, services, auditor, "Revue", NOW + 10 * DAY, "disable",
@@ -204,7 +204,7 @@ def test_a_whole_campaign(world, service_gw, admin_gw, services, settings, smtp_
     for staff_member in (Actor.agent("agent.benali"), auditor):
         with pytest.raises(NotAllowed) as not_reviewer:
             reviews.decide(service_gw, services, staff_member, items[logins["a_silent"]].id, "keep")
-        assert not_reviewer.value.message == reviews.NOT_REVIEWER
+        assert not_reviewer.value.message == access_reviews.NOT_REVIEWER
     assert by_login(services, c.id)[logins["a_silent"]].pending
 
     # Delegate A cannot decide for B's user; a decision is made once; only keep or revoke.
@@ -226,11 +226,11 @@ def test_a_whole_campaign(world, service_gw, admin_gw, services, settings, smtp_
 
     # The deadline: refused before it (unless forced by an auditor), and never by a delegate.
     with pytest.raises(RuleViolation) as early:
-        reviews.close_campaign(service_gw, services, reviews.SYSTEM, c.id, now=NOW + 9 * DAY)
+        reviews.close_campaign(service_gw, services, access_reviews.SYSTEM, c.id, now=NOW + 9 * DAY)
     assert early.value.field == "force"
     with pytest.raises(NotAllowed):
         reviews.close_campaign(service_gw, services, delegate, c.id, now=NOW + 11 * DAY)
-    done = reviews.close_campaign(service_gw, services, reviews.SYSTEM, c.id, now=NOW + 10 * DAY + timedelta(minutes=1))
+    done = reviews.close_campaign(service_gw, services, access_reviews.SYSTEM, c.id, now=NOW + 10 * DAY + timedelta(minutes=1))
     assert sorted(i.login for i in done.disabled) == sorted([logins["a_silent"], logins["b_silent"]])
     assert not done.reported and not done.failed and not done.campaign.open
     for key, enabled in (("a_keep", True), ("a_silent", False), ("b_silent", False), ("c_user", True)):
@@ -238,11 +238,11 @@ def test_a_whole_campaign(world, service_gw, admin_gw, services, settings, smtp_
     assert [m for m in smtp_server.bodies(delegate_a) if "n'ont pas été revus" in m and logins["a_silent"] in m]
 
     # Completion per adherent, the export, and nothing more to decide.
-    assert reviews.completion(reviews.items(services, c.id)) == sorted([
-        reviews.Completion(a, 3, 1, 1, 1, disabled=1), reviews.Completion(b, 1, 0, 0, 1, disabled=1)],
+    assert access_reviews.completion(access_reviews.items(services, c.id)) == sorted([
+        access_reviews.Completion(a, 3, 1, 1, 1, disabled=1), access_reviews.Completion(b, 1, 0, 0, 1, disabled=1)],
         key=lambda p: p.adherent)
     rows = {r["login"]: r for r in csv.DictReader(io.StringIO(
-        reviews.render_csv(done.campaign, reviews.items(services, c.id), "decisions")))}
+        access_reviews.render_csv(done.campaign, access_reviews.items(services, c.id), "decisions")))}
     assert (rows[logins["a_revoke"]]["decision"], rows[logins["a_revoke"]]["decided_by"]) == ("revoke", a)
     assert rows[logins["b_silent"]]["at_deadline"] == "disabled"
     with pytest.raises(RuleViolation):
@@ -256,9 +256,9 @@ def test_a_whole_campaign(world, service_gw, admin_gw, services, settings, smtp_
     assert ("review.decide", a, logins["a_revoke"], "ok") in seen
     assert ("review.decide", a, logins["b_silent"], "refused") in seen
     assert ("user.disable", a, logins["a_revoke"], "ok") in seen
-    assert ("review.remind", reviews.SYSTEM.username, f"campaign:{c.id}", "ok") in seen
-    assert ("review.disable_unreviewed", reviews.SYSTEM.username, logins["b_silent"], "ok") in seen
-    assert ("review.close", reviews.SYSTEM.username, f"campaign:{c.id}", "ok") in seen
+    assert ("review.remind", access_reviews.SYSTEM.username, f"campaign:{c.id}", "ok") in seen
+    assert ("review.disable_unreviewed", access_reviews.SYSTEM.username, logins["b_silent"], "ok") in seen
+    assert ("review.close", access_reviews.SYSTEM.username, f"campaign:{c.id}", "ok") in seen
     dumped = json.dumps([[e.before, e.after, e.detail] for e in trail], default=str)
     assert PASSWORD not in dumped and "password" not in dumped and "credentials" not in dumped
 
@@ -291,7 +291,7 @@ def test_report_at_the_deadline_only_reports_through_the_cli(world, make_adheren
     assert closed.exit_code == 3, closed.output  # findings: unreviewed users reported
     assert [i["login"] for i in json.loads(closed.stdout)["reported"]] == [login]
     assert admin_gw.user_by_username(login).enabled  # only reported
-    assert reviews.items(services, cid)[0].closing == "reported"
+    assert access_reviews.items(services, cid)[0].closing == "reported"
 
     status = runner.invoke(cli, ["--json", "review", "status", str(cid)], env=test_env)
     assert status.exit_code == 0
@@ -313,11 +313,11 @@ def test_at_a_report_close_a_user_deleted_since_the_opening_is_gone_not_left_ena
     deleted_id, deleted = create_user(admin_gw, company, "compte-adherent", ("utilisateur",))
     _, stays = create_user(admin_gw, company, "eliquidation", ("utilisateur",))
     c = reviews.open_campaign(service_gw, services, world["auditor"], "Revue signalée", NOW + 10 * DAY,
-                              reviews.REPORT, adherents=[n], now=NOW)
+                              access_reviews.REPORT, adherents=[n], now=NOW)
     admin_gw.delete_user(deleted_id)
     done = reviews.close_campaign(service_gw, services, world["auditor"], c.id, force=True, now=NOW + DAY)
     assert [i.login for i in done.gone] == [deleted] and [i.login for i in done.reported] == [stays]
-    assert {i.login: i.closing for i in reviews.items(services, c.id)} == {deleted: "gone", stays: "reported"}
+    assert {i.login: i.closing for i in access_reviews.items(services, c.id)} == {deleted: "gone", stays: "reported"}
 
 
 def test_a_forced_close_tells_the_delegate_when_and_that_it_came_before_the_deadline(world, make_adherent, admin_gw,
@@ -326,7 +326,7 @@ def test_a_forced_close_tells_the_delegate_when_and_that_it_came_before_the_dead
     n = make_adherent()
     _, login = create_user(admin_gw, adherent_of(admin_gw, n), "compte-adherent", ("utilisateur",))
     c = reviews.open_campaign(service_gw, services, world["auditor"], "Revue écourtée", NOW + 10 * DAY,
-                              reviews.DISABLE, adherents=[n], now=NOW)
+                              access_reviews.DISABLE, adherents=[n], now=NOW)
     reviews.close_campaign(service_gw, services, world["auditor"], c.id, force=True, now=NOW + DAY)
     (mail,) = [m for m in smtp_server.bodies(admin_gw.user_by_username(n).email) if "Revue écourtée" in m]
     assert login in mail and "a clôturé la campagne, le 30/11/2026, avant son échéance du 09/12/2026" in mail

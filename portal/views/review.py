@@ -11,7 +11,7 @@ from portal.forms import ActionForm, CloseReviewForm, OpenReviewForm, apply_erro
 from portal.i18n import say
 from portal.services import actor, core_services, gateway, teleservice_names
 from portal.views import delegate
-from provisioner import reviews
+from provisioner import access_reviews, reviews
 from provisioner.errors import InputError
 
 delegate_bp = Blueprint("review", __name__, url_prefix="/delegue/revues")
@@ -32,7 +32,7 @@ def review_tab() -> dict:
     """The delegate's tab shows how many of its users wait for a decision (read only when the layout asks)."""
     def pending() -> int:
         user = g.get("user") or {}
-        return reviews.pending_count(core_services(), user["adherent"]) if user.get("adherent") else 0
+        return access_reviews.pending_count(core_services(), user["adherent"]) if user.get("adherent") else 0
     return {"review_pending": pending}
 
 
@@ -55,14 +55,14 @@ def decide(item_id: int):
     except InputError as exc:
         flash(" ".join(say(m) for m in exc.errors.values()), "error")
     else:
-        flash(_("« %(login)s » conservé.", login=item.login) if item.decision == reviews.KEEP else
+        flash(_("« %(login)s » conservé.", login=item.login) if item.decision == access_reviews.KEEP else
               _("« %(login)s » révoqué : compte désactivé et sessions fermées.", login=item.login), "ok")
     return redirect(url_for("review.delegate_home"))
 
 
 @auditor_bp.get("/")
 def campaigns():
-    listed = [(c, reviews.completion(reviews.items(core_services(), c.id))) for c in reviews.campaigns(core_services())]
+    listed = [(c, access_reviews.completion(access_reviews.items(core_services(), c.id))) for c in access_reviews.campaigns(core_services())]
     return render_template("review/auditor_list.html", campaigns=listed)
 
 
@@ -78,7 +78,7 @@ def open_campaign():
             apply_errors(form, exc)
         else:
             flash(_("Campagne « %(name)s » ouverte : %(n)s utilisateur(s) à revoir.", name=c.name,
-                    n=len(reviews.items(core_services(), c.id))), "ok")
+                    n=len(access_reviews.items(core_services(), c.id))), "ok")
             return redirect(url_for("review_audit.campaign", campaign_id=c.id))
     return render_template("review/auditor_open.html", form=form), 422 if form.errors else 200
 
@@ -89,9 +89,9 @@ def campaign(campaign_id: int):
 
 
 def _render_campaign(campaign_id: int, form: CloseReviewForm | None = None, status: int = 200):
-    c = reviews.get_campaign(core_services(), campaign_id)
-    found = reviews.items(core_services(), c.id)
-    return render_template("review/auditor_campaign.html", c=c, rows=reviews.completion(found),
+    c = access_reviews.get_campaign(core_services(), campaign_id)
+    found = access_reviews.items(core_services(), c.id)
+    return render_template("review/auditor_campaign.html", c=c, rows=access_reviews.completion(found),
                            pending=sum(i.pending for i in found), form=form or CloseReviewForm()), status
 
 
@@ -120,14 +120,14 @@ def export_csv(campaign_id: int):
     section = request.args.get("section", "adherents")
     if section not in ("adherents", "decisions"):
         abort(404)
-    c = reviews.get_campaign(core_services(), campaign_id)
-    return Response(reviews.render_csv(c, reviews.items(core_services(), c.id), section), mimetype="text/csv",
+    c = access_reviews.get_campaign(core_services(), campaign_id)
+    return Response(access_reviews.render_csv(c, access_reviews.items(core_services(), c.id), section), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="revue-{c.id}-{section}.csv"'})
 
 
 @auditor_bp.get("/<int:campaign_id>.html")
 def export_html(campaign_id: int):
-    c = reviews.get_campaign(core_services(), campaign_id)
-    return Response(reviews.render_html(c, reviews.items(core_services(), c.id), teleservice_names()),
+    c = access_reviews.get_campaign(core_services(), campaign_id)
+    return Response(access_reviews.render_html(c, access_reviews.items(core_services(), c.id), teleservice_names()),
                     mimetype="text/html",
                     headers={"Content-Disposition": f'attachment; filename="revue-{c.id}.html"'})

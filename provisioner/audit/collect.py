@@ -372,7 +372,7 @@ def _open_reviews(db: Database | None) -> tuple[ReviewProgress, ...]:
     """The open access review campaigns and their completion (our database)."""
     if db is None:
         return ()
-    from provisioner.reviews import open_progress
+    from provisioner.access_reviews import open_progress
 
     return tuple(ReviewProgress(c.id, c.name, c.deadline, sum(p.total for p in done),
                                 sum(p.kept + p.revoked for p in done), tuple(p.adherent for p in done if p.pending))

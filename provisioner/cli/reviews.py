@@ -61,11 +61,12 @@ def review_open(run: Run, name: str, deadline: str, on_deadline: str, remind_day
     """Open a campaign: a snapshot of the enabled teleservice users of the adherents in scope, each to be kept or
     revoked by its delegate before the deadline."""
     from provisioner import reviews
+    from provisioner import access_reviews
 
     actor = _security_team(run)
     c = reviews.open_campaign(run.gw, run.services, actor, name, _deadline(deadline), on_deadline, remind_days,
                               list(adherents) or None)
-    listed = reviews.items(run.services, c.id)
+    listed = access_reviews.items(run.services, c.id)
     run.emit(f"Opened {_summary(c)}: {len(listed)} user(s) of {len({i.adherent for i in listed})} adherent(s) "
              "to review.", {"campaign": c, "users": len(listed)})
 
@@ -74,21 +75,21 @@ def review_open(run: Run, name: str, deadline: str, on_deadline: str, remind_day
 @click.argument("campaign", type=int, required=False)
 def review_status(run: Run, campaign: int | None) -> None:
     """The campaigns (newest first), or one campaign's completion per adherent."""
-    from provisioner import reviews
+    from provisioner import access_reviews
 
     if campaign is None:
-        found = reviews.campaigns(run.services)
+        found = access_reviews.campaigns(run.services)
         rows = []
         for c in found:
-            done = reviews.completion(reviews.items(run.services, c.id))
+            done = access_reviews.completion(access_reviews.items(run.services, c.id))
             total, pending = sum(x.total for x in done), sum(x.pending for x in done)
             rows.append((c, total, pending))
         run.emit("\n".join(f"{_summary(c)}; {total - pending}/{total} reviewed" for c, total, pending in rows)
                  or "No access review campaign.",
                  [{"campaign": c, "users": total, "pending": pending} for c, total, pending in rows])
         return
-    c = reviews.get_campaign(run.services, campaign)
-    done = reviews.completion(reviews.items(run.services, c.id))
+    c = access_reviews.get_campaign(run.services, campaign)
+    done = access_reviews.completion(access_reviews.items(run.services, c.id))
     lines = [f"{x.adherent:<10}  {x.kept + x.revoked:>4}/{x.total:<4} reviewed ({x.percent:>3} %)  kept {x.kept}  "
              f"revoked {x.revoked}  pending {x.pending}"
              + (f"  disabled at deadline {x.disabled}" if x.disabled else "")
@@ -120,11 +121,11 @@ def review_close(run: Run, campaign: int, force: bool) -> None:
     Refused before the deadline unless --force (with --as). Without --as: the scheduled close (cron), at the
     deadline only. Exit 3 when unreviewed users were reported, 1 when some could not be disabled (the campaign
     stays open: run it again)."""
-    from provisioner import reviews
+    from provisioner import access_reviews, reviews
 
     if force and run.actor is None:
         raise click.UsageError("--force needs --as USERNAME (an auditor): the scheduled close never forces")
-    actor = run.actor or reviews.SYSTEM
+    actor = run.actor or access_reviews.SYSTEM
     done = reviews.close_campaign(run.gw, run.services, actor, campaign, force)
     lines = ([f"DISABLED  {i.adherent:<10}  {i.login}" for i in done.disabled]
              + [f"REPORTED  {i.adherent:<10}  {i.login}  (not reviewed, left enabled)" for i in done.reported]
