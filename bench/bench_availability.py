@@ -45,6 +45,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from provisioner.context import Context
 from urllib.parse import parse_qs, urlencode, urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -249,7 +250,7 @@ def run_shape(name: str, delegates_n: int, logins_n: int, faults: list[str], iso
         users = {}
         for n in numeros:
             login = f"u.{secrets.token_hex(3)}"
-            create_user(gw, services, Actor.delegate(n), n, NewUser(
+            create_user(Context(gw, services, Actor.delegate(n), n), NewUser(
                 login, UserDetails("Tazi", "Yasmine", f"{login}@atlas.ma"), Access("compte-adherent"), "User2026",
                 secret_answers=answers))
             users[n] = login
@@ -258,7 +259,7 @@ def run_shape(name: str, delegates_n: int, logins_n: int, faults: list[str], iso
         callback = client.url + client.redirect_paths[0]
         for k in range(logins_n):
             login = f"ts{k}.{secrets.token_hex(3)}"
-            create_user(gw, services, Actor.delegate(numeros[0]), numeros[0], NewUser(
+            create_user(Context(gw, services, Actor.delegate(numeros[0]), numeros[0]), NewUser(
                 login, UserDetails("Tazi", "Yasmine", f"{login}@atlas.ma"), Access("compte-adherent"), "User2026",
                 secret_answers=answers))
             first = PinnedBrowser(stack.public_url, node=1)

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from aiosmtpd.controller import Controller  # noqa: E402
 
+from provisioner.context import Context
 from provisioner.bulk import COLUMNS, import_users  # noqa: E402
 from provisioner.core import Services  # noqa: E402
 from provisioner.errors import KeycloakUnavailable  # noqa: E402
@@ -82,7 +83,7 @@ def new_adherent(gw: Gateway, services: Services) -> str:
                             NewDelegate("Bench", "Delegue", "RH", f"d{n}@bench.ma", "Deleg2026", "Deleg2026"))
     sub = submit_subscription(gw, services, form)
     receive_paper(services, Actor.agent("bench.agent"), sub.id)
-    approve_subscription(gw, services, Actor.agent("bench.agent"), sub.id)
+    approve_subscription(Context(gw, services, Actor.agent("bench.agent")), sub.id)
     return n
 
 
@@ -158,13 +159,13 @@ def ours(gw: Gateway, services: Services, n: str, rows: list[NewUser], questions
     """(c) provisioner.bulk.import_users on the CSV (rules, tenant check, audit trail, one POST per user)."""
     text = csv_text(rows, questions)
     start = time.perf_counter()
-    report = import_users(gw, services, Actor.delegate(n), n, text, concurrency=concurrency)
+    report = import_users(Context(gw, services, Actor.delegate(n), n), text, concurrency=concurrency)
     for _ in range(3):  # a transient Keycloak error on some rows: the re-run creates only what is missing
         if not report.errors:
             break
         RETRIES["ours"] = RETRIES.get("ours", 0) + 1
         print(f"  re-run after {len(report.errors)} row error(s), e.g. {report.errors[0].message.en}", flush=True)
-        report = import_users(gw, services, Actor.delegate(n), n, text, concurrency=concurrency)
+        report = import_users(Context(gw, services, Actor.delegate(n), n), text, concurrency=concurrency)
     elapsed = time.perf_counter() - start
     assert not report.errors and all_present(gw, n, rows), report.errors[:3]
     return elapsed

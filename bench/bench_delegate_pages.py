@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devstack.keycloak_server import KeycloakServer  # noqa: E402
+from provisioner.context import Context
 from provisioner import adherents, users  # noqa: E402
 from provisioner.core import Services  # noqa: E402
 from provisioner.gateway import Gateway  # noqa: E402
@@ -49,7 +50,7 @@ CLIENT = "bench-pages-cli"  # a public direct-grant client of the bench's own re
 
 def naive(gw: Gateway, services: Services, me: Actor, n: str) -> int:
     """The previous listing: the adherent, each leaf group and its members, the users by attribute."""
-    adherents.get_adherent(gw, services, me, n)
+    adherents.get_adherent(Context(gw, services, me, n))
     for client, roles in services.catalogue.powers().items():
         for role in roles:
             gw.group_members(gw.group_by_path(f"/adherents/{n}/{client}/{role}").id)
@@ -57,7 +58,7 @@ def naive(gw: Gateway, services: Services, me: Actor, n: str) -> int:
 
 
 def ours(gw: Gateway, services: Services, me: Actor, n: str) -> int:
-    _, by_service = users.overview(gw, services, me, n)
+    _, by_service = users.overview(Context(gw, services, me, n))
     return sum(len(v) for v in by_service.values())
 
 

@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from devstack.keycloak_server import KeycloakServer  # noqa: E402
 from devstack.production import ProductionStack, wait_http  # noqa: E402
+from provisioner.context import Context
 from provisioner.core import Services  # noqa: E402
 from provisioner.gateway import Gateway  # noqa: E402
 from provisioner.realm.schema import realm_spec
@@ -212,7 +213,7 @@ def run_load(shape, name: str, delegates: int, seconds: float, logins: int) -> d
     callback = spec.client("compte-adherent").url + spec.client("compte-adherent").redirect_paths[0]
     base = f"{shape.public_url}/realms/{settings.realm}/protocol/openid-connect"
     for ts_login in ts_logins:
-        create_user(gw, services, Actor.delegate(numeros[0]), numeros[0], NewUser(
+        create_user(Context(gw, services, Actor.delegate(numeros[0]), numeros[0]), NewUser(
             ts_login, UserDetails("Tazi", "Yasmine", f"{ts_login}@atlas.ma"), Access("compte-adherent"),
             TS_USER_PASSWORD, secret_answers=ANSWERS))
         first = PinnedBrowser(shape.public_url, node=1)

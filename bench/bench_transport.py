@@ -37,6 +37,7 @@ CLIENT = "bench-transport-cli"  # a public direct-grant client of the bench real
 # versions share. argv[1]: the workload, argv[2]: JSON arguments. Prints one JSON line.
 WORKER = r'''
 import json, statistics, sys, time
+from provisioner.context import Context
 from provisioner.settings import Settings
 from provisioner.gateway import Gateway
 from provisioner.realm.spec import RealmSpec
@@ -189,7 +190,7 @@ def delegate(settings, admin, service, services) -> tuple[str, Callable[[], str]
     from provisioner.tenancy import Actor
 
     numero = new_adherent(service, services)
-    assert import_users(service, services, Actor.delegate(numero), numero, csv_of("p", 5)).ok
+    assert import_users(Context(service, services, Actor.delegate(numero), numero), csv_of("p", 5)).ok
     url = f"{settings.keycloak_url}/realms/{settings.realm}/protocol/openid-connect/token"
 
     admin.post("/clients", {"clientId": CLIENT, "publicClient": True, "directAccessGrantsEnabled": True,

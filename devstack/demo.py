@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
+from provisioner.context import Context
 from provisioner import core, subscriptions, users
 from provisioner import delegates
 from provisioner import teleservice_users
@@ -46,12 +47,12 @@ def seed(settings: Settings, password: str) -> dict[str, str]:
                                        password, password, "Mme", "+212 522 11 22 35"))
         sub = subscriptions.submit_subscription(gw, services, form)
         subscriptions.receive_paper(services, agent, sub.id)  # the signed paper arrived
-        subscriptions.approve_subscription(gw, services, agent, sub.id)
+        subscriptions.approve_subscription(Context(gw, services, agent), sub.id)
     delegate = Actor.delegate(ADHERENT)
     for login, teleservice, powers in (("compta.atlas", "compte-adherent", ()),
                                        ("valid.atlas", "easypaiement", ("validateur",))):
         if gw.user_by_username(login) is None:
-            users.create_user(gw, services, delegate, ADHERENT, teleservice_users.NewUser(
+            users.create_user(Context(gw, services, delegate, ADHERENT), teleservice_users.NewUser(
                 login, teleservice_users.UserDetails("Tazi", "Yasmine", f"{login}@atlas-textile.ma", "Mme", "Comptable"),
                 Access(teleservice, powers), password, password, ANSWERS))
     return {"delegate": ADHERENT, "agent": AGENT, "auditor": AUDITOR, "users": "compta.atlas, valid.atlas"}

@@ -11,6 +11,7 @@ from flask import Flask, abort, current_app, g, request
 from sqlalchemy.engine import Engine
 
 from provisioner import core
+from provisioner.context import Context
 from provisioner.gateway import Gateway
 from provisioner.settings import Settings
 from provisioner.tenancy import AGENT, AUDITOR, DELEGATE, Actor
@@ -110,3 +111,11 @@ def _delegate_gateway() -> Gateway:
     if request.method in ("GET", "HEAD"):
         gw.remember_reads()
     return gw
+
+
+def context(adherent: str | None = None) -> Context:
+    """The request as the provisioner's actions take it (provisioner/context.py): the person, their gateway, our
+    services, and the adherent acted on — a delegate's own, from its login, never from the request; the one an
+    agent's page names."""
+    who = actor()
+    return Context(gateway(), core_services(), who, who.adherent if who.role == DELEGATE else adherent)

@@ -13,21 +13,12 @@ from typing import Any, Callable
 from flask import Flask, Request, Response, session
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from werkzeug.datastructures import CallbackDict
 
-from provisioner.db import UNREACHABLE, reading
+from provisioner.db import UNREACHABLE, metadata, portal_sessions, reading
 
-metadata = MetaData()
-portal_sessions = Table(
-    "portal_sessions", metadata,
-    Column("id_hash", String(64), primary_key=True),
-    Column("user_sub", String(64), index=True),
-    Column("username", String(255), index=True),
-    Column("data", Text, nullable=False),
-    Column("expires_at", DateTime, nullable=False, index=True),
-)
 _serializer = TaggedJSONSerializer()
 REFRESH_AFTER = timedelta(seconds=60)  # don't rewrite an unchanged session on every request
 

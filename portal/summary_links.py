@@ -14,7 +14,7 @@ class LinkExpired(Exception):
     """The link was genuine but is older than VALID_DAYS."""
 
 
-class LinkInvalid(Exception):
+class LinkForged(Exception):
     """The link was not made by this portal (forged, altered, truncated)."""
 
 
@@ -27,13 +27,13 @@ def make_token(sub_id: int, adherent: str) -> str:
 
 
 def read_token(token: str) -> tuple[int, str]:
-    """The (subscription id, numéro d'adhérent) a token names; raises LinkExpired or LinkInvalid."""
+    """The (subscription id, numéro d'adhérent) a token names; raises LinkExpired or LinkForged."""
     try:
         data = _serializer().loads(token, max_age=VALID_DAYS * 24 * 3600)
     except SignatureExpired:
         raise LinkExpired() from None
     except BadSignature:
-        raise LinkInvalid() from None
+        raise LinkForged() from None
     if not isinstance(data, dict) or not isinstance(data.get("s"), int) or not isinstance(data.get("a"), str):
-        raise LinkInvalid()
+        raise LinkForged()
     return data["s"], data["a"]

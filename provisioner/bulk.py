@@ -11,14 +11,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+from provisioner.context import Context
 from provisioner import easypaiement, rules, secret_questions
-from provisioner.trail import audited, record
+from provisioner.trail import record
 from provisioner.core import Services
 from provisioner.errors import Conflict, KeycloakRejected, Message, ProvisionerError
 from provisioner.gateway import Gateway, User
 from provisioner.rules import VALIDATEUR, Access
 from provisioner.secret_questions import SecretAnswer
-from provisioner.tenancy import Actor, require_adherent
+from provisioner.tenancy import require_adherent
 from provisioner.tree import adherent_state, require_active
 from provisioner.teleservice_users import NewUser, UserDetails, check_new_user, user_rep
 
@@ -125,19 +126,19 @@ def check_rows(services: Services, rows: list[tuple[int, NewUser]], categories: 
     return good, errors
 
 
-def import_users(gw: Gateway, services: Services, actor: Actor, adherent: str, text: str,
+def import_users(ctx: Context, text: str,
                  progress: Callable[[int, int], None] | None = None, concurrency: int = 8) -> BulkReport:
     """Validate every row, skip users already present (re-run), create the rest concurrently (one POST each)."""
     report = BulkReport()
-    with audited(services.db, actor, "bulk.import", adherent, adherent) as entry:
-        require_adherent(actor, adherent, adherent)
-        state = adherent_state(gw, adherent)
+    with ctx.audited("bulk.import", ctx.adherent) as entry:
+        require_adherent(ctx.actor, ctx.adherent, ctx.adherent)
+        state = adherent_state(ctx.gw, ctx.adherent)
         require_active(state)
         parsed, report.errors = parse_csv(text)
-        good, bad = check_rows(services, parsed, state.categories)
+        good, bad = check_rows(ctx.services, parsed, state.categories)
         report.errors += bad
-        todo = _skip_present(gw, services, adherent, good, report)
-        _create(gw, services, actor, adherent, todo, state.categories, report, progress, concurrency)
+        todo = _skip_present(ctx.gw, ctx.services, ctx.adherent, good, report)
+        _create(ctx, todo, state.categories, report, progress, concurrency)
         report.errors.sort(key=lambda e: e.line)
         entry.after = {"created": len(report.created), "already_present": len(report.already_present),
                        "errors": len(report.errors)}
@@ -165,14 +166,14 @@ def _skip_present(gw: Gateway, services: Services, adherent: str, good: list[tup
     return todo
 
 
-def _create(gw: Gateway, services: Services, actor: Actor, adherent: str, todo: list[tuple[int, NewUser]],
+def _create(ctx: Context, todo: list[tuple[int, NewUser]],
             categories: tuple[str, ...], report: BulkReport, progress: Callable[[int, int], None] | None,
             concurrency: int) -> None:
     if not todo:
         return
     hashes = _hash_all([new for _, new in todo])
-    accesses = [new.access.normalised(categories, services.catalogue) for _, new in todo]
-    reps = [user_rep(adherent, new, access) for (_, new), access in zip(todo, accesses)]
+    accesses = [new.access.normalised(categories, ctx.services.catalogue) for _, new in todo]
+    reps = [user_rep(ctx.adherent, new, access) for (_, new), access in zip(todo, accesses)]
     done = 0
 
     def on_done(i: int, result: str | Exception) -> None:
@@ -180,8 +181,8 @@ def _create(gw: Gateway, services: Services, actor: Actor, adherent: str, todo: 
         line, new = todo[i]
         if isinstance(result, str):
             if new.secret_answers:
-                secret_questions.store(services.db, result, list(new.secret_answers), hashes[i])
-            record(services.db, actor, "user.create", adherent, new.login, "ok", None,
+                secret_questions.store(ctx.services.db, result, list(new.secret_answers), hashes[i])
+            record(ctx.services.db, ctx.actor, "user.create", ctx.adherent, new.login, "ok", None,
                    {"login": new.login, **asdict(new.details), **asdict(accesses[i])}, "bulk import")
             report.created.append(new.login)
         else:
@@ -192,10 +193,10 @@ def _create(gw: Gateway, services: Services, actor: Actor, adherent: str, todo: 
 
     # Chunks: each call takes a fresh access token (a long file outlasts one token's lifespan).
     for first in range(0, len(reps), CHUNK):
-        asyncio.run(gw.create_users_concurrently(reps[first:first + CHUNK], concurrency,
+        asyncio.run(ctx.gw.create_users_concurrently(reps[first:first + CHUNK], concurrency,
                                                  lambda i, result: on_done(first + i, result)))
     if any(VALIDATEUR in a.powers for a in accesses):
-        easypaiement.record(gw, services, adherent)  # new validators may complete a 2-confirmation adherent
+        easypaiement.record(ctx.gw, ctx.services, ctx.adherent)  # new validators may complete a 2-confirmation adherent
 
 
 def _hash_all(users: list[NewUser]) -> list[list[str]]:

@@ -9,12 +9,14 @@ the decision to escalate is taken here, not by the pages or the actions.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 
 from provisioner.core import Services
 from provisioner.errors import Forbidden, NotFound, TenantViolation
 from provisioner.gateway import Gateway, User
 from provisioner.tenancy import AGENT, AUDITOR, DELEGATE, Actor, require_adherent
+from provisioner.trail import Entry, audited
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,10 @@ class Context:
     def on(self, adherent: str) -> Context:
         """The same request, acting on ``adherent``."""
         return replace(self, adherent=adherent)
+
+    def audited(self, action: str, target: str | None, read: bool = False) -> AbstractContextManager[Entry]:
+        """The trail's record of this action by the request's person on its adherent (provisioner/trail.py)."""
+        return audited(self.services.db, self.actor, action, self.adherent, target, read)
 
     def automation(self) -> Gateway:
         """The provisioner's service account, for the adherent group's own attributes (E@syPaiement

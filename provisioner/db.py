@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import (JSON, Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint,
+from sqlalchemy import (JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint,
                         create_engine, event, inspect)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
@@ -158,6 +158,27 @@ review_reminders = Table(
     Column("sent_at", DateTime(timezone=True), nullable=False),
     Column("mail_id", Integer),
     UniqueConstraint("campaign_id", "adherent", "days"),
+)
+
+
+# The forgotten-password form's attempts (provisioner/password_reset.py): the per-login and per-address limits.
+reset_attempts = Table(
+    "reset_attempts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("login", String(120), nullable=False, index=True),   # as typed, case-folded
+    Column("address", String(64), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("ok", Boolean, nullable=False),
+)
+
+# The portal's server-side sessions (portal/sessions.py): the cookie holds a random id, we keep its SHA-256.
+portal_sessions = Table(
+    "portal_sessions", metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_sub", String(64), index=True),
+    Column("username", String(255), index=True),
+    Column("data", Text, nullable=False),
+    Column("expires_at", DateTime, nullable=False, index=True),
 )
 
 

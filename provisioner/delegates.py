@@ -37,7 +37,7 @@ class NewDelegate:
         return d
 
 
-def validate_delegate(services: Services, d: NewDelegate, numero: str, with_password: bool = True) -> dict[str, Message]:
+def validate_delegate(services: Services, d: NewDelegate, adherent: str, with_password: bool = True) -> dict[str, Message]:
     """The delegate's block of the form; without the password when an agent replaces a delegate (the new one
     chooses it through a mailed link: provisioner/password_links.py)."""
     errors = rules.collect({
@@ -52,33 +52,33 @@ def validate_delegate(services: Services, d: NewDelegate, numero: str, with_pass
     })
     if not with_password:
         return errors
-    pw = rules.check_password_pair(services.password_policy, d.password, d.password_confirm, numero)
+    pw = rules.check_password_pair(services.password_policy, d.password, d.password_confirm, adherent)
     return errors | {f"delegate.{k}": v for k, v in pw.items()}
 
 
-def delegate_rep(numero: str, d: NewDelegate, enabled: bool) -> dict:
+def delegate_rep(adherent: str, d: NewDelegate, enabled: bool) -> dict:
     """The delegate's Keycloak user, password included (one POST)."""
-    attrs = {"adherent": [numero]} | {k: [v] for k, v in (("civilite", d.civilite), ("fonction", d.fonction),
+    attrs = {"adherent": [adherent]} | {k: [v] for k, v in (("civilite", d.civilite), ("fonction", d.fonction),
                                       ("telephone", d.telephone), ("gsm", d.gsm), ("fax", d.fax)) if v}
-    return {"username": numero, "enabled": enabled, "email": d.email, "emailVerified": True,
+    return {"username": adherent, "enabled": enabled, "email": d.email, "emailVerified": True,
             "firstName": d.prenom, "lastName": d.nom, "attributes": attrs,
             "credentials": [{"type": "password", "value": d.password, "temporary": False}]}
 
 
-def delegate_account(gw: Gateway, numero: str) -> User:
+def delegate_account(gw: Gateway, adherent: str) -> User:
     """The delegate account of an approved adherent (username = numero); NotFound when there is none."""
-    adherent_state(gw, numero)  # an approved adherent
-    user = gw.user_by_username(numero)
-    if user is None or user.attr("adherent") != numero:
-        raise NotFound(f"no delegate account for adherent {numero}")
+    adherent_state(gw, adherent)  # an approved adherent
+    user = gw.user_by_username(adherent)
+    if user is None or user.attr("adherent") != adherent:
+        raise NotFound(f"no delegate account for adherent {adherent}")
     return user
 
 
-def open_term(services: Services, numero: str, user_id: str, delegate: dict) -> None:
+def open_term(services: Services, adherent: str, user_id: str, delegate: dict) -> None:
     """Start a delegate_history term (the delegate from now on)."""
     with services.db.begin() as conn:
         conn.execute(insert(history_table).values(
-            adherent=numero, user_id=user_id, civilite=delegate.get("civilite"), nom=delegate.get("nom"),
+            adherent=adherent, user_id=user_id, civilite=delegate.get("civilite"), nom=delegate.get("nom"),
             prenom=delegate.get("prenom"), email=delegate.get("email"), since=clock.now()))
 
 
@@ -106,32 +106,32 @@ def replaced_rep(rep: dict, new: NewDelegate) -> dict:
             "attributes": attrs, "requiredActions": []}
 
 
-def in_office(services: Services, numero: str, new: NewDelegate) -> bool:
+def in_office(services: Services, adherent: str, new: NewDelegate) -> bool:
     """Whether the open delegate term is already this person's (same e-mail and name)."""
     with services.db.connect() as conn:
         current = conn.execute(select(history_table).where(
-            history_table.c.adherent == numero, history_table.c.until.is_(None))).first()
+            history_table.c.adherent == adherent, history_table.c.until.is_(None))).first()
     return current is not None and (current.email or "").lower() == new.email.lower() and current.nom == new.nom
 
 
-def record_new_term(services: Services, numero: str, user_id: str, new: NewDelegate, actor: Actor) -> None:
+def record_new_term(services: Services, adherent: str, user_id: str, new: NewDelegate, actor: Actor) -> None:
     """Close the open delegate term and open the new one, unless a previous run already did."""
-    if in_office(services, numero, new):
+    if in_office(services, adherent, new):
         return
-    close_term(services, numero, actor)
+    close_term(services, adherent, actor)
     with services.db.begin() as conn:
         conn.execute(insert(history_table).values(
-            adherent=numero, user_id=user_id, civilite=new.civilite, nom=new.nom, prenom=new.prenom,
+            adherent=adherent, user_id=user_id, civilite=new.civilite, nom=new.nom, prenom=new.prenom,
             email=new.email, since=clock.now()))
 
 
-def close_term(services: Services, numero: str, actor: Actor) -> None:
+def close_term(services: Services, adherent: str, actor: Actor) -> None:
     with services.db.begin() as conn:
-        conn.execute(update(history_table).where(history_table.c.adherent == numero, history_table.c.until.is_(None))
+        conn.execute(update(history_table).where(history_table.c.adherent == adherent, history_table.c.until.is_(None))
                      .values(until=clock.now(), ended_by=actor.username))
 
 
-def update_open_term(services: Services, numero: str, **values: str) -> None:
+def update_open_term(services: Services, adherent: str, **values: str) -> None:
     with services.db.begin() as conn:
-        conn.execute(update(history_table).where(history_table.c.adherent == numero, history_table.c.until.is_(None))
+        conn.execute(update(history_table).where(history_table.c.adherent == adherent, history_table.c.until.is_(None))
                      .values(**values))

@@ -13,12 +13,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from provisioner.context import Context
 from provisioner import clock
 from provisioner import rules
 from provisioner.core import Services
 from provisioner.errors import Message, ProvisionerError
 from provisioner.gateway import Gateway
-from provisioner.tenancy import Actor, require_adherent
+from provisioner.tenancy import require_adherent
 from provisioner.rules import EASYPAIEMENT, VALIDATEUR
 from provisioner.tree import AdherentState, adherent_members, enabled_validators
 
@@ -52,19 +53,19 @@ def parse_since(value: str | None) -> datetime | None:
     return since.replace(tzinfo=timezone.utc) if since and since.tzinfo is None else since
 
 
-def _read(gw: Gateway, numero: str) -> tuple[AdherentState, Completeness]:
+def _read(gw: Gateway, adherent: str) -> tuple[AdherentState, Completeness]:
     """The adherent and its completeness from one read of its tree (our extension): the same read as its
     delegate's listing; its enabled validators count only when 2 confirmations are chosen."""
-    state, members = adherent_members(gw, numero)
+    state, members = adherent_members(gw, adherent)
     validators = sum(1 for m in members if m.user.enabled and f"{EASYPAIEMENT}/{VALIDATEUR}" in m.groups) \
         if state.confirmations == 2 else 0
     return state, Completeness(state.confirmations, validators, parse_since(state.group.attr(SINCE)))
 
 
-def completeness(gw: Gateway, services: Services, actor: Actor, numero: str) -> Completeness:
+def completeness(ctx: Context) -> Completeness:
     """The adherent's E@syPaiement completeness (tenant-checked); RuleViolation('adherent') when not approved."""
-    require_adherent(actor, numero, numero)
-    return _read(gw, numero)[1]
+    require_adherent(ctx.actor, ctx.adherent, ctx.adherent)
+    return _read(ctx.gw, ctx.adherent)[1]
 
 
 def since_attribute(now: datetime, current: Completeness) -> dict[str, list[str]] | None:
@@ -85,18 +86,18 @@ def with_confirmations(gw: Gateway, state: AdherentState, confirmations: int) ->
     return after, {"easypaiement_confirmations": [str(confirmations)], **change}
 
 
-def record(gw: Gateway, services: Services, numero: str) -> Completeness | None:
+def record(gw: Gateway, services: Services, adherent: str) -> Completeness | None:
     """Re-read the adherent after a change of its validators or confirmations and keep ``SINCE`` up to date (with
     the service account: a delegate's token may not write its adherent group).
 
     Bookkeeping after an action that is already done: a failure here is logged, not raised (None), so that the
     action is not reported as failed. The audit then finds no record and reports an incomplete adherent at once."""
     try:
-        state, current = _read(gw, numero)
+        state, current = _read(gw, adherent)
         change = since_attribute(clock.now(), current)
         if change is not None:
             services.automation_gateway(gw).set_group_attributes(state.group, change)
         return current
     except ProvisionerError as exc:
-        log.warning("E@syPaiement completeness of adherent %s not recorded: %s: %s", numero, type(exc).__name__, exc)
+        log.warning("E@syPaiement completeness of adherent %s not recorded: %s: %s", adherent, type(exc).__name__, exc)
         return None

@@ -95,28 +95,28 @@ def find(services: Services, token: str) -> Link:
     return Link(row.user_id, row.login, row.adherent, clock.aware(row.expires_at))
 
 
-def delegate_link_mail(services: Services, to: str, numero: str, token: str, expires: datetime) -> Mail:
+def delegate_link_mail(services: Services, to: str, adherent: str, token: str, expires: datetime) -> Mail:
     url = services.settings.portal_url + PATH + token
     until = expires.strftime("%d/%m/%Y %H:%M UTC")
-    return Mail(to, f"CIMR Téléservices — adhérent {numero} : choisissez votre mot de passe", (
+    return Mail(to, f"CIMR Téléservices — adhérent {adherent} : choisissez votre mot de passe", (
         "Bonjour,\n\n"
-        f"Vous êtes désormais l'administrateur des utilisateurs de l'adhérent {numero} auprès de la CIMR.\n"
-        f"Votre identifiant est votre numéro d'adhérent : {numero}.\n\n"
+        f"Vous êtes désormais l'administrateur des utilisateurs de l'adhérent {adherent} auprès de la CIMR.\n"
+        f"Votre identifiant est votre numéro d'adhérent : {adherent}.\n\n"
         f"Choisissez votre mot de passe en suivant ce lien, valable jusqu'au {until} et une seule fois :\n{url}\n\n"
         "Le portail vous demandera ensuite d'enregistrer une application d'authentification sur votre téléphone.\n"
         "Si vous n'attendiez pas ce message, ne suivez pas le lien et prévenez l'Agence virtuelle de la CIMR.\n\n"
         "Hello,\n\n"
-        f"You are now the user administrator of member {numero} at CIMR. Your login is your membership number: "
-        f"{numero}.\n\nChoose your password with this link, valid until {until}, once:\n{url}\n\n"
+        f"You are now the user administrator of member {adherent} at CIMR. Your login is your membership number: "
+        f"{adherent}.\n\nChoose your password with this link, valid until {until}, once:\n{url}\n\n"
         "The portal will then ask you to register an authenticator app on your phone.\n"
         "If you did not expect this message, do not follow the link and tell CIMR's Agence virtuelle.\n"))
 
 
-def mail_delegate_link(services: Services, actor: Actor, user_id: str, numero: str, email: str) -> Mailed:
+def mail_delegate_link(services: Services, actor: Actor, user_id: str, adherent: str, email: str) -> Mailed:
     """Issue a link for the delegate account and mail it now (never through the outbox: see the module)."""
-    token, expires = issue(services, actor, user_id, numero, numero)
+    token, expires = issue(services, actor, user_id, adherent, adherent)
     try:
-        services.mailer.send(delegate_link_mail(services, email, numero, token, expires))
+        services.mailer.send(delegate_link_mail(services, email, adherent, token, expires))
     except MailError as exc:
         return Mailed(expires, str(exc))
     return Mailed(expires)

@@ -12,10 +12,11 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, delete, func, insert, select
+from sqlalchemy import delete, func, insert, select
 
 from provisioner import outbox, password_links, secret_questions, trail
 from provisioner.core import Services
+from provisioner.db import reset_attempts
 from provisioner.errors import KeycloakRejected, Message, ProvisionerError, RuleViolation
 from provisioner.gateway import Gateway, User
 from provisioner.mailer import notice_mail
@@ -28,16 +29,6 @@ MAX_FAILURES_PER_ADDRESS = 10
 WINDOW = timedelta(minutes=15)   # failures older than this are forgotten; a lock lasts at most this long
 DECOY_QUESTIONS = 2
 
-metadata = MetaData()
-reset_attempts = Table(
-    "reset_attempts", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("login", String(120), nullable=False, index=True),   # as typed, case-folded
-    Column("address", String(64), nullable=False, index=True),
-    Column("at", DateTime(timezone=True), nullable=False, index=True),
-    Column("ok", Boolean, nullable=False),
-)
-_created: set[int] = set()
 
 
 class ResetLocked(ProvisionerError):
@@ -73,14 +64,6 @@ class Challenge:
     questions: tuple[str, ...]
 
 
-def _table(services: Services) -> Table:
-    engine = services.db.engine
-    if id(engine) not in _created:
-        metadata.create_all(engine)
-        _created.add(id(engine))
-    return reset_attempts
-
-
 
 
 def _key(login: str) -> str:
@@ -108,7 +91,7 @@ def _decoys(services: Services, login: str) -> tuple[str, ...]:
 def check_not_locked(services: Services, login: str, address: str, now: datetime | None = None) -> None:
     """Raise ResetLocked when the login or the address has too many recent failures."""
     now = now or clock.now()
-    t = _table(services)
+    t = reset_attempts
     since = now - WINDOW
     with services.db.connect() as conn:
         def failures(*where):
@@ -140,7 +123,7 @@ def verify_answers(gw: Gateway, services: Services, login: str, address: str, an
     user = _eligible(gw, services, login)
     ok = secret_questions.verify(services.db, user.id, answers) if user else _burn(answers)
     with services.db.begin() as conn:
-        conn.execute(insert(_table(services)).values(login=_key(login), address=address, at=clock.now(), ok=ok))
+        conn.execute(insert(reset_attempts).values(login=_key(login), address=address, at=clock.now(), ok=ok))
         if ok:  # a success clears this login's failures
             conn.execute(delete(reset_attempts).where(reset_attempts.c.login == _key(login), ~reset_attempts.c.ok))
     if user:

@@ -44,12 +44,12 @@ ROOT_PATH, ROOT_POLICY, ROOT_PERMISSION, ROOT_SCOPES, DELEGATE_ROLE = (
 _OURS = re.compile(r"^(delegate|adherent)-[0-9]{4,10}$")
 
 
-def policy_name(numero: str) -> str:
-    return POLICY_PREFIX + numero
+def policy_name(adherent: str) -> str:
+    return POLICY_PREFIX + adherent
 
 
-def permission_name(numero: str) -> str:
-    return PERMISSION_PREFIX + numero
+def permission_name(adherent: str) -> str:
+    return PERMISSION_PREFIX + adherent
 
 
 @dataclass(frozen=True)
@@ -112,26 +112,26 @@ def differences(want: dict, policy_groups: list[str] | None, permission: dict | 
 
 
 # --- edges ---------------------------------------------------------------------------------------------------
-def _groups(gw: Gateway, numero: str) -> tuple[Group, list[str]]:
-    top = gw.group_by_path(adherent_path(numero))
-    delegates = gw.group_by_path(delegate_group_path(numero))
+def _groups(gw: Gateway, adherent: str) -> tuple[Group, list[str]]:
+    top = gw.group_by_path(adherent_path(adherent))
+    delegates = gw.group_by_path(delegate_group_path(adherent))
     if top is None or delegates is None:
-        raise NotFound(f"adherent {numero} has no group tree ({adherent_path(numero)}, {delegate_group_path(numero)})")
+        raise NotFound(f"adherent {adherent} has no group tree ({adherent_path(adherent)}, {delegate_group_path(adherent)})")
     return delegates, [g.id for g in gw.subtree(top)]
 
 
-def ensure_delegation(gw: Gateway, numero: str) -> Delegation:
+def ensure_delegation(gw: Gateway, adherent: str) -> Delegation:
     """Create or repair the adherent's policy and permission (re-runnable; call again after adding a subgroup).
 
     Raises NotFound when the adherent's groups do not exist; Forbidden without manage-realm.
     """
-    delegates, tree_ids = _groups(gw, numero)
-    policy_id = _ensure_policy(gw, "group", policy_name(numero), [delegates.id],
-                               f"Delegate of adherent {numero} (members of {delegate_group_path(numero)})")
+    delegates, tree_ids = _groups(gw, adherent)
+    policy_id = _ensure_policy(gw, "group", policy_name(adherent), [delegates.id],
+                               f"Delegate of adherent {adherent} (members of {delegate_group_path(adherent)})")
     want = desired(delegates.id, tree_ids, policy_id)["permission"]
-    permission_id = _ensure_permission(gw, permission_name(numero), want,
-                                       f"{delegate_group_path(numero)} manages the users of {adherent_path(numero)}")
-    return Delegation(numero, policy_id, permission_id, tuple(want["resources"]))
+    permission_id = _ensure_permission(gw, permission_name(adherent), want,
+                                       f"{delegate_group_path(adherent)} manages the users of {adherent_path(adherent)}")
+    return Delegation(adherent, policy_id, permission_id, tuple(want["resources"]))
 
 
 def ensure_root(gw: Gateway) -> str:
@@ -170,13 +170,13 @@ def _ensure_permission(gw: Gateway, name: str, want: dict, description: str) -> 
     return permission["id"]
 
 
-def remove_delegation(gw: Gateway, numero: str) -> bool:
+def remove_delegation(gw: Gateway, adherent: str) -> bool:
     """Delete the adherent's permission and policy (before or after its groups); True if anything was deleted.
 
     Keycloak deletes a permission whose last group is deleted, but keeps the policy (with no group).
     """
     removed = False
-    for kind, name in (("permission", permission_name(numero)), ("policy", policy_name(numero))):
+    for kind, name in (("permission", permission_name(adherent)), ("policy", policy_name(adherent))):
         found = gw.authz_find(kind, name)
         if found is not None:
             gw.delete_authz(found["id"])
@@ -221,15 +221,15 @@ def _check_pair(gw: Gateway, kind: str, policy: str, members: list[str], permiss
     return [Finding(code, adherent, permission, prefix + "; ".join(problems))]
 
 
-def check_delegation(gw: Gateway, numero: str) -> list[Finding]:
+def check_delegation(gw: Gateway, adherent: str) -> list[Finding]:
     """Findings for one adherent: its policy and permission exist and cover exactly its tree (view-realm)."""
     try:
-        delegates, tree_ids = _groups(gw, numero)
+        delegates, tree_ids = _groups(gw, adherent)
     except NotFound as exc:
-        return [Finding(MISSING, numero, permission_name(numero), str(exc))]
-    return _check_pair(gw, "group", policy_name(numero), [delegates.id], permission_name(numero),
-                       lambda pid: desired(delegates.id, tree_ids, pid)["permission"], numero,
-                       f"adherent {numero} without its Keycloak permission: ")
+        return [Finding(MISSING, adherent, permission_name(adherent), str(exc))]
+    return _check_pair(gw, "group", policy_name(adherent), [delegates.id], permission_name(adherent),
+                       lambda pid: desired(delegates.id, tree_ids, pid)["permission"], adherent,
+                       f"adherent {adherent} without its Keycloak permission: ")
 
 
 def adherent_numbers(gw: Gateway) -> list[str]:
@@ -239,18 +239,18 @@ def adherent_numbers(gw: Gateway) -> list[str]:
     return sorted(g.name for g in gw.children(top.id) if g.attr("status") != "terminated") if top else []
 
 
-def check_all(gw: Gateway, deep: bool = False, numeros: list[str] | None = None,
+def check_all(gw: Gateway, deep: bool = False, adherents: list[str] | None = None,
               listings: tuple[list[dict], list[dict]] | None = None) -> list[Finding]:
     """Realm-wide: adherents missing their pair (cheap: three listings), and any Users/Groups permission that is
     not one of ours or covers every user/group. ``deep`` also compares each pair with its tree and reports
     ``attribute_findings`` (~10 + 2 per user calls each). ``numeros``: the adherents, ``listings``: every policy and
     every permission (``authz_listings``), when already read."""
-    numeros = adherent_numbers(gw) if numeros is None else numeros
+    adherents = adherent_numbers(gw) if adherents is None else adherents
     policy_list, permissions = listings or authz_listings(gw)
     policies = {p["name"] for p in policy_list}
     names = {p["name"] for p in permissions}
     findings: list[Finding] = check_root(gw)
-    for numero in numeros:
+    for numero in adherents:
         if deep:
             findings.extend(check_delegation(gw, numero))
             findings.extend(attribute_findings(gw, numero))
@@ -308,10 +308,10 @@ def repair_all(gw: Gateway, deep: bool = True) -> list[str]:
 
 
 # --- what Keycloak cannot enforce, checked by us (docs/security.md) ------------------------------------------
-def attribute_findings(gw: Gateway, numero: str) -> list[Finding]:
+def attribute_findings(gw: Gateway, adherent: str) -> list[Finding]:
     """Users whose `adherent` attribute disagrees with their group tree (a delegate may rewrite it: #40259),
     and users of this adherent who also belong to another adherent's groups."""
-    top = gw.group_by_path(adherent_path(numero))
+    top = gw.group_by_path(adherent_path(adherent))
     if top is None:
         return []
     findings: list[Finding] = []
@@ -320,28 +320,28 @@ def attribute_findings(gw: Gateway, numero: str) -> list[Finding]:
         for user in gw.group_members(group.id):
             members[user.id] = user
     for user in members.values():
-        if user.attr("adherent") != numero:
-            findings.append(Finding(ATTRIBUTE, numero, user.username,
-                                    f"user {user.username} is in {adherent_path(numero)} but its adherent "
+        if user.attr("adherent") != adherent:
+            findings.append(Finding(ATTRIBUTE, adherent, user.username,
+                                    f"user {user.username} is in {adherent_path(adherent)} but its adherent "
                                     f"attribute is {user.attr('adherent')!r}"))
         others = sorted({g.path.split("/")[2] for g in gw.user_groups(user.id)
-                         if g.path.startswith("/adherents/") and g.path.count("/") >= 2} - {numero})
+                         if g.path.startswith("/adherents/") and g.path.count("/") >= 2} - {adherent})
         if others:
-            findings.append(Finding(TWO_ADHERENTS, numero, user.username,
+            findings.append(Finding(TWO_ADHERENTS, adherent, user.username,
                                     f"user {user.username} is also in the groups of adherent(s) {others}: "
                                     "Keycloak lets none of their delegates manage it (every permission must grant)"))
-    for user in gw.users_by_attribute("adherent", numero):
-        if user.id in members or user.username == numero:
+    for user in gw.users_by_attribute("adherent", adherent):
+        if user.id in members or user.username == adherent:
             continue
         groups = [g.path for g in gw.user_groups(user.id)]
-        if groups != [delegate_group_path(numero)]:
-            findings.append(Finding(ATTRIBUTE, numero, user.username,
-                                    f"user {user.username} claims adherent {numero} but is not in "
-                                    f"{adherent_path(numero)} (groups: {groups})"))
+        if groups != [delegate_group_path(adherent)]:
+            findings.append(Finding(ATTRIBUTE, adherent, user.username,
+                                    f"user {user.username} claims adherent {adherent} but is not in "
+                                    f"{adherent_path(adherent)} (groups: {groups})"))
     return findings
 
 
-def audit_problems(gw: Gateway, numeros: list[str], listings: tuple[list[dict], list[dict]] | None = None
+def audit_problems(gw: Gateway, adherents: list[str], listings: tuple[list[dict], list[dict]] | None = None
                    ) -> tuple[tuple[str, str | None, str, str], ...]:
     """``check_all`` as plain tuples (code, adherent, subject, detail) for provisioner/audit/report.py's findings."""
-    return tuple((f.code, f.adherent, f.target, f.detail) for f in check_all(gw, numeros=numeros, listings=listings))
+    return tuple((f.code, f.adherent, f.target, f.detail) for f in check_all(gw, adherents=adherents, listings=listings))

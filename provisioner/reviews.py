@@ -23,6 +23,7 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from provisioner.context import Context
 from provisioner import clock, easypaiement, outbox, rules, teleservice_users
 from provisioner.core import Services
 from provisioner.access_reviews import (get_item, adherent_groups, ALREADY_DECIDED, BAD_DECISION, BEFORE_DEADLINE, Campaign, campaigns, check_campaign, CLOSED, Closure, DECISIONS, DISABLE, get_campaign, Item, items, NOT_AUDITOR, NOT_OPEN, NOT_REVIEWER, NOTHING_TO_REVIEW, OPEN, parse_deadline, parse_reminder_days, PORTAL_PATH, Reminder, reminders_due, REPORT, REVOKE, snapshot, SYSTEM, SYSTEM_ROLE)
@@ -38,20 +39,20 @@ from provisioner.tree import ACTIVE, adherent_members
 log = logging.getLogger(__name__)
 
 
-def items_to_review(gw: Gateway, services: Services, actor: Actor, adherent: str) -> list[tuple[Campaign, list[Item]]]:
+def items_to_review(ctx: Context) -> list[tuple[Campaign, list[Item]]]:
     """The delegate's page: each open campaign with the adherent's items (pending first), with the users' current
     names (one read of the adherent's tree). The tenant check first."""
-    with audited(services.db, actor, "review.list", adherent, adherent, read=True):
-        require_adherent(actor, adherent, adherent)
+    with ctx.audited("review.list", ctx.adherent, read=True):
+        require_adherent(ctx.actor, ctx.adherent, ctx.adherent)
         out = []
-        for c in sorted(campaigns(services, OPEN), key=lambda c: c.deadline):
-            mine = items(services, c.id, adherent)
+        for c in sorted(campaigns(ctx.services, OPEN), key=lambda c: c.deadline):
+            mine = items(ctx.services, c.id, ctx.adherent)
             if mine:
                 out.append((c, sorted(mine, key=lambda i: (not i.pending, i.login))))
     if not out:
         return out
     names = {m.user.id: f"{m.user.first_name or ''} {m.user.last_name or ''}".strip()
-             for m in adherent_members(gw, adherent)[1]}
+             for m in adherent_members(ctx.gw, ctx.adherent)[1]}
     return [(c, [replace(i, name=names.get(i.user_id, "")) for i in its]) for c, its in out]
 
 
@@ -62,7 +63,7 @@ def require_security_team(actor: Actor, action: str) -> None:
 
 
 # --- actions ------------------------------------------------------------------------------------------------
-def open_campaign(gw: Gateway, services: Services, actor: Actor, name: str, deadline: datetime | str | None,
+def open_campaign(ctx: Context, name: str, deadline: datetime | str | None,
                   on_deadline: str, reminder_days: str = "7,1", adherents: list[str] | None = None,
                   now: datetime | None = None) -> Campaign:
     """Open a campaign and take its snapshot (``adherents`` None: every active approved adherent; ``deadline`` a
@@ -71,12 +72,12 @@ def open_campaign(gw: Gateway, services: Services, actor: Actor, name: str, dead
     to be reviewed; NotAllowed for anyone but an auditor."""
     now = now or clock.now()
     deadline, unreadable = parse_deadline(deadline)
-    with audited(services.db, actor, "review.open", None, name) as entry:
-        require_security_team(actor, "review.open")
+    with audited(ctx.services.db, ctx.actor, "review.open", None, name) as entry:
+        require_security_team(ctx.actor, "review.open")
         listed = None if adherents is None else sorted({a.strip() for a in adherents})
         rules.raise_if(check_campaign(name.strip(), deadline, on_deadline, reminder_days, listed, now)
                        | ({"deadline": unreadable} if unreadable else {}))
-        groups = gw.audit_listing("groups", gw.count_groups())
+        groups = ctx.gw.audit_listing("groups", ctx.gw.count_groups())
         known = {n: g for n, g in adherent_groups(groups).items()
                  if ((g.get("attributes") or {}).get("status") or [ACTIVE])[0] == ACTIVE}
         missing = [n for n in listed or () if n not in known]
@@ -85,13 +86,13 @@ def open_campaign(gw: Gateway, services: Services, actor: Actor, name: str, dead
                 f"Adhérent sans abonnement validé ou suspendu : {', '.join(missing)}.",
                 f"Member without an approved subscription, or suspended: {', '.join(missing)}.")})
         scope = set(listed) if listed is not None else set(known)
-        found = snapshot(gw.audit_listing("users", gw.count_users()), groups, scope, services.catalogue.ids)
+        found = snapshot(ctx.gw.audit_listing("users", ctx.gw.count_users()), groups, scope, ctx.services.catalogue.ids)
         if not found:
             raise RuleViolation("adherents", NOTHING_TO_REVIEW)
         days = parse_reminder_days(reminder_days)[0]
-        with services.db.begin() as conn:
+        with ctx.services.db.begin() as conn:
             cid = conn.execute(insert(review_campaigns).values(
-                name=name.strip(), opened_by=actor.username, opened_at=now, deadline=deadline,
+                name=name.strip(), opened_by=ctx.actor.username, opened_at=now, deadline=deadline,
                 on_deadline=on_deadline, reminder_days=",".join(map(str, days)), scope=listed, status=OPEN,
             )).inserted_primary_key[0]
             conn.execute(insert(review_items), [
@@ -101,23 +102,23 @@ def open_campaign(gw: Gateway, services: Services, actor: Actor, name: str, dead
         entry.after = {"campaign": cid, "name": name.strip(), "deadline": deadline.isoformat(),
                        "on_deadline": on_deadline, "reminder_days": list(days), "adherents": listed or "all",
                        "users": len(found), "adherents_reviewed": len({s.adherent for s in found})}
-    return get_campaign(services, cid)
+    return get_campaign(ctx.services, cid)
 
 
-def decide(gw: Gateway, services: Services, actor: Actor, item_id: int, decision: str,
+def decide(ctx: Context, item_id: int, decision: str,
            now: datetime | None = None) -> Item:
     """The delegate's decision on one of its users: keep, or revoke (``teleservice_users.disable_user``,
     confirmed: disabled, sessions ended). Only the delegate decides — the review is the company's attestation, which neither a CIMR
     agent nor the security team can give for it (NotAllowed) — for its own adherent's items (TenantViolation),
     once, while the campaign is open (RuleViolation); NotFound for an unknown item."""
-    item = get_item(services, item_id)
-    with audited(services.db, actor, "review.decide", item.adherent, item.login) as entry:
-        if actor.role != DELEGATE:
-            raise NotAllowed(actor.username, "review.decide", NOT_REVIEWER)
-        require_adherent(actor, item.adherent, item.login)
+    item = get_item(ctx.services, item_id)
+    with audited(ctx.services.db, ctx.actor, "review.decide", item.adherent, item.login) as entry:
+        if ctx.actor.role != DELEGATE:
+            raise NotAllowed(ctx.actor.username, "review.decide", NOT_REVIEWER)
+        require_adherent(ctx.actor, item.adherent, item.login)
         if decision not in DECISIONS:
             raise ValidationError({"decision": BAD_DECISION})
-        if not get_campaign(services, item.campaign_id).open:
+        if not get_campaign(ctx.services, item.campaign_id).open:
             raise RuleViolation("campaign", NOT_OPEN)
         if not item.pending:
             raise RuleViolation("decision", ALREADY_DECIDED)
@@ -126,17 +127,17 @@ def decide(gw: Gateway, services: Services, actor: Actor, item_id: int, decision
         if decision == REVOKE:
             try:
                 # An explicit decision: a validator's departure is confirmed by it (disable_user's trail says so).
-                teleservice_users.disable_user(gw, services, actor, item.adherent, item.login, confirmed=True)
+                teleservice_users.disable_user(ctx.on(item.adherent), item.login, confirmed=True)
                 entry.detail = "revoked: disabled, sessions ended"
             except NotFound:
                 entry.detail = "revoked: the user no longer exists"
-        with services.db.begin() as conn:
+        with ctx.services.db.begin() as conn:
             done = conn.execute(update(review_items).where(review_items.c.id == item.id,
                                                            review_items.c.decision.is_(None)).values(
-                decision=decision, decided_by=actor.username, decided_at=(now or clock.now()))).rowcount
+                decision=decision, decided_by=ctx.actor.username, decided_at=(now or clock.now()))).rowcount
         if not done:  # another request decided meanwhile
             raise RuleViolation("decision", ALREADY_DECIDED)
-    return get_item(services, item_id)
+    return get_item(ctx.services, item_id)
 
 
 def remind(gw: Gateway, services: Services, now: datetime | None = None) -> list[Reminder]:
@@ -153,40 +154,40 @@ def remind(gw: Gateway, services: Services, now: datetime | None = None) -> list
         with services.db.connect() as conn:
             sent = conn.execute(select(review_reminders.c.adherent, review_reminders.c.days)
                                 .where(review_reminders.c.campaign_id == c.id)).all()
-        for numero, count in sorted(pending.items()):
-            due = reminders_due(c, {d for n, d in sent if n == numero}, now)
+        for adherent, count in sorted(pending.items()):
+            due = reminders_due(c, {d for n, d in sent if n == adherent}, now)
             if due:
-                out.append(_remind_one(gw, services, c, numero, due, count, now))
+                out.append(_remind_one(gw, services, c, adherent, due, count, now))
     return out
 
 
-def _remind_one(gw: Gateway, services: Services, c: Campaign, numero: str, due: tuple[int, ...], pending: int,
+def _remind_one(gw: Gateway, services: Services, c: Campaign, adherent: str, due: tuple[int, ...], pending: int,
                 now: datetime) -> Reminder:
-    delegate = gw.user_by_username(numero)
+    delegate = gw.user_by_username(adherent)
     if delegate is None or not delegate.email:
-        log.warning("adherent %s: no delegate e-mail for the access review reminder (campaign %s)", numero, c.id)
-        return Reminder(c.id, numero, due, pending, False)
+        log.warning("adherent %s: no delegate e-mail for the access review reminder (campaign %s)", adherent, c.id)
+        return Reminder(c.id, adherent, due, pending, False)
     try:
         with services.db.begin() as conn:
-            ids = [conn.execute(insert(review_reminders).values(campaign_id=c.id, adherent=numero, days=d,
+            ids = [conn.execute(insert(review_reminders).values(campaign_id=c.id, adherent=adherent, days=d,
                                                                 sent_at=now)).inserted_primary_key[0] for d in due]
     except IntegrityError:  # another run claimed these days first
-        return Reminder(c.id, numero, due, pending, False)
-    with audited(services.db, SYSTEM, "review.remind", numero, f"campaign:{c.id}") as entry:
+        return Reminder(c.id, adherent, due, pending, False)
+    with audited(services.db, SYSTEM, "review.remind", adherent, f"campaign:{c.id}") as entry:
         left = max(1, math.ceil((c.deadline - now).total_seconds() / 86400))
-        mail = outbox.post(services, reminder_mail(services, delegate.email, numero, c, pending, left), numero, SYSTEM)
+        mail = outbox.post(services, reminder_mail(services, delegate.email, adherent, c, pending, left), adherent, SYSTEM)
         with services.db.begin() as conn:
             conn.execute(update(review_reminders).where(review_reminders.c.id.in_(ids)).values(mail_id=mail.id))
         entry.after = {"campaign": c.id, "days": list(due), "pending": pending, "mailed": mail.sent}
-    return Reminder(c.id, numero, due, pending, mail.sent)
+    return Reminder(c.id, adherent, due, pending, mail.sent)
 
 
-def reminder_mail(services: Services, to: str, numero: str, c: Campaign, pending: int, days_left: int):
+def reminder_mail(services: Services, to: str, adherent: str, c: Campaign, pending: int, days_left: int):
     then_fr = ("seront désactivés" if c.on_deadline == DISABLE else "seront signalés à l'équipe sécurité de la CIMR")
     then_en = ("will be disabled" if c.on_deadline == DISABLE else "will be reported to CIMR's security team")
     url = services.settings.portal_url + PORTAL_PATH
     return notice_mail(
-        to, numero,
+        to, adherent,
         f"Revue des accès « {c.name} » : {pending} utilisateur(s) de votre entreprise attendent votre décision "
         f"(conserver ou révoquer). Échéance : {c.deadline:%d/%m/%Y} (dans {days_left} jour(s)). Les utilisateurs non "
         f"revus à l'échéance {then_fr}. Portail : {url}",
@@ -195,7 +196,7 @@ def reminder_mail(services: Services, to: str, numero: str, c: Campaign, pending
         f"Portal: {url}")
 
 
-def close_campaign(gw: Gateway, services: Services, actor: Actor, campaign_id: int, force: bool = False,
+def close_campaign(ctx: Context, campaign_id: int, force: bool = False,
                    now: datetime | None = None) -> Closure:
     """At the deadline (before it only with ``force``, by a person): the unreviewed items are disabled (``gw``:
     the provisioner's service account; each in the trail under ``actor``; their delegates told) or only reported,
@@ -203,31 +204,31 @@ def close_campaign(gw: Gateway, services: Services, actor: Actor, campaign_id: i
     — unless some could not be disabled (``failed``): it stays open and a re-run finishes. The security team, or the
     scheduled close (SYSTEM, never forced)."""
     now = now or clock.now()
-    with audited(services.db, actor, "review.close", None, f"campaign:{campaign_id}") as entry:
-        if actor.role != SYSTEM_ROLE:
-            require_security_team(actor, "review.close")
-        c = get_campaign(services, campaign_id)
+    with audited(ctx.services.db, ctx.actor, "review.close", None, f"campaign:{campaign_id}") as entry:
+        if ctx.actor.role != SYSTEM_ROLE:
+            require_security_team(ctx.actor, "review.close")
+        c = get_campaign(ctx.services, campaign_id)
         if not c.open:
             raise RuleViolation("campaign", NOT_OPEN)
-        if now < c.deadline and not (force and actor.role == AUDITOR):
+        if now < c.deadline and not (force and ctx.actor.role == AUDITOR):
             raise RuleViolation("force", BEFORE_DEADLINE)
         # A close that failed on some users left the campaign open: a re-run finishes the job.
-        unreviewed = [i for i in items(services, c.id) if i.pending and i.closing in (None, "failed")]
+        unreviewed = [i for i in items(ctx.services, c.id) if i.pending and i.closing in (None, "failed")]
         disabled, reported, gone, failed = [], [], [], []
         forced = now < c.deadline
         for item in unreviewed:
             try:
-                rep = _still_there(gw, item)
+                rep = _still_there(ctx.gw, item)
                 if rep is None:  # deleted, disabled or moved since the snapshot: neither reported nor disabled
                     gone.append(item)
                 elif c.on_deadline == REPORT:
                     reported.append(item)
                 else:
-                    _disable_unreviewed(gw, services, actor, c, item, rep, forced, now)
+                    _disable_unreviewed(ctx, c, item, rep, forced, now)
                     disabled.append(item)
             except ProvisionerError as exc:
                 failed.append((item, f"{type(exc).__name__}: {exc}"))
-        with services.db.begin() as conn:
+        with ctx.services.db.begin() as conn:
             for outcome, its in (("disabled", disabled), ("reported", reported), ("gone", gone),
                                  ("failed", [i for i, _ in failed])):
                 if its:
@@ -235,13 +236,13 @@ def close_campaign(gw: Gateway, services: Services, actor: Actor, campaign_id: i
                                  .values(closing=outcome))
             if not failed:
                 conn.execute(update(review_campaigns).where(review_campaigns.c.id == c.id).values(
-                    status=CLOSED, closed_at=now, closed_by=actor.username))
+                    status=CLOSED, closed_at=now, closed_by=ctx.actor.username))
         entry.after = {"campaign": c.id, "on_deadline": c.on_deadline, "forced": forced,
                        "unreviewed": len(unreviewed), "disabled": len(disabled), "reported": len(reported),
                        "gone": len(gone), "failed": len(failed)}
-    outbox.tell_delegates(gw, services, ((i.adherent, i.login) for i in disabled),
+    outbox.tell_delegates(ctx.gw, ctx.services, ((i.adherent, i.login) for i in disabled),
                           lambda listed: closing_mail(c, listed, now if forced else None), SYSTEM)
-    return Closure(get_campaign(services, c.id), tuple(disabled), tuple(reported), tuple(gone), tuple(failed))
+    return Closure(get_campaign(ctx.services, c.id), tuple(disabled), tuple(reported), tuple(gone), tuple(failed))
 
 
 def closing_mail(c: Campaign, listed: str, closed_early: datetime | None) -> tuple[str, str]:
@@ -267,16 +268,16 @@ def _still_there(gw: Gateway, item: Item) -> dict | None:
     return rep if rep and rep.get("enabled") and (attrs.get("adherent") or [None])[0] == item.adherent else None
 
 
-def _disable_unreviewed(gw: Gateway, services: Services, actor: Actor, c: Campaign, item: Item, rep: dict,
+def _disable_unreviewed(ctx: Context, c: Campaign, item: Item, rep: dict,
                         forced: bool, now: datetime) -> None:
     """Disable one unreviewed user (``rep``, as just read) and end its sessions."""
-    with audited(services.db, actor, "review.disable_unreviewed", item.adherent, item.login) as entry:
+    with audited(ctx.services.db, ctx.actor, "review.disable_unreviewed", item.adherent, item.login) as entry:
         entry.before, entry.after = {"enabled": True}, {"enabled": False, "campaign": c.id}
         entry.detail = (f"not reviewed before the campaign was closed early on {now:%Y-%m-%d} (campaign {c.id})"
                         if forced else f"not reviewed by the deadline {c.deadline:%Y-%m-%d} (campaign {c.id})")
-        gw.update_user(item.user_id, {**rep, "enabled": False})
-        gw.logout_user(item.user_id)
+        ctx.gw.update_user(item.user_id, {**rep, "enabled": False})
+        ctx.gw.logout_user(item.user_id)
         if item.teleservice == EASYPAIEMENT:
-            easypaiement.record(gw, services, item.adherent)  # a validator may leave the adherent short
+            easypaiement.record(ctx.gw, ctx.services, item.adherent)  # a validator may leave the adherent short
 
 

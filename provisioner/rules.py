@@ -96,10 +96,10 @@ def login_taken(login: str) -> Message:
              f"The login '{login}' is already taken: choose another one.")
 
 
-def check_adherent(numero: str) -> Message | None:
-    if not numero:
+def check_adherent(adherent: str) -> Message | None:
+    if not adherent:
         return REQUIRED
-    if not ADHERENT_RE.match(numero):
+    if not ADHERENT_RE.match(adherent):
         return M("Le numéro d'adhérent compte 4 à 10 chiffres.", "The member number is 4 to 10 digits.")
     return None
 

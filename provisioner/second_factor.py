@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from provisioner.context import Context
 from provisioner.delegates import delegate_account
 from provisioner.core import Services
 from provisioner.gateway import Gateway
 from provisioner import outbox
 from provisioner.mailer import notice_mail
-from provisioner.tenancy import Actor, require_adherent, require_agent
-from provisioner.context import user_of
-from provisioner.trail import audited
+from provisioner.tenancy import require_adherent, require_agent
 from provisioner.teleservice_users import TeleserviceUser
 
 # Keycloak's credential types that are a second factor (a password is not).
@@ -36,13 +35,12 @@ def second_factors(gw: Gateway, user_id: str) -> tuple[str, ...]:
     return tuple(sorted({c.get("type") for c in gw.credentials(user_id)} & SECOND_FACTOR_TYPES))
 
 
-def enrolment(gw: Gateway, services: Services, actor: Actor, adherent: str,
-              listed: Iterable[TeleserviceUser]) -> dict[str, bool]:
+def enrolment(ctx: Context, listed: Iterable[TeleserviceUser]) -> dict[str, bool]:
     """For each of the adherent's users who must use a second factor: login -> enrolled. One read per such user
     (a few validators per adherent); the others are left out."""
-    require_adherent(actor, adherent, adherent)
-    return {u.login: bool(second_factors(gw, u.id)) for u in listed
-            if u.adherent == adherent and needs_second_factor(services, u)}
+    require_adherent(ctx.actor, ctx.adherent, ctx.adherent)
+    return {u.login: bool(second_factors(ctx.gw, u.id)) for u in listed
+            if u.adherent == ctx.adherent and needs_second_factor(ctx.services, u)}
 
 
 def _remove(gw: Gateway, user_id: str) -> list[str]:
@@ -55,29 +53,29 @@ def _remove(gw: Gateway, user_id: str) -> list[str]:
     return sorted(removed)
 
 
-def reset_user_second_factor(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str) -> list[str]:
+def reset_user_second_factor(ctx: Context, login: str) -> list[str]:
     """Delegate (own adherent) or agent: a user's lost phone. Its second factors are removed and its sessions
     ended; it enrols again at its next login. Returns the credential types removed."""
-    with audited(services.db, actor, "user.reset_second_factor", adherent, login) as entry:
-        user = user_of(gw, actor, adherent, login)
-        removed = _remove(gw, user.id)
+    with ctx.audited("user.reset_second_factor", login) as entry:
+        user = ctx.user(login)
+        removed = _remove(ctx.gw, user.id)
         entry.before, entry.after = {"second_factor": removed}, {"second_factor": []}
         return removed
 
 
-def reset_delegate_second_factor(gw: Gateway, services: Services, actor: Actor, numero: str) -> list[str]:
+def reset_delegate_second_factor(ctx: Context) -> list[str]:
     """Agent, on a signed letter (the delegate lost its phone): the delegate's second factors are removed and its
     sessions ended; it enrols again at its next portal login. Returns the credential types removed."""
-    with audited(services.db, actor, "delegate.reset_second_factor", numero, numero) as entry:
-        require_agent(actor, numero, numero)
-        user = delegate_account(gw, numero)
-        removed = _remove(gw, user.id)
+    with ctx.audited("delegate.reset_second_factor", ctx.adherent) as entry:
+        require_agent(ctx.actor, ctx.adherent, ctx.adherent)
+        user = delegate_account(ctx.gw, ctx.adherent)
+        removed = _remove(ctx.gw, user.id)
         entry.before, entry.after = {"second_factor": removed}, {"second_factor": []}
         if user.email:
-            outbox.post(services, notice_mail(
-                user.email, numero, "Le second facteur (application d'authentification) de l'administrateur des "
+            outbox.post(ctx.services, notice_mail(
+                user.email, ctx.adherent, "Le second facteur (application d'authentification) de l'administrateur des "
                 "utilisateurs a été supprimé par la CIMR à la suite de votre courrier. À la prochaine connexion, "
                 "le portail vous demandera d'en enregistrer un nouveau.", "The user administrator's second factor "
                 "(authenticator app) was removed by CIMR following your letter. At the next login, the portal will "
-                "ask you to register a new one."), numero, actor)
+                "ask you to register a new one."), ctx.adherent, ctx.actor)
         return removed

@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timezone
 
 from sqlalchemy import insert, select, update
 
+from provisioner.context import Context
 from provisioner import clock
 from provisioner import outbox, permissions, rules
 from provisioner.trail import audited
@@ -116,21 +117,21 @@ def submit_subscription(gw: Gateway, services: Services, form: NewSubscription,
 
     Raises ValidationError (fields), RuleViolation('company.numero') when the adherent is already subscribed.
     """
-    numero = form.company.numero
-    actor = actor or Actor(f"subscriber:{numero}", "subscriber", numero)
-    with audited(services.db, actor, "subscription.submit", numero or None, numero) as entry:
+    adherent = form.company.numero
+    actor = actor or Actor(f"subscriber:{adherent}", "subscriber", adherent)
+    with audited(services.db, actor, "subscription.submit", adherent or None, adherent) as entry:
         entry.after = form.public()
         validate_subscription(services, form)
-        if _open_subscription(services, numero):
+        if _open_subscription(services, adherent):
             raise RuleViolation("company.numero", ALREADY_SUBSCRIBED)
-        _remove_leftover_delegate(gw, services, numero)
+        _remove_leftover_delegate(gw, services, adherent)
         now = clock.now()
         # The row and the account stand or fall together: the row commits only once Keycloak has the user.
         with services.db.begin() as conn:
             sid = conn.execute(insert(subscriptions).values(
-                adherent=numero, status=PENDING, form=form.public(), submitted_at=now)).inserted_primary_key[0]
+                adherent=adherent, status=PENDING, form=form.public(), submitted_at=now)).inserted_primary_key[0]
             try:
-                user_id = gw.create_user(delegate_rep(numero, form.delegate, enabled=False))
+                user_id = gw.create_user(delegate_rep(adherent, form.delegate, enabled=False))
             except Conflict:
                 raise RuleViolation("company.numero", ALREADY_SUBSCRIBED) from None
             conn.execute(update(subscriptions).where(subscriptions.c.id == sid).values(delegate_user_id=user_id))
@@ -138,18 +139,18 @@ def submit_subscription(gw: Gateway, services: Services, form: NewSubscription,
     return get_subscription(services, sid)
 
 
-def _open_subscription(services: Services, numero: str) -> bool:
+def _open_subscription(services: Services, adherent: str) -> bool:
     with services.db.connect() as conn:
         return conn.execute(select(subscriptions.c.id).where(
-            subscriptions.c.adherent == numero, subscriptions.c.status.in_((PENDING, APPROVED)))).first() is not None
+            subscriptions.c.adherent == adherent, subscriptions.c.status.in_((PENDING, APPROVED)))).first() is not None
 
 
-def _remove_leftover_delegate(gw: Gateway, services: Services, numero: str) -> None:
+def _remove_leftover_delegate(gw: Gateway, services: Services, adherent: str) -> None:
     """A disabled account left by an interrupted or rejected submission (no open subscription) is removed."""
-    user = gw.user_by_username(numero)
+    user = gw.user_by_username(adherent)
     if user is None:
         return
-    if user.enabled or user.attr("adherent") != numero or gw.group_by_path(f"/adherents/{numero}"):
+    if user.enabled or user.attr("adherent") != adherent or gw.group_by_path(f"/adherents/{adherent}"):
         raise RuleViolation("company.numero", ALREADY_SUBSCRIBED)
     gw.delete_user(user.id)
 
@@ -256,37 +257,37 @@ def receive_paper(services: Services, actor: Actor, subscription_id: int,
     return get_subscription(services, subscription_id)
 
 
-def approve_subscription(gw: Gateway, services: Services, actor: Actor, subscription_id: int) -> Subscription:
+def approve_subscription(ctx: Context, subscription_id: int) -> Subscription:
     """Agent only, once the signed paper is recorded (``receive_paper``; else RuleViolation('paper')): create the
     adherent's group tree, enable the delegate, mail them (no password). Re-runnable.
 
     The approval holds when the SMTP server is down: the mail waits in the outbox (provisioner/outbox.py)."""
-    with audited(services.db, actor, "subscription.approve", None, f"subscription:{subscription_id}") as entry:
-        require_agent(actor, None, f"subscription:{subscription_id}")
-        sub = get_subscription(services, subscription_id)
+    with audited(ctx.services.db, ctx.actor, "subscription.approve", None, f"subscription:{subscription_id}") as entry:
+        require_agent(ctx.actor, None, f"subscription:{subscription_id}")
+        sub = get_subscription(ctx.services, subscription_id)
         entry.adherent = sub.adherent
         if sub.status != PENDING:
             raise RuleViolation("subscription", NOT_PENDING)
         if sub.paper_received_at is None:
             raise RuleViolation("paper", PAPER_MISSING)
         form = sub.form
-        categories = form.get("categories") or list(services.settings.default_categories)
-        ensure_tree(gw, sub.adherent, {
+        categories = form.get("categories") or list(ctx.services.settings.default_categories)
+        ensure_tree(ctx.gw, sub.adherent, {
             "raison_sociale": [form["company"]["raison_sociale"]], "status": [ACTIVE],
-            "easypaiement_confirmations": ["1"], "categories": categories}, services.catalogue)
+            "easypaiement_confirmations": ["1"], "categories": categories}, ctx.services.catalogue)
         # Keycloak itself confines the delegate to this tree (fine-grained admin permissions), before it is enabled.
-        permissions.ensure_delegation(permissions.writer(services.settings), sub.adherent)
-        delegate = gw.user_by_username(sub.adherent)
+        permissions.ensure_delegation(permissions.writer(ctx.services.settings), sub.adherent)
+        delegate = ctx.gw.user_by_username(sub.adherent)
         if delegate is None:
             raise NotFound(f"the delegate account {sub.adherent} is missing")
-        gw.add_to_group(delegate.id, gw.group_by_path(delegate_group_path(sub.adherent)).id)
-        set_enabled(gw, delegate.id, True)
-        mail_ids = _decide(services, sub, APPROVED, actor, None, approval_mail(
-            form["delegate"]["email"], sub.adherent, form["company"]["raison_sociale"], services.settings.portal_url))
-        open_term(services, sub.adherent, delegate.id, form["delegate"])
+        ctx.gw.add_to_group(delegate.id, ctx.gw.group_by_path(delegate_group_path(sub.adherent)).id)
+        set_enabled(ctx.gw, delegate.id, True)
+        mail_ids = _decide(ctx.services, sub, APPROVED, ctx.actor, None, approval_mail(
+            form["delegate"]["email"], sub.adherent, form["company"]["raison_sociale"], ctx.services.settings.portal_url))
+        open_term(ctx.services, sub.adherent, delegate.id, form["delegate"])
         entry.before, entry.after = {"status": PENDING}, {"status": APPROVED, "categories": categories}
-    outbox.deliver(services, mail_ids)
-    return get_subscription(services, subscription_id)
+    outbox.deliver(ctx.services, mail_ids)
+    return get_subscription(ctx.services, subscription_id)
 
 
 def _decide(services: Services, sub: Subscription, status: str, actor: Actor, reason: str | None,
@@ -298,21 +299,21 @@ def _decide(services: Services, sub: Subscription, status: str, actor: Actor, re
         return [outbox.queue(conn, mail, sub.adherent, actor.username) for mail in mails]
 
 
-def reject_subscription(gw: Gateway, services: Services, actor: Actor, subscription_id: int,
+def reject_subscription(ctx: Context, subscription_id: int,
                         reason: str) -> Subscription:
     """Agent only: mark rejected, remove the disabled delegate account, mail the delegate the reason."""
-    with audited(services.db, actor, "subscription.reject", None, f"subscription:{subscription_id}") as entry:
-        require_agent(actor, None, f"subscription:{subscription_id}")
+    with audited(ctx.services.db, ctx.actor, "subscription.reject", None, f"subscription:{subscription_id}") as entry:
+        require_agent(ctx.actor, None, f"subscription:{subscription_id}")
         rules.raise_if(rules.collect({"reason": rules.check_text(reason, True, 500)}))
-        sub = get_subscription(services, subscription_id)
+        sub = get_subscription(ctx.services, subscription_id)
         entry.adherent = sub.adherent
         if sub.status != PENDING:
             raise RuleViolation("subscription", NOT_PENDING)
-        delegate = gw.user_by_username(sub.adherent)
+        delegate = ctx.gw.user_by_username(sub.adherent)
         if delegate is not None and not delegate.enabled:
-            gw.delete_user(delegate.id)
-        mail_ids = _decide(services, sub, REJECTED, actor, reason,
+            ctx.gw.delete_user(delegate.id)
+        mail_ids = _decide(ctx.services, sub, REJECTED, ctx.actor, reason,
                            rejection_mail(sub.form["delegate"]["email"], sub.adherent, reason))
         entry.before, entry.after = {"status": PENDING}, {"status": REJECTED, "reason": reason}
-    outbox.deliver(services, mail_ids)
-    return get_subscription(services, subscription_id)
+    outbox.deliver(ctx.services, mail_ids)
+    return get_subscription(ctx.services, subscription_id)

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from provisioner.context import Context
 from provisioner import easypaiement, rules
 from provisioner.core import Services
 from provisioner.errors import Message
-from provisioner.gateway import Gateway, User
+from provisioner.gateway import User
 from provisioner.rules import VALIDATEUR, Access
 from provisioner.secret_questions import SecretAnswer
-from provisioner.tenancy import Actor, require_adherent
-from provisioner.context import user_of
-from provisioner.trail import audited
+from provisioner.tenancy import require_adherent
 from provisioner.tree import (AdherentState, adherent_state, enabled_validators, leaf_path, powers_of, require_active,
                               set_enabled)
 
@@ -109,33 +108,35 @@ def public(view: TeleserviceUser) -> dict:
     return {"login": view.login, "enabled": view.enabled, **asdict(view.details), **asdict(view.access)}
 
 
-def active_state(gw: Gateway, actor: Actor, adherent: str, target: str) -> AdherentState:
-    require_adherent(actor, adherent, target)
-    state = adherent_state(gw, adherent)
+def active_state(ctx: Context, target: str) -> AdherentState:
+    """The request's adherent, after the tenant check on ``target``; RuleViolation unless active."""
+    require_adherent(ctx.actor, ctx.adherent, target)
+    state = adherent_state(ctx.gw, ctx.adherent)
     require_active(state)
     return state
 
-def validators_changed(gw: Gateway, services: Services, adherent: str, powers: tuple[str, ...]) -> None:
+
+def validators_changed(ctx: Context, powers: tuple[str, ...]) -> None:
     """After a change touching a validator: keep the adherent's E@syPaiement completeness record up to date."""
     if VALIDATEUR in powers:
-        easypaiement.record(gw, services, adherent)
+        easypaiement.record(ctx.gw, ctx.services, ctx.adherent)
 
 
-def disable_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str,
+def disable_user(ctx: Context, login: str,
                  confirmed: bool = False) -> None:
     """A departing user: disabled and logged out at once. A validator whose departure leaves a 2-confirmation
     adherent with fewer than two needs ``confirmed`` (NeedsConfirmation carries the warning to show first)."""
-    with audited(services.db, actor, "user.disable", adherent, login) as entry:
-        state = active_state(gw, actor, adherent, login)
-        user = user_of(gw, actor, adherent, login)
-        validator = user.enabled and VALIDATEUR in powers_of(gw, adherent, user.id)
+    with ctx.audited("user.disable", login) as entry:
+        state = active_state(ctx, login)
+        user = ctx.user(login)
+        validator = user.enabled and VALIDATEUR in powers_of(ctx.gw, ctx.adherent, user.id)
         if validator:
-            rules.check_validator_departure(state.confirmations, len(enabled_validators(gw, adherent)) - 1,
+            rules.check_validator_departure(state.confirmations, len(enabled_validators(ctx.gw, ctx.adherent)) - 1,
                                             confirmed)
         entry.before, entry.after = {"enabled": user.enabled}, {"enabled": False}
-        set_enabled(gw, user.id, False)
-        gw.logout_user(user.id)
-        after = easypaiement.record(gw, services, adherent) if validator else None
+        set_enabled(ctx.gw, user.id, False)
+        ctx.gw.logout_user(user.id)
+        after = easypaiement.record(ctx.gw, ctx.services, ctx.adherent) if validator else None
         if after is not None and after.missing:
             entry.after["validators_missing"] = after.missing
             entry.detail = "confirmed: leaves the adherent without enough validators"

@@ -19,14 +19,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
+from provisioner.context import Context
 from provisioner import permissions
 from provisioner.delegates import close_term
 from provisioner.core import Services
 from provisioner.db import delegate_history, mail_outbox, password_links, secret_questions, subscriptions
 from provisioner.errors import Message, RuleViolation
 from provisioner.gateway import Gateway
-from provisioner.tenancy import Actor, require_agent
-from provisioner.trail import audited
+from provisioner.tenancy import require_agent
 from provisioner.tree import (ACTIVE, ADHERENTS, DELEGATES, TERMINATED, adherent_accounts, adherent_members,
                               adherent_state, set_enabled)
 from provisioner import clock
@@ -49,23 +49,23 @@ def terminated_at(state) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def terminate_adherent(gw: Gateway, services: Services, actor: Actor, numero: str, reason: str = "") -> int:
+def terminate_adherent(ctx: Context, reason: str = "") -> int:
     """Agent, on the signed letter: see the module. Returns how many accounts were disabled. Re-runnable."""
-    with audited(services.db, actor, "adherent.terminate", numero, numero) as entry:
-        require_agent(actor, numero, numero)
-        state = adherent_state(gw, numero)
+    with ctx.audited("adherent.terminate", ctx.adherent) as entry:
+        require_agent(ctx.actor, ctx.adherent, ctx.adherent)
+        state = adherent_state(ctx.gw, ctx.adherent)
         when = terminated_at(state) or clock.now()
         # The status first: while it says terminated, no delegate action goes through.
-        gw.set_group_attributes(state.group, {"status": [TERMINATED], TERMINATED_AT: [when.isoformat()]})
+        ctx.gw.set_group_attributes(state.group, {"status": [TERMINATED], TERMINATED_AT: [when.isoformat()]})
         count = 0
-        for user in adherent_accounts(gw, numero):
+        for user in adherent_accounts(ctx.gw, ctx.adherent):
             if user.enabled:
-                set_enabled(gw, user.id, False, suspended=True)  # tagged: a reinstatement enables exactly these
+                set_enabled(ctx.gw, user.id, False, suspended=True)  # tagged: a reinstatement enables exactly these
                 count += 1
-            gw.logout_user(user.id)
-        permissions.remove_delegation(permissions.writer(services.settings), numero)
-        close_term(services, numero, actor)
-        grace = services.settings.termination_grace_days
+            ctx.gw.logout_user(user.id)
+        permissions.remove_delegation(permissions.writer(ctx.services.settings), ctx.adherent)
+        close_term(ctx.services, ctx.adherent, ctx.actor)
+        grace = ctx.services.settings.termination_grace_days
         entry.before = {"status": state.status}
         entry.after = {"status": TERMINATED, "disabled": count,
                        "purge_from": (when + timedelta(days=grace)).date().isoformat()}
@@ -80,28 +80,27 @@ def _require_terminated(state) -> datetime:
     return when
 
 
-def reinstate_adherent(gw: Gateway, services: Services, actor: Actor, numero: str,
-                       now: datetime | None = None) -> int:
+def reinstate_adherent(ctx: Context, now: datetime | None = None) -> int:
     """Agent, within the grace period: the accounts the termination disabled are enabled, the delegation restored.
     Returns how many accounts. RuleViolation after the grace period (the purge is due) or when not terminated."""
-    with audited(services.db, actor, "adherent.reinstate", numero, numero) as entry:
-        require_agent(actor, numero, numero)
-        state = adherent_state(gw, numero)
+    with ctx.audited("adherent.reinstate", ctx.adherent) as entry:
+        require_agent(ctx.actor, ctx.adherent, ctx.adherent)
+        state = adherent_state(ctx.gw, ctx.adherent)
         when = _require_terminated(state)
-        grace = services.settings.termination_grace_days
+        grace = ctx.services.settings.termination_grace_days
         if (now or clock.now()) > when + timedelta(days=grace):
             raise RuleViolation("adherent", Message(
                 f"La résiliation date de plus de {grace} jours : elle ne peut plus être annulée (purge due). Une "
                 "nouvelle adhésion passe par un nouvel abonnement.",
                 f"The termination is more than {grace} days old: it can no longer be undone (purge due). A new "
                 "membership goes through a new subscription."))
-        permissions.ensure_delegation(permissions.writer(services.settings), numero)
+        permissions.ensure_delegation(permissions.writer(ctx.services.settings), ctx.adherent)
         count = 0
-        for user in adherent_accounts(gw, numero):
+        for user in adherent_accounts(ctx.gw, ctx.adherent):
             if user.attr("suspended_by_cimr") == "true":
-                set_enabled(gw, user.id, True, suspended=False)
+                set_enabled(ctx.gw, user.id, True, suspended=False)
                 count += 1
-        gw.set_group_attributes(state.group, {"status": [ACTIVE], TERMINATED_AT: []})
+        ctx.gw.set_group_attributes(state.group, {"status": [ACTIVE], TERMINATED_AT: []})
         entry.before, entry.after = {"status": TERMINATED}, {"status": ACTIVE, "enabled": count}
         return count
 
@@ -118,51 +117,51 @@ def due_for_purge(gw: Gateway, services: Services, now: datetime | None = None) 
     return sorted(due)
 
 
-def purge_adherent(gw: Gateway, services: Services, actor: Actor, numero: str, now: datetime | None = None) -> Purged:
+def purge_adherent(ctx: Context, now: datetime | None = None) -> Purged:
     """After the grace period: delete the adherent's accounts and groups, anonymise our records of its people,
     keep the trail. Refused before the period is over, or when the adherent is not terminated."""
-    with audited(services.db, actor, "adherent.purge", numero, numero) as entry:
-        require_agent(actor, numero, numero)
-        state, members = adherent_members(gw, numero)
+    with ctx.audited("adherent.purge", ctx.adherent) as entry:
+        require_agent(ctx.actor, ctx.adherent, ctx.adherent)
+        state, members = adherent_members(ctx.gw, ctx.adherent)
         when = _require_terminated(state)
-        grace = services.settings.termination_grace_days
+        grace = ctx.services.settings.termination_grace_days
         if (now or clock.now()) < when + timedelta(days=grace):
             raise RuleViolation("adherent", Message(
                 f"La résiliation peut encore être annulée jusqu'au {(when + timedelta(days=grace)):%d/%m/%Y} : la "
                 "purge n'est possible qu'après.",
                 f"The termination can still be undone until {(when + timedelta(days=grace)):%Y-%m-%d}: the purge is "
                 "possible only after that."))
-        accounts = {u.id: u for u in adherent_accounts(gw, numero)} | {m.user.id: m.user for m in members}
-        delegate = gw.user_by_username(numero)
+        accounts = {u.id: u for u in adherent_accounts(ctx.gw, ctx.adherent)} | {m.user.id: m.user for m in members}
+        delegate = ctx.gw.user_by_username(ctx.adherent)
         if delegate is not None:
             accounts[delegate.id] = delegate
         for user_id in accounts:
-            gw.delete_user(user_id)
-        permissions.remove_delegation(permissions.writer(services.settings), numero)
+            ctx.gw.delete_user(user_id)
+        permissions.remove_delegation(permissions.writer(ctx.services.settings), ctx.adherent)
         groups = 0
-        for path in (f"/{ADHERENTS}/{numero}", f"/{DELEGATES}/{numero}"):
-            group = gw.group_by_path(path)
+        for path in (f"/{ADHERENTS}/{ctx.adherent}", f"/{DELEGATES}/{ctx.adherent}"):
+            group = ctx.gw.group_by_path(path)
             if group is not None:
-                gw.delete_group(group.id)
+                ctx.gw.delete_group(group.id)
                 groups += 1
-        _anonymise(services, numero, list(accounts))
+        _anonymise(ctx.services, ctx.adherent, list(accounts))
         entry.after = {"users_deleted": len(accounts), "groups_deleted": groups}
-        return Purged(numero, len(accounts), groups)
+        return Purged(ctx.adherent, len(accounts), groups)
 
 
-def _anonymise(services: Services, numero: str, user_ids: list[str]) -> None:
+def _anonymise(services: Services, adherent: str, user_ids: list[str]) -> None:
     """Our records of the adherent's people, without the people: forms, terms, questions, mails, links."""
     with services.db.begin() as conn:
         for row in conn.execute(select(subscriptions.c.id, subscriptions.c.form).where(
-                subscriptions.c.adherent == numero)):
+                subscriptions.c.adherent == adherent)):
             conn.execute(update(subscriptions).where(subscriptions.c.id == row.id).values(
                 form=_erased_form(row.form), reason=None))
-        conn.execute(update(delegate_history).where(delegate_history.c.adherent == numero).values(
+        conn.execute(update(delegate_history).where(delegate_history.c.adherent == adherent).values(
             civilite=None, nom=ERASED, prenom=ERASED, email=None))
         if user_ids:
             conn.execute(delete(secret_questions).where(secret_questions.c.user_id.in_(user_ids)))
             conn.execute(delete(password_links).where(password_links.c.user_id.in_(user_ids)))
-        conn.execute(delete(mail_outbox).where(mail_outbox.c.adherent == numero))
+        conn.execute(delete(mail_outbox).where(mail_outbox.c.adherent == adherent))
 
 
 def _erased_form(form: dict | None) -> dict:

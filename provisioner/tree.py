@@ -15,16 +15,16 @@ ADHERENTS, DELEGATES = "adherents", "delegates"
 ACTIVE, SUSPENDED, TERMINATED = "active", "suspended", "terminated"  # terminated: résiliation (termination.py)
 
 
-def adherent_path(numero: str) -> str:
-    return f"/{ADHERENTS}/{numero}"
+def adherent_path(adherent: str) -> str:
+    return f"/{ADHERENTS}/{adherent}"
 
 
-def leaf_path(numero: str, client: str, role: str) -> str:
-    return f"/{ADHERENTS}/{numero}/{client}/{role}"
+def leaf_path(adherent: str, client: str, role: str) -> str:
+    return f"/{ADHERENTS}/{adherent}/{client}/{role}"
 
 
-def delegate_group_path(numero: str) -> str:
-    return f"/{DELEGATES}/{numero}"
+def delegate_group_path(adherent: str) -> str:
+    return f"/{DELEGATES}/{adherent}"
 
 
 @dataclass(frozen=True)
@@ -42,36 +42,36 @@ class AdherentState:
         return self.status in (SUSPENDED, TERMINATED)
 
 
-def ensure_tree(gw: Gateway, numero: str, attributes: dict[str, list[str]], catalogue: Catalogue) -> Group:
+def ensure_tree(gw: Gateway, adherent: str, attributes: dict[str, list[str]], catalogue: Catalogue) -> Group:
     """Create what is missing of the adherent's group tree, a branch per teleservice of the catalogue
     (re-runnable), and return /adherents/<n>."""
     top = gw.ensure_group(None, ADHERENTS)
-    adherent = gw.ensure_group(top, numero, attributes)
+    group = gw.ensure_group(top, adherent, attributes)
     for client, roles in catalogue.powers().items():
         client_uuid = gw.client_uuid(client)
-        middle = gw.ensure_group(adherent, client)
+        middle = gw.ensure_group(group, client)
         for role in roles:
             leaf = gw.ensure_group(middle, role)
             if role not in gw.group_client_roles(leaf.id, client_uuid):
                 gw.map_client_roles_to_group(leaf.id, client_uuid, [gw.client_role(client_uuid, role)])
-    gw.ensure_group(gw.ensure_group(None, DELEGATES), numero)
-    return adherent
+    gw.ensure_group(gw.ensure_group(None, DELEGATES), adherent)
+    return group
 
 
 NOT_SUBSCRIBED = Message("Cet adhérent n'a pas d'abonnement validé aux téléservices.",
                          "This member has no approved teleservices subscription.")
 
 
-def adherent_state(gw: Gateway, numero: str) -> AdherentState:
+def adherent_state(gw: Gateway, adherent: str) -> AdherentState:
     """The approved adherent's group and attributes; RuleViolation('adherent') when there is none."""
-    group = gw.group_by_path(adherent_path(numero))
+    group = gw.group_by_path(adherent_path(adherent))
     if group is None:
         raise RuleViolation("adherent", NOT_SUBSCRIBED)
-    return _state(numero, group)
+    return _state(adherent, group)
 
 
-def _state(numero: str, group: Group) -> AdherentState:
-    return AdherentState(numero, group, group.attr("raison_sociale") or "", group.attr("status") or ACTIVE,
+def _state(adherent: str, group: Group) -> AdherentState:
+    return AdherentState(adherent, group, group.attr("raison_sociale") or "", group.attr("status") or ACTIVE,
                          int(group.attr("easypaiement_confirmations") or 1),
                          tuple(group.attributes.get("categories") or ()))
 
@@ -87,15 +87,15 @@ class Member:
         return tuple(sorted(p.split("/")[1] for p in self.groups if p.count("/") == 1 and p.split("/")[0] in clients))
 
 
-def adherent_members(gw: Gateway, numero: str) -> tuple[AdherentState, list[Member]]:
+def adherent_members(gw: Gateway, adherent: str) -> tuple[AdherentState, list[Member]]:
     """The approved adherent and every member of its tree, in one request (our Keycloak extension); Keycloak
     refuses a delegate another adherent's (Forbidden). RuleViolation('adherent') when there is no such adherent."""
     try:
-        found = gw.adherent_members(numero)
+        found = gw.adherent_members(adherent)
     except NotFound:
         raise RuleViolation("adherent", NOT_SUBSCRIBED) from None
-    group = Group.from_rep({**found["adherent"], "path": adherent_path(numero)})
-    return _state(numero, group), [Member(User.from_rep(u), tuple(u.get("groups") or ()), bool(u.get("locked")))
+    group = Group.from_rep({**found["adherent"], "path": adherent_path(adherent)})
+    return _state(adherent, group), [Member(User.from_rep(u), tuple(u.get("groups") or ()), bool(u.get("locked")))
                                    for u in found["users"]]
 
 
@@ -106,21 +106,21 @@ def require_active(state: AdherentState) -> None:
             "The member is suspended by CIMR: no change is possible."))
 
 
-def leaf_group(gw: Gateway, numero: str, client: str, role: str) -> Group:
-    group = gw.group_by_path(leaf_path(numero, client, role))
+def leaf_group(gw: Gateway, adherent: str, client: str, role: str) -> Group:
+    group = gw.group_by_path(leaf_path(adherent, client, role))
     if group is None:
         raise RuleViolation("adherent", NOT_SUBSCRIBED)
     return group
 
 
-def enabled_validators(gw: Gateway, numero: str) -> list[User]:
+def enabled_validators(gw: Gateway, adherent: str) -> list[User]:
     """The adherent's enabled E@syPaiement validators."""
-    return [u for u in gw.group_members(leaf_group(gw, numero, EASYPAIEMENT, VALIDATEUR).id) if u.enabled]
+    return [u for u in gw.group_members(leaf_group(gw, adherent, EASYPAIEMENT, VALIDATEUR).id) if u.enabled]
 
 
-def powers_of(gw: Gateway, numero: str, user_id: str) -> tuple[str, ...]:
+def powers_of(gw: Gateway, adherent: str, user_id: str) -> tuple[str, ...]:
     """The leaf groups (roles) of the adherent the user is a member of."""
-    prefix = adherent_path(numero) + "/"
+    prefix = adherent_path(adherent) + "/"
     return tuple(sorted(g.path.rsplit("/", 1)[-1] for g in gw.user_groups(user_id)
                         if g.path.startswith(prefix) and g.path.count("/") == 4))
 

@@ -5,42 +5,41 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+from provisioner.context import Context
 from provisioner import rules, secret_questions
-from provisioner.trail import audited
 from provisioner.core import Services
 from provisioner.errors import Conflict, KeycloakRejected, Message, RuleViolation
 from provisioner.gateway import Gateway, User
 from provisioner.rules import VALIDATEUR, Access, password_refused
 from provisioner.secret_questions import SecretAnswer
-from provisioner.tenancy import Actor, require_adherent
-from provisioner.context import user_of
+from provisioner.tenancy import require_adherent
 from provisioner.teleservice_users import (NewUser, TeleserviceUser, UserDetails, active_state, check_details,
                                           check_new_user, user_attributes, user_rep, validators_changed, view)
 from provisioner.tree import AdherentState, adherent_members, enabled_validators, leaf_group, powers_of, set_enabled
 
 
 # --- actions ------------------------------------------------------------------------------------------
-def create_user(gw: Gateway, services: Services, actor: Actor, adherent: str, new: NewUser) -> TeleserviceUser:
+def create_user(ctx: Context, new: NewUser) -> TeleserviceUser:
     """One POST: user with groups, attributes and (temporary) password; then the hashed secret answers
     (undone in Keycloak if they cannot be stored). Raises ValidationError, RuleViolation, TenantViolation."""
-    with audited(services.db, actor, "user.create", adherent, new.login) as entry:
-        state = active_state(gw, actor, adherent, new.login)
-        rules.raise_if(check_new_user(services, new, state.categories))
-        access = new.access.normalised(state.categories, services.catalogue)
+    with ctx.audited("user.create", new.login) as entry:
+        state = active_state(ctx, new.login)
+        rules.raise_if(check_new_user(ctx.services, new, state.categories))
+        access = new.access.normalised(state.categories, ctx.services.catalogue)
         entry.after = {"login": new.login, **asdict(new.details), **asdict(access)}
         hashes = [secret_questions.hash_answer(a.answer) for a in new.secret_answers]
-        existing = gw.user_by_username(new.login)
+        existing = ctx.gw.user_by_username(new.login)
         if existing is not None:
-            if not _unfinished_create(services, existing, adherent, new):
+            if not _unfinished_create(ctx.services, existing, ctx.adherent, new):
                 raise RuleViolation("login", rules.login_taken(new.login))
             entry.detail = "resumed an interrupted creation"
-            done = _finish_create(gw, services, existing, adherent, new, access, hashes)
-            validators_changed(gw, services, adherent, access.powers)
+            done = _finish_create(ctx.gw, ctx.services, existing, ctx.adherent, new, access, hashes)
+            validators_changed(ctx, access.powers)
             return done
-        user_id = _post_user(gw, user_rep(adherent, new, access))
-        _store_or_undo(gw, services, user_id, new.secret_answers, hashes)
-        validators_changed(gw, services, adherent, access.powers)
-        return TeleserviceUser(user_id, new.login, adherent, True, new.details, access)
+        user_id = _post_user(ctx.gw, user_rep(ctx.adherent, new, access))
+        _store_or_undo(ctx.gw, ctx.services, user_id, new.secret_answers, hashes)
+        validators_changed(ctx, access.powers)
+        return TeleserviceUser(user_id, new.login, ctx.adherent, True, new.details, access)
 
 
 
@@ -83,75 +82,73 @@ def _store_or_undo(gw: Gateway, services: Services, user_id: str, answers, hashe
         raise
 
 
-def overview(gw: Gateway, services: Services, actor: Actor, adherent: str,
-             teleservice: str | None = None) -> tuple[AdherentState, dict[str, list[TeleserviceUser]]]:
+def overview(ctx: Context, teleservice: str | None = None) -> tuple[AdherentState, dict[str, list[TeleserviceUser]]]:
     """The adherent (name, status, confirmations, categories) and its users grouped by teleservice (every
     teleservice listed, maybe empty), from one read of its tree's members (our Keycloak extension), whatever the
     number of users. RuleViolation('adherent') when not approved; Keycloak refuses another adherent's (Forbidden)."""
-    with audited(services.db, actor, "user.list", adherent, teleservice, read=True):
-        require_adherent(actor, adherent, adherent)
-        state, members = adherent_members(gw, adherent)
-        clients = [teleservice] if teleservice else list(services.catalogue.ids)
+    with ctx.audited("user.list", teleservice, read=True):
+        require_adherent(ctx.actor, ctx.adherent, ctx.adherent)
+        state, members = adherent_members(ctx.gw, ctx.adherent)
+        clients = [teleservice] if teleservice else list(ctx.services.catalogue.ids)
         out: dict[str, list[TeleserviceUser]] = {c: [] for c in clients}
         for m in sorted(members, key=lambda m: m.user.username):
-            if m.user.attr("adherent") == adherent and m.user.attr("teleservice") in clients:
-                out[m.user.attr("teleservice")].append(view(m.user, adherent, m.roles(clients)))
+            if m.user.attr("adherent") == ctx.adherent and m.user.attr("teleservice") in clients:
+                out[m.user.attr("teleservice")].append(view(m.user, ctx.adherent, m.roles(clients)))
         return state, out
 
 
-def list_users(gw: Gateway, services: Services, actor: Actor, adherent: str,
-               teleservice: str | None = None) -> dict[str, list[TeleserviceUser]]:
+def list_users(ctx: Context, teleservice: str | None = None) -> dict[str, list[TeleserviceUser]]:
     """The adherent's users grouped by teleservice (``overview`` without the adherent)."""
-    return overview(gw, services, actor, adherent, teleservice)[1]
+    return overview(ctx, teleservice)[1]
 
 
-def get_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str) -> TeleserviceUser:
+def get_user(ctx: Context, login: str) -> TeleserviceUser:
     """One of the adherent's users, from the read of its tree the delegate's pages make anyway (our extension,
     which also says whether brute-force detection locks it); a login not among its members goes through
     ``user_of`` (NotFound, or TenantViolation for another's)."""
-    with audited(services.db, actor, "user.show", adherent, login, read=True):
-        require_adherent(actor, adherent, login)
-        _, members = adherent_members(gw, adherent)
-        member = next((m for m in members if m.user.username == login.lower() and m.user.attr("adherent") == adherent
+    with ctx.audited("user.show", login, read=True):
+        require_adherent(ctx.actor, ctx.adherent, login)
+        _, members = adherent_members(ctx.gw, ctx.adherent)
+        member = next((m for m in members if m.user.username == login.lower() and m.user.attr("adherent") == ctx.adherent
                        and m.user.attr("teleservice")), None)
         if member is None:
-            user = user_of(gw, actor, adherent, login)
-            powers = powers_of(gw, adherent, user.id)
-            locked = bool(gw.brute_force_status(user.id).get("disabled"))
+            user = ctx.user(login)
+            powers = powers_of(ctx.gw, ctx.adherent, user.id)
+            locked = bool(ctx.gw.brute_force_status(user.id).get("disabled"))
         else:
-            user, powers, locked = member.user, member.roles(list(services.catalogue.ids)), member.locked
-        return view(user, adherent, powers, locked)
+            user, powers, locked = member.user, member.roles(list(ctx.services.catalogue.ids)), member.locked
+        return view(user, ctx.adherent, powers, locked)
 
 
-def find_logins(gw: Gateway, services: Services, actor: Actor, adherent: str, query: str) -> list[TeleserviceUser]:
+def find_logins(ctx: Context, query: str) -> list[TeleserviceUser]:
     """'Show a user's login': the adherent's users whose name, e-mail or login contains query, from the read of its
     tree the delegate's pages make anyway (not a search of the realm's users, judged user by user)."""
-    with audited(services.db, actor, "user.find_login", adherent, query, read=True):
-        require_adherent(actor, adherent, adherent)
+    with ctx.audited("user.find_login", query, read=True):
+        require_adherent(ctx.actor, ctx.adherent, ctx.adherent)
         needle = query.casefold().strip()
-        _, members = adherent_members(gw, adherent)
-        clients = list(services.catalogue.ids)
-        found = [m for m in members if m.user.attr("adherent") == adherent and m.user.attr("teleservice")
+        _, members = adherent_members(ctx.gw, ctx.adherent)
+        clients = list(ctx.services.catalogue.ids)
+        found = [m for m in members if m.user.attr("adherent") == ctx.adherent and m.user.attr("teleservice")
                  and any(needle in (v or "").casefold() for v in (
                      m.user.username, m.user.email, m.user.first_name, m.user.last_name,
                      f"{m.user.first_name} {m.user.last_name}"))]
-        return [view(m.user, adherent, m.roles(clients), m.locked)
+        return [view(m.user, ctx.adherent, m.roles(clients), m.locked)
                 for m in sorted(found, key=lambda m: m.user.username)]
 
 
-def set_password(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str, password: str,
+def set_password(ctx: Context, login: str, password: str,
                  password_confirm: str | None = None) -> None:
     """A temporary password: the user must change it at next login. Policy checked first."""
-    with audited(services.db, actor, "user.set_password", adherent, login):
-        active_state(gw, actor, adherent, login)
-        user = user_of(gw, actor, adherent, login)
+    with ctx.audited("user.set_password", login):
+        active_state(ctx, login)
+        user = ctx.user(login)
         if password_confirm is None:
-            problem = rules.check_password(services.password_policy, password, login)
+            problem = rules.check_password(ctx.services.password_policy, password, login)
             rules.raise_if({"password": problem} if problem else {})
         else:
-            rules.raise_if(rules.check_password_pair(services.password_policy, password, password_confirm, login))
+            rules.raise_if(rules.check_password_pair(ctx.services.password_policy, password, password_confirm, login))
         try:
-            gw.set_password(user.id, password, temporary=True)
+            ctx.gw.set_password(user.id, password, temporary=True)
         except KeycloakRejected as exc:
             raise password_refused(exc) from None
 
@@ -161,25 +158,25 @@ ONE_TELESERVICE = Message("Un identifiant ne sert qu'un seul téléservice : cr�
                           "that teleservice.")
 
 
-def change_access(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str,
+def change_access(ctx: Context, login: str,
                   access: Access) -> TeleserviceUser:
     """New powers / type / provider / categories, same teleservice only (one login, one teleservice)."""
-    with audited(services.db, actor, "user.change_access", adherent, login) as entry:
-        state = active_state(gw, actor, adherent, login)
-        user = user_of(gw, actor, adherent, login)
+    with ctx.audited("user.change_access", login) as entry:
+        state = active_state(ctx, login)
+        user = ctx.user(login)
         if access.teleservice != user.attr("teleservice"):
             raise RuleViolation("teleservice", ONE_TELESERVICE)
-        rules.raise_if(rules.check_access(access, state.categories, services.catalogue))
-        new = access.normalised(state.categories, services.catalogue)
-        old = powers_of(gw, adherent, user.id)
-        before = view(user, adherent, old)
+        rules.raise_if(rules.check_access(access, state.categories, ctx.services.catalogue))
+        new = access.normalised(state.categories, ctx.services.catalogue)
+        old = powers_of(ctx.gw, ctx.adherent, user.id)
+        before = view(user, ctx.adherent, old)
         entry.before, entry.after = asdict(before.access), asdict(new)
         if VALIDATEUR in old and VALIDATEUR not in new.powers and user.enabled:
-            rules.check_validator_removal(state.confirmations, len(enabled_validators(gw, adherent)) - 1)
-        _apply_access(gw, adherent, user, old, new)
+            rules.check_validator_removal(state.confirmations, len(enabled_validators(ctx.gw, ctx.adherent)) - 1)
+        _apply_access(ctx.gw, ctx.adherent, user, old, new)
         if (VALIDATEUR in old) != (VALIDATEUR in new.powers):
-            validators_changed(gw, services, adherent, (VALIDATEUR,))
-        return view(gw.user(user.id), adherent, new.powers)
+            validators_changed(ctx, (VALIDATEUR,))
+        return view(ctx.gw.user(user.id), ctx.adherent, new.powers)
 
 
 def _apply_access(gw: Gateway, adherent: str, user: User, old: tuple[str, ...], new: Access) -> None:
@@ -232,17 +229,17 @@ def _put_details(gw: Gateway, user_id: str, rep: dict, details: UserDetails) -> 
             from None
 
 
-def update_details(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str,
+def update_details(ctx: Context, login: str,
                    details: UserDetails) -> TeleserviceUser:
     """Name, e-mail, civilité, fonction, phone (one PUT)."""
-    with audited(services.db, actor, "user.update_details", adherent, login) as entry:
-        active_state(gw, actor, adherent, login)
-        user = user_of(gw, actor, adherent, login)
+    with ctx.audited("user.update_details", login) as entry:
+        active_state(ctx, login)
+        user = ctx.user(login)
         rules.raise_if(check_details(details))
-        rep = gw.user_rep(user.id)
+        rep = ctx.gw.user_rep(user.id)
         entry.before, entry.after = _details_of(rep), asdict(details)
-        _put_details(gw, user.id, rep, details)
-        return view(gw.user(user.id), adherent, powers_of(gw, adherent, user.id))
+        _put_details(ctx.gw, user.id, rep, details)
+        return view(ctx.gw.user(user.id), ctx.adherent, powers_of(ctx.gw, ctx.adherent, user.id))
 
 
 @dataclass(frozen=True)
@@ -268,68 +265,68 @@ def check_edit(details: UserDetails, questions: tuple[QuestionChoice, ...] | Non
     return errors | (choices or rules.check_secret_questions([(q.question, q.answer) for q in questions]))
 
 
-def edit_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str, details: UserDetails,
+def edit_user(ctx: Context, login: str, details: UserDetails,
               questions: tuple[QuestionChoice, ...] | None = None) -> TeleserviceUser:
     """The delegate's edit page: the details and, when given, new secret questions replacing the old ones. Every
     field is checked before anything changes; then one PUT, then the hashed answers (the PUT undone if they cannot
     be stored). The trail gets the details and the questions, never the answers."""
-    with audited(services.db, actor, "user.edit", adherent, login) as entry:
-        active_state(gw, actor, adherent, login)
-        user = user_of(gw, actor, adherent, login)
+    with ctx.audited("user.edit", login) as entry:
+        active_state(ctx, login)
+        user = ctx.user(login)
         rules.raise_if(check_edit(details, questions))
         answers = [SecretAnswer(q.question, q.answer) for q in questions or () if q.question or q.answer.strip()]
         hashes = [secret_questions.hash_answer(a.answer) for a in answers]
-        rep = gw.user_rep(user.id)
+        rep = ctx.gw.user_rep(user.id)
         entry.before, entry.after = _details_of(rep), asdict(details)
         if questions is not None:
-            entry.before["questions"] = secret_questions.questions_of(services.db, user.id)
+            entry.before["questions"] = secret_questions.questions_of(ctx.services.db, user.id)
             entry.after["questions"] = [a.question for a in answers]
-        _put_details(gw, user.id, rep, details)
+        _put_details(ctx.gw, user.id, rep, details)
         if questions is not None:
             try:
-                secret_questions.store(services.db, user.id, answers, hashes)
+                secret_questions.store(ctx.services.db, user.id, answers, hashes)
             except Exception:
-                gw.update_user(user.id, rep)  # compensate: the previous details are back
+                ctx.gw.update_user(user.id, rep)  # compensate: the previous details are back
                 raise
-        return view(gw.user(user.id), adherent, powers_of(gw, adherent, user.id))
+        return view(ctx.gw.user(user.id), ctx.adherent, powers_of(ctx.gw, ctx.adherent, user.id))
 
 
-def secret_questions_of(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str) -> list[str]:
+def secret_questions_of(ctx: Context, login: str) -> list[str]:
     """The user's current secret questions (never the answers), after the tenant check (``get_user``: the read of
     the adherent's tree its page makes anyway)."""
-    user = get_user(gw, services, actor, adherent, login)
-    return secret_questions.questions_of(services.db, user.id)
+    user = get_user(ctx, login)
+    return secret_questions.questions_of(ctx.services.db, user.id)
 
 
-def set_secret_questions(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str,
+def set_secret_questions(ctx: Context, login: str,
                          answers: tuple[SecretAnswer, ...]) -> None:
     """Replace the user's secret questions (answers hashed, never in Keycloak nor in the audit trail)."""
-    with audited(services.db, actor, "user.set_secret_questions", adherent, login) as entry:
-        user = user_of(gw, actor, adherent, login)
+    with ctx.audited("user.set_secret_questions", login) as entry:
+        user = ctx.user(login)
         rules.raise_if(rules.check_secret_questions([(a.question, a.answer) for a in answers]))
         entry.after = {"questions": [a.question for a in answers]}
-        secret_questions.store(services.db, user.id, list(answers))
+        secret_questions.store(ctx.services.db, user.id, list(answers))
 
 
 
 
-def enable_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str) -> None:
-    with audited(services.db, actor, "user.enable", adherent, login) as entry:
-        active_state(gw, actor, adherent, login)
-        user = user_of(gw, actor, adherent, login)
+def enable_user(ctx: Context, login: str) -> None:
+    with ctx.audited("user.enable", login) as entry:
+        active_state(ctx, login)
+        user = ctx.user(login)
         entry.before, entry.after = {"enabled": user.enabled}, {"enabled": True}
-        set_enabled(gw, user.id, True)
-        validators_changed(gw, services, adherent, powers_of(gw, adherent, user.id))
+        set_enabled(ctx.gw, user.id, True)
+        validators_changed(ctx, powers_of(ctx.gw, ctx.adherent, user.id))
 
 
 
 
-def unlock_user(gw: Gateway, services: Services, actor: Actor, adherent: str, login: str) -> bool:
+def unlock_user(ctx: Context, login: str) -> bool:
     """Clear a brute-force lockout; returns whether the user was locked."""
-    with audited(services.db, actor, "user.unlock", adherent, login) as entry:
-        active_state(gw, actor, adherent, login)
-        user = user_of(gw, actor, adherent, login)
-        locked = bool(gw.brute_force_status(user.id).get("disabled"))
-        gw.clear_brute_force(user.id)
+    with ctx.audited("user.unlock", login) as entry:
+        active_state(ctx, login)
+        user = ctx.user(login)
+        locked = bool(ctx.gw.brute_force_status(user.id).get("disabled"))
+        ctx.gw.clear_brute_force(user.id)
         entry.before, entry.after = {"locked": locked}, {"locked": False}
         return locked

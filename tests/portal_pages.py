@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
+from provisioner.context import Context
 from provisioner import adherents, password_reset, reviews, subscriptions, users
 from provisioner import access_reviews
 from provisioner import teleservice_users
@@ -36,7 +37,7 @@ class World:
 def _user(gw, services, me: Actor, numero: str, kind: str, access: Access, **details) -> teleservice_users.TeleserviceUser:
     base = new_user(access=access, login=login(kind[:4]))
     d = replace(base.details, **details)
-    return users.create_user(gw, services, me, numero, replace(base, details=d))
+    return users.create_user(Context(gw, services, me, numero), replace(base, details=d))
 
 
 def build_world(gw, services, agent: Actor, auditor: str) -> World:
@@ -46,7 +47,7 @@ def build_world(gw, services, agent: Actor, auditor: str) -> World:
                    delegate=replace(form.delegate, email=LONG_EMAIL), categories=("cadres", "employes", "ouvriers"))
     sub = subscriptions.submit_subscription(gw, services, form)
     subscriptions.receive_paper(services, agent, sub.id)
-    subscriptions.approve_subscription(gw, services, agent, sub.id)
+    subscriptions.approve_subscription(Context(gw, services, agent), sub.id)
     n = form.company.numero
     me = Actor.delegate(n)
     everyone = ("cadres", "employes", "ouvriers")
@@ -61,21 +62,21 @@ def build_world(gw, services, agent: Actor, auditor: str) -> World:
         "eliquidation": _user(gw, services, me, n, "eliq", Access("eliquidation", ())),
     }
     # 2 confirmations and one validator: the banner of every delegate page says what is missing.
-    adherents.set_easypaiement_confirmations(gw, services, me, n, 2)
+    adherents.set_easypaiement_confirmations(Context(gw, services, me, n), 2)
     # What the journal must say in words: a refused form, a confirmation asked, wrong secret answers, a revocation.
     try:
-        users.create_user(gw, services, me, n, replace(new_user(), details=replace(new_user().details, email="x@")))
+        users.create_user(Context(gw, services, me, n), replace(new_user(), details=replace(new_user().details, email="x@")))
     except InputError:
         pass
     try:
-        teleservice_users.disable_user(gw, services, me, n, made["validateur"].login)
+        teleservice_users.disable_user(Context(gw, services, me, n), made["validateur"].login)
     except InputError:
         pass
     password_reset.verify_answers(gw, services, made["compte"].login, "203.0.113.7", ["non", "non"])
-    campaign = reviews.open_campaign(gw, services, resolve_actor(gw, auditor), "Revue du premier trimestre",
+    campaign = reviews.open_campaign(Context(gw, services, resolve_actor(gw, auditor)), "Revue du premier trimestre",
                                      datetime.now(timezone.utc) + timedelta(days=20), access_reviews.DISABLE, "7,1", [n])
     revoked = next(i for i in access_reviews.items(services, campaign.id) if i.login == made["eliquidation"].login)
-    reviews.decide(gw, services, me, revoked.id, access_reviews.REVOKE)
+    reviews.decide(Context(gw, services, me), revoked.id, access_reviews.REVOKE)
     other = subscription_form()
     pending = subscriptions.submit_subscription(gw, services, replace(other, company=replace(
         other.company, raison_sociale=LONG_NAME), delegate=replace(other.delegate, email=LONG_EMAIL)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 
+from provisioner.context import Context
 from provisioner.rules import Access
 from provisioner.secret_questions import SecretAnswer
 from provisioner.delegates import NewDelegate
@@ -41,7 +42,7 @@ def approved_adherent(gw, services, agent, categories: tuple[str, ...] = ()) -> 
     form = replace(form, categories=categories)
     sub = submit_subscription(gw, services, form)
     receive_paper(services, agent, sub.id)  # the signed form arrived, as the agent records it before approving
-    approve_subscription(gw, services, agent, sub.id)
+    approve_subscription(Context(gw, services, agent), sub.id)
     return form.company.numero
 
 
@@ -61,7 +62,7 @@ def new_user(teleservice: str = "compte-adherent", powers: tuple[str, ...] = (),
 
 def make_user(gw, services, actor, adherent: str, teleservice: str = "compte-adherent",
               powers: tuple[str, ...] = (), **kw):
-    return create_user(gw, services, actor, adherent, new_user(teleservice, powers, **kw))
+    return create_user(Context(gw, services, actor, adherent), new_user(teleservice, powers, **kw))
 
 
 def mailed_link(mailbox, to: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import requests
 
+from provisioner.context import Context
 from provisioner import users
 from provisioner.gateway import Gateway
 from provisioner.tenancy import Actor
@@ -141,12 +142,12 @@ def test_a_delegates_listing_is_one_request_whatever_the_number_of_users(setting
 
     def calls() -> int:
         Counting.calls = 0
-        users.overview(Counting.with_token(settings, token), services, me, numero)
+        users.overview(Context(Counting.with_token(settings, token), services, me, numero))
         return Counting.calls
 
     before = calls()
     for _ in range(4):
         make_user(service_gw, services, me, numero, "eliquidation")
     assert calls() == before == 1
-    listed = users.list_users(Counting.with_token(settings, token), services, me, numero, "eliquidation")
+    listed = users.list_users(Context(Counting.with_token(settings, token), services, me, numero), "eliquidation")
     assert len(listed["eliquidation"]) == 4

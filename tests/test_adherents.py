@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from provisioner.context import Context
 from provisioner.adherents import (change_delegate_email, delegate_history, get_adherent, reactivate_adherent,
                                    replace_delegate, reset_delegate_password, suspend_adherent)
 from provisioner.trail import events
@@ -48,7 +49,7 @@ def test_reset_delegate_password_is_temporary_and_ends_sessions(service_gw, serv
     assert password_login(settings, n, DELEGATE_PASSWORD).status_code == 200
     delegate = service_gw.user_by_username(n)
     assert service_gw.user_sessions(delegate.id)
-    reset_delegate_password(service_gw, services, agent, n, "Reset2026", "Reset2026")
+    reset_delegate_password(Context(service_gw, services, agent, n), "Reset2026", "Reset2026")
     assert service_gw.user_sessions(delegate.id) == []
     assert service_gw.user_rep(delegate.id)["requiredActions"] == ["UPDATE_PASSWORD"]
     old = password_login(settings, n, DELEGATE_PASSWORD)
@@ -68,22 +69,22 @@ def test_reset_delegate_password_is_temporary_and_ends_sessions(service_gw, serv
 ])
 def test_reset_delegate_password_refusals(service_gw, services, agent, adherent, password, confirm, field, message):
     with pytest.raises(ValidationError) as exc:
-        reset_delegate_password(service_gw, services, agent, adherent, password, confirm)
+        reset_delegate_password(Context(service_gw, services, agent, adherent), password, confirm)
     assert message in exc.value.errors[field].fr
 
 
 def test_change_delegate_email_notifies_both_addresses(service_gw, services, agent, make_adherent, smtp_server):
     n = make_adherent()
     old = service_gw.user_by_username(n).email
-    change_delegate_email(service_gw, services, agent, n, f"nouveau.{n}@atlas-textile.ma")
+    change_delegate_email(Context(service_gw, services, agent, n), f"nouveau.{n}@atlas-textile.ma")
     assert service_gw.user_by_username(n).email == f"nouveau.{n}@atlas-textile.ma"
     assert smtp_server.messages(to=old) and smtp_server.messages(to=f"nouveau.{n}@atlas-textile.ma")
     ev = events(services.db, adherent=n, action="delegate.change_email")[0]
     assert ev.before == {"email": old} and ev.after == {"email": f"nouveau.{n}@atlas-textile.ma"}
     with pytest.raises(ValidationError) as exc:
-        change_delegate_email(service_gw, services, agent, n, "pas-une-adresse")
+        change_delegate_email(Context(service_gw, services, agent, n), "pas-une-adresse")
     assert "n'est pas une adresse e-mail valide" in exc.value.errors["email"].fr
-    assert get_adherent(service_gw, services, agent, n).delegate_email == f"nouveau.{n}@atlas-textile.ma"
+    assert get_adherent(Context(service_gw, services, agent, n)).delegate_email == f"nouveau.{n}@atlas-textile.ma"
 
 
 def give_otp(admin_gw, user_id: str) -> None:
@@ -107,7 +108,7 @@ def test_replace_delegate_cuts_the_previous_one_off_and_the_new_one_chooses_its_
     with_otp = password_login(settings, n, DELEGATE_PASSWORD, totp_now())
     assert with_otp.status_code == 200, with_otp.text  # ...and working
     email = f"hicham.{n}@atlas-textile.ma"
-    mailed = replace_delegate(service_gw, services, agent, n, NewDelegate("Ouazzani", "Hicham", "DAF", email,
+    mailed = replace_delegate(Context(service_gw, services, agent, n), NewDelegate("Ouazzani", "Hicham", "DAF", email,
                                                                           civilite="M"))
     assert mailed.sent
 
@@ -134,7 +135,7 @@ def test_a_details_only_update_of_the_delegate_in_office_keeps_its_password(serv
     n = make_adherent()
     email = f"delegue.{n}@atlas-textile.ma"  # the delegate in office (tests/provisioning.py), new phone number
     same = NewDelegate("Bennani", "Salma", "Responsable RH", email, civilite="Mme", telephone="+212 522 99 88 77")
-    assert replace_delegate(service_gw, services, agent, n, same) is None
+    assert replace_delegate(Context(service_gw, services, agent, n), same) is None
     assert password_login(settings, n, DELEGATE_PASSWORD).status_code == 200
     assert service_gw.user_by_username(n).attr("telephone") == "+212 522 99 88 77"
     assert [t.nom for t in delegate_history(services, agent, n)] == ["Bennani"]
@@ -146,7 +147,7 @@ def test_a_details_only_update_of_the_delegate_in_office_keeps_its_password(serv
 def test_replace_delegate_refuses_a_bad_form(service_gw, services, agent, adherent):
     bad = NewDelegate("", "Hicham", "DAF", "hicham@")
     with pytest.raises(ValidationError) as exc:
-        replace_delegate(service_gw, services, agent, adherent, bad)
+        replace_delegate(Context(service_gw, services, agent, adherent), bad)
     assert set(exc.value.errors) == {"delegate.nom", "delegate.email"}
 
 
@@ -158,31 +159,31 @@ def test_suspension_refuses_every_login_and_reactivation_restores_exactly_those(
     departed = make_user(service_gw, services, me, n, "compte-adherent")
     ready_to_log_in(service_gw, active.login)
     from provisioner.teleservice_users import disable_user
-    disable_user(service_gw, services, me, n, departed.login)
+    disable_user(Context(service_gw, services, me, n), departed.login)
 
-    assert suspend_adherent(service_gw, services, agent, n, "Cotisations impayées") == 2  # delegate + active user
-    assert get_adherent(service_gw, services, agent, n).status == "suspended"
+    assert suspend_adherent(Context(service_gw, services, agent, n), "Cotisations impayées") == 2  # delegate + active user
+    assert get_adherent(Context(service_gw, services, agent, n)).status == "suspended"
     for username, password in ((n, DELEGATE_PASSWORD), (active.login, USER_PASSWORD)):
         resp = password_login(settings, username, password)
         assert resp.status_code != 200 and resp.json()["error_description"] == "Account disabled"
     with pytest.raises(RuleViolation) as exc:  # the delegate (say, via an agent's hand) can change nothing
-        create_user(service_gw, services, me, n, new_user())
+        create_user(Context(service_gw, services, me, n), new_user())
     assert exc.value.field == "adherent" and "suspendu" in exc.value.message.fr
 
-    assert reactivate_adherent(service_gw, services, agent, n) == 2
+    assert reactivate_adherent(Context(service_gw, services, agent, n)) == 2
     assert password_login(settings, n, DELEGATE_PASSWORD).status_code == 200
     assert password_login(settings, active.login, USER_PASSWORD).status_code == 200
     assert not service_gw.user_by_username(departed.login).enabled  # disabled before: stays disabled
     assert service_gw.user_by_username(active.login).attr("suspended_by_cimr") is None
-    enable_user(service_gw, services, me, n, departed.login)
+    enable_user(Context(service_gw, services, me, n), departed.login)
 
 
 AGENT_ACTIONS = [
-    lambda gw, s, actor, n: reset_delegate_password(gw, s, actor, n, "Reset2026", "Reset2026"),
-    lambda gw, s, actor, n: change_delegate_email(gw, s, actor, n, "x@atlas.ma"),
-    lambda gw, s, actor, n: replace_delegate(gw, s, actor, n, NewDelegate("A", "B", "C", "d@e.ma")),
-    lambda gw, s, actor, n: suspend_adherent(gw, s, actor, n),
-    lambda gw, s, actor, n: reactivate_adherent(gw, s, actor, n),
+    lambda gw, s, actor, n: reset_delegate_password(Context(gw, s, actor, n), "Reset2026", "Reset2026"),
+    lambda gw, s, actor, n: change_delegate_email(Context(gw, s, actor, n), "x@atlas.ma"),
+    lambda gw, s, actor, n: replace_delegate(Context(gw, s, actor, n), NewDelegate("A", "B", "C", "d@e.ma")),
+    lambda gw, s, actor, n: suspend_adherent(Context(gw, s, actor, n)),
+    lambda gw, s, actor, n: reactivate_adherent(Context(gw, s, actor, n)),
 ]
 
 
@@ -192,7 +193,7 @@ def test_signed_letter_actions_are_for_agents_only(service_gw, services, adheren
     with pytest.raises(TenantViolation):
         action(service_gw, services, Actor.delegate(adherent), adherent)
     assert events(services.db, adherent=adherent, actor=adherent)[0].outcome == "refused"
-    assert get_adherent(service_gw, services, Actor.agent("a"), adherent).status == "active"
+    assert get_adherent(Context(service_gw, services, Actor.agent("a"), adherent)).status == "active"
 
 
 def test_replace_delegate_rerun_after_a_crash_finishes_without_duplicating_history(service_gw, services, agent,
@@ -205,9 +206,9 @@ def test_replace_delegate_rerun_after_a_crash_finishes_without_duplicating_histo
     new = NewDelegate("Lahlou", "Mehdi", "DRH", email, civilite="M")
     # The crash: details already changed; credentials, sessions, link and history not done.
     service_gw.update_user(delegate.id, replaced_rep(service_gw.user_rep(delegate.id), new))
-    assert replace_delegate(service_gw, services, agent, n, new).sent  # finishes the replacement
+    assert replace_delegate(Context(service_gw, services, agent, n), new).sent  # finishes the replacement
     assert password_login(settings, n, DELEGATE_PASSWORD).status_code != 200
-    assert replace_delegate(service_gw, services, agent, n, new) is None  # and once more: nothing changes
+    assert replace_delegate(Context(service_gw, services, agent, n), new) is None  # and once more: nothing changes
     assert [(t.nom, t.until is None) for t in delegate_history(services, agent, n)] == [("Bennani", False),
                                                                                         ("Lahlou", True)]
     choose_delegate_password(service_gw, services, smtp_server, email, "Mehdi2026")
@@ -222,12 +223,12 @@ def test_a_password_link_works_once_and_is_replaced_by_a_newer_one(service_gw, s
 
     n = make_adherent()
     email = f"m.{n}@atlas.ma"
-    replace_delegate(service_gw, services, agent, n, NewDelegate("Lahlou", "Mehdi", "DRH", email))
+    replace_delegate(Context(service_gw, services, agent, n), NewDelegate("Lahlou", "Mehdi", "DRH", email))
     first = mailed_link(smtp_server, email)
     with pytest.raises(ValidationError) as bad:  # the policy, before Keycloak; the link is not spent
         choose_password(service_gw, services, first, "ab", "ab")
     assert set(bad.value.errors) == {"password"}
-    assert send_delegate_link(service_gw, services, agent, n).sent  # a newer link replaces the first
+    assert send_delegate_link(Context(service_gw, services, agent, n)).sent  # a newer link replaces the first
     with pytest.raises(LinkInvalid):
         choose_password(service_gw, services, first, "Mehdi2026", "Mehdi2026")
     second = mailed_link(smtp_server, email)
@@ -237,7 +238,7 @@ def test_a_password_link_works_once_and_is_replaced_by_a_newer_one(service_gw, s
     assert password_login(settings, n, "Mehdi2026").status_code == 200
 
     # Keycloak's final word (the account's password history): refused, and the link works again.
-    assert send_delegate_link(service_gw, services, agent, n).sent
+    assert send_delegate_link(Context(service_gw, services, agent, n)).sent
     third = mailed_link(smtp_server, email)
     with pytest.raises(RuleViolation) as exc:
         choose_password(service_gw, services, third, "Mehdi2026", "Mehdi2026")
@@ -257,12 +258,12 @@ def test_a_link_the_mail_server_did_not_take_is_reported_and_sent_again(service_
     n = make_adherent()
     email = f"k.{n}@atlas.ma"
     mail_down = replace(services, mailer=Mailer("127.0.0.1", free_port(), "noreply@cimr.ma"))  # nobody listens
-    mailed = replace_delegate(service_gw, mail_down, agent, n, NewDelegate("Kettani", "Rita", "DRH", email))
+    mailed = replace_delegate(Context(service_gw, mail_down, agent, n), NewDelegate("Kettani", "Rita", "DRH", email))
     assert not mailed.sent and "unreachable" in mailed.error
     assert password_login(settings, n, DELEGATE_PASSWORD).status_code != 200  # the replacement holds
     assert events(services.db, adherent=n, action="delegate.replace")[0].after["link_mailed"] is False
     assert not smtp_server.bodies(email)
-    assert send_delegate_link(service_gw, services, agent, n).sent  # the agent, once the server answers
+    assert send_delegate_link(Context(service_gw, services, agent, n)).sent  # the agent, once the server answers
     choose_delegate_password(service_gw, services, smtp_server, email, "Rita2026")
     assert password_login(settings, n, "Rita2026").status_code == 200
 
@@ -280,9 +281,9 @@ def test_an_agent_keeps_the_active_categories_and_retiring_one_flags_its_users(s
             "teledeclaration", ("formulaire-saisie",), user_type="interne", categories=(category,)))
 
     ouvrier, cadre = declarant("ouvriers"), declarant("cadres")
-    change = set_categories(service_gw, services, agent, n, ("cadres", "employes", " Retraites "))
+    change = set_categories(Context(service_gw, services, agent, n), ("cadres", "employes", " Retraites "))
     assert (change.added, change.retired, change.flagged) == (("retraites",), ("ouvriers",), (ouvrier.login,))
-    assert get_adherent(service_gw, services, agent, n).categories == ("cadres", "employes", "retraites")
+    assert get_adherent(Context(service_gw, services, agent, n)).categories == ("cadres", "employes", "retraites")
     assert events(services.db, adherent=n, action="adherent.categories")[0].after["flagged"] == [ouvrier.login]
 
     # The Télédéclaration form offers exactly the active ones; the token carries only those.
@@ -293,13 +294,13 @@ def test_an_agent_keeps_the_active_categories_and_retiring_one_flags_its_users(s
     ready_to_log_in(service_gw, ouvrier.login)
     claims = decode_unverified(password_token(settings, ouvrier.login, USER_PASSWORD))
     assert claims.get("categories", []) == []  # retired: no longer in its token
-    assert set_categories(service_gw, services, agent, n, ("cadres", "employes", "retraites")).added == ()
+    assert set_categories(Context(service_gw, services, agent, n), ("cadres", "employes", "retraites")).added == ()
 
     with pytest.raises(RuleViolation) as none:
-        set_categories(service_gw, services, agent, n, ())
+        set_categories(Context(service_gw, services, agent, n), ())
     assert none.value.field == "categories" and "Au moins une catégorie" in none.value.message.fr
     with pytest.raises(RuleViolation):
-        set_categories(service_gw, services, agent, n, ("cadres!",))
+        set_categories(Context(service_gw, services, agent, n), ("cadres!",))
     with pytest.raises(TenantViolation):  # a signed letter goes through CIMR, never the delegate
-        set_categories(service_gw, services, me, n, ("cadres",))
-    assert get_adherent(service_gw, services, agent, n).categories == ("cadres", "employes", "retraites")
+        set_categories(Context(service_gw, services, me, n), ("cadres",))
+    assert get_adherent(Context(service_gw, services, agent, n)).categories == ("cadres", "employes", "retraites")

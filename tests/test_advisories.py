@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from provisioner.context import Context
 from provisioner.realm.plan import REFRESH_TOKEN_ONCE
 from provisioner.tenancy import Actor
 from tests.oidc_flow import Browser, decode_unverified, redirect_uri, visible_text
@@ -167,7 +168,7 @@ def numbered_adherent(service_gw, services, numero: str) -> str:
     agent = Actor.agent("agent.advisories")
     sub = submit_subscription(service_gw, services, subscription_form(numero))
     receive_paper(services, agent, sub.id)
-    approve_subscription(service_gw, services, agent, sub.id)
+    approve_subscription(Context(service_gw, services, agent), sub.id)
     return numero
 
 

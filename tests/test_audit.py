@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 
+from provisioner.context import Context
 from provisioner import secret_questions
 from provisioner.adherents import set_easypaiement_confirmations
 from provisioner.audit.report import build_report, render_csv, render_html
@@ -89,7 +90,7 @@ def planted(realm, admin_gw, service_gw, services, make_adherent, settings):
     n = p["validators"] = make_adherent()
     v1 = make_user(service_gw, services, Actor.delegate(n), n, "easypaiement", ("validateur",))
     v2 = make_user(service_gw, services, Actor.delegate(n), n, "easypaiement", ("validateur",))
-    set_easypaiement_confirmations(service_gw, services, Actor.delegate(n), n, 2)
+    set_easypaiement_confirmations(Context(service_gw, services, Actor.delegate(n), n), 2)
     disable(admin_gw, v2.id)
     p["validators_users"] = [v1.login, v2.login]
 
@@ -270,7 +271,7 @@ def test_a_console_change_is_not_pinned_on_the_agent_who_acted_after_it(admin_gw
     n = make_adherent()
     uid, login = people.create_user(admin_gw, people.adherent_of(admin_gw, n), "compte-adherent", ("utilisateur",))
     admin_gw.update_user(uid, {**admin_gw.get(f"/users/{uid}"), "firstName": "Console"})
-    update_details(service_gw, services, agent, n, login, UserDetails("Alami", "Nadia", "n.alami@atlas-textile.ma"))
+    update_details(Context(service_gw, services, agent, n), login, UserDetails("Alami", "Nadia", "n.alami@atlas-textile.ma"))
     activity = build_report(collect(auditor_gw, services.db, spec, with_drift=False)).activity
     master, put = f"master/{settings.admin_user}", f"UPDATE users/{uid}"
     assert sorted((a.actor, a.actor_role, a.action, a.source, a.keycloak) for a in activity if a.target == login) == [

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from provisioner.context import Context
 from provisioner import secret_questions
 from provisioner.bulk import COLUMNS, import_users, parse_csv
 from provisioner.errors import TenantViolation
@@ -70,7 +71,7 @@ def test_bad_rows_are_reported_with_line_and_reason_and_good_rows_created(servic
     me = Actor.delegate(n)
     good = [row(f"g{n}a"), row(f"g{n}b", "easypaiement", "ordonnateur|validateur", q=("", "", "", ""))]
     lines = [HEADER, good[0], *[r for r, _, _ in BAD_ROWS], good[1], good[0]]
-    report = import_users(service_gw, services, me, n, "\n".join(lines) + "\n")
+    report = import_users(Context(service_gw, services, me, n), "\n".join(lines) + "\n")
     assert sorted(report.created) == [f"g{n}a", f"g{n}b"]
     expected = [(i + 3, field) for i, (_, field, _) in enumerate(BAD_ROWS)] + [(len(lines), "login")]
     assert [(e.line, e.field) for e in report.errors] == expected
@@ -85,15 +86,15 @@ def test_bad_rows_are_reported_with_line_and_reason_and_good_rows_created(servic
 
     # Fix one bad row and re-run the same file: only the fixed user is created.
     fixed = [HEADER, good[0], row("ok.pwd" + n), good[1]]
-    again = import_users(service_gw, services, me, n, "\n".join(fixed) + "\n")
+    again = import_users(Context(service_gw, services, me, n), "\n".join(fixed) + "\n")
     assert again.created == ["ok.pwd" + n] and sorted(again.already_present) == [f"g{n}a", f"g{n}b"]
     assert again.errors == []
 
 
 def test_a_login_taken_by_another_adherent_is_a_row_error(service_gw, services, make_adherent):
     a, b = make_adherent(), make_adherent()
-    import_users(service_gw, services, Actor.delegate(a), a, f"{HEADER}\n{row('taken' + a)}\n")
-    report = import_users(service_gw, services, Actor.delegate(b), b, f"{HEADER}\n{row('taken' + a)}\n")
+    import_users(Context(service_gw, services, Actor.delegate(a), a), f"{HEADER}\n{row('taken' + a)}\n")
+    report = import_users(Context(service_gw, services, Actor.delegate(b), b), f"{HEADER}\n{row('taken' + a)}\n")
     assert report.created == [] and report.errors[0].line == 2
     assert report.errors[0].message.fr == f"L'identifiant « taken{a} » est déjà utilisé : choisissez-en un autre."
 
@@ -101,7 +102,7 @@ def test_a_login_taken_by_another_adherent_is_a_row_error(service_gw, services, 
 def test_bulk_import_is_tenant_checked(service_gw, services, make_adherent):
     a, b = make_adherent(), make_adherent()
     with pytest.raises(TenantViolation):
-        import_users(service_gw, services, Actor.delegate(a), b, f"{HEADER}\n{row('x' + b)}\n")
+        import_users(Context(service_gw, services, Actor.delegate(a), b), f"{HEADER}\n{row('x' + b)}\n")
     assert service_gw.user_by_username("x" + b) is None
 
 

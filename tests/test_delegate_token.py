@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from provisioner.context import Context
 from provisioner import users
 from provisioner import teleservice_users
 from provisioner.adherents import set_easypaiement_confirmations
@@ -29,25 +30,25 @@ def delegate_gateway(settings, numero: str) -> Gateway:
 def test_delegate_actions_under_the_delegates_own_token(settings, services, make_adherent, service_gw):
     n = make_adherent()
     gw, me = delegate_gateway(settings, n), Actor.delegate(n)
-    first = users.create_user(gw, services, me, n, new_user("easypaiement", ("ordonnateur", "validateur")))
+    first = users.create_user(Context(gw, services, me, n), new_user("easypaiement", ("ordonnateur", "validateur")))
     second = make_user(gw, services, me, n, "easypaiement", ("validateur",))
     td = make_user(gw, services, me, n, access=Access("teledeclaration", ("fichier-preetabli",), "interne"))
-    listed = users.list_users(gw, services, me, n)
+    listed = users.list_users(Context(gw, services, me, n))
     assert sorted(u.login for u in listed["easypaiement"]) == sorted([first.login, second.login])
-    assert users.get_user(gw, services, me, n, td.login).access.categories == ("cadres", "employes", "ouvriers")
-    assert [u.login for u in users.find_logins(gw, services, me, n, td.login)] == [td.login]
-    users.set_password(gw, services, me, n, td.login, "Neuf2026", "Neuf2026")
-    users.change_access(gw, services, me, n, td.login, Access("teledeclaration", ("formulaire-saisie",), "externe",
+    assert users.get_user(Context(gw, services, me, n), td.login).access.categories == ("cadres", "employes", "ouvriers")
+    assert [u.login for u in users.find_logins(Context(gw, services, me, n), td.login)] == [td.login]
+    users.set_password(Context(gw, services, me, n), td.login, "Neuf2026", "Neuf2026")
+    users.change_access(Context(gw, services, me, n), td.login, Access("teledeclaration", ("formulaire-saisie",), "externe",
                                                               "Fiduciaire Amal", ("cadres",)))
-    users.update_details(gw, services, me, n, td.login, UserDetails("Tazi", "Nadia", "nadia@atlas.ma"))
-    set_easypaiement_confirmations(gw, services, me, n, 2)
+    users.update_details(Context(gw, services, me, n), td.login, UserDetails("Tazi", "Nadia", "nadia@atlas.ma"))
+    set_easypaiement_confirmations(Context(gw, services, me, n), 2)
     with pytest.raises(RuleViolation):
-        teleservice_users.disable_user(gw, services, me, n, second.login)
-    set_easypaiement_confirmations(gw, services, me, n, 1)
-    teleservice_users.disable_user(gw, services, me, n, second.login)
-    users.enable_user(gw, services, me, n, second.login)
-    assert users.unlock_user(gw, services, me, n, second.login) is False
-    report = import_users(gw, services, me, n, "login,nom,prenom,email,password,teleservice\n"
+        teleservice_users.disable_user(Context(gw, services, me, n), second.login)
+    set_easypaiement_confirmations(Context(gw, services, me, n), 1)
+    teleservice_users.disable_user(Context(gw, services, me, n), second.login)
+    users.enable_user(Context(gw, services, me, n), second.login)
+    assert users.unlock_user(Context(gw, services, me, n), second.login) is False
+    report = import_users(Context(gw, services, me, n), "login,nom,prenom,email,password,teleservice\n"
                                                 f"bk.{n},Alami,Rim,rim@atlas.ma,Bulk2026,eliquidation\n")
     assert report.created == [f"bk.{n}"] and not report.errors
     kc = service_gw.user_by_username(td.login)
@@ -64,6 +65,6 @@ def test_a_login_taken_in_another_adherent_is_a_clear_message_even_when_the_dele
         make_user(gw, services, Actor.delegate(a), a, login=taken.login)
     assert exc.value.message.fr == f"L'identifiant « {taken.login} » est déjà utilisé : choisissez-en un autre."
     with pytest.raises((TenantViolation, NotFound)):  # invisible to A's token, refused by our check anyway
-        teleservice_users.disable_user(gw, services, Actor.delegate(a), a, taken.login)
+        teleservice_users.disable_user(Context(gw, services, Actor.delegate(a), a), taken.login)
     with pytest.raises(TenantViolation):
-        teleservice_users.disable_user(gw, services, Actor.delegate(a), b, taken.login)
+        teleservice_users.disable_user(Context(gw, services, Actor.delegate(a), b), taken.login)

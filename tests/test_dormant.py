@@ -11,6 +11,7 @@ import uuid
 import pytest
 from click.testing import CliRunner
 
+from provisioner.context import Context
 from provisioner import dormant
 from provisioner.cli import cli
 from provisioner.errors import ConfigError
@@ -90,7 +91,7 @@ def test_apply_disables_them_tells_the_delegate_and_the_delegate_can_enable_agai
     again = runner.invoke(cli, ["--json", "dormant"], env=test_env)  # nothing left of this adherent
     assert logins["old"] not in [d["login"] for d in json.loads(again.stdout)["dormant"]]
 
-    enable_user(service_gw, services, Actor.delegate(n), n, logins["old"])  # still needed: the delegate decides
+    enable_user(Context(service_gw, services, Actor.delegate(n), n), logins["old"])  # still needed: the delegate decides
     user = admin_gw.user_by_username(logins["old"])
     assert user.enabled and user.attr(dormant.MARK) is None
     assert password_login(settings, logins["old"], PASSWORD).status_code == 200

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from provisioner.context import Context
 from provisioner.easypaiement import SINCE, Completeness, parse_since, since_attribute
 
 NOW = datetime(2026, 11, 29, 11, 0, tzinfo=timezone.utc)
@@ -68,7 +69,7 @@ def test_the_brochures_order_two_confirmations_then_the_validators(service_gw, a
     group = lambda: admin_gw.group_by_path(f"/adherents/{n}")  # noqa: E731
     # 1. "Choisir le nombre de confirmation (1 ou 2)": 2, before any validator exists.
     before = datetime.now(timezone.utc) - timedelta(seconds=5)
-    after = set_easypaiement_confirmations(service_gw, services, me, n, 2)
+    after = set_easypaiement_confirmations(Context(service_gw, services, me, n), 2)
     assert (after.confirmations, after.validators, after.missing) == (2, 0, 2)
     assert "aucun validateur actif" in after.message.fr
     assert group().attr("easypaiement_confirmations") == "2"
@@ -78,7 +79,7 @@ def test_the_brochures_order_two_confirmations_then_the_validators(service_gw, a
 
     # 2. the first validator: still incomplete, since when unchanged; E@syPaiement's token says so.
     v1 = validator(service_gw, admin_gw, services, me, n, ("ordonnateur", "validateur"))
-    now = completeness(service_gw, services, me, n)
+    now = completeness(Context(service_gw, services, me, n))
     assert (now.validators, now.missing, now.since) == (1, 1, since)
     assert "n'a que 1 validateur actif" in now.message.fr
     claims = easypaiement_claims(settings, spec, v1.login)
@@ -86,7 +87,7 @@ def test_the_brochures_order_two_confirmations_then_the_validators(service_gw, a
 
     # 3. "refaites l'opération pour ajouter un deuxième validateur": complete, the record of since when is gone.
     v2 = validator(service_gw, admin_gw, services, me, n)
-    assert completeness(service_gw, services, me, n).missing == 0
+    assert completeness(Context(service_gw, services, me, n)).missing == 0
     assert group().attr(SINCE) is None
     claims = easypaiement_claims(settings, spec, v1.login)
     assert claims["easypaiement_confirmations"] == 2 and claims["easypaiement_enough_validators"] is True
@@ -96,18 +97,18 @@ def test_the_brochures_order_two_confirmations_then_the_validators(service_gw, a
     from provisioner.teleservice_users import disable_user
 
     with pytest.raises(NeedsConfirmation) as exc:
-        disable_user(service_gw, services, me, n, v2.login)
+        disable_user(Context(service_gw, services, me, n), v2.login)
     assert "n'aura plus que 1 validateur(s) actif(s)" in exc.value.message.fr
     assert admin_gw.user_by_username(v2.login).enabled
     left_at = datetime.now(timezone.utc).replace(microsecond=0)  # the record keeps whole seconds
-    disable_user(service_gw, services, me, n, v2.login, confirmed=True)
+    disable_user(Context(service_gw, services, me, n), v2.login, confirmed=True)
     assert not admin_gw.user_by_username(v2.login).enabled
     assert parse_since(group().attr(SINCE)) >= left_at  # from now, not from step 1 (steps 1-4 may take < 1 s)
     assert [e.outcome for e in events(services.db, target=v2.login, action="user.disable")][:2] == ["ok", "refused"]
     assert easypaiement_claims(settings, spec, v1.login)["easypaiement_enough_validators"] is False
 
     # 5. back to 1 confirmation: complete (one validator is enough), nothing left to report.
-    set_easypaiement_confirmations(service_gw, services, me, n, 1)
+    set_easypaiement_confirmations(Context(service_gw, services, me, n), 1)
     assert group().attr(SINCE) is None
     claims = easypaiement_claims(settings, spec, v1.login)
     assert claims["easypaiement_confirmations"] == 1 and claims["easypaiement_enough_validators"] is True

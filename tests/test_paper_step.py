@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, insert, inspect, text as sql, update
 
+from provisioner.context import Context
 from provisioner.cli import cli
 from provisioner.core import Services
 from provisioner.db import Database, subscriptions
@@ -153,7 +154,7 @@ def test_an_older_database_gets_the_new_nullable_columns_at_start(kind, tmp_path
 def test_approval_is_refused_until_the_paper_is_recorded(service_gw, services, agent):
     sub = submit_subscription(service_gw, services, subscription_form())
     with pytest.raises(RuleViolation) as exc:
-        approve_subscription(service_gw, services, agent, sub.id)
+        approve_subscription(Context(service_gw, services, agent), sub.id)
     assert exc.value.field == "paper"
     assert exc.value.message.fr.startswith("Le formulaire signé et cacheté n'est pas encore enregistré comme reçu")
     assert exc.value.message.en.startswith("The signed and stamped form is not recorded as received yet")
@@ -162,7 +163,7 @@ def test_approval_is_refused_until_the_paper_is_recorded(service_gw, services, a
     assert service_gw.group_by_path(f"/adherents/{sub.adherent}") is None
     assert events(services.db, target=f"subscription:{sub.id}", action="subscription.approve")[0].outcome == "refused"
     receive_paper(services, agent, sub.id)
-    assert approve_subscription(service_gw, services, agent, sub.id).status == "approved"
+    assert approve_subscription(Context(service_gw, services, agent), sub.id).status == "approved"
 
 
 def test_cli_receive_then_approve(test_env, cli_agent, tmp_path, services):

@@ -8,6 +8,7 @@ import io
 import pytest
 
 from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, text
+from provisioner.context import Context
 from tests.provisioning import DELEGATE_PASSWORD, mailed_link
 
 
@@ -155,7 +156,7 @@ def test_the_agent_keeps_the_active_categories_as_choices(agent_client, make_adh
     typo = post(agent_client, page, f"{page}/categories", {"categories": ["cadres", "employes", "ouvriers"],
                                                             "added": "Apprentis !"})
     assert typo.status_code == 422 and "apprentis !" in text(typo)
-    assert get_adherent(service_gw, services, Actor.agent("x"), n).categories == ("cadres", "employes", "ouvriers")
+    assert get_adherent(Context(service_gw, services, Actor.agent("x"), n)).categories == ("cadres", "employes", "ouvriers")
     resp = post(agent_client, page, f"{page}/categories", {"categories": ["cadres", "employes"], "added": "apprentis"})
     shown = text(agent_client.get(resp.headers["Location"]))
     assert "Catégories actives : Cadres, Employés, Apprentis." in shown

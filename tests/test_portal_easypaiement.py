@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from provisioner.context import Context
 from provisioner.tenancy import Actor
 from tests.portal_support import csrf_token, login_client, text
 from tests.provisioning import DELEGATE_PASSWORD, make_user
@@ -57,10 +58,10 @@ def test_disabling_a_validator_still_needed_asks_for_a_confirmation_first(delega
     assert client.post("/delegue/parametres", data={"csrf_token": token, "confirmations": "2"}).status_code == 302
     # others may remain from the previous test: leave exactly v1 and v2 enabled
     from provisioner.users import list_users
-    for u in list_users(service_gw, services, me, n, "easypaiement")["easypaiement"]:
+    for u in list_users(Context(service_gw, services, me, n), "easypaiement")["easypaiement"]:
         if u.login not in (v1.login, v2.login) and u.enabled:
             from provisioner.teleservice_users import disable_user
-            disable_user(service_gw, services, me, n, u.login, confirmed=True)
+            disable_user(Context(service_gw, services, me, n), u.login, confirmed=True)
 
     resp = client.post("/delegue/utilisateurs/etat", data={"csrf_token": token, "login": v2.login,
                                                            "action": "disable"})

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from provisioner.context import Context
 from provisioner import access_reviews, reviews
 from provisioner.context import resolve_actor
 from tests.people import adherent_of, create_user
@@ -23,7 +24,7 @@ def world(portal, make_adherent, admin_gw, service_gw, services, staff):
     logins = {key: create_user(admin_gw, adherent_of(admin_gw, n), "compte-adherent", ("utilisateur",))[1]
               for key, n in (("a1", a), ("a2", a), ("a3", a), ("b1", b))}
     auditor = resolve_actor(service_gw, staff["auditor"])
-    c = reviews.open_campaign(service_gw, services, auditor, "Revue portail", datetime.now(timezone.utc)
+    c = reviews.open_campaign(Context(service_gw, services, auditor), "Revue portail", datetime.now(timezone.utc)
                               + timedelta(days=14), "disable", "7,1", adherents=[a, b])
     items = {i.login: i.id for i in access_reviews.items(services, c.id)}
     client = login_client(portal, a, DELEGATE_PASSWORD)

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from provisioner.context import Context
 from provisioner.rules import Access
 from provisioner.tenancy import Actor
 from tests.browser_support import SERIOUS, SHOTS, Checks, browser, page_width, portal_login  # noqa: F401 (fixture)
@@ -34,7 +35,7 @@ def company(make_adherent, service_gw, services, agent):
              make_user(service_gw, services, me, n, "easypaiement", ("ordonnateur",)),
              make_user(service_gw, services, me, n, "compte-adherent")]
     from provisioner.adherents import change_delegate_email
-    change_delegate_email(service_gw, services, agent, n, LONG_EMAIL)  # the agent's page shows it
+    change_delegate_email(Context(service_gw, services, agent, n), LONG_EMAIL)  # the agent's page shows it
     # The agent's pending list with what makes it wide: no paper yet, paper received, a long company name.
     from provisioner.subscriptions import receive_paper, submit_subscription
     from tests.provisioning import subscription_form

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from click.testing import CliRunner
 
+from provisioner.context import Context
 from provisioner import access_reviews, reviews
 from provisioner.cli import cli
 from provisioner.errors import NotAllowed, RuleViolation, TenantViolation, ValidationError
@@ -154,16 +155,16 @@ def test_a_whole_campaign(world, service_gw, admin_gw, services, settings, smtp_
 
     # Only the security team opens a campaign, and the refusal says so (no code, no None).
     with pytest.raises(NotAllowed) as not_auditor:
-        reviews.open_campaign(service_gw, services, Actor.delegate(a), "Revue", NOW + 10 * DAY, "disable",
+        reviews.open_campaign(Context(service_gw, services, Actor.delegate(a)), "Revue", NOW + 10 * DAY, "disable",
                               adherents=[a], now=NOW)
     assert not_auditor.value.message == access_reviews.NOT_AUDITOR and "None" not in str(not_auditor.value)
     assert "Seule l'équipe sécurité de la CIMR" in not_auditor.value.message.fr
     with pytest.raises(ValidationError) as refused:
-        reviews.open_campaign(service_gw, services, auditor, "Revue", NOW + 10 * DAY, "disable",
+        reviews.open_campaign(Context(service_gw, services, auditor), "Revue", NOW + 10 * DAY, "disable",
                               adherents=[a, "99999999"], now=NOW)
     assert "99999999" in refused.value.errors["adherents"].fr
 
-    c = reviews.open_campaign(service_gw, services, auditor, "Revue T4", NOW + 10 * DAY, "disable", "7,1",
+    c = reviews.open_campaign(Context(service_gw, services, auditor), "Revue T4", NOW + 10 * DAY, "disable", "7,1",
                               adherents=[a, b], now=NOW)
     items = by_login(services, c.id)
     # A snapshot of the enabled teleservice users of A and B, with their teleservice and powers: not the disabled
@@ -185,12 +186,12 @@ def test_a_whole_campaign(world, service_gw, admin_gw, services, settings, smtp_
 
     # Delegate A keeps one user and revokes another, who is logged in: disabled and its sessions ended.
     delegate = Actor.delegate(a)
-    kept = reviews.decide(service_gw, services, delegate, items[logins["a_keep"]].id, "keep", now=NOW + 4 * DAY)
+    kept = reviews.decide(Context(service_gw, services, delegate), items[logins["a_keep"]].id, "keep", now=NOW + 4 * DAY)
     assert (kept.decision, kept.decided_by) == ("keep", a)
     revoked_id = admin_gw.user_by_username(logins["a_revoke"]).id
     assert password_login(settings, logins["a_revoke"], PASSWORD).status_code == 200
     assert len(admin_gw.user_sessions(revoked_id)) == 1
-    reviews.decide(service_gw, services, delegate, items[logins["a_revoke"]].id, "revoke", now=NOW + 4 * DAY)
+    reviews.decide(Context(service_gw, services, delegate), items[logins["a_revoke"]].id, "revoke", now=NOW + 4 * DAY)
     assert not admin_gw.user(revoked_id).enabled and admin_gw.user_sessions(revoked_id) == []
     assert password_login(settings, logins["a_revoke"], PASSWORD).status_code != 200
 
@@ -203,20 +204,20 @@ def test_a_whole_campaign(world, service_gw, admin_gw, services, settings, smtp_
     # Only the delegate decides: the review is the company's attestation, not CIMR's (an agent, the security team).
     for staff_member in (Actor.agent("agent.benali"), auditor):
         with pytest.raises(NotAllowed) as not_reviewer:
-            reviews.decide(service_gw, services, staff_member, items[logins["a_silent"]].id, "keep")
+            reviews.decide(Context(service_gw, services, staff_member), items[logins["a_silent"]].id, "keep")
         assert not_reviewer.value.message == access_reviews.NOT_REVIEWER
     assert by_login(services, c.id)[logins["a_silent"]].pending
 
     # Delegate A cannot decide for B's user; a decision is made once; only keep or revoke.
     with pytest.raises(TenantViolation):
-        reviews.decide(service_gw, services, delegate, items[logins["b_silent"]].id, "revoke")
+        reviews.decide(Context(service_gw, services, delegate), items[logins["b_silent"]].id, "revoke")
     assert by_login(services, c.id)[logins["b_silent"]].pending
     assert admin_gw.user_by_username(logins["b_silent"]).enabled
     with pytest.raises(RuleViolation) as again:
-        reviews.decide(service_gw, services, delegate, items[logins["a_keep"]].id, "revoke")
+        reviews.decide(Context(service_gw, services, delegate), items[logins["a_keep"]].id, "revoke")
     assert again.value.field == "decision" and admin_gw.user_by_username(logins["a_keep"]).enabled
     with pytest.raises(ValidationError) as bad:
-        reviews.decide(service_gw, services, delegate, items[logins["a_silent"]].id, "maybe")
+        reviews.decide(Context(service_gw, services, delegate), items[logins["a_silent"]].id, "maybe")
     assert "Conserver" in bad.value.errors["decision"].fr
 
     # The 1-day reminder: A still has one user pending, B one.
@@ -226,11 +227,11 @@ def test_a_whole_campaign(world, service_gw, admin_gw, services, settings, smtp_
 
     # The deadline: refused before it (unless forced by an auditor), and never by a delegate.
     with pytest.raises(RuleViolation) as early:
-        reviews.close_campaign(service_gw, services, access_reviews.SYSTEM, c.id, now=NOW + 9 * DAY)
+        reviews.close_campaign(Context(service_gw, services, access_reviews.SYSTEM), c.id, now=NOW + 9 * DAY)
     assert early.value.field == "force"
     with pytest.raises(NotAllowed):
-        reviews.close_campaign(service_gw, services, delegate, c.id, now=NOW + 11 * DAY)
-    done = reviews.close_campaign(service_gw, services, access_reviews.SYSTEM, c.id, now=NOW + 10 * DAY + timedelta(minutes=1))
+        reviews.close_campaign(Context(service_gw, services, delegate), c.id, now=NOW + 11 * DAY)
+    done = reviews.close_campaign(Context(service_gw, services, access_reviews.SYSTEM), c.id, now=NOW + 10 * DAY + timedelta(minutes=1))
     assert sorted(i.login for i in done.disabled) == sorted([logins["a_silent"], logins["b_silent"]])
     assert not done.reported and not done.failed and not done.campaign.open
     for key, enabled in (("a_keep", True), ("a_silent", False), ("b_silent", False), ("c_user", True)):
@@ -246,7 +247,7 @@ def test_a_whole_campaign(world, service_gw, admin_gw, services, settings, smtp_
     assert (rows[logins["a_revoke"]]["decision"], rows[logins["a_revoke"]]["decided_by"]) == ("revoke", a)
     assert rows[logins["b_silent"]]["at_deadline"] == "disabled"
     with pytest.raises(RuleViolation):
-        reviews.decide(service_gw, services, Actor.delegate(b), items[logins["b_silent"]].id, "keep")
+        reviews.decide(Context(service_gw, services, Actor.delegate(b)), items[logins["b_silent"]].id, "keep")
 
     # Everything is in the trail, under the person (or the scheduled rule), and without any secret.
     trail = [e for n in (a, b, None) for e in events(services.db, adherent=n, limit=200) if e.action.startswith(
@@ -312,10 +313,10 @@ def test_at_a_report_close_a_user_deleted_since_the_opening_is_gone_not_left_ena
     company = adherent_of(admin_gw, n)
     deleted_id, deleted = create_user(admin_gw, company, "compte-adherent", ("utilisateur",))
     _, stays = create_user(admin_gw, company, "eliquidation", ("utilisateur",))
-    c = reviews.open_campaign(service_gw, services, world["auditor"], "Revue signalée", NOW + 10 * DAY,
+    c = reviews.open_campaign(Context(service_gw, services, world["auditor"]), "Revue signalée", NOW + 10 * DAY,
                               access_reviews.REPORT, adherents=[n], now=NOW)
     admin_gw.delete_user(deleted_id)
-    done = reviews.close_campaign(service_gw, services, world["auditor"], c.id, force=True, now=NOW + DAY)
+    done = reviews.close_campaign(Context(service_gw, services, world["auditor"]), c.id, force=True, now=NOW + DAY)
     assert [i.login for i in done.gone] == [deleted] and [i.login for i in done.reported] == [stays]
     assert {i.login: i.closing for i in access_reviews.items(services, c.id)} == {deleted: "gone", stays: "reported"}
 
@@ -325,9 +326,9 @@ def test_a_forced_close_tells_the_delegate_when_and_that_it_came_before_the_dead
                                                                                        smtp_server):
     n = make_adherent()
     _, login = create_user(admin_gw, adherent_of(admin_gw, n), "compte-adherent", ("utilisateur",))
-    c = reviews.open_campaign(service_gw, services, world["auditor"], "Revue écourtée", NOW + 10 * DAY,
+    c = reviews.open_campaign(Context(service_gw, services, world["auditor"]), "Revue écourtée", NOW + 10 * DAY,
                               access_reviews.DISABLE, adherents=[n], now=NOW)
-    reviews.close_campaign(service_gw, services, world["auditor"], c.id, force=True, now=NOW + DAY)
+    reviews.close_campaign(Context(service_gw, services, world["auditor"]), c.id, force=True, now=NOW + DAY)
     (mail,) = [m for m in smtp_server.bodies(admin_gw.user_by_username(n).email) if "Revue écourtée" in m]
     assert login in mail and "a clôturé la campagne, le 30/11/2026, avant son échéance du 09/12/2026" in mail
     assert "avant l'échéance" not in mail and "by the deadline" not in mail

@@ -18,6 +18,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from provisioner.context import Context
 from provisioner.audit.collect import collect
 from provisioner.audit.report import AuditData, Account, build_report
 from provisioner.cli import cli
@@ -344,7 +345,7 @@ def test_a_delegate_cannot_reset_another_adherents_validator(settings, portal, a
     # Through the provisioner, naming its own adherent or the other one: refused and in the trail.
     for adherent in (company.numero, other.numero):
         with pytest.raises(TenantViolation):
-            reset_user_second_factor(service_gw, services, Actor.delegate(company.numero), adherent, victim)
+            reset_user_second_factor(Context(service_gw, services, Actor.delegate(company.numero), adherent), victim)
     assert events(services.db, target=victim, action="user.reset_second_factor")[0].outcome == "refused"
     # Straight to the Admin API with its own token: Keycloak's fine-grained permissions refuse.
     token = Browser(settings.keycloak_url, settings.realm)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from provisioner.context import Context
 from provisioner.trail import events
 from provisioner.errors import RuleViolation, TenantViolation, ValidationError
 from provisioner.subscriptions import (approve_subscription, get_subscription, list_subscriptions,
@@ -108,7 +109,7 @@ def test_approval_builds_the_tree_enables_the_delegate_and_mails_no_password(ser
     form = subscription_form()
     sub = submit_subscription(service_gw, services, form)
     receive_paper(services, agent, sub.id)
-    done = approve_subscription(service_gw, services, agent, sub.id)
+    done = approve_subscription(Context(service_gw, services, agent), sub.id)
     n = form.company.numero
     assert done.status == "approved" and done.decided_by == agent.username
     group = service_gw.group_by_path(f"/adherents/{n}")
@@ -134,13 +135,13 @@ def test_approval_builds_the_tree_enables_the_delegate_and_mails_no_password(ser
 def test_rejection_removes_the_delegate_account_and_says_why(service_gw, services, agent, smtp_server):
     form = subscription_form()
     sub = submit_subscription(service_gw, services, form)
-    done = reject_subscription(service_gw, services, agent, sub.id, "Cachet de l'entreprise manquant")
+    done = reject_subscription(Context(service_gw, services, agent), sub.id, "Cachet de l'entreprise manquant")
     assert done.status == "rejected" and done.reason == "Cachet de l'entreprise manquant"
     assert service_gw.user_by_username(form.company.numero) is None
     assert "Cachet de l'entreprise manquant" in smtp_server.bodies(to=form.delegate.email)[0]
     # A decided subscription cannot be decided again; a fresh submission is possible after a rejection.
     with pytest.raises(RuleViolation):
-        approve_subscription(service_gw, services, agent, sub.id)
+        approve_subscription(Context(service_gw, services, agent), sub.id)
     assert submit_subscription(service_gw, services, form).status == "pending"
 
 
@@ -148,9 +149,9 @@ def test_rejection_removes_the_delegate_account_and_says_why(service_gw, service
 def test_only_an_agent_decides(service_gw, services, actor):
     sub = submit_subscription(service_gw, services, subscription_form())
     with pytest.raises(TenantViolation):
-        approve_subscription(service_gw, services, actor, sub.id)
+        approve_subscription(Context(service_gw, services, actor), sub.id)
     with pytest.raises(TenantViolation):
-        reject_subscription(service_gw, services, actor, sub.id, "non")
+        reject_subscription(Context(service_gw, services, actor), sub.id, "non")
     assert get_subscription(services, sub.id).status == "pending"
     assert {e.outcome for e in events(services.db, target=f"subscription:{sub.id}", actor=actor.username)} == {"refused"}
 
@@ -176,7 +177,7 @@ def test_approval_holds_when_the_mail_server_is_unreachable_and_its_mail_waits(s
     form = subscription_form()
     sub = submit_subscription(service_gw, services, form)
     receive_paper(services, agent, sub.id)
-    assert approve_subscription(service_gw, broken, agent, sub.id).status == "approved"
+    assert approve_subscription(Context(service_gw, broken, agent), sub.id).status == "approved"
     assert service_gw.user_by_username(sub.adherent).enabled
     [waiting] = outbox.unsent(services, sub.adherent)
     assert waiting.recipient == form.delegate.email and "unreachable" in waiting.last_error

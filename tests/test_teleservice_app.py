@@ -11,6 +11,7 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
+from provisioner.context import Context
 from provisioner.tenancy import Actor
 from provisioner.teleservice_users import disable_user
 from teleservice import create_app
@@ -158,7 +159,7 @@ def test_easypaiement_shows_the_adherents_confirmations_and_whether_its_validato
 
     app = apps("easypaiement")
     company = people.adherent_of(admin_gw, make_adherent())
-    set_easypaiement_confirmations(service_gw, services, Actor.delegate(company.numero), company.numero, 2)
+    set_easypaiement_confirmations(Context(service_gw, services, Actor.delegate(company.numero), company.numero), 2)
     _, first = people.create_user(admin_gw, company, "easypaiement", ("ordonnateur", "validateur"))
     page = Visitor().login(app, first)
     assert re.search(r'id="confirmations">2<', page.text) and re.search(r'id="enough-validators">non / no<', page.text)
@@ -192,7 +193,7 @@ def test_back_channel_logout_ends_the_app_session_of_a_disabled_user(apps, adher
                                         user_type="interne", categories=["cadres"])
     visitor = Visitor()
     assert "Vous êtes connecté(e)" in visible_text(visitor.login(app, login).text)
-    disable_user(service_gw, services, Actor.delegate(adherent.numero), adherent.numero, login)
+    disable_user(Context(service_gw, services, Actor.delegate(adherent.numero), adherent.numero), login)
     text = visible_text(visitor.get(app.base + "/").text)
     assert "Vous n'êtes pas connecté(e)" in text
 

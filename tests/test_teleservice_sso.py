@@ -8,6 +8,7 @@ import pytest
 import requests
 from joserfc.jwk import KeySet
 
+from provisioner.context import Context
 from provisioner.adherents import replace_delegate, suspend_adherent
 from provisioner.delegates import NewDelegate
 from provisioner.tenancy import Actor
@@ -104,7 +105,7 @@ def test_tokens_carry_the_contract_claims(kind, adherent, admin_gw, settings, sp
 
 def test_a_disabled_user_cannot_log_in(adherent, admin_gw, service_gw, services, settings, spec):
     user_id, login = new_user(admin_gw, adherent, "compte-adherent")
-    disable_user(service_gw, services, Actor.delegate(adherent.numero), adherent.numero, login)
+    disable_user(Context(service_gw, services, Actor.delegate(adherent.numero), adherent.numero), login)
     result = Browser(settings.keycloak_url, settings.realm).login(
         "compte-adherent", redirect_uri(spec, "compte-adherent"), login, people.PASSWORD)
     assert result.code is None
@@ -114,7 +115,7 @@ def test_a_disabled_user_loses_their_sso_session(adherent, admin_gw, service_gw,
     user_id, login = new_user(admin_gw, adherent, "eliquidation")
     browser = Browser(settings.keycloak_url, settings.realm)
     assert browser.login("eliquidation", redirect_uri(spec, "eliquidation"), login, people.PASSWORD).code
-    disable_user(service_gw, services, Actor.delegate(adherent.numero), adherent.numero, login)
+    disable_user(Context(service_gw, services, Actor.delegate(adherent.numero), adherent.numero), login)
     assert browser.login("eliquidation", redirect_uri(spec, "eliquidation")).code is None
 
 
@@ -122,7 +123,7 @@ def test_users_of_a_suspended_adherent_cannot_log_in(make_adherent, admin_gw, se
                                                      settings, spec):
     suspended = people.adherent_of(admin_gw, make_adherent())
     logins = {kind: new_user(admin_gw, suspended, kind)[1] for kind in ("declarant-fichier", "validateur")}
-    suspend_adherent(service_gw, services, agent, suspended.numero, "test")
+    suspend_adherent(Context(service_gw, services, agent, suspended.numero), "test")
     for kind, login in logins.items():
         client = KINDS[kind][0]
         result = Browser(settings.keycloak_url, settings.realm).login(client, redirect_uri(spec, client), login,
@@ -135,7 +136,7 @@ def test_a_replaced_delegate_cannot_log_in(make_adherent, service_gw, services, 
     old = Browser(settings.keycloak_url, settings.realm)
     assert old.login("portal", redirect_uri(spec, "portal"), numero, DELEGATE_PASSWORD).code
     email = f"o.tazi.{numero}@example.ma"
-    replace_delegate(service_gw, services, agent, numero, NewDelegate("Tazi", "Omar", "DRH", email, civilite="M"))
+    replace_delegate(Context(service_gw, services, agent, numero), NewDelegate("Tazi", "Omar", "DRH", email, civilite="M"))
     choose_delegate_password(service_gw, services, smtp_server, email, "Nouv2026")
     assert old.login("portal", redirect_uri(spec, "portal")).code is None  # the SSO session is gone
     fresh = Browser(settings.keycloak_url, settings.realm)

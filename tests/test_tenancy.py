@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from provisioner.context import Context
 from provisioner import adherents, bulk, users
 from provisioner import teleservice_users
 from provisioner.trail import events
@@ -21,21 +22,21 @@ DETAILS = UserDetails("Nom", "Prenom", "x@y.ma")
 
 # Every delegate action, as (name, call(gw, services, actor, adherent, login)).
 ACTIONS = [
-    ("create_user", lambda gw, s, a, n, login: users.create_user(gw, s, a, n, new_user())),
-    ("list_users", lambda gw, s, a, n, login: users.list_users(gw, s, a, n)),
-    ("get_user", lambda gw, s, a, n, login: users.get_user(gw, s, a, n, login)),
-    ("find_logins", lambda gw, s, a, n, login: users.find_logins(gw, s, a, n, login)),
-    ("set_password", lambda gw, s, a, n, login: users.set_password(gw, s, a, n, login, "Pirate26", "Pirate26")),
-    ("change_access", lambda gw, s, a, n, login: users.change_access(gw, s, a, n, login, Access("compte-adherent"))),
-    ("update_details", lambda gw, s, a, n, login: users.update_details(gw, s, a, n, login, DETAILS)),
-    ("set_secret_questions", lambda gw, s, a, n, login: users.set_secret_questions(gw, s, a, n, login, ANSWERS)),
-    ("disable_user", lambda gw, s, a, n, login: teleservice_users.disable_user(gw, s, a, n, login)),
-    ("enable_user", lambda gw, s, a, n, login: users.enable_user(gw, s, a, n, login)),
-    ("unlock_user", lambda gw, s, a, n, login: users.unlock_user(gw, s, a, n, login)),
-    ("confirmations", lambda gw, s, a, n, login: adherents.set_easypaiement_confirmations(gw, s, a, n, 1)),
-    ("get_adherent", lambda gw, s, a, n, login: adherents.get_adherent(gw, s, a, n)),
+    ("create_user", lambda gw, s, a, n, login: users.create_user(Context(gw, s, a, n), new_user())),
+    ("list_users", lambda gw, s, a, n, login: users.list_users(Context(gw, s, a, n))),
+    ("get_user", lambda gw, s, a, n, login: users.get_user(Context(gw, s, a, n), login)),
+    ("find_logins", lambda gw, s, a, n, login: users.find_logins(Context(gw, s, a, n), login)),
+    ("set_password", lambda gw, s, a, n, login: users.set_password(Context(gw, s, a, n), login, "Pirate26", "Pirate26")),
+    ("change_access", lambda gw, s, a, n, login: users.change_access(Context(gw, s, a, n), login, Access("compte-adherent"))),
+    ("update_details", lambda gw, s, a, n, login: users.update_details(Context(gw, s, a, n), login, DETAILS)),
+    ("set_secret_questions", lambda gw, s, a, n, login: users.set_secret_questions(Context(gw, s, a, n), login, ANSWERS)),
+    ("disable_user", lambda gw, s, a, n, login: teleservice_users.disable_user(Context(gw, s, a, n), login)),
+    ("enable_user", lambda gw, s, a, n, login: users.enable_user(Context(gw, s, a, n), login)),
+    ("unlock_user", lambda gw, s, a, n, login: users.unlock_user(Context(gw, s, a, n), login)),
+    ("confirmations", lambda gw, s, a, n, login: adherents.set_easypaiement_confirmations(Context(gw, s, a, n), 1)),
+    ("get_adherent", lambda gw, s, a, n, login: adherents.get_adherent(Context(gw, s, a, n))),
     ("delegate_history", lambda gw, s, a, n, login: adherents.delegate_history(s, a, n)),
-    ("bulk_import", lambda gw, s, a, n, login: bulk.import_users(gw, s, a, n, "login,nom\n")),
+    ("bulk_import", lambda gw, s, a, n, login: bulk.import_users(Context(gw, s, a, n), "login,nom\n")),
 ]
 PER_USER = {"get_user", "set_password", "change_access", "update_details", "set_secret_questions", "disable_user",
             "enable_user", "unlock_user"}
@@ -77,7 +78,7 @@ def test_delegate_cannot_reach_another_adherents_user_through_their_own_adherent
 def test_auditor_changes_nothing(service_gw, services, two_adherents):
     a, b, victim = two_adherents
     with pytest.raises(TenantViolation):
-        teleservice_users.disable_user(service_gw, services, Actor("secu.idrissi", "auditor"), b, victim)
+        teleservice_users.disable_user(Context(service_gw, services, Actor("secu.idrissi", "auditor"), b), victim)
 
 
 def test_actor_is_resolved_from_keycloak(service_gw, admin_gw, two_adherents):

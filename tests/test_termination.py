@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from provisioner.context import Context
 from provisioner import permissions
 from provisioner.cli import cli
 from provisioner.db import delegate_history, secret_questions, subscriptions
@@ -41,21 +42,21 @@ def test_a_termination_cuts_everyone_off_and_can_be_undone_within_the_grace_peri
     active = make_user(service_gw, services, me, n, "eliquidation")
     departed = make_user(service_gw, services, me, n, "compte-adherent")
     ready(service_gw, active.login)
-    disable_user(service_gw, services, me, n, departed.login)
+    disable_user(Context(service_gw, services, me, n), departed.login)
     assert delegation_exists(admin_gw, n)
 
     with pytest.raises(TenantViolation):  # a signed letter goes through CIMR
-        terminate_adherent(service_gw, services, me, n, "Lettre du 01/12")
-    assert terminate_adherent(service_gw, services, agent, n, "Lettre du 01/12") == 2  # delegate + active user
+        terminate_adherent(Context(service_gw, services, me, n), "Lettre du 01/12")
+    assert terminate_adherent(Context(service_gw, services, agent, n), "Lettre du 01/12") == 2  # delegate + active user
     for username, password in ((n, DELEGATE_PASSWORD), (active.login, USER_PASSWORD)):
         assert password_login(settings, username, password).json()["error_description"] == "Account disabled"
     assert not delegation_exists(admin_gw, n)  # a delegate's token still alive can no longer touch anything
     with pytest.raises(RuleViolation):
-        create_user(service_gw, services, me, n, new_user())
+        create_user(Context(service_gw, services, me, n), new_user())
     entry = events(services.db, adherent=n, action="adherent.terminate")[0]
     assert entry.detail == "Lettre du 01/12" and entry.after["disabled"] == 2
 
-    assert reinstate_adherent(service_gw, services, agent, n) == 2
+    assert reinstate_adherent(Context(service_gw, services, agent, n)) == 2
     assert delegation_exists(admin_gw, n)
     assert password_login(settings, n, DELEGATE_PASSWORD).status_code == 200
     assert password_login(settings, active.login, USER_PASSWORD).status_code == 200
@@ -68,17 +69,17 @@ def test_after_the_grace_period_it_cannot_be_undone_and_the_purge_erases_the_peo
     n = make_adherent()
     user = make_user(service_gw, services, Actor.delegate(n), n, "compte-adherent")
     user_id = service_gw.user_by_username(user.login).id
-    terminate_adherent(service_gw, services, agent, n, "Lettre du 02/12")
+    terminate_adherent(Context(service_gw, services, agent, n), "Lettre du 02/12")
     now = datetime.now(timezone.utc)
     with pytest.raises(RuleViolation) as early:
-        purge_adherent(service_gw, services, agent, n, now=now)
+        purge_adherent(Context(service_gw, services, agent, n), now=now)
     assert "peut encore être annulée" in early.value.message.fr
     assert n not in due_for_purge(service_gw, services, now) and n in due_for_purge(service_gw, services, now + LATER)
     with pytest.raises(RuleViolation) as late:
-        reinstate_adherent(service_gw, services, agent, n, now=now + LATER)
+        reinstate_adherent(Context(service_gw, services, agent, n), now=now + LATER)
     assert "ne peut plus être annulée" in late.value.message.fr
 
-    purged = purge_adherent(service_gw, services, agent, n, now=now + LATER)
+    purged = purge_adherent(Context(service_gw, services, agent, n), now=now + LATER)
     assert (purged.users, purged.groups) == (2, 2)  # the delegate and the user; /adherents/n and /delegates/n
     assert service_gw.user_by_username(n) is None and service_gw.user_by_username(user.login) is None
     assert admin_gw.group_by_path(f"/adherents/{n}") is None and admin_gw.group_by_path(f"/delegates/{n}") is None

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
+from provisioner.context import Context
 from provisioner.adherents import reset_delegate_password
 from provisioner.trail import events, scrub
 from provisioner.db import audit_events
@@ -24,11 +25,11 @@ def test_allowed_and_refused_actions_are_recorded_with_the_person(service_gw, se
     me = Actor.delegate(n)
     start = datetime.now(timezone.utc) - timedelta(seconds=1)
     user = make_user(service_gw, services, me, n, "easypaiement", ("ordonnateur",))
-    disable_user(service_gw, services, me, n, user.login)
+    disable_user(Context(service_gw, services, me, n), user.login)
     with pytest.raises(ValidationError):
-        set_password(service_gw, services, me, n, user.login, "x", "x")
+        set_password(Context(service_gw, services, me, n), user.login, "x", "x")
     with pytest.raises(TenantViolation):
-        disable_user(service_gw, services, Actor.delegate("99999999"), n, user.login)
+        disable_user(Context(service_gw, services, Actor.delegate("99999999"), n), user.login)
 
     trail = list(reversed(events(services.db, target=user.login)))
     assert [(e.action, e.actor, e.actor_role, e.adherent, e.outcome) for e in trail] == [
@@ -47,7 +48,7 @@ def test_allowed_and_refused_actions_are_recorded_with_the_person(service_gw, se
 def test_no_password_nor_answer_ever_reaches_the_trail(service_gw, services, make_adherent, agent):
     n = make_adherent()
     make_user(service_gw, services, Actor.delegate(n), n)
-    reset_delegate_password(service_gw, services, agent, n, "Secret26", "Secret26")
+    reset_delegate_password(Context(service_gw, services, agent, n), "Secret26", "Secret26")
     with services.db.connect() as conn:
         dump = repr(list(conn.execute(select(audit_events))))
     for secret in (DELEGATE_PASSWORD, USER_PASSWORD, "Secret26", *(a.answer for a in ANSWERS)):
@@ -68,6 +69,7 @@ def test_every_action_has_words_for_the_journals():
     sources = [path.read_text() for path in (PROJECT_ROOT / "provisioner").rglob("*.py")]
     used = {m for text in sources  # audited(db, actor, "user.create", ...) and record(db, actor, "user...", ...)
             for m in re.findall(r'(?:audited|record)\(\s*[\w.]+,\s*[\w.()\s",]+?,\s*"([a-z_]+\.[a-z_]+)"', text)}
+    used |= {m for text in sources for m in re.findall(r'ctx\.audited\(\s*"([a-z_]+\.[a-z_]+)"', text)}
     used |= {f"staff.create.{role}" for role in ("agent", "auditor")}  # f"staff.create.{member.role}"
     assert len(used) > 20 and "user.reset_questions" in used  # the pattern finds the actions
     assert sorted(used - set(ACTIONS)) == []
@@ -79,11 +81,11 @@ def test_reads_record_only_their_refusals(service_gw, services, make_adherent):
     n = make_adherent()
     me = Actor.delegate(n)
     user = make_user(service_gw, services, me, n, "compte-adherent")
-    list_users(service_gw, services, me, n)
-    get_user(service_gw, services, me, n, user.login)
+    list_users(Context(service_gw, services, me, n))
+    get_user(Context(service_gw, services, me, n), user.login)
     actions = [e.action for e in events(services.db, adherent=n)]
     assert actions[0] == "user.create" and not {"user.list", "user.show"} & set(actions)
     with pytest.raises(TenantViolation):  # an attempt on another adherent's users stays in the trail
-        list_users(service_gw, services, Actor.delegate("99999999"), n)
+        list_users(Context(service_gw, services, Actor.delegate("99999999"), n))
     refused = events(services.db, adherent=n, action="user.list")
     assert [(e.actor, e.outcome) for e in refused] == [("99999999", "refused")]

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from provisioner.context import Context
 from provisioner import secret_questions
 from provisioner.adherents import set_easypaiement_confirmations
 from provisioner.trail import events
@@ -111,7 +112,7 @@ def test_create_refuses_bad_input_with_a_precise_message(service_gw, services, d
                                                           message):
     new = new_user("compte-adherent", **change)
     with pytest.raises(ValidationError) as exc:
-        create_user(service_gw, services, delegate, adherent, new)
+        create_user(Context(service_gw, services, delegate, adherent), new)
     assert field in exc.value.errors, exc.value.errors
     assert message in exc.value.errors[field].fr and exc.value.errors[field].en
     assert service_gw.user_by_username(new.login) is None
@@ -120,7 +121,7 @@ def test_create_refuses_bad_input_with_a_precise_message(service_gw, services, d
 def test_password_equal_to_the_login_is_refused(service_gw, services, delegate, adherent):
     name = login()
     with pytest.raises(ValidationError) as exc:
-        create_user(service_gw, services, delegate, adherent, new_user(login=name, password=name[:10],
+        create_user(Context(service_gw, services, delegate, adherent), new_user(login=name, password=name[:10],
                                                                        password_confirm=name[:10]))
     assert "password" in exc.value.errors
 
@@ -128,7 +129,7 @@ def test_password_equal_to_the_login_is_refused(service_gw, services, delegate, 
 def test_password_rule_is_read_from_the_realm_spec(service_gw, services, delegate, adherent):
     stricter = replace(services, password_policy=replace(services.password_policy, min_length=8))
     with pytest.raises(ValidationError) as exc:
-        create_user(service_gw, stricter, delegate, adherent, new_user(password="Abc123", password_confirm="Abc123"))
+        create_user(Context(service_gw, stricter, delegate, adherent), new_user(password="Abc123", password_confirm="Abc123"))
     assert "de 8 à 10 caractères" in exc.value.errors["password"].fr
 
 
@@ -145,10 +146,10 @@ def test_a_login_can_never_be_given_another_teleservices_role(service_gw, servic
     user = make_user(service_gw, services, delegate, adherent, "easypaiement", ("ordonnateur",))
     for access in (Access("teledeclaration", ("fichier-preetabli",), "interne"), Access("compte-adherent")):
         with pytest.raises(RuleViolation) as exc:
-            change_access(service_gw, services, delegate, adherent, user.login, access)
+            change_access(Context(service_gw, services, delegate, adherent), user.login, access)
         assert exc.value.field == "teleservice"
     with pytest.raises(ValidationError) as exc:
-        change_access(service_gw, services, delegate, adherent, user.login,
+        change_access(Context(service_gw, services, delegate, adherent), user.login,
                       Access("easypaiement", ("ordonnateur", "utilisateur")))
     assert "Un identifiant ne sert qu'un téléservice" in exc.value.errors["powers"].fr
     kc = service_gw.user_by_username(user.login)
@@ -162,16 +163,16 @@ def test_list_per_teleservice_and_show_and_find_a_login(service_gw, services, ma
     a = make_user(service_gw, services, me, n, "easypaiement", ("validateur",))
     b = make_user(service_gw, services, me, n, "teledeclaration", ("fichier-preetabli",),
                   details=UserDetails("Tazi", "Nadia", "nadia.tazi@atlas.ma"))
-    listed = list_users(service_gw, services, me, n)
+    listed = list_users(Context(service_gw, services, me, n))
     assert set(listed) == {"teledeclaration", "compte-adherent", "easypaiement", "eliquidation"}
     assert [(u.login, u.access.powers) for u in listed["easypaiement"]] == [(a.login, ("validateur",))]
     assert [u.login for u in listed["teledeclaration"]] == [b.login]
     assert listed["compte-adherent"] == [] and all(u.login != n for us in listed.values() for u in us)
-    assert list(list_users(service_gw, services, me, n, "easypaiement")) == ["easypaiement"]
-    shown = get_user(service_gw, services, me, n, b.login)
+    assert list(list_users(Context(service_gw, services, me, n), "easypaiement")) == ["easypaiement"]
+    shown = get_user(Context(service_gw, services, me, n), b.login)
     assert shown.access.user_type == "interne" and shown.details.nom == "Tazi" and not shown.locked
-    assert [u.login for u in find_logins(service_gw, services, me, n, "nadia")] == [b.login]
-    assert [u.login for u in find_logins(service_gw, services, me, n, "TAZI")] == [b.login]
+    assert [u.login for u in find_logins(Context(service_gw, services, me, n), "nadia")] == [b.login]
+    assert [u.login for u in find_logins(Context(service_gw, services, me, n), "TAZI")] == [b.login]
 
 
 # --- password, details, powers ---------------------------------------------------------------------------
@@ -179,7 +180,7 @@ def test_new_password_is_temporary(service_gw, services, delegate, adherent, set
     user = make_user(service_gw, services, delegate, adherent)
     kc = service_gw.user_by_username(user.login)
     service_gw.update_user(kc.id, {**service_gw.user_rep(kc.id), "requiredActions": []})
-    set_password(service_gw, services, delegate, adherent, user.login, "Neuf2026", "Neuf2026")
+    set_password(Context(service_gw, services, delegate, adherent), user.login, "Neuf2026", "Neuf2026")
     assert service_gw.user_rep(kc.id)["requiredActions"] == [UPDATE_PASSWORD]
     resp = password_login(settings, user.login, "Neuf2026")
     assert resp.json().get("error_description") == "Account is not fully set up"  # right password, must change it
@@ -196,31 +197,31 @@ def test_new_password_refused_before_keycloak(service_gw, services, delegate, ad
                                               message):
     user = make_user(service_gw, services, delegate, adherent)
     with pytest.raises(ValidationError) as exc:
-        set_password(service_gw, services, delegate, adherent, user.login, password, confirm)
+        set_password(Context(service_gw, services, delegate, adherent), user.login, password, confirm)
     assert message in exc.value.errors[field].fr
 
 
 def test_keycloak_stays_the_final_judge_of_passwords(service_gw, services, delegate, adherent):
     user = make_user(service_gw, services, delegate, adherent)
     with pytest.raises(RuleViolation) as exc:  # password history (3): our rule passes, Keycloak refuses
-        set_password(service_gw, services, delegate, adherent, user.login, USER_PASSWORD, USER_PASSWORD)
+        set_password(Context(service_gw, services, delegate, adherent), user.login, USER_PASSWORD, USER_PASSWORD)
     assert exc.value.field == "password" and "déjà été utilisé" in exc.value.message.fr
 
 
 def test_change_details_and_powers_and_categories(service_gw, services, delegate, adherent):
     user = make_user(service_gw, services, delegate, adherent, "teledeclaration", ("fichier-preetabli",))
-    done = change_access(service_gw, services, delegate, adherent, user.login,
+    done = change_access(Context(service_gw, services, delegate, adherent), user.login,
                          Access("teledeclaration", ("formulaire-saisie",), "externe", "Fidu Conseil", ("ouvriers",)))
     assert done.access.powers == ("formulaire-saisie",)
     kc = service_gw.user_by_username(user.login)
     assert [g.path for g in service_gw.user_groups(kc.id)] == [
         f"/adherents/{adherent}/teledeclaration/formulaire-saisie"]
     assert kc.attr("provider") == "Fidu Conseil" and kc.attributes["categories"] == ("ouvriers",)
-    change_access(service_gw, services, delegate, adherent, user.login,
+    change_access(Context(service_gw, services, delegate, adherent), user.login,
                   Access("teledeclaration", ("formulaire-saisie",), "interne", "ignored"))
     kc = service_gw.user_by_username(user.login)
     assert kc.attr("provider") is None and kc.attr("user_type") == "interne"
-    updated = update_details(service_gw, services, delegate, adherent, user.login,
+    updated = update_details(Context(service_gw, services, delegate, adherent), user.login,
                              UserDetails("Chraibi", "Omar", "omar@atlas.ma", "M", "Paie", "0522000000"))
     assert (updated.details.nom, updated.details.email, updated.details.fonction) == ("Chraibi", "omar@atlas.ma",
                                                                                        "Paie")
@@ -231,7 +232,7 @@ def test_change_details_and_powers_and_categories(service_gw, services, delegate
 
 def test_secret_questions_can_be_replaced(service_gw, services, delegate, adherent):
     user = make_user(service_gw, services, delegate, adherent)
-    set_secret_questions(service_gw, services, delegate, adherent, user.login,
+    set_secret_questions(Context(service_gw, services, delegate, adherent), user.login,
                          (SecretAnswer("Couleur ?", "Bleu"), SecretAnswer("Plat ?", "Tajine")))
     assert secret_questions.verify(services.db, user.id, ["bleu", "TAJINE"])
     ev = events(services.db, target=user.login, action="user.set_secret_questions")[0]
@@ -245,10 +246,10 @@ def test_disable_ends_sessions_at_once_and_enable_restores(service_gw, services,
     service_gw.update_user(kc.id, {**service_gw.user_rep(kc.id), "requiredActions": []})
     assert password_login(settings, user.login, USER_PASSWORD).status_code == 200
     assert len(service_gw.user_sessions(kc.id)) == 1
-    disable_user(service_gw, services, delegate, adherent, user.login)
+    disable_user(Context(service_gw, services, delegate, adherent), user.login)
     assert service_gw.user_sessions(kc.id) == [] and not service_gw.user(kc.id).enabled
     assert password_login(settings, user.login, USER_PASSWORD).status_code != 200
-    enable_user(service_gw, services, delegate, adherent, user.login)
+    enable_user(Context(service_gw, services, delegate, adherent), user.login)
     assert password_login(settings, user.login, USER_PASSWORD).status_code == 200
 
 
@@ -258,10 +259,10 @@ def test_unlock_clears_a_brute_force_lockout(service_gw, services, delegate, adh
     service_gw.update_user(kc.id, {**service_gw.user_rep(kc.id), "requiredActions": []})
     for _ in range(spec.brute_force.max_failures):
         password_login(settings, user.login, "Wrong2026")
-    assert get_user(service_gw, services, delegate, adherent, user.login).locked
+    assert get_user(Context(service_gw, services, delegate, adherent), user.login).locked
     assert password_login(settings, user.login, USER_PASSWORD).status_code != 200
-    assert unlock_user(service_gw, services, delegate, adherent, user.login) is True
-    assert not get_user(service_gw, services, delegate, adherent, user.login).locked
+    assert unlock_user(Context(service_gw, services, delegate, adherent), user.login) is True
+    assert not get_user(Context(service_gw, services, delegate, adherent), user.login).locked
     assert password_login(settings, user.login, USER_PASSWORD).status_code == 200
 
 
@@ -273,22 +274,22 @@ def test_a_validator_still_needed_keeps_its_power_and_leaves_only_after_a_confir
     me = Actor.delegate(n)
     first = make_user(service_gw, services, me, n, "easypaiement", ("ordonnateur", "validateur"))
     with pytest.raises(RuleViolation):
-        set_easypaiement_confirmations(service_gw, services, me, n, 3)
+        set_easypaiement_confirmations(Context(service_gw, services, me, n), 3)
     second = make_user(service_gw, services, me, n, "easypaiement", ("validateur",))
-    set_easypaiement_confirmations(service_gw, services, me, n, 2)
+    set_easypaiement_confirmations(Context(service_gw, services, me, n), 2)
     assert service_gw.group_by_path(f"/adherents/{n}").attr("easypaiement_confirmations") == "2"
 
     # Removing either validator's power would break the rule: refused.
     with pytest.raises(RuleViolation) as exc:
-        change_access(service_gw, services, me, n, second.login, Access("easypaiement", ("ordonnateur",)))
+        change_access(Context(service_gw, services, me, n), second.login, Access("easypaiement", ("ordonnateur",)))
     assert "ajoutez d'abord un autre validateur" in exc.value.message.fr
     # A departing validator: disabling it asks for a confirmation first, and nothing changes until then.
     with pytest.raises(NeedsConfirmation):
-        disable_user(service_gw, services, me, n, first.login)
+        disable_user(Context(service_gw, services, me, n), first.login)
     assert service_gw.user_by_username(first.login).enabled
     # Back to one confirmation: no confirmation needed.
-    set_easypaiement_confirmations(service_gw, services, me, n, 1)
-    disable_user(service_gw, services, me, n, first.login)
+    set_easypaiement_confirmations(Context(service_gw, services, me, n), 1)
+    disable_user(Context(service_gw, services, me, n), first.login)
     assert not service_gw.user_by_username(first.login).enabled
 
 
@@ -303,13 +304,13 @@ def test_create_killed_after_keycloaks_post_is_finished_by_a_rerun(service_gw, s
     assert secret_questions.questions_of(services.db, kc.id) == []
     other = replace(new, details=replace(new.details, email="someone.else@atlas.ma"))
     with pytest.raises(RuleViolation):
-        create_user(service_gw, services, delegate, adherent, other)
-    done = create_user(service_gw, services, delegate, adherent, new)
+        create_user(Context(service_gw, services, delegate, adherent), other)
+    done = create_user(Context(service_gw, services, delegate, adherent), new)
     assert done.id == kc.id and done.access.powers == ("ordonnateur",)
     assert secret_questions.verify(services.db, kc.id, ["fes", "mimi"])
     assert len(service_gw.search_users(new.login)) == 1
     with pytest.raises(RuleViolation):  # finished now: a third run is a taken login
-        create_user(service_gw, services, delegate, adherent, new)
+        create_user(Context(service_gw, services, delegate, adherent), new)
 
 
 def test_edit_user_undoes_the_details_when_the_new_answers_cannot_be_stored(service_gw, services, delegate, adherent,
@@ -325,7 +326,7 @@ def test_edit_user_undoes_the_details_when_the_new_answers_cannot_be_stored(serv
         raise RuntimeError("database unavailable")
     monkeypatch.setattr(sq, "store", database_down)
     with pytest.raises(RuntimeError):
-        edit_user(service_gw, services, delegate, adherent, user.login,
+        edit_user(Context(service_gw, services, delegate, adherent), user.login,
                   UserDetails("Alami", "Sara", "sara@atlas.ma", "Mme", "DAF", "+212 522 00 00 01"),
                   (QuestionChoice("Ville ?", "", "Rabat"), QuestionChoice("", "Ma rue ?", "Zerktouni")))
     kc = service_gw.user_by_username(user.login)

@@ -17,7 +17,7 @@ from portal.forms import (ActionForm, CategoriesForm, DelegateForm, EmailForm, F
                           PasswordForm, ReasonForm, RejectForm, TerminateForm, apply_errors, clean, cleaned)
 from portal import documents
 from portal.i18n import say
-from portal.services import actor, core_services, gateway, services
+from portal.services import actor, context, core_services, services
 from portal.sessions import end_sessions
 
 bp = Blueprint("agent", __name__, url_prefix="/agent")
@@ -96,7 +96,7 @@ def approve(sub_id: int):
     if not ActionForm().validate_on_submit():
         return redirect(url_for("agent.subscription", sub_id=sub_id))
     try:
-        sub = subscriptions.approve_subscription(gateway(), core_services(), actor(), sub_id)
+        sub = subscriptions.approve_subscription(context(), sub_id)
     except RuleViolation as exc:
         flash(say(exc.message), "error")
         return redirect(url_for("agent.subscription", sub_id=sub_id))
@@ -112,7 +112,7 @@ def reject(sub_id: int):
     form = RejectForm()
     if form.validate_on_submit():
         try:
-            sub = subscriptions.reject_subscription(gateway(), core_services(), actor(), sub_id,
+            sub = subscriptions.reject_subscription(context(), sub_id,
                                                     clean(form.reason.data))
         except InputError as exc:
             apply_errors(form, exc)
@@ -134,7 +134,7 @@ def find_adherent():
 
 def _adherent_or_none(numero: str) -> adherents.Adherent | None:
     try:
-        return adherents.get_adherent(gateway(), core_services(), actor(), numero)
+        return adherents.get_adherent(context(numero))
     except (NotFound, RuleViolation):  # unknown, or no approved subscription
         return None
 
@@ -170,7 +170,7 @@ def delegate_password(numero: str):
     form = PasswordForm()
     if form.validate_on_submit():
         try:
-            adherents.reset_delegate_password(gateway(), core_services(), actor(), numero, form.password.data or "",
+            adherents.reset_delegate_password(context(numero), form.password.data or "",
                                               form.password_confirm.data or "")
         except InputError as exc:
             apply_errors(form, exc)
@@ -186,7 +186,7 @@ def delegate_email(numero: str):
     form = EmailForm()
     if form.validate_on_submit():
         try:
-            adherents.change_delegate_email(gateway(), core_services(), actor(), numero, clean(form.email.data))
+            adherents.change_delegate_email(context(numero), clean(form.email.data))
         except InputError as exc:
             apply_errors(form, exc)
         else:
@@ -199,7 +199,7 @@ def delegate_email(numero: str):
 def delegate_second_factor(numero: str):
     """On a signed letter (lost phone): the delegate's second factor is removed; it enrols again at its next login."""
     if ActionForm().validate_on_submit():
-        removed = reset_delegate_second_factor(gateway(), core_services(), actor(), numero)
+        removed = reset_delegate_second_factor(context(numero))
         _end_delegate_sessions(numero)
         flash(_("Second facteur de la personne déléguée supprimé : elle en enregistrera un nouveau à sa prochaine "
                 "connexion.") if removed else
@@ -215,7 +215,7 @@ def replace(numero: str):
         return _not_found(numero)
     if form.validate_on_submit():
         try:
-            mailed = adherents.replace_delegate(gateway(), core_services(), actor(), numero,
+            mailed = adherents.replace_delegate(context(numero),
                                                 delegates.NewDelegate(**cleaned(form.delegate.data)))
         except InputError as exc:
             apply_errors(form, exc)
@@ -235,7 +235,7 @@ def delegate_link(numero: str):
     """A new password link for the delegate (the first mail did not go out, or the link expired)."""
     if ActionForm().validate_on_submit():
         try:
-            mailed = adherents.send_delegate_link(gateway(), core_services(), actor(), numero)
+            mailed = adherents.send_delegate_link(context(numero))
         except InputError as exc:
             flash(say(next(iter(exc.errors.values()))), "error")
         else:
@@ -260,7 +260,7 @@ def categories(numero: str):
     form = CategoriesForm()
     if form.validate_on_submit():
         try:
-            change = adherents.set_categories(gateway(), core_services(), actor(), numero, form.wanted())
+            change = adherents.set_categories(context(numero), form.wanted())
         except InputError as exc:
             apply_errors(form, exc, {"categories": "categories"})
         else:
@@ -283,7 +283,7 @@ def terminate(numero: str):
         if not reason:
             form.reason.errors = [_("Indiquez la lettre signée (date, référence) qui demande la résiliation.")]
             return _render_adherent(numero, 422, terminate_form=form)
-        count = termination.terminate_adherent(gateway(), core_services(), actor(), numero, reason)
+        count = termination.terminate_adherent(context(numero), reason)
         _end_delegate_sessions(numero)
         flash(_("Adhérent résilié : %(n)s compte(s) désactivé(s), délégation retirée. Annulable pendant %(d)s jours.",
                 n=count, d=core_services().settings.termination_grace_days), "ok")
@@ -294,7 +294,7 @@ def terminate(numero: str):
 def reinstate(numero: str):
     if ActionForm().validate_on_submit():
         try:
-            count = termination.reinstate_adherent(gateway(), core_services(), actor(), numero)
+            count = termination.reinstate_adherent(context(numero))
         except InputError as exc:
             flash(say(next(iter(exc.errors.values()))), "error")
         else:
@@ -306,7 +306,7 @@ def reinstate(numero: str):
 def purge(numero: str):
     if ActionForm().validate_on_submit():
         try:
-            done = termination.purge_adherent(gateway(), core_services(), actor(), numero)
+            done = termination.purge_adherent(context(numero))
         except InputError as exc:
             flash(say(next(iter(exc.errors.values()))), "error")
         else:
@@ -320,7 +320,7 @@ def purge(numero: str):
 def suspend(numero: str):
     form = ReasonForm()
     if form.validate_on_submit():
-        count = adherents.suspend_adherent(gateway(), core_services(), actor(), numero, clean(form.reason.data))
+        count = adherents.suspend_adherent(context(numero), clean(form.reason.data))
         _end_delegate_sessions(numero)
         flash(_("Adhérent suspendu : %(n)s compte(s) désactivé(s).", n=count), "ok")
     return redirect(url_for("agent.adherent", numero=numero))
@@ -329,7 +329,7 @@ def suspend(numero: str):
 @bp.post("/adherents/<numero>/reactiver")
 def reactivate(numero: str):
     if ActionForm().validate_on_submit():
-        count = adherents.reactivate_adherent(gateway(), core_services(), actor(), numero)
+        count = adherents.reactivate_adherent(context(numero))
         flash(_("Adhérent réactivé : %(n)s compte(s) réactivé(s).", n=count), "ok")
     return redirect(url_for("agent.adherent", numero=numero))
 

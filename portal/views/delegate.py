@@ -19,7 +19,7 @@ from portal.auth import guard_space
 from portal.forms import (AccessForm, ActionForm, ConfirmationsForm, EditUserForm, FindLoginForm, ImportForm,
                           PasswordForm, UserForm, apply_errors, clean)
 from portal.i18n import say
-from portal.services import actor, core_services, gateway, services, teleservice_names
+from portal.services import context, core_services, teleservice_names
 
 bp = Blueprint("delegate", __name__, url_prefix="/delegue")
 guard_space(bp, "delegate")
@@ -90,7 +90,7 @@ def easypaiement_banner() -> dict:
     """The banner of every delegate page: what the adherent lacks for its 2 E@syPaiement confirmations (read when
     the page's layout asks for it, with the delegate's own token)."""
     def gap():
-        return easypaiement.completeness(gateway(), core_services(), actor(), adherent()).message
+        return easypaiement.completeness(context()).message
     return {"easypaiement_gap": gap}
 
 
@@ -100,7 +100,7 @@ def tab_of(user: teleservice_users.TeleserviceUser) -> Tab:
 
 
 def _categories() -> tuple[str, ...]:
-    return adherents.active_categories(gateway(), core_services(), actor(), adherent())
+    return adherents.active_categories(context())
 
 
 @bp.get("/")
@@ -111,7 +111,7 @@ def dashboard():
 
 
 def _render_home(form: ConfirmationsForm | None = None, status: int = 200):
-    adh, by_service = users.overview(gateway(), core_services(), actor(), adherent())
+    adh, by_service = users.overview(context())
     by_tab = {t.slug: [] for t in tabs()}
     for items in by_service.values():
         for u in items:
@@ -123,7 +123,7 @@ def _render_home(form: ConfirmationsForm | None = None, status: int = 200):
 @bp.get("/t/<slug>", endpoint="tab")
 def teleservice_tab(slug: str):
     t = tab(slug)
-    listed = users.list_users(gateway(), core_services(), actor(), adherent(), t.teleservice).get(t.teleservice, [])
+    listed = users.list_users(context(), t.teleservice).get(t.teleservice, [])
     rows = [u for u in listed if tab_of(u) == t]
     return render_template("delegate/tab.html", tab=t, rows=rows, action=ActionForm())
 
@@ -168,7 +168,7 @@ def create(slug: str):
                                                                    (form.question2.data, form.answer2.data))
                                  if clean(q) or clean(a)))
         try:
-            created = users.create_user(gateway(), core_services(), actor(), adherent(), new)
+            created = users.create_user(context(), new)
         except InputError as exc:
             apply_errors(form, exc, {"secret_questions": "question1", "teleservice": "powers"})
         else:
@@ -179,7 +179,7 @@ def create(slug: str):
 
 def _user(login: str) -> teleservice_users.TeleserviceUser:
     """One of the adherent's users (the provisioner refuses another adherent's: 403)."""
-    return users.get_user(gateway(), core_services(), actor(), adherent(), login)
+    return users.get_user(context(), login)
 
 
 @bp.get("/utilisateurs/<login>")
@@ -194,7 +194,7 @@ def _render_detail(u: teleservice_users.TeleserviceUser, password_form: Password
         "categories": list(u.access.categories)})
     _set_choices(access_form, u.access.teleservice, _categories())
     # Validators must use a second factor: whether they have enrolled (None: not asked of this user).
-    enrolled = second_factor.enrolment(gateway(), core_services(), actor(), adherent(), [u]).get(u.login)
+    enrolled = second_factor.enrolment(context(), [u]).get(u.login)
     return render_template("delegate/detail.html", u=u, tab=tab_of(u), password_form=password_form or PasswordForm(),
                            access_form=access_form, action=ActionForm(), enrolled=enrolled), status
 
@@ -215,13 +215,13 @@ def edit(login: str):
                                                getattr(form, f"answer{i}").data or "")
                           for i in (1, 2)) if form.questions_given() else None
         try:
-            users.edit_user(gateway(), core_services(), actor(), adherent(), login, details, questions)
+            users.edit_user(context(), login, details, questions)
         except InputError as exc:
             apply_errors(form, exc, {"secret_questions": "question1"})
         else:
             flash(_("Utilisateur « %(login)s » mis à jour.", login=login), "ok")
             return redirect(url_for("delegate.detail", login=login))
-    current = users.secret_questions_of(gateway(), core_services(), actor(), adherent(), login)
+    current = users.secret_questions_of(context(), login)
     return render_template("delegate/edit.html", u=u, tab=tab_of(u), form=form, questions=current), \
         422 if form.errors else 200
 
@@ -231,7 +231,7 @@ def reset_second_factor(login: str):
     """A validator lost its phone: its second factor is removed; it enrols again at its next login."""
     if not ActionForm().validate_on_submit():
         abort(400)
-    second_factor.reset_user_second_factor(gateway(), core_services(), actor(), adherent(), login)
+    second_factor.reset_user_second_factor(context(), login)
     flash(_("Second facteur de « %(login)s » réinitialisé : il en enregistrera un nouveau à sa prochaine "
             "connexion.", login=login), "ok")
     return redirect(url_for("delegate.detail", login=login))
@@ -242,7 +242,7 @@ def set_password(login: str):
     form = PasswordForm()
     if form.validate_on_submit():
         try:
-            users.set_password(gateway(), core_services(), actor(), adherent(), login, form.password.data,
+            users.set_password(context(), login, form.password.data,
                                form.password_confirm.data)
         except InputError as exc:
             apply_errors(form, exc)
@@ -261,7 +261,7 @@ def change_access(login: str):
                         form.user_type.data or u.access.user_type,
                         clean(form.provider.data) or None, tuple(form.categories.data or ()))
         try:
-            users.change_access(gateway(), core_services(), actor(), adherent(), login, access)
+            users.change_access(context(), login, access)
         except InputError as exc:
             apply_errors(form, exc, {"teleservice": "powers"})
         else:
@@ -288,7 +288,7 @@ def change_state():
     action, done = STATE_ACTIONS[what]
     extra = {"confirmed": request.form.get("confirmed") == "1"} if what == "disable" else {}
     try:
-        action(gateway(), core_services(), actor(), adherent(), login, **extra)
+        action(context(), login, **extra)
     except NeedsConfirmation as exc:
         return render_template("delegate/confirm_disable.html", u=_user(login), warning=say(exc.message),
                                action=ActionForm())
@@ -304,16 +304,10 @@ def settings_page():
     """The E@syPaiement confirmations, a form of « Informations générales » (where a GET leads)."""
     if request.method == "GET":
         return redirect(url_for("delegate.dashboard", _anchor="easypaiement-confirmations"))
-    # Read with the delegate's own token first: Keycloak refuses another adherent before the service account writes.
-    users.overview(gateway(), core_services(), actor(), adherent())
     form = ConfirmationsForm()
     if form.validate_on_submit():
         try:
-            # The one delegate write Keycloak cannot confine: a group attribute needs the Groups `manage` scope,
-            # which would also let the delegate rename or delete the group and rewrite CIMR's status and
-            # categories. The service account does it, after our tenant check (docs/security.md).
-            adherents.set_easypaiement_confirmations(services().service_gateway(), core_services(), actor(),
-                                                     adherent(), int(form.confirmations.data or 0))
+            adherents.set_easypaiement_confirmations(context(), int(form.confirmations.data or 0))
         except (InputError, ValueError) as exc:
             if isinstance(exc, ValueError):
                 form.confirmations.errors = [_("Choisissez 1 ou 2 confirmations.")]
@@ -328,7 +322,7 @@ def settings_page():
 @bp.get("/journal")
 def journal():
     # The adherent read with the delegate's own token first (Keycloak refuses another's): the banner's read.
-    users.overview(gateway(), core_services(), actor(), adherent())
+    users.overview(context())
     events = trail.events(core_services().db, adherent=adherent(), limit=300)
     return render_template("delegate/journal.html", events=events, teleservices=teleservice_names())
 
@@ -336,7 +330,7 @@ def journal():
 @bp.get("/logins")
 def find_logins():
     form = FindLoginForm(request.args)
-    found = users.find_logins(gateway(), core_services(), actor(), adherent(), clean(form.q.data)) \
+    found = users.find_logins(context(), clean(form.q.data)) \
         if clean(form.q.data) else None
     return render_template("delegate/find.html", form=form, found=found)
 
@@ -355,6 +349,6 @@ def bulk_import():
         if not text.strip():
             form.file.errors = [_("Choisissez un fichier CSV non vide.")]
         else:
-            report = bulk.import_users(gateway(), core_services(), actor(), adherent(), text)
+            report = bulk.import_users(context(), text)
     return render_template("delegate/import.html", form=form, report=report, columns=bulk.COLUMNS,
                            required=bulk.REQUIRED_COLUMNS), 422 if form.errors else 200

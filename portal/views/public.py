@@ -15,7 +15,7 @@ from portal import documents, summary_links
 from portal.forms import SubscriptionForm, apply_errors, cleaned
 from portal.i18n import LANGUAGES
 from portal.security import safe_next
-from portal.services import actor, core_services, gateway, services
+from portal.services import actor, context, core_services, services
 
 bp = Blueprint("public", __name__)
 
@@ -80,7 +80,7 @@ def _linked_subscription(token: str) -> subscriptions.Subscription:
         abort(Response(render_template("reset/link_invalid.html", message=_(
             "Ce lien a expiré (il est valable %(d)s jours). Le récapitulatif reste disponible auprès de l'Agence "
             "virtuelle.", d=summary_links.VALID_DAYS)), 410))
-    except summary_links.LinkInvalid:
+    except summary_links.LinkForged:
         abort(Response(render_template("reset/link_invalid.html", message=_(
             "Ce lien n'est pas valable : vérifiez qu'il est copié en entier.")), 404))
     try:
@@ -114,7 +114,7 @@ def _letter_prefill() -> tuple[AdherentState | None, dict | None, dict]:
         return None, user, {}
     g.space = "delegate"
     try:
-        adherent = users.overview(gateway(), core_services(), actor(), user["adherent"])[0]
+        adherent = users.overview(context(user["adherent"]))[0]
     except (NotFound, RuleViolation):  # not approved yet: a blank letter
         return None, user, {}
     # Under its own token a delegate does not read its own account: its e-mail comes from its term in our database.

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from portal.auth import guard_space
 from portal.forms import ActionForm, CloseReviewForm, OpenReviewForm, apply_errors, clean
 from portal.i18n import say
-from portal.services import actor, core_services, gateway, teleservice_names
+from portal.services import context, core_services, teleservice_names
 from portal.views import delegate
 from provisioner import access_reviews, reviews
 from provisioner.errors import InputError
@@ -38,7 +38,7 @@ def review_tab() -> dict:
 
 @delegate_bp.get("/")
 def delegate_home():
-    found = reviews.items_to_review(gateway(), core_services(), actor(), g.user["adherent"])
+    found = reviews.items_to_review(context(g.user["adherent"]))
     names = {t.client_id: t.name for t in core_services().catalogue}
     return render_template("review/delegate.html", campaigns=found, teleservices=names)
 
@@ -51,7 +51,7 @@ def decide(item_id: int):
         abort(400)
     decision = request.form.get("decision", "")
     try:
-        item = reviews.decide(gateway(), core_services(), actor(), item_id, decision)
+        item = reviews.decide(context(), item_id, decision)
     except InputError as exc:
         flash(" ".join(say(m) for m in exc.errors.values()), "error")
     else:
@@ -72,7 +72,7 @@ def open_campaign():
     form = OpenReviewForm()
     if form.validate_on_submit():
         try:
-            c = reviews.open_campaign(gateway(), core_services(), actor(), clean(form.name.data), form.deadline.data,
+            c = reviews.open_campaign(context(), clean(form.name.data), form.deadline.data,
                                       form.on_deadline.data or "", clean(form.reminder_days.data), form.listed())
         except InputError as exc:
             apply_errors(form, exc)
@@ -101,7 +101,7 @@ def close_campaign(campaign_id: int):
     form = CloseReviewForm()
     if form.validate_on_submit():
         try:
-            done = reviews.close_campaign(gateway(), core_services(), actor(), campaign_id, force=form.force.data)
+            done = reviews.close_campaign(context(), campaign_id, force=form.force.data)
         except InputError as exc:
             apply_errors(form, exc)
         else:

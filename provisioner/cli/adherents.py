@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import click
-
 from provisioner.cli.base import EXIT_FINDINGS, Run, cli, from_mapping, new_password, read_form, verb
 
 
@@ -19,7 +18,7 @@ def adherent() -> None:
 def adherent_show(run: Run, numero: str) -> None:
     from provisioner.adherents import get_adherent
 
-    a = get_adherent(run.gw, run.services, run.actor, numero)
+    a = get_adherent(run.context(numero))
     run.emit(f"{a.numero}  {a.raison_sociale}  status={a.status}  confirmations={a.easypaiement_confirmations}  "
              f"categories={','.join(a.categories)}  delegate={a.delegate_email} "
              f"({'enabled' if a.delegate_enabled else 'disabled'})", a)
@@ -32,7 +31,7 @@ def adherent_reset_password(run: Run, numero: str) -> None:
     from provisioner.adherents import reset_delegate_password
 
     password = new_password("New temporary password")
-    reset_delegate_password(run.gw, run.services, run.actor, numero, password, password)
+    reset_delegate_password(run.context(numero), password, password)
     run.emit(f"Delegate password of {numero} reset (temporary)", {"adherent": numero, "reset": True})
 
 
@@ -43,7 +42,7 @@ def adherent_reset_second_factor(run: Run, numero: str) -> None:
     next portal login."""
     from provisioner.second_factor import reset_delegate_second_factor
 
-    removed = reset_delegate_second_factor(run.gw, run.services, run.actor, numero)
+    removed = reset_delegate_second_factor(run.context(numero))
     run.emit(f"Second factor of the delegate of {numero} removed ({', '.join(removed) or 'none was enrolled'})",
              {"adherent": numero, "removed": removed})
 
@@ -54,7 +53,7 @@ def adherent_reset_second_factor(run: Run, numero: str) -> None:
 def adherent_change_email(run: Run, numero: str, email: str) -> None:
     from provisioner.adherents import change_delegate_email
 
-    change_delegate_email(run.gw, run.services, run.actor, numero, email)
+    change_delegate_email(run.context(numero), email)
     run.emit(f"Delegate e-mail of {numero} is now {email}", {"adherent": numero, "email": email})
 
 
@@ -71,7 +70,7 @@ def adherent_replace_delegate(run: Run, numero: str, delegate_file: str) -> None
     data = read_form(delegate_file)
     block = data.get("delegate", data)
     form = from_mapping(NewDelegate, block, "delegate", delegate_file, password="", password_confirm="")
-    mailed = replace_delegate(run.gw, run.services, run.actor, numero, form)
+    mailed = replace_delegate(run.context(numero), form)
     who = f"{form.prenom} {form.nom}"
     if mailed is None:
         human = f"Delegate of {numero}: details of {who} updated (same person: password unchanged)"
@@ -94,7 +93,7 @@ def adherent_send_password_link(run: Run, numero: str) -> None:
     server did not take it."""
     from provisioner.adherents import send_delegate_link
 
-    mailed = send_delegate_link(run.gw, run.services, run.actor, numero)
+    mailed = send_delegate_link(run.context(numero))
     if not mailed.sent:
         run.emit(f"The link could not be mailed: {mailed.error}", {"adherent": numero, "link_mailed": False})
         sys.exit(EXIT_FINDINGS)
@@ -112,13 +111,13 @@ def adherent_categories(run: Run, numero: str, added: tuple[str, ...], retired: 
     retired one are listed (exit 3). Without options: show them."""
     from provisioner.adherents import get_adherent, set_categories
 
-    current = get_adherent(run.gw, run.services, run.actor, numero).categories
+    current = get_adherent(run.context(numero)).categories
     unknown = [c for c in retired if c not in current]
     if unknown:
         raise click.BadParameter(f"'{unknown[0]}' is not an active category of {numero} (active: "
                                  f"{', '.join(current)})", param_hint="--retire")
     wanted = tuple(c for c in (*current, *added) if c not in retired)
-    change = set_categories(run.gw, run.services, run.actor, numero, wanted)
+    change = set_categories(run.context(numero), wanted)
     human = f"Active categories of {numero}: {', '.join(change.categories)}"
     if change.flagged:
         human += (f"\n{len(change.flagged)} Télédéclaration user(s) still declare a retired category (their delegate "
@@ -146,7 +145,7 @@ def adherent_history(run: Run, numero: str) -> None:
 def adherent_suspend(run: Run, numero: str, reason: str) -> None:
     from provisioner.adherents import suspend_adherent
 
-    count = suspend_adherent(run.gw, run.services, run.actor, numero, reason)
+    count = suspend_adherent(run.context(numero), reason)
     run.emit(f"Adherent {numero} suspended: {count} account(s) disabled", {"adherent": numero, "disabled": count})
 
 
@@ -160,7 +159,7 @@ def adherent_terminate(run: Run, numero: str, reason: str) -> None:
 
     if not reason.strip():
         raise click.BadParameter("say which signed letter this follows", param_hint="--reason")
-    count = terminate_adherent(run.gw, run.services, run.actor, numero, reason.strip())
+    count = terminate_adherent(run.context(numero), reason.strip())
     run.emit(f"Adherent {numero} terminated: {count} account(s) disabled, delegation removed "
              f"(reversible for {run.settings.termination_grace_days} days)", {"adherent": numero, "disabled": count})
 
@@ -171,7 +170,7 @@ def adherent_reinstate(run: Run, numero: str) -> None:
     """Undo a termination within its grace period: the accounts it disabled enabled, the delegation restored."""
     from provisioner.termination import reinstate_adherent
 
-    count = reinstate_adherent(run.gw, run.services, run.actor, numero)
+    count = reinstate_adherent(run.context(numero))
     run.emit(f"Adherent {numero} reinstated: {count} account(s) enabled", {"adherent": numero, "enabled": count})
 
 
@@ -186,7 +185,7 @@ def adherent_purge(run: Run, numero: str | None, due: bool) -> None:
     if bool(numero) == due:
         raise click.UsageError("give either NUMERO or --due")
     numeros = due_for_purge(run.gw, run.services) if due else [numero]
-    purged = [purge_adherent(run.gw, run.services, run.actor, n) for n in numeros]
+    purged = [purge_adherent(run.context(n)) for n in numeros]
     run.emit("\n".join(f"Adherent {p.numero} purged: {p.users} account(s), {p.groups} group(s) deleted"
                        for p in purged) or "No terminated adherent is due for purge.", purged)
 
@@ -196,7 +195,7 @@ def adherent_purge(run: Run, numero: str | None, due: bool) -> None:
 def adherent_reactivate(run: Run, numero: str) -> None:
     from provisioner.adherents import reactivate_adherent
 
-    count = reactivate_adherent(run.gw, run.services, run.actor, numero)
+    count = reactivate_adherent(run.context(numero))
     run.emit(f"Adherent {numero} reactivated: {count} account(s) re-enabled", {"adherent": numero, "enabled": count})
 
 
@@ -208,7 +207,7 @@ def adherent_confirmations(run: Run, numero: str, count: int) -> None:
     enabled)."""
     from provisioner.adherents import set_easypaiement_confirmations
 
-    after = set_easypaiement_confirmations(run.gw, run.services, run.actor, numero, count)
+    after = set_easypaiement_confirmations(run.context(numero), count)
     missing = f"\nIncomplete: {after.message.en}" if after.missing else ""
     run.emit(f"E@syPaiement confirmations of {numero}: {count}{missing}",
              {"adherent": numero, "confirmations": count, "validators_missing": after.missing})

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from provisioner.audit.report import SECTIONS, SEVERITIES, render_csv, render_html, render_json, render_table
-from provisioner.cli.base import EXIT_FINDINGS, Context, cli
+from provisioner.cli.base import EXIT_FINDINGS, Invocation, cli
 
 
 @cli.command()
@@ -28,7 +28,7 @@ from provisioner.cli.base import EXIT_FINDINGS, Context, cli
                    "[default: EASYPAIEMENT_INCOMPLETE_DAYS, 7].")
 @click.option("--no-drift", is_flag=True, help="Skip the comparison of the live realm with realm/.")
 @click.pass_obj
-def audit(ctx: Context, fmt: str, section: str, output: Path | None, fail_on: str, inactive_days: int,
+def audit(ctx: Invocation, fmt: str, section: str, output: Path | None, fail_on: str, inactive_days: int,
           activity_days: int, incomplete_days: int | None, no_drift: bool) -> None:
     """Who holds what, findings and admin activity, read with the read-only `auditor` account."""
     from provisioner.audit.collect import audit_realm

@@ -83,8 +83,8 @@ class RootGroup(click.Group):
             ctx.exit(EXIT_USAGE)
 
 
-class Context:
-    """Settings read once at start."""
+class Invocation:
+    """One run of the command: its settings, read once at start, and its output format."""
 
     def __init__(self, as_json: bool):
         self.as_json = as_json
@@ -109,13 +109,13 @@ class Context:
 @click.pass_context
 def cli(ctx: click.Context, as_json: bool) -> None:
     """CIMR teleservices identity layer on Keycloak."""
-    ctx.obj = Context(as_json)
+    ctx.obj = Invocation(as_json)
 
 
 class Run:
     """What a verb needs: settings, our services, the service-account gateway, the person acting."""
 
-    def __init__(self, ctx: Context, as_user: str | None):
+    def __init__(self, ctx: Invocation, as_user: str | None):
         self.ctx, self.settings, self.as_json = ctx, ctx.settings, ctx.as_json
         # The person acting is resolved first: an unknown --as fails before any prompt.
         self.actor = self._resolve(as_user) if as_user else None
@@ -137,6 +137,12 @@ class Run:
 
         return Gateway.as_service_account(self.settings)
 
+    def context(self, adherent: str | None = None):
+        """The request the actions take (provisioner/context.py): the person acting, on ``adherent``."""
+        from provisioner.context import Context
+
+        return Context(self.gw, self.services, self.actor, adherent)
+
     def emit(self, human: Any, machine: Any = None) -> None:
         self.ctx.emit(human, machine)
 
@@ -151,7 +157,7 @@ def verb(group: click.Group, name: str | None = None, *, actor: bool = True, **s
     def deco(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def command(*args: Any, as_user: str | None = None, **kwargs: Any) -> Any:
-            ctx = click.get_current_context().find_object(Context)
+            ctx = click.get_current_context().find_object(Invocation)
             return fn(Run(ctx, as_user), *args, **kwargs)
         return group.command(name, **settings)(as_option(command) if actor else command)
     return deco
@@ -163,7 +169,7 @@ class TeleserviceType(click.ParamType):
     name = "teleservice"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        ids = ctx.find_object(Context).catalogue.ids if ctx and ctx.find_object(Context) else ()
+        ids = ctx.find_object(Invocation).catalogue.ids if ctx and ctx.find_object(Invocation) else ()
         if value in ids:
             return value
         self.fail(f"{value!r} is not a teleservice of realm/ (one of: {', '.join(ids)})", param, ctx)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import click
-
 from provisioner.cli.base import EXIT_FINDINGS, Run, cli, verb
 
 
@@ -26,7 +25,7 @@ def bulk_import(run: Run, numero: str, csv_file: str, concurrency: int) -> None:
     from provisioner.bulk import import_users
 
     text = Path(csv_file).read_text(encoding="utf-8-sig")
-    report = import_users(run.gw, run.services, run.actor, numero, text, _progress(run.as_json), concurrency)
+    report = import_users(run.context(numero), text, _progress(run.as_json), concurrency)
     lines = [f"created: {len(report.created)}, already present: {len(report.already_present)}, "
              f"refused: {len(report.errors)}"]
     lines += [f"line {e.line}: {e.login or '-'}: {e.field}: {e.message.fr} / {e.message.en}" for e in report.errors]

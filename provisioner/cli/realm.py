@@ -7,10 +7,10 @@ import sys
 import click
 
 from provisioner.realm.schema import realm_spec
-from provisioner.cli.base import EXIT_FINDINGS, Context, cli
+from provisioner.cli.base import EXIT_FINDINGS, Invocation, cli
 
 
-def _realm(ctx: Context):
+def _realm(ctx: Invocation):
     from provisioner.gateway import Gateway
 
     spec = realm_spec(ctx.settings)
@@ -19,7 +19,7 @@ def _realm(ctx: Context):
 
 @cli.command()
 @click.pass_obj
-def plan(ctx: Context) -> None:
+def plan(ctx: Invocation) -> None:
     """Show what apply would change (changes nothing). Exit 3 when the live realm drifted."""
     from provisioner.realm.apply import plan_realm
 
@@ -33,7 +33,7 @@ def plan(ctx: Context) -> None:
 @click.option("--allow-delete", is_flag=True, help="Allow deleting objects realm/ no longer declares.")
 @click.option("--force", is_flag=True, help="Allow an unusually large change set.")
 @click.pass_obj
-def apply(ctx: Context, allow_delete: bool, force: bool) -> None:
+def apply(ctx: Invocation, allow_delete: bool, force: bool) -> None:
     """Make the live realm match realm/ (safe order; deletions only with --allow-delete)."""
     from provisioner.permissions import repair_all
     from provisioner.realm.apply import apply_plan, plan_realm
@@ -59,7 +59,7 @@ def apply(ctx: Context, allow_delete: bool, force: bool) -> None:
 @click.option("--repair", is_flag=True, help="Create or fix what is missing or drifted.")
 @click.option("--deep", is_flag=True, help="Also compare each adherent's permission with its groups (~10 reads each).")
 @click.pass_obj
-def permissions_(ctx: Context, repair: bool, deep: bool) -> None:
+def permissions_(ctx: Invocation, repair: bool, deep: bool) -> None:
     """Check each adherent's Keycloak delegation (client `delegations`). Exit 3 when something is wrong."""
     from provisioner import permissions
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from datetime import datetime, time, timezone
 
 import click
@@ -60,11 +61,10 @@ def review_open(run: Run, name: str, deadline: str, on_deadline: str, remind_day
                 adherents: tuple[str, ...]) -> None:
     """Open a campaign: a snapshot of the enabled teleservice users of the adherents in scope, each to be kept or
     revoked by its delegate before the deadline."""
-    from provisioner import reviews
-    from provisioner import access_reviews
+    from provisioner import access_reviews, reviews
 
-    actor = _security_team(run)
-    c = reviews.open_campaign(run.gw, run.services, actor, name, _deadline(deadline), on_deadline, remind_days,
+    _security_team(run)
+    c = reviews.open_campaign(run.context(), name, _deadline(deadline), on_deadline, remind_days,
                               list(adherents) or None)
     listed = access_reviews.items(run.services, c.id)
     run.emit(f"Opened {_summary(c)}: {len(listed)} user(s) of {len({i.adherent for i in listed})} adherent(s) "
@@ -125,8 +125,7 @@ def review_close(run: Run, campaign: int, force: bool) -> None:
 
     if force and run.actor is None:
         raise click.UsageError("--force needs --as USERNAME (an auditor): the scheduled close never forces")
-    actor = run.actor or access_reviews.SYSTEM
-    done = reviews.close_campaign(run.gw, run.services, actor, campaign, force)
+    done = reviews.close_campaign(replace(run.context(), actor=run.actor or access_reviews.SYSTEM), campaign, force)
     lines = ([f"DISABLED  {i.adherent:<10}  {i.login}" for i in done.disabled]
              + [f"REPORTED  {i.adherent:<10}  {i.login}  (not reviewed, left enabled)" for i in done.reported]
              + [f"GONE      {i.adherent:<10}  {i.login}  (deleted or disabled since the snapshot)" for i in done.gone]

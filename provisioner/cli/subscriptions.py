@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import click
-
 from provisioner.cli.base import EXIT_FINDINGS, Run, cli, from_mapping, new_password, read_form, verb
 
 
@@ -73,7 +72,7 @@ def subscription_approve(run: Run, subscription_id: int) -> None:
     """Approve (once the paper is recorded: `receive`): the adherent's groups, the delegate enabled and notified."""
     from provisioner.subscriptions import approve_subscription
 
-    sub = approve_subscription(run.gw, run.services, run.actor, subscription_id)
+    sub = approve_subscription(run.context(), subscription_id)
     run.emit(f"Subscription {sub.id} approved: adherent {sub.adherent} is active", sub)
     _warn_unsent(run, sub.adherent)
 
@@ -85,7 +84,7 @@ def subscription_reject(run: Run, subscription_id: int, reason: str) -> None:
     """Reject, with the reason mailed to the delegate."""
     from provisioner.subscriptions import reject_subscription
 
-    sub = reject_subscription(run.gw, run.services, run.actor, subscription_id, reason)
+    sub = reject_subscription(run.context(), subscription_id, reason)
     run.emit(f"Subscription {sub.id} rejected", sub)
     _warn_unsent(run, sub.adherent)
 

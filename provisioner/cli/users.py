@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-
 from provisioner.cli.base import Run, TeleserviceType, cli, new_password, options, plain, verb
 
 
@@ -36,7 +35,7 @@ def _with_second_factor(u, enrolled: dict[str, bool]) -> dict:
 def _enrolment(run: Run, numero: str, listed) -> dict[str, bool]:
     from provisioner.second_factor import enrolment
 
-    return enrolment(run.gw, run.services, run.actor, numero, listed)
+    return enrolment(run.context(numero), listed)
 
 
 TELESERVICES = TeleserviceType()  # realm/'s teleservices
@@ -91,7 +90,7 @@ def user_create(run: Run, numero: str, login: str, nom: str, prenom: str, email:
     new = NewUser(login, UserDetails(nom, prenom, email, civilite, fonction, telephone),
                   _access(teleservice, powers, user_type, provider, categories), password, password,
                   _answers(questions))
-    created = create_user(run.gw, run.services, run.actor, numero, new)
+    created = create_user(run.context(numero), new)
     run.emit(f"Created {_user_line(created)}", created)
 
 
@@ -102,7 +101,7 @@ def user_list(run: Run, numero: str, teleservice: str | None) -> None:
     """The adherent's users, per teleservice."""
     from provisioner.users import list_users
 
-    listed = list_users(run.gw, run.services, run.actor, numero, teleservice)
+    listed = list_users(run.context(numero), teleservice)
     enrolled = _enrolment(run, numero, [u for us in listed.values() for u in us])
     human = "\n".join(f"{t} ({len(us)})\n" + "".join(f"  {_user_line(u, enrolled)}\n" for u in us)
                       for t, us in listed.items())
@@ -115,7 +114,7 @@ def user_list(run: Run, numero: str, teleservice: str | None) -> None:
 def user_show(run: Run, numero: str, login: str) -> None:
     from provisioner.users import get_user
 
-    u = get_user(run.gw, run.services, run.actor, numero, login)
+    u = get_user(run.context(numero), login)
     enrolled = _enrolment(run, numero, [u])
     run.emit(_user_line(u, enrolled), _with_second_factor(u, enrolled))
 
@@ -127,7 +126,7 @@ def user_find(run: Run, numero: str, query: str) -> None:
     """Show the login(s) of users whose name, e-mail or login contains QUERY."""
     from provisioner.users import find_logins
 
-    found = find_logins(run.gw, run.services, run.actor, numero, query)
+    found = find_logins(run.context(numero), query)
     run.emit("\n".join(_user_line(u) for u in found) or "No user found.", found)
 
 
@@ -139,7 +138,7 @@ def user_set_password(run: Run, numero: str, login: str) -> None:
     from provisioner.users import set_password
 
     password = new_password("New temporary password")
-    set_password(run.gw, run.services, run.actor, numero, login, password, password)
+    set_password(run.context(numero), login, password, password)
     run.emit(f"Temporary password set for {login}", {"login": login, "temporary": True})
 
 
@@ -152,7 +151,7 @@ def user_access(run: Run, numero: str, login: str, teleservice: str, powers, use
     """Change powers / type / provider / categories (same teleservice only)."""
     from provisioner.users import change_access
 
-    done = change_access(run.gw, run.services, run.actor, numero, login,
+    done = change_access(run.context(numero), login,
                          _access(teleservice, powers, user_type, provider, categories))
     run.emit(_user_line(done), done)
 
@@ -166,7 +165,7 @@ def user_update(run: Run, numero: str, login: str, nom: str, prenom: str, email:
     from provisioner.users import update_details
     from provisioner.teleservice_users import UserDetails
 
-    done = update_details(run.gw, run.services, run.actor, numero, login,
+    done = update_details(run.context(numero), login,
                           UserDetails(nom, prenom, email, civilite, fonction, telephone))
     run.emit(_user_line(done), done)
 
@@ -178,7 +177,7 @@ def _simple_user_command(name: str, fn_name: str, done: str, doc: str) -> None:
     def command(run: Run, numero: str, login: str) -> None:
         from provisioner import users
 
-        result = getattr(users, fn_name)(run.gw, run.services, run.actor, numero, login)
+        result = getattr(users, fn_name)(run.context(numero), login)
         run.emit(f"{login} {done}" + (" (was locked)" if result is True else ""), {"login": login, "done": done,
                                                                                   "result": result})
 
@@ -194,7 +193,7 @@ def user_disable(run: Run, numero: str, login: str, confirm: bool) -> None:
     from provisioner.teleservice_users import disable_user
 
     try:
-        disable_user(run.gw, run.services, run.actor, numero, login, confirmed=confirm)
+        disable_user(run.context(numero), login, confirmed=confirm)
     except NeedsConfirmation as exc:  # the warning, and how to go ahead
         raise NeedsConfirmation(exc.field, Message(exc.message.fr + " Relancez avec --confirm pour désactiver "
                                                    "quand même.", exc.message.en + " Run again with --confirm to "
@@ -214,7 +213,7 @@ def user_set_questions(run: Run, numero: str, login: str, questions) -> None:
     """Replace the user's secret questions (answers hashed in our database, never in Keycloak)."""
     from provisioner.users import set_secret_questions
 
-    set_secret_questions(run.gw, run.services, run.actor, numero, login, _answers(questions))
+    set_secret_questions(run.context(numero), login, _answers(questions))
     run.emit(f"Secret questions of {login} replaced", {"login": login, "questions": list(questions)})
 
 
@@ -226,6 +225,6 @@ def user_reset_second_factor(run: Run, numero: str, login: str) -> None:
     again at its next login."""
     from provisioner.second_factor import reset_user_second_factor
 
-    removed = reset_user_second_factor(run.gw, run.services, run.actor, numero, login)
+    removed = reset_user_second_factor(run.context(numero), login)
     run.emit(f"Second factor of {login} removed ({', '.join(removed) or 'none was enrolled'}); enrolled again at "
              "next login", {"login": login, "removed": removed})

@@ -15,14 +15,14 @@ from provisioner.gateway.transport import Transport, result
 class AuditListings(Transport):
     """The audit's listings, never one request per user (nor per group); see docs/audit.md."""
 
-    def adherent_members(self, numero: str) -> dict:
+    def adherent_members(self, adherent: str) -> dict:
         """``{"adherent": {id, name, attributes}, "users": [...]}``: every member of /adherents/<numero>'s tree with
         its details, attributes and ``groups`` (paths under the adherent: "" for the adherent's own group,
         "easypaiement/validateur", ...) — one request whatever the number of users. Keycloak allows it to a
         caller that may list the members of every group of that tree (view-users, or a delegate's fine-grained
         permission on its own adherent): Forbidden otherwise, NotFound when there is no such adherent (a
         confined caller gets Forbidden for both)."""
-        return result(self._send("GET", "/users", {"adherent": numero}, base=f"realms/{self.realm}/cimr-adherent"))
+        return result(self._send("GET", "/users", {"adherent": adherent}, base=f"realms/{self.realm}/cimr-adherent"))
 
     def audit_listing(self, kind: str, expected: int, workers: int = 4, page: int = 1000) -> list[dict]:
         """Every user ("users": attributes, ids of its groups) or group ("groups": parent, attributes) of the

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
 
+from provisioner.context import Context
 from provisioner.rules import Access
 from provisioner.tenancy import Actor
 from provisioner.users import create_user
@@ -59,7 +60,7 @@ class Load:
         for _ in range(delegates):
             n = make_adherent()
             login = unique("vu.")
-            create_user(service_gw, services, Actor.delegate(n), n, NewUser(
+            create_user(Context(service_gw, services, Actor.delegate(n), n), NewUser(
                 login, UserDetails("Tazi", "Yasmine", f"{login}@atlas.ma"), Access("compte-adherent"), PASSWORD,
                 secret_answers=ANSWERS))
             browser = PinnedBrowser(stack.public_url, node=1)
@@ -68,7 +69,7 @@ class Load:
         n = make_adherent()
         for _ in range(logins):
             login = unique("ts.")
-            create_user(service_gw, services, Actor.delegate(n), n, NewUser(
+            create_user(Context(service_gw, services, Actor.delegate(n), n), NewUser(
                 login, UserDetails("Tazi", "Omar", f"{login}@atlas.ma"), Access("compte-adherent"), PASSWORD,
                 secret_answers=ANSWERS))
             load.login_once(login, PASSWORD, new_password=NEW_PASSWORD)  # the forced first change

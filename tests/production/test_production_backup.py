@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+from provisioner.context import Context
 from provisioner.rules import Access
 from provisioner.tenancy import Actor
 from provisioner.settings import PROJECT_ROOT
@@ -33,7 +34,7 @@ def test_dump_wipe_restore_both_databases_and_the_audit_shows_the_same_holdings(
                                                                                    make_adherent, tmp_path):
     n = make_adherent()
     login = unique("sauve.")
-    create_user(service_gw, services, Actor.delegate(n), n, NewUser(
+    create_user(Context(service_gw, services, Actor.delegate(n), n), NewUser(
         login, UserDetails("Berrada", "Nora", f"{login}@atlas.ma"), Access("easypaiement", ("validateur",)),
         "User2026", secret_answers=ANSWERS))
     before = holdings(stack)

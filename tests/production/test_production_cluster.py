@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
 
+from provisioner.context import Context
 from provisioner.gateway import Gateway
 from provisioner.rules import Access
 from provisioner.secret_questions import SecretAnswer
@@ -50,7 +51,7 @@ def test_a_user_created_through_node_1_logs_in_through_node_2_at_once(stack, set
     n = make_adherent()
     node1 = Gateway.as_service_account(node_settings(stack, settings, 0))
     login = unique("n1.")
-    create_user(node1, services, Actor.delegate(n), n, NewUser(
+    create_user(Context(node1, services, Actor.delegate(n), n), NewUser(
         login, UserDetails("Alami", "Rim", f"{login}@atlas.ma"), Access("compte-adherent"), "User2026",
         secret_answers=ANSWERS))
 
@@ -98,7 +99,7 @@ def test_an_adherent_approved_through_node_1_is_delegated_on_node_2_at_once(stac
     node1 = Gateway.as_service_account(node_settings(stack, settings, 0))
     n = approved_adherent(node1, services, Actor.agent("agent.production-tests"))
     as_delegate = delegate_on_node_2(stack, settings, spec, n)
-    state, by_service = users.overview(as_delegate, services, Actor.delegate(n), n)
+    state, by_service = users.overview(Context(as_delegate, services, Actor.delegate(n), n))
     assert state and set(by_service) >= {"compte-adherent"}
 
 
@@ -116,8 +117,8 @@ def test_a_restarted_node_serves_a_delegate_at_once(stack, settings, services, s
     n = approved_adherent(node1, services, Actor.agent("agent.production-tests"))
     as_delegate = delegate_on_node_2(stack, settings, spec, n)
     login = unique("cold.")
-    create_user(as_delegate, services, Actor.delegate(n), n, NewUser(  # first: the listing would warm the path
+    create_user(Context(as_delegate, services, Actor.delegate(n), n), NewUser(  # first: the listing would warm the path
         login, UserDetails("Alami", "Rim", f"{login}@atlas.ma"), Access("compte-adherent"), "User2026",
         secret_answers=ANSWERS))
-    state, by_service = users.overview(as_delegate, services, Actor.delegate(n), n)
+    state, by_service = users.overview(Context(as_delegate, services, Actor.delegate(n), n))
     assert login in {u.login for u in by_service["compte-adherent"]}

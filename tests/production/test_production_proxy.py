@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from devstack.proxy import ERROR_PAGE, HSTS, browser_errors, error_pages
+from provisioner.context import Context
 from provisioner import trail
 from provisioner.errors import KeycloakUnavailable
 from provisioner.tenancy import Actor
@@ -82,7 +83,7 @@ def test_with_no_keycloak_node_to_answer_people_see_our_page_and_the_trail_a_sen
         created = browser.session.post(new_page, data={"csrf_token": token, **user_form(user.login)},
                                        allow_redirects=False, timeout=60)
         with pytest.raises(KeycloakUnavailable):  # the same action through the provisioner (the CLI, a job)
-            create_user(service_gw, services, Actor.delegate(n), n, user)
+            create_user(Context(service_gw, services, Actor.delegate(n), n), user)
     finally:
         for server in servers:
             stack.runtime.set_state(server, "ready")
