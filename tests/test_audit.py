@@ -318,7 +318,7 @@ def plant_configuration_drifts(gw: Gateway, undo: ExitStack) -> None:
     change_client("account-console", attributes={**console["attributes"], "pkce.code.challenge.method": ""})
     # offline access offered to a teleservice (as a default scope)
     offline = next((sc["id"] for sc in gw.get("/client-scopes") if sc["name"] == "offline_access"), None)
-    if offline is None:  # realm/ removes the scope (realm.plan.ABSENT_CLIENT_SCOPES): put it back for this drift
+    if offline is None:  # realm/ removes the scope (realm.desired.ABSENT_CLIENT_SCOPES): put it back for this drift
         offline = gw.post("/client-scopes", {"name": "offline_access", "protocol": "openid-connect"})
         undo.callback(gw.delete, f"/client-scopes/{offline}")
     teledeclaration = gw.client_by_client_id("teledeclaration")

@@ -15,7 +15,7 @@ from provisioner import rules
 from provisioner.audit.report import Account, AdherentInfo, AuditData, build_report
 from provisioner.catalogue import Catalogue
 from provisioner.cli import cli
-from provisioner.realm.plan import desired_state
+from provisioner.realm.desired import desired_state
 from provisioner.realm.schema import load_realm_spec
 from provisioner.rules import Access
 from provisioner.settings import PROJECT_ROOT

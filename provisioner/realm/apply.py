@@ -7,8 +7,9 @@ from typing import Any, Callable
 
 from provisioner.errors import RealmSpecError
 from provisioner.gateway import Gateway
-from provisioner.realm.plan import (ABSENT_CLIENT_SCOPES, BUILTIN_CLIENTS, CLIENT_POLICY_PREFIX, FLOW_PREFIX, Change,
-                                    Plan, compute_plan, desired_state)
+from provisioner.realm.desired import (ABSENT_CLIENT_SCOPES, BUILTIN_CLIENTS, CLIENT_POLICY_PREFIX, FLOW_PREFIX,
+                                       desired_state)
+from provisioner.realm.plan import Change, Plan, compute_plan
 from provisioner.realm.spec import RealmSpec
 
 Key = tuple[str, str]
@@ -95,7 +96,7 @@ def _live_group(gw: Gateway, name: str) -> dict | None:
 
 
 def _live_composites(gw: Gateway, role: dict, client_ids: dict[str, str]) -> list[str]:
-    """The realm role's direct composites in ``realm.plan.composite_keys`` form."""
+    """The realm role's direct composites in ``realm.desired.composite_keys`` form."""
     if not role.get("composite"):
         return []
     found = gw.role_composites(role["id"])
@@ -111,7 +112,7 @@ def _live_service_account_roles(gw: Gateway, client_uuid: str) -> dict[str, list
 
 
 def read_flow(gw: Gateway, flow: dict) -> dict:
-    """A live flow normalised to the steps of ``realm.plan.browser_flow`` (its steps' configs read at once)."""
+    """A live flow normalised to the steps of ``realm.desired.browser_flow`` (its steps' configs read at once)."""
     executions = gw.flow_executions(flow["alias"])
     configured = [ex for ex in executions if ex.get("authenticationConfig")]
     configs = dict(zip((ex["id"] for ex in configured), gw.at_once(

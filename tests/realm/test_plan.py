@@ -7,7 +7,8 @@ import json
 import pytest
 
 from provisioner.errors import UnsafePlan
-from provisioner.realm.plan import compute_plan, desired_state, included
+from provisioner.realm.desired import desired_state
+from provisioner.realm.plan import compute_plan, included
 from provisioner.realm.schema import load_realm_spec
 from provisioner.settings import PROJECT_ROOT
 
