@@ -35,7 +35,8 @@ from devstack.keycloak_server import KeycloakServer  # noqa: E402
 from provisioner import adherents, users  # noqa: E402
 from provisioner.core import Services  # noqa: E402
 from provisioner.gateway import Gateway  # noqa: E402
-from provisioner.realm.apply import apply_plan, plan_realm  # noqa: E402
+from provisioner.realm.apply import apply_plan  # noqa: E402
+from provisioner.realm.plan import plan_realm  # noqa: E402
 from provisioner.realm.schema import realm_spec
 from provisioner.settings import Settings  # noqa: E402
 from provisioner.tenancy import Actor  # noqa: E402

@@ -382,7 +382,7 @@ def _open_reviews(db: Database | None) -> tuple[ReviewProgress, ...]:
 
 def _drift(gw: Gateway, spec: RealmSpec) -> tuple[tuple[str, ...] | None, str]:
     """The plan's changes when the account may read what plan reads; else None and why."""
-    from provisioner.realm.apply import plan_realm
+    from provisioner.realm.plan import plan_realm
 
     try:
         plan = plan_realm(gw, spec)

@@ -21,7 +21,7 @@ def _realm(ctx: Context):
 @click.pass_obj
 def plan(ctx: Context) -> None:
     """Show what apply would change (changes nothing). Exit 3 when the live realm drifted."""
-    from provisioner.realm.apply import plan_realm
+    from provisioner.realm.plan import plan_realm
 
     spec, gw = _realm(ctx)
     result = plan_realm(gw, spec)
@@ -36,7 +36,8 @@ def plan(ctx: Context) -> None:
 def apply(ctx: Context, allow_delete: bool, force: bool) -> None:
     """Make the live realm match realm/ (safe order; deletions only with --allow-delete)."""
     from provisioner.permissions import repair_all
-    from provisioner.realm.apply import apply_plan, plan_realm
+    from provisioner.realm.apply import apply_plan
+    from provisioner.realm.plan import plan_realm
 
     spec, gw = _realm(ctx)
     result = plan_realm(gw, spec)

@@ -1,8 +1,8 @@
-"""The plan: what turns the live realm into realm/'s, as Create / Update / Delete values (pure comparison).
+"""The plan: what turns the live realm into realm/'s, as Create / Update / Delete values.
 
-``realm.desired.desired_state(spec)`` and the live state read by ``realm.apply.read_live`` have the same shape:
-``{(kind, key): object}``. Only what we declare is compared (Keycloak's defaults are never drift); deletions are
-planned only for kinds this project owns.
+The comparison is pure: ``realm.desired.desired_state(spec)`` and the live state read by ``realm.live.read_live``
+have the same shape, ``{(kind, key): object}``. Only what we declare is compared (Keycloak's defaults are never
+drift); deletions are planned only for kinds this project owns. ``plan_realm`` reads the live realm and plans.
 """
 
 from __future__ import annotations
@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisioner.errors import UnsafePlan
+from provisioner.gateway import Gateway
+from provisioner.realm.desired import desired_state
+from provisioner.realm.live import read_live
+from provisioner.realm.spec import RealmSpec
 
 # Apply order; deletions run in reverse.
 KINDS = ("realm", "realm-role", "user-profile-attribute", "flow", "flow-binding", "client", "builtin-client",
@@ -134,3 +138,9 @@ def compute_plan(desired: dict[tuple[str, str], Any], live: dict[tuple[str, str]
     for key in sorted(owned - set(desired)):
         changes.append(Change("delete", key[0], key[1], live=live[key]))
     return Plan(tuple(sorted(changes, key=lambda c: (c.order, c.key))))
+
+
+def plan_realm(gw: Gateway, spec: RealmSpec) -> Plan:
+    """Read the live realm and compare it with realm/ (no change made)."""
+    live, owned = read_live(gw, spec)
+    return compute_plan(desired_state(spec), live, owned)

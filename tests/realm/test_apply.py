@@ -8,7 +8,8 @@ import subprocess
 import sys
 
 
-from provisioner.realm.apply import apply_plan, plan_realm
+from provisioner.realm.apply import apply_plan
+from provisioner.realm.plan import plan_realm
 from provisioner.settings import PROJECT_ROOT
 
 
