@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from provisioner import secret_questions
 from provisioner.adherents import set_easypaiement_confirmations
-from provisioner.audit.report import build_report, render_csv, render_html
+from provisioner.audit.render import render_csv, render_html
+from provisioner.audit.report import build_report
 from provisioner.audit.collect import _drift, collect
 from provisioner.cli import cli
 from provisioner.errors import Forbidden
@@ -246,7 +247,7 @@ def test_cli_formats_and_exit_codes(planted, test_env, monkeypatch, tmp_path):
 
 
 def test_html_escapes_what_it_shows(report):
-    from provisioner.audit.report import Finding
+    from provisioner.audit.findings import Finding
 
     hostile = replace(report, findings=(Finding("high", "direct-role", "<script>x</script>", None, "d"),))
     assert "<script>x" not in render_html(hostile) and "&lt;script&gt;" in render_html(hostile)

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from portal.views.delegate import _tabs
 from provisioner import rules
-from provisioner.audit.report import Account, AdherentInfo, AuditData, build_report
+from provisioner.audit.data import Account, AdherentInfo, AuditData
+from provisioner.audit.report import build_report
 from provisioner.catalogue import Catalogue
 from provisioner.cli import cli
 from provisioner.realm.desired import desired_state

@@ -19,7 +19,8 @@ import requests
 from click.testing import CliRunner
 
 from provisioner.audit.collect import collect
-from provisioner.audit.report import AuditData, Account, build_report
+from provisioner.audit.data import Account, AuditData
+from provisioner.audit.report import build_report
 from provisioner.cli import cli
 from provisioner.errors import TenantViolation
 from provisioner.gateway import Gateway

@@ -3,7 +3,7 @@
 Never one request per user (nor per group): the group tree, the users with their attributes and group
 memberships, last logins and admin events through our Keycloak extension (keycloak-extension/, pages of
 1,000+); the groups and users holding each role through the Admin API; several pages at once. See
-docs/audit.md for the reads, provisioner/audit/report.py for the rules.
+docs/audit.md for the reads, provisioner/audit/rules.py for the rules.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from sqlalchemy import or_, select
 
 from provisioner.audit.advisories import (AdminPermission, ClientPolicy, GroupPolicy, SecurityFacts,
                                           load_register)
-from provisioner.audit.report import (DELEGATE_ROLE, Account, AdherentInfo, AdminEvent, AuditData, ClientConfig, Mapper,
-                               RealmConfig, ReviewProgress, ServiceAccounts, TrailEntry)
+from provisioner.audit.data import (Account, AdherentInfo, AdminEvent, AuditData, ClientConfig, Mapper, RealmConfig,
+                                    ReviewProgress, ServiceAccounts)
+from provisioner.audit.rules import DELEGATE_ROLE
 from provisioner.catalogue import Catalogue
 from provisioner.easypaiement import SINCE as INCOMPLETE_SINCE, parse_since
 from provisioner.db import Database, audit_events, secret_questions
@@ -27,6 +28,7 @@ from provisioner.gateway import Gateway, Role
 from provisioner.permissions import audit_problems, authz_listings, is_ours
 from provisioner.realm.spec import RealmSpec
 from provisioner.realm.schema import realm_spec
+from provisioner.trail import TrailEntry
 
 CREATION_PREFIXES = ("user.create", "subscription.submit", "staff.create.")
 
