@@ -17,11 +17,11 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from provisioner.errors import Message as M, RealmSpecError
+from provisioner.tree import ADHERENTS
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 EXPOSURES = ("fixed", "mitigated", "not-exposed")
 REGISTER_FILE = "advisories.yaml"
-ADHERENTS_PREFIX = "/adherents/"
 
 
 @dataclass(frozen=True)
@@ -210,7 +210,7 @@ def _admin_groups_closed(f: SecurityFacts) -> list[M]:
     manage-users lacks: joining it (CVE-2026-94000) would hand it over."""
     out = [M(f"{path} confère {', '.join(sorted(roles))}, et une personne déléguée en gère les membres",
              f"{path} confers {', '.join(sorted(roles))}, and delegates manage its members")
-           for path, roles in sorted(f.group_admin_roles.items()) if path.startswith(ADHERENTS_PREFIX) and roles]
+           for path, roles in sorted(f.group_admin_roles.items()) if path.startswith(f"/{ADHERENTS}/") and roles]
     holders = {who: roles for who, roles in f.account_admin_roles.items() if "manage-users" in roles}
     for path, roles in sorted(f.group_admin_roles.items()):
         for who, held in sorted(holders.items()):

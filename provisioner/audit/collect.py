@@ -28,7 +28,9 @@ from provisioner.gateway import Gateway, Role
 from provisioner.permissions import audit_problems, authz_listings, is_ours
 from provisioner.realm.spec import RealmSpec
 from provisioner.realm.schema import realm_spec
+from provisioner.termination import TERMINATED_AT
 from provisioner.trail import TrailEntry
+from provisioner.tree import ACTIVE, ADHERENTS, TERMINATED
 
 CREATION_PREFIXES = ("user.create", "subscription.submit", "staff.create.")
 
@@ -140,14 +142,14 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
         credential_types=tuple(u["credentialTypes"]) if "credentialTypes" in u else None)
         for u in users)
 
-    top = next((g for g in groups.values() if g.get("parentId") is None and g["name"] == "adherents"), None)
+    top = next((g for g in groups.values() if g.get("parentId") is None and g["name"] == ADHERENTS), None)
     adherents = tuple(AdherentInfo(
         g["name"], (g["attributes"].get("raison_sociale") or [""])[0],
-        (g["attributes"].get("status") or ["active"])[0],
+        (g["attributes"].get("status") or [ACTIVE])[0],
         int((g["attributes"].get("easypaiement_confirmations") or ["1"])[0]),
         tuple(g["attributes"].get("categories") or ()),
         parse_since((g["attributes"].get(INCOMPLETE_SINCE) or [None])[0]),
-        parse_since((g["attributes"].get("terminated_at") or [None])[0]))
+        parse_since((g["attributes"].get(TERMINATED_AT) or [None])[0]))
         for g in sorted(groups.values(), key=lambda g: g["name"]) if top and g.get("parentId") == top["id"])
 
     lap("adherents (from the tree)")
@@ -175,7 +177,7 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
     except Forbidden:
         listings = None
     # Adherents without their Keycloak permission (those terminated lose it on purpose).
-    delegations = audit_problems(gw, [a.numero for a in adherents if a.status != "terminated"], listings)
+    delegations = audit_problems(gw, [a.numero for a in adherents if a.status != TERMINATED], listings)
     lap("admin permissions")
     config, config_note = _realm_config(gw, realm, clients, spec)
     lap("realm configuration")

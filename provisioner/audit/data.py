@@ -9,6 +9,7 @@ from typing import Mapping
 
 from provisioner.audit.advisories import Register, SecurityFacts
 from provisioner.trail import TrailEntry
+from provisioner.tree import ACTIVE
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Account:
 class AdherentInfo:
     numero: str
     raison_sociale: str = ""
-    status: str = "active"
+    status: str = ACTIVE
     confirmations: int = 1
     categories: tuple[str, ...] = ()     # the adherent's active staff categories
     # Since when it has had 2 confirmations without two enabled validators, as the provisioner recorded it (group

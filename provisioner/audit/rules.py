@@ -11,8 +11,8 @@ from provisioner.audit.data import Account, AdherentInfo, AuditData, RealmConfig
 from provisioner.audit.findings import KINDS, Finding, severity_rank
 from provisioner.errors import Message
 from provisioner.rules import EASYPAIEMENT, VALIDATEUR
+from provisioner.tree import ADHERENTS, DELEGATES, SUSPENDED, TERMINATED
 
-ADHERENTS, DELEGATES = "adherents", "delegates"
 AGENT_ROLE, DELEGATE_ROLE = "agent", "delegate"
 STAFF_ROLES = (AGENT_ROLE, "auditor")
 # Token claims the teleservices trust to pick the company's data, and the only mapper that may put them in tokens:
@@ -105,7 +105,7 @@ def _lifecycle(data: AuditData, view: View, now: datetime, dormant_days: int, gr
                             f"({r.percent}%); adherents with users to review: "
                             f"{', '.join(pending[:10]) or 'none'}{more}"))
     for ad in data.adherents:
-        if ad.status != "terminated" or ad.terminated_at is None:
+        if ad.status != TERMINATED or ad.terminated_at is None:
             continue
         purge = ad.terminated_at + timedelta(days=grace_days)
         kind = "purge-overdue" if purge <= now else "adherent-terminated"
@@ -173,7 +173,7 @@ def find_issues(data: AuditData, view: View, inactive_days: int, now: datetime,
         for ad in view.adherents_of(a):
             tied.setdefault(ad, []).append(a)
     for numero, ad in sorted(adherents.items()):
-        if ad.status == "suspended":
+        if ad.status == SUSPENDED:
             enabled = sorted(a.username for a in tied.get(numero, ()) if a.enabled)
             if enabled:
                 out.append(_finding("suspended-enabled", numero, numero,
