@@ -19,7 +19,6 @@ from provisioner.audit.advisories import (AdminPermission, ClientPolicy, GroupPo
                                           load_register)
 from provisioner.audit.data import (Account, AdherentInfo, AdminEvent, AuditData, ClientConfig, Mapper, RealmConfig,
                                     ReviewProgress, ServiceAccounts)
-from provisioner.audit.rules import DELEGATE_ROLE
 from provisioner.catalogue import Catalogue
 from provisioner.easypaiement import SINCE as INCOMPLETE_SINCE, parse_since
 from provisioner.db import Database, audit_events, secret_questions
@@ -28,6 +27,7 @@ from provisioner.gateway import Gateway, Role
 from provisioner.permissions import audit_problems, authz_listings, is_ours
 from provisioner.realm.spec import RealmSpec
 from provisioner.realm.schema import realm_spec
+from provisioner.tenancy import DELEGATE
 from provisioner.termination import TERMINATED_AT
 from provisioner.trail import TrailEntry
 from provisioner.tree import ACTIVE, ADHERENTS, TERMINATED
@@ -224,7 +224,7 @@ def _realm_config(gw: Gateway, realm: dict, clients: list[dict], spec: RealmSpec
     if "bruteForceProtected" not in realm or any("publicClient" not in c for c in clients):
         return None, "Realm configuration not checked: this account may not read the realm's and clients' settings."
     try:
-        scopes, composites = gw.at_once(gw.client_scopes, partial(gw.realm_role_composites, DELEGATE_ROLE))
+        scopes, composites = gw.at_once(gw.client_scopes, partial(gw.realm_role_composites, DELEGATE))
         granted = _with_composites(gw, composites)
     except Forbidden as exc:
         return None, f"Realm configuration not checked: {exc}"

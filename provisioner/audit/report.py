@@ -14,7 +14,8 @@ from typing import Any, Mapping
 
 from provisioner.audit.data import AdherentInfo, AuditData, ServiceAccounts
 from provisioner.audit.findings import SEVERITIES, Finding, severity_rank
-from provisioner.audit.rules import AGENT_ROLE, DELEGATE_ROLE, View, find_issues
+from provisioner.audit.rules import View, find_issues
+from provisioner.tenancy import AGENT, DELEGATE
 from provisioner.trail import TrailEntry
 
 CREATION_ACTIONS = ("user.create", "subscription.submit", "staff.create.")
@@ -104,9 +105,9 @@ def token_holders(entry: TrailEntry, accounts: ServiceAccounts) -> frozenset[str
     subscriber and user) acts through the provisioner's service account; an agent's approval also writes the
     adherent's permissions with the delegations service account (permissions.writer).
     """
-    if entry.actor_role == DELEGATE_ROLE:
+    if entry.actor_role == DELEGATE:
         return frozenset({entry.actor.lower(), accounts.provisioner})
-    if entry.actor_role == AGENT_ROLE:
+    if entry.actor_role == AGENT:
         return frozenset({accounts.provisioner, accounts.delegations})
     return frozenset({accounts.provisioner})
 

@@ -11,10 +11,10 @@ from provisioner.audit.data import Account, AdherentInfo, AuditData, RealmConfig
 from provisioner.audit.findings import KINDS, Finding, severity_rank
 from provisioner.errors import Message
 from provisioner.rules import EASYPAIEMENT, VALIDATEUR
+from provisioner.tenancy import AGENT, AUDITOR, DELEGATE
 from provisioner.tree import ADHERENTS, DELEGATES, SUSPENDED, TERMINATED
 
-AGENT_ROLE, DELEGATE_ROLE = "agent", "delegate"
-STAFF_ROLES = (AGENT_ROLE, "auditor")
+STAFF_ROLES = (AGENT, AUDITOR)  # realm roles of CIMR's staff accounts
 # Token claims the teleservices trust to pick the company's data, and the only mapper that may put them in tokens:
 # ours (keycloak-extension/, MembershipClaimMapper), which derives them from group membership. Any other mapper
 # reads user attributes, which a delegate can rewrite through the Admin API (Keycloak #40259).
@@ -62,7 +62,7 @@ class View:
             return "service-account"
         if self.is_staff(a):
             return "staff"
-        if self.delegate_of(a) or "realm:delegate" in self.roles[a.id]:
+        if self.delegate_of(a) or f"realm:{DELEGATE}" in self.roles[a.id]:
             return "delegate"
         if a.adherent and a.username == a.adherent and not a.teleservice:
             return "delegate"  # a delegate account awaiting approval (not yet in /delegates/<n>)
@@ -272,7 +272,7 @@ def config_findings(realm: str, config: RealmConfig, teleservices: tuple[str, ..
                             f"{config.refresh_token_max_reuse}: a stolen refresh token stays usable"))
     bypass = sorted(r for r in config.delegate_roles if _bypasses_permissions(r))
     if bypass:
-        out.append(_finding("delegate-role-bypass", DELEGATE_ROLE, None,
+        out.append(_finding("delegate-role-bypass", DELEGATE, None,
                             f"grants realm-management {', '.join(bypass)}: every delegate skips its adherent's "
                             "fine-grained permissions"))
     for c in config.clients:
