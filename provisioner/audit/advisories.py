@@ -17,6 +17,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from provisioner.errors import Message as M, RealmSpecError
+from provisioner.realm.desired import REFRESH_TOKEN_ONCE
 from provisioner.tree import ADHERENTS
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
@@ -141,7 +142,6 @@ class SecurityFacts:
 # --- the controls: each returns what is wrong (nothing: it holds) --------------------------------------------
 ADMINISTRATION = ("realm-admin", "manage-realm", "manage-clients", "create-client", "manage-identity-providers",
                   "impersonation", "manage-authorization")
-REFRESH_GUARD = "cimr-refresh-token-once"
 
 
 def _reset_off(f: SecurityFacts) -> list[M]:
@@ -234,10 +234,10 @@ def _no_auth_flow_enforcer(f: SecurityFacts) -> list[M]:
 
 
 def _refresh_token_once(f: SecurityFacts) -> list[M]:
-    if any(p.enabled and "any-client" in p.conditions and REFRESH_GUARD in p.executors for p in f.client_policies):
+    if any(p.enabled and "any-client" in p.conditions and REFRESH_TOKEN_ONCE in p.executors for p in f.client_policies):
         return []
-    return [M(f"aucune politique de clients active n'applique {REFRESH_GUARD} à tous les clients",
-              f"no enabled client policy applies {REFRESH_GUARD} to every client")]
+    return [M(f"aucune politique de clients active n'applique {REFRESH_TOKEN_ONCE} à tous les clients",
+              f"no enabled client policy applies {REFRESH_TOKEN_ONCE} to every client")]
 
 
 CONTROLS: dict[str, Callable[[SecurityFacts], list[M]]] = {

@@ -10,17 +10,12 @@ from provisioner.audit.advisories import Register, SecurityFacts, exposures
 from provisioner.audit.data import Account, AdherentInfo, AuditData, RealmConfig
 from provisioner.audit.findings import KINDS, Finding, severity_rank
 from provisioner.errors import Message
+from provisioner.realm.desired import MEMBERSHIP_CLAIMS, MEMBERSHIP_MAPPER, OFFLINE_ACCESS
 from provisioner.rules import EASYPAIEMENT, VALIDATEUR
 from provisioner.tenancy import AGENT, AUDITOR, DELEGATE
 from provisioner.tree import ADHERENTS, DELEGATES, SUSPENDED, TERMINATED
 
 STAFF_ROLES = (AGENT, AUDITOR)  # realm roles of CIMR's staff accounts
-# Token claims the teleservices trust to pick the company's data, and the only mapper that may put them in tokens:
-# ours (keycloak-extension/, MembershipClaimMapper), which derives them from group membership. Any other mapper
-# reads user attributes, which a delegate can rewrite through the Admin API (Keycloak #40259).
-MEMBERSHIP_CLAIMS = ("adherent", "categories", "easypaiement_confirmations", "easypaiement_enough_validators")
-MEMBERSHIP_MAPPER = "cimr-membership-mapper"
-OFFLINE_ACCESS = "offline_access"
 SECOND_FACTOR_TYPES = frozenset({"otp", "webauthn", "webauthn-passwordless"})
 
 

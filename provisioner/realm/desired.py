@@ -22,15 +22,23 @@ SECOND_FACTORS = "otp"  # credential types that count as a second factor (condit
 BUILTIN_CLIENTS = frozenset({*BUILTIN_CLIENT_IDS, "admin-permissions"})
 # Our own Keycloak extension (keycloak-extension/): claims from group membership, a refusal that is no failed login.
 MEMBERSHIP_MAPPER = "cimr-membership-mapper"
-MEMBERSHIP_CLAIMS = ("adherent", "categories")  # claims a delegate could forge if they came from attributes
+# User-profile attributes whose claim our mapper derives from group membership instead of reading the attribute: a
+# delegate could forge them if they came from attributes (it can rewrite user attributes through the Admin API,
+# Keycloak #40259).
+MEMBERSHIP_ATTRIBUTES = ("adherent", "categories")
+# Every claim only our mapper may put in tokens: those and the adherent's own claims (ADHERENT_CLAIMS, from its group).
+# The teleservices trust them to pick the company's data; the audit reports any other mapper emitting one.
+MEMBERSHIP_CLAIMS = (*MEMBERSHIP_ATTRIBUTES, *ADHERENT_CLAIMS)
 REFUSE_ACCESS = "cimr-refuse-access"
 # Grants that skip the per-teleservice browser flows: off on every client we declare.
 CLOSED_GRANTS = {"oauth2.device.authorization.grant.enabled": "false", "oidc.ciba.grant.enabled": "false",
                  "standard.token.exchange.enabled": "false"}
-# Client scopes the realm must not have: ``offline_access`` hands out offline tokens, which outlive every session.
-# Nothing of ours uses them; Keycloak links the scope to its own clients, `realm-management` included, whose settings
-# nobody may change (403, even to the master admin): without the scope, no client can offer it.
-ABSENT_CLIENT_SCOPES = ("offline_access",)
+# Keycloak's client scope that hands out offline tokens, which outlive every session.
+OFFLINE_ACCESS = "offline_access"
+# Client scopes the realm must not have: nothing of ours uses offline tokens; Keycloak links the scope to its own
+# clients, `realm-management` included, whose settings nobody may change (403, even to the master admin): without
+# the scope, no client can offer it.
+ABSENT_CLIENT_SCOPES = (OFFLINE_ACCESS,)
 # Client policies of ours are named with this prefix (the others are Keycloak's or someone's: compared by the audit).
 CLIENT_POLICY_PREFIX = "cimr-"
 # Our client-policy executor (keycloak-extension/, RefreshTokenOnceExecutor): with rotation on, a client session
@@ -226,7 +234,7 @@ def _mapper(claim: str, spec: RealmSpec) -> dict:
     if claim in ADHERENT_CLAIMS:
         return _adherent_mapper(claim, ADHERENT_CLAIMS[claim])
     attr = next(a for a in spec.attributes if a.name == claim)
-    derived = claim in MEMBERSHIP_CLAIMS
+    derived = claim in MEMBERSHIP_ATTRIBUTES
     return {
         "name": claim,
         "protocol": "openid-connect",
