@@ -16,11 +16,11 @@ import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from provisioner.audit.findings import SEVERITIES
 from provisioner.errors import Message as M, RealmSpecError
 from provisioner.realm.desired import REFRESH_TOKEN_ONCE
 from provisioner.tree import ADHERENTS
 
-SEVERITIES = ("info", "low", "medium", "high", "critical")
 EXPOSURES = ("fixed", "mitigated", "not-exposed")
 REGISTER_FILE = "advisories.yaml"
 

@@ -18,7 +18,8 @@ from sqlalchemy import or_, select
 from provisioner.audit.advisories import (AdminPermission, ClientPolicy, GroupPolicy, SecurityFacts,
                                           load_register)
 from provisioner.audit.data import (Account, AdherentInfo, AdminEvent, AuditData, ClientConfig, Mapper, RealmConfig,
-                                    ReviewProgress, ServiceAccounts)
+                                    ReviewProgress, ServiceAccounts, service_account_username)
+from provisioner.audit.report import CREATION_ACTIONS
 from provisioner.catalogue import Catalogue
 from provisioner.easypaiement import SINCE as INCOMPLETE_SINCE, parse_since
 from provisioner.db import Database, audit_events, secret_questions
@@ -31,9 +32,6 @@ from provisioner.tenancy import DELEGATE
 from provisioner.termination import TERMINATED_AT
 from provisioner.trail import TrailEntry
 from provisioner.tree import ACTIVE, ADHERENTS, TERMINATED
-
-CREATION_PREFIXES = ("user.create", "subscription.submit", "staff.create.")
-
 
 def _paths(groups: dict[str, dict]) -> dict[str, str]:
     """Each group's path ("/adherents/<n>/..."), from the names and parents of the whole tree."""
@@ -162,7 +160,7 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
         admin_events.append(AdminEvent(_ms(e["time"]), _event_actor(e, gw.realm, username_of),
                                        e.get("operationType", ""), e.get("resourceType", ""), path, target))
     service_account = {a.service_account: a.username for a in accounts if a.service_account}
-    ours = ServiceAccounts(*(service_account.get(client_id, f"service-account-{client_id}".lower()) for client_id in
+    ours = ServiceAccounts(*(service_account.get(client_id, service_account_username(client_id)) for client_id in
                              (gw.settings.provisioner_client_id, gw.settings.delegations_client_id)))
 
     lap("login and admin events")
@@ -326,7 +324,7 @@ def _security_facts(gw: Gateway, realm: dict, clients: list[dict], spec: RealmSp
         redirect_uris={c["clientId"]: tuple(c.get("redirectUris") or ()) for c in clients if c.get("enabled")},
         group_admin_roles=by_group, account_admin_roles=by_user,
         delegate_roles=frozenset(config.delegate_roles) if config else frozenset(),
-        by_design={f"service-account-{c.client_id}".lower(): frozenset(dict(c.service_account_roles)
+        by_design={service_account_username(c.client_id): frozenset(dict(c.service_account_roles)
                                                                       .get("realm-management", ()))
                    for c in spec.clients if c.service_account_roles}), ""
 
@@ -364,7 +362,7 @@ def _read_database(db: Database | None, since: datetime) -> tuple[tuple[TrailEnt
     if db is None:
         return (), frozenset()
     c = audit_events.c
-    created = or_(*(c.action.startswith(p) for p in CREATION_PREFIXES))
+    created = or_(*(c.action.startswith(p) for p in CREATION_ACTIONS))
     with db.connect() as conn:
         rows = conn.execute(select(audit_events).where(or_(c.at >= since, created)).order_by(c.id))
         trail = tuple(TrailEntry(_aware(r.at), r.actor, r.actor_role, r.adherent, r.action, r.target, r.outcome,

@@ -53,12 +53,19 @@ class AdminEvent:
     target: str | None = None  # username when the resource is a user
 
 
+def service_account_username(client_id: str) -> str:
+    """The username Keycloak gives a client's service account."""
+    return f"service-account-{client_id}".lower()
+
+
 @dataclass(frozen=True)
 class ServiceAccounts:
     """The usernames of our service accounts in the realm (Keycloak's ``service-account-<client id>``)."""
 
-    provisioner: str = "service-account-provisioner"   # agents, public forms, automation (and delegates via CLI)
-    delegations: str = "service-account-delegations"   # writes the adherents' permissions (approval, repair)
+    # agents, public forms, automation (and delegates via CLI)
+    provisioner: str = service_account_username("provisioner")
+    # writes the adherents' permissions (approval, repair)
+    delegations: str = service_account_username("delegations")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from provisioner.audit.rules import View, find_issues
 from provisioner.tenancy import AGENT, DELEGATE
 from provisioner.trail import TrailEntry
 
+# Trail actions that create an account (prefixes): their person is its creator ("created by").
 CREATION_ACTIONS = ("user.create", "subscription.submit", "staff.create.")
 # A trail entry and the Keycloak admin events it caused: the entry is written when the action ends.
 JOIN_WINDOW = timedelta(seconds=120)

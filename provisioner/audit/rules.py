@@ -12,11 +12,11 @@ from provisioner.audit.findings import KINDS, Finding, severity_rank
 from provisioner.errors import Message
 from provisioner.realm.desired import MEMBERSHIP_CLAIMS, MEMBERSHIP_MAPPER, OFFLINE_ACCESS
 from provisioner.rules import EASYPAIEMENT, VALIDATEUR
+from provisioner.second_factor import SECOND_FACTOR_TYPES
 from provisioner.tenancy import AGENT, AUDITOR, DELEGATE
 from provisioner.tree import ADHERENTS, DELEGATES, SUSPENDED, TERMINATED
 
 STAFF_ROLES = (AGENT, AUDITOR)  # realm roles of CIMR's staff accounts
-SECOND_FACTOR_TYPES = frozenset({"otp", "webauthn", "webauthn-passwordless"})
 
 
 def _adherent_of_path(path: str) -> str | None:
