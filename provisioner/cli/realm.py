@@ -20,11 +20,12 @@ def _realm(ctx: Context):
 @cli.command()
 @click.pass_obj
 def plan(ctx: Context) -> None:
-    """Show what apply would change (changes nothing). Exit 3 when the live realm drifted."""
+    """Show what apply would change (changes nothing), the adherents' Keycloak delegations it would repair included.
+    Exit 3 when the live realm drifted or a delegation needs repair."""
     from provisioner.realm.plan import plan_realm
 
     spec, gw = _realm(ctx)
-    result = plan_realm(gw, spec)
+    result = plan_realm(gw, spec, repairs=True)
     ctx.emit(result, result.to_json())
     sys.exit(EXIT_FINDINGS if not result.empty else 0)
 

@@ -2,19 +2,21 @@
 
 The comparison is pure: ``realm.desired.desired_state(spec)`` and the live state read by ``realm.live.read_live``
 have the same shape, ``{(kind, key): object}``. Only what we declare is compared (Keycloak's defaults are never
-drift); deletions are planned only for kinds this project owns. ``plan_realm`` reads the live realm and plans.
+drift); deletions are planned only for kinds this project owns. ``plan_realm`` reads the live realm and plans,
+with the adherents' delegations `apply` would repair when asked (realm/repairs.py).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from provisioner.errors import UnsafePlan
 from provisioner.gateway import Gateway
 from provisioner.realm.desired import desired_state
 from provisioner.realm.live import read_live
+from provisioner.realm.repairs import Repair, plan_repairs
 from provisioner.realm.spec import RealmSpec
 
 # Apply order; deletions run in reverse.
@@ -65,11 +67,15 @@ def _short(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Plan:
+    """The changes to the realm, and, when asked for (``plan_realm(..., repairs=True)``), the delegations `apply`
+    repairs after them (realm.repairs; None: not checked). ``empty``: `apply` would do nothing."""
+
     changes: tuple[Change, ...] = field(default_factory=tuple)
+    repairs: tuple[Repair, ...] | None = None
 
     @property
     def empty(self) -> bool:
-        return not self.changes
+        return not self.changes and not self.repairs
 
     @property
     def deletes(self) -> tuple[Change, ...]:
@@ -84,16 +90,25 @@ class Plan:
             raise UnsafePlan(f"the plan has {len(self.changes)} changes (> {max_changes}); re-run with --force")
 
     def __str__(self) -> str:
-        if self.empty:
-            return "No changes: the live realm matches realm/."
-        counts = {a: sum(c.action == a for c in self.changes) for a in ("create", "update", "delete")}
-        lines = [str(c) for c in self.changes]
-        lines.append(f"Plan: {counts['create']} to create, {counts['update']} to update, "
-                     f"{counts['delete']} to delete.")
+        if not self.changes:
+            lines = ["No changes: the live realm matches realm/."]
+        else:
+            counts = {a: sum(c.action == a for c in self.changes) for a in ("create", "update", "delete")}
+            lines = [str(c) for c in self.changes]
+            lines.append(f"Plan: {counts['create']} to create, {counts['update']} to update, "
+                         f"{counts['delete']} to delete.")
+        if self.repairs is not None:
+            lines += [str(r) for r in self.repairs]
+            created = sum(r.action == "create" for r in self.repairs)
+            lines.append(f"Repair: {created} Keycloak delegation(s) to create, {len(self.repairs) - created} to fix."
+                         if self.repairs else "Nothing to repair: every adherent has its Keycloak delegation.")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
-        return {"changes": [c.to_json() for c in self.changes], "empty": self.empty}
+        out = {"changes": [c.to_json() for c in self.changes], "empty": self.empty}
+        if self.repairs is not None:
+            out["repairs"] = [r.to_json() for r in self.repairs]
+        return out
 
 # --- comparison ------------------------------------------------------------------------------------
 
@@ -140,7 +155,12 @@ def compute_plan(desired: dict[tuple[str, str], Any], live: dict[tuple[str, str]
     return Plan(tuple(sorted(changes, key=lambda c: (c.order, c.key))))
 
 
-def plan_realm(gw: Gateway, spec: RealmSpec) -> Plan:
-    """Read the live realm and compare it with realm/ (no change made)."""
+def plan_realm(gw: Gateway, spec: RealmSpec, repairs: bool = False) -> Plan:
+    """Read the live realm and compare it with realm/ (no change made); with ``repairs``, also what `apply`'s repair
+    of the adherents' Keycloak delegations would do (``realm.repairs.plan_repairs``: needs the admin-permissions
+    reads, as the master admin of `plan` may)."""
     live, owned = read_live(gw, spec)
-    return compute_plan(desired_state(spec), live, owned)
+    plan = compute_plan(desired_state(spec), live, owned)
+    if not repairs:
+        return plan
+    return replace(plan, repairs=plan_repairs(gw, spec, realm_exists=("realm", spec.name) in live))
