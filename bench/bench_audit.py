@@ -46,7 +46,8 @@ from provisioner.audit.report import build_report  # noqa: E402
 from provisioner.audit.collect import collect  # noqa: E402
 from provisioner.db import Database, audit_events, secret_questions  # noqa: E402
 from provisioner.gateway import Gateway  # noqa: E402
-from provisioner.realm.apply import apply_plan, plan_realm  # noqa: E402
+from provisioner.realm.apply import apply_plan  # noqa: E402
+from provisioner.realm.plan import plan_realm  # noqa: E402
 from provisioner.realm.schema import load_realm_spec  # noqa: E402
 from provisioner.settings import Settings  # noqa: E402
 

@@ -31,12 +31,13 @@ sys.path.insert(0, str(ROOT))
 
 from aiosmtpd.controller import Controller  # noqa: E402
 
-from provisioner.context import Context
 from provisioner.bulk import COLUMNS, import_users  # noqa: E402
+from provisioner.context import Context
 from provisioner.core import Services  # noqa: E402
 from provisioner.errors import KeycloakUnavailable  # noqa: E402
 from provisioner.gateway import Gateway  # noqa: E402
-from provisioner.realm.apply import apply_plan, plan_realm  # noqa: E402
+from provisioner.realm.apply import apply_plan  # noqa: E402
+from provisioner.realm.plan import plan_realm  # noqa: E402
 from provisioner.realm.schema import realm_spec
 from provisioner.realm.schema import load_realm_spec  # noqa: E402
 from provisioner.rules import Access  # noqa: E402

@@ -32,11 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devstack.keycloak_server import KeycloakServer  # noqa: E402
-from provisioner.context import Context
 from provisioner import adherents, users  # noqa: E402
+from provisioner.context import Context
 from provisioner.core import Services  # noqa: E402
 from provisioner.gateway import Gateway  # noqa: E402
-from provisioner.realm.apply import apply_plan, plan_realm  # noqa: E402
+from provisioner.realm.apply import apply_plan  # noqa: E402
+from provisioner.realm.plan import plan_realm  # noqa: E402
 from provisioner.realm.schema import realm_spec
 from provisioner.settings import Settings  # noqa: E402
 from provisioner.tenancy import Actor  # noqa: E402

@@ -34,7 +34,8 @@ from devstack.keycloak_server import KeycloakServer  # noqa: E402
 from provisioner.core import Services  # noqa: E402
 from provisioner.gateway import Gateway  # noqa: E402
 from provisioner.permissions import repair_all  # noqa: E402
-from provisioner.realm.apply import apply_plan, plan_realm  # noqa: E402
+from provisioner.realm.apply import apply_plan  # noqa: E402
+from provisioner.realm.plan import plan_realm  # noqa: E402
 from provisioner.realm.schema import load_realm_spec  # noqa: E402
 from provisioner.settings import Settings  # noqa: E402
 from provisioner.staff import StaffMember, create_staff  # noqa: E402

@@ -34,7 +34,8 @@ sys.path.insert(0, str(ROOT))
 from provisioner import permissions  # noqa: E402
 from provisioner.gateway import Gateway  # noqa: E402
 from devstack.keycloak_server import KeycloakServer  # noqa: E402
-from provisioner.realm.apply import apply_plan, plan_realm  # noqa: E402
+from provisioner.realm.apply import apply_plan  # noqa: E402
+from provisioner.realm.plan import plan_realm  # noqa: E402
 from provisioner.realm.schema import load_realm_spec  # noqa: E402
 from provisioner.settings import Settings  # noqa: E402
 

@@ -54,7 +54,7 @@ if workload == "audit":
     build_report(data)
     print(json.dumps({"seconds": time.perf_counter() - t, "requests": data.reads}))
 elif workload == "plan":
-    from provisioner.realm.apply import plan_realm
+    from provisioner.realm.plan import plan_realm
     gw = Gateway.as_master_admin(settings)
     plan_realm(gw, spec)  # the token, once
     times = []
@@ -127,7 +127,8 @@ def main() -> int:
     from bench.bench_audit import seed
     from provisioner.db import Database
     from provisioner.gateway import Gateway
-    from provisioner.realm.apply import apply_plan, plan_realm
+    from provisioner.realm.apply import apply_plan
+    from provisioner.realm.plan import plan_realm
     from provisioner.realm.schema import load_realm_spec
     from provisioner.settings import Settings
 

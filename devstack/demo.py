@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import sys
 
-from provisioner.context import Context
 from provisioner import core, subscriptions, users
 from provisioner import delegates
 from provisioner import teleservice_users
+from provisioner.context import Context
 from provisioner.errors import ProvisionerError
 from provisioner.gateway import Gateway
 from provisioner.rules import Access

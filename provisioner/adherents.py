@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from provisioner.context import Context
 from provisioner import easypaiement, rules
+from provisioner.context import Context
 from provisioner.core import Services
 from provisioner.db import delegate_history as history_table
 from provisioner.errors import KeycloakRejected, Message, RuleViolation
@@ -18,8 +18,8 @@ from provisioner.delegates import (DelegateTerm, NewDelegate, delegate_account, 
                                    replaced_rep, update_open_term, validate_delegate)
 from provisioner.tenancy import Actor, require_adherent, require_agent
 from provisioner.rules import password_refused
-from provisioner.tree import (ACTIVE, SUSPENDED, Member, adherent_accounts, adherent_members, adherent_state,
-                              require_active, set_enabled)
+from provisioner.tree import (ACTIVE, SUSPENDED, TERMINATED_AT, Member, adherent_accounts, adherent_members,
+                              adherent_state, require_active, set_enabled)
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def get_adherent(ctx: Context) -> Adherent:
     require_adherent(ctx.actor, ctx.adherent, ctx.adherent)
     state = adherent_state(ctx.gw, ctx.adherent)
     delegate = ctx.gw.user_by_username(ctx.adherent)
-    terminated = state.group.attr("terminated_at")
+    terminated = state.group.attr(TERMINATED_AT)
     return Adherent(ctx.adherent, state.raison_sociale, state.status, state.confirmations, state.categories, ctx.adherent,
                     delegate.email if delegate else None, bool(delegate and delegate.enabled),
                     datetime.fromisoformat(terminated) if terminated else None)
@@ -174,6 +174,12 @@ def reactivate_adherent(ctx: Context) -> int:
         easypaiement.record(ctx.gw, ctx.services, ctx.adherent)  # its validators are back (or not)
         entry.before, entry.after = {"status": state.status}, {"status": ACTIVE, "enabled": count}
         return count
+
+
+def completeness(ctx: Context) -> easypaiement.Completeness:
+    """The adherent's E@syPaiement completeness (tenant-checked); RuleViolation('adherent') when not approved."""
+    require_adherent(ctx.actor, ctx.adherent, ctx.adherent)
+    return easypaiement.read(ctx.gw, ctx.adherent)[1]
 
 
 def set_easypaiement_confirmations(ctx: Context, confirmations: int) -> "easypaiement.Completeness":

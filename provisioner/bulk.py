@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from provisioner.context import Context
 from provisioner import easypaiement, rules, secret_questions
+from provisioner.context import Context
 from provisioner.trail import record
 from provisioner.core import Services
 from provisioner.errors import Conflict, KeycloakRejected, Message, ProvisionerError

@@ -13,13 +13,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from provisioner.context import Context
 from provisioner import clock
 from provisioner import rules
 from provisioner.core import Services
 from provisioner.errors import Message, ProvisionerError
 from provisioner.gateway import Gateway
-from provisioner.tenancy import require_adherent
 from provisioner.rules import EASYPAIEMENT, VALIDATEUR
 from provisioner.tree import AdherentState, adherent_members, enabled_validators
 
@@ -53,19 +51,13 @@ def parse_since(value: str | None) -> datetime | None:
     return since.replace(tzinfo=timezone.utc) if since and since.tzinfo is None else since
 
 
-def _read(gw: Gateway, adherent: str) -> tuple[AdherentState, Completeness]:
+def read(gw: Gateway, adherent: str) -> tuple[AdherentState, Completeness]:
     """The adherent and its completeness from one read of its tree (our extension): the same read as its
     delegate's listing; its enabled validators count only when 2 confirmations are chosen."""
     state, members = adherent_members(gw, adherent)
     validators = sum(1 for m in members if m.user.enabled and f"{EASYPAIEMENT}/{VALIDATEUR}" in m.groups) \
         if state.confirmations == 2 else 0
     return state, Completeness(state.confirmations, validators, parse_since(state.group.attr(SINCE)))
-
-
-def completeness(ctx: Context) -> Completeness:
-    """The adherent's E@syPaiement completeness (tenant-checked); RuleViolation('adherent') when not approved."""
-    require_adherent(ctx.actor, ctx.adherent, ctx.adherent)
-    return _read(ctx.gw, ctx.adherent)[1]
 
 
 def since_attribute(now: datetime, current: Completeness) -> dict[str, list[str]] | None:
@@ -93,7 +85,7 @@ def record(gw: Gateway, services: Services, adherent: str) -> Completeness | Non
     Bookkeeping after an action that is already done: a failure here is logged, not raised (None), so that the
     action is not reported as failed. The audit then finds no record and reports an incomplete adherent at once."""
     try:
-        state, current = _read(gw, adherent)
+        state, current = read(gw, adherent)
         change = since_attribute(clock.now(), current)
         if change is not None:
             services.automation_gateway(gw).set_group_attributes(state.group, change)

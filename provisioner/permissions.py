@@ -22,8 +22,10 @@ from dataclasses import dataclass
 
 from provisioner.errors import Conflict, NotFound
 from provisioner.gateway import Gateway, Group
+from provisioner.realm.spec import RealmSpec
 from provisioner.settings import Settings
-from provisioner.tree import adherent_path, delegate_group_path
+from provisioner.tenancy import DELEGATE
+from provisioner.tree import ADHERENTS, adherent_path, delegate_group_path
 
 # Each is needed by some delegate action (measured, docs/security.md "Which scope allows what"):
 # view: read the tree (group-by-path, children, a user's groups); view-members: list and read users;
@@ -39,8 +41,7 @@ POLICY_PREFIX, PERMISSION_PREFIX = "delegate-", "adherent-"
 # (docs/security.md, "Cold cache"). `view` on /adherents alone lets it through: a group's scopes do not reach its
 # subgroups, so no other adherent becomes visible (tests/test_keycloak_confinement.py attacks it). A role policy,
 # not a group policy on /delegates: Keycloak's filter only matches group policies naming the caller's own groups.
-ROOT_PATH, ROOT_POLICY, ROOT_PERMISSION, ROOT_SCOPES, DELEGATE_ROLE = (
-    "/adherents", "delegates", "adherents-root", ("view",), "delegate")
+ROOT_PATH, ROOT_POLICY, ROOT_PERMISSION, ROOT_SCOPES = f"/{ADHERENTS}", "delegates", "adherents-root", ("view",)
 _OURS = re.compile(r"^(delegate|adherent)-[0-9]{4,10}$")
 
 
@@ -185,9 +186,9 @@ def remove_delegation(gw: Gateway, adherent: str) -> bool:
 
 
 def _root(gw: Gateway) -> tuple[Group, str]:
-    top, role = gw.group_by_path(ROOT_PATH), gw.realm_role(DELEGATE_ROLE)
+    top, role = gw.group_by_path(ROOT_PATH), gw.realm_role(DELEGATE)
     if top is None or role is None:
-        raise NotFound(f"no {ROOT_PATH} group or no realm role {DELEGATE_ROLE}: apply the realm first")
+        raise NotFound(f"no {ROOT_PATH} group or no realm role {DELEGATE}: apply the realm first")
     return top, role["id"]
 
 
@@ -345,3 +346,53 @@ def audit_problems(gw: Gateway, adherents: list[str], listings: tuple[list[dict]
                    ) -> tuple[tuple[str, str | None, str, str], ...]:
     """``check_all`` as plain tuples (code, adherent, subject, detail) for provisioner/audit/report.py's findings."""
     return tuple((f.code, f.adherent, f.target, f.detail) for f in check_all(gw, adherents=adherents, listings=listings))
+
+
+# --- what `apply` would repair: `provisioner plan` shows it (a dry-run of repair_all, reads only) ------------------
+KIND = "delegation"  # how plan names them, beside the realm's kinds (provisioner/realm/plan.py's KINDS)
+
+
+@dataclass(frozen=True)
+class Repair:
+    """A delegation ``repair_all`` would create (missing) or fix (drifted): ``key`` names its permission
+    (``adherent-<n>``, or ``adherents-root`` for the one every delegate needs); ``detail`` is what the check found."""
+
+    action: str  # "create" | "update"
+    key: str
+    adherent: str | None
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{'+' if self.action == 'create' else '~'} {KIND} {self.key}\n    {self.detail}"
+
+    def to_json(self) -> dict:
+        return {"action": self.action, "kind": KIND, "key": self.key, "adherent": self.adherent,
+                "detail": self.detail}
+
+
+def plan_repairs(gw: Gateway, spec: RealmSpec, realm_exists: bool = True) -> tuple[Repair, ...]:
+    """What ``permissions.repair_all(gw, deep=False)`` would do now, without writing: the findings of its check
+    (``check_all``) that it repairs, but those it skips (no /adherents group or no `delegate` role for the root
+    permission; an adherent without /delegates/<n>, whose delegation ``ensure_delegation`` cannot make).
+
+    In a realm not created yet (``realm_exists`` false: the plan creates it) nothing can be read: `apply` then makes
+    the root permission once the plan has made /adherents and the `delegate` role, if realm/ declares them."""
+    if not realm_exists:
+        declared = (any(g.name == ADHERENTS for g in spec.groups) and any(r.name == DELEGATE for r in spec.realm_roles))
+        return (Repair("create", ROOT_PERMISSION, None, f"new realm: every delegate's view of {ROOT_PATH}"),) \
+            if declared else ()
+    out = []
+    for finding in check_all(gw, deep=False):
+        if finding.code not in (MISSING, DRIFTED):
+            continue  # foreign or type-wide permissions: reported by `provisioner permissions`, never repaired
+        if finding.target == ROOT_PERMISSION:
+            repairable = gw.group_by_path(ROOT_PATH) is not None and gw.realm_role(DELEGATE) is not None
+        elif finding.adherent:
+            repairable = all(gw.group_by_path(p) is not None
+                             for p in (adherent_path(finding.adherent), delegate_group_path(finding.adherent)))
+        else:
+            repairable = False
+        if repairable:
+            out.append(Repair("create" if finding.code == MISSING else "update", finding.target, finding.adherent,
+                              finding.detail))
+    return tuple(out)

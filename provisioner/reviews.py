@@ -23,10 +23,14 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from provisioner.context import Context
 from provisioner import clock, easypaiement, outbox, rules, teleservice_users
+from provisioner.access_reviews import (ALREADY_DECIDED, BAD_DECISION, BEFORE_DEADLINE, CLOSED, DECISIONS, DISABLE,
+                                        NOTHING_TO_REVIEW, NOT_AUDITOR, NOT_OPEN, NOT_REVIEWER, OPEN, PORTAL_PATH,
+                                        REPORT, REVOKE, SYSTEM, SYSTEM_ROLE, Campaign, Closure, Item, Reminder,
+                                        adherent_groups, campaigns, check_campaign, get_campaign, get_item, items,
+                                        parse_deadline, parse_reminder_days, reminders_due, snapshot)
+from provisioner.context import Context
 from provisioner.core import Services
-from provisioner.access_reviews import (get_item, adherent_groups, ALREADY_DECIDED, BAD_DECISION, BEFORE_DEADLINE, Campaign, campaigns, check_campaign, CLOSED, Closure, DECISIONS, DISABLE, get_campaign, Item, items, NOT_AUDITOR, NOT_OPEN, NOT_REVIEWER, NOTHING_TO_REVIEW, OPEN, parse_deadline, parse_reminder_days, PORTAL_PATH, Reminder, reminders_due, REPORT, REVOKE, snapshot, SYSTEM, SYSTEM_ROLE)
 from provisioner.db import review_campaigns, review_items, review_reminders
 from provisioner.errors import NotAllowed, NotFound, ProvisionerError, RuleViolation, ValidationError
 from provisioner.gateway import Gateway

@@ -35,6 +35,8 @@ class PasswordPolicy:
 
 # --- the brochure's payment confirmations (the teleservices themselves: provisioner.catalogue) ----------------
 EASYPAIEMENT, VALIDATEUR = "easypaiement", "validateur"
+# Keycloak credential types that are a second factor (an OTP app, a security key or passkey).
+SECOND_FACTOR_TYPES = frozenset({"otp", "webauthn", "webauthn-passwordless"})
 USER_TYPES = ("interne", "externe")
 CIVILITES = ("M", "Mme")
 

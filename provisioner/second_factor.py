@@ -15,11 +15,11 @@ from provisioner.core import Services
 from provisioner.gateway import Gateway
 from provisioner import outbox
 from provisioner.mailer import notice_mail
+from provisioner.rules import SECOND_FACTOR_TYPES
 from provisioner.tenancy import require_adherent, require_agent
 from provisioner.teleservice_users import TeleserviceUser
 
 # Keycloak's credential types that are a second factor (a password is not).
-SECOND_FACTOR_TYPES = frozenset({"otp", "webauthn", "webauthn-passwordless"})
 
 
 def needs_second_factor(services: Services, user: TeleserviceUser) -> bool:

@@ -8,9 +8,9 @@ from datetime import date, datetime, time, timezone
 
 from sqlalchemy import insert, select, update
 
-from provisioner.context import Context
 from provisioner import clock
 from provisioner import outbox, permissions, rules
+from provisioner.context import Context
 from provisioner.trail import audited
 from provisioner.core import Services
 from provisioner.db import subscriptions

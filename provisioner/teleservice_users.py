@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from provisioner.context import Context
 from provisioner import easypaiement, rules
+from provisioner.context import Context
 from provisioner.core import Services
 from provisioner.errors import Message
 from provisioner.gateway import User

@@ -19,19 +19,18 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
-from provisioner.context import Context
 from provisioner import permissions
+from provisioner.context import Context
 from provisioner.delegates import close_term
 from provisioner.core import Services
 from provisioner.db import delegate_history, mail_outbox, password_links, secret_questions, subscriptions
 from provisioner.errors import Message, RuleViolation
 from provisioner.gateway import Gateway
 from provisioner.tenancy import require_agent
-from provisioner.tree import (ACTIVE, ADHERENTS, DELEGATES, TERMINATED, adherent_accounts, adherent_members,
-                              adherent_state, set_enabled)
+from provisioner.tree import (ACTIVE, ADHERENTS, DELEGATES, TERMINATED, TERMINATED_AT, adherent_accounts,
+                              adherent_members, adherent_state, set_enabled)
 from provisioner import clock
 
-TERMINATED_AT = "terminated_at"
 ERASED = "[effacé]"
 
 

@@ -13,6 +13,7 @@ from provisioner.rules import EASYPAIEMENT, VALIDATEUR
 
 ADHERENTS, DELEGATES = "adherents", "delegates"
 ACTIVE, SUSPENDED, TERMINATED = "active", "suspended", "terminated"  # terminated: résiliation (termination.py)
+TERMINATED_AT = "terminated_at"  # the adherent group's attribute: when it was terminated (ISO date-time)
 
 
 def adherent_path(adherent: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from provisioner.context import Context
 from provisioner import rules, secret_questions
+from provisioner.context import Context
 from provisioner.core import Services
 from provisioner.errors import Conflict, KeycloakRejected, Message, RuleViolation
 from provisioner.gateway import Gateway, User

@@ -11,7 +11,8 @@ import pytest
 from provisioner.gateway import Gateway
 from devstack.keycloak_server import KeycloakServer
 from provisioner.permissions import repair_all
-from provisioner.realm.apply import apply_plan, plan_realm
+from provisioner.realm.apply import apply_plan
+from provisioner.realm.plan import plan_realm
 from provisioner.realm.schema import realm_spec
 from provisioner.settings import PROJECT_ROOT, Settings
 from tests.ports import free_port, port_is_free

@@ -9,10 +9,10 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
-from provisioner.context import Context
 from provisioner import adherents, password_reset, reviews, subscriptions, users
 from provisioner import access_reviews
 from provisioner import teleservice_users
+from provisioner.context import Context
 from provisioner.errors import InputError
 from provisioner.rules import Access
 from provisioner.tenancy import Actor

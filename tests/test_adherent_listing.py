@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from provisioner.context import Context
 from provisioner import users
+from provisioner.context import Context
 from provisioner.gateway import Gateway
 from provisioner.tenancy import Actor
 from tests.oidc_flow import password_login, password_token

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from provisioner.context import Context
 from provisioner.adherents import (change_delegate_email, delegate_history, get_adherent, reactivate_adherent,
                                    replace_delegate, reset_delegate_password, suspend_adherent)
+from provisioner.context import Context
 from provisioner.trail import events
 from provisioner.errors import RuleViolation, TenantViolation, ValidationError
 from provisioner.rules import Access

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.context import Context
-from provisioner.realm.plan import REFRESH_TOKEN_ONCE
+from provisioner.realm.desired import REFRESH_TOKEN_ONCE
 from provisioner.tenancy import Actor
 from tests.oidc_flow import Browser, decode_unverified, redirect_uri, visible_text
 from tests.provisioning import make_user
@@ -400,7 +400,7 @@ def test_keycloak_still_drops_an_enforced_totp_setup_on_a_restart(settings, admi
     """CVE-2026-94218 as Keycloak 26.7 does it today, on what our realm never does: a client logging in through
     Keycloak's plain browser flow, with a client policy (auth-flow-enforcer) picking our flow that demands the
     TOTP. The restart forgets the policy's choice. The audit reports such a policy as soon as it exists."""
-    from provisioner.realm.plan import DEFAULT_FLOW
+    from provisioner.realm.desired import DEFAULT_FLOW
     from tests.provisioning import DELEGATE_PASSWORD
     from tests.totp import SETUP_FORM
 

@@ -13,12 +13,13 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 
-from provisioner.context import Context
 from provisioner import secret_questions
 from provisioner.adherents import set_easypaiement_confirmations
-from provisioner.audit.report import build_report, render_csv, render_html
+from provisioner.audit.render import render_csv, render_html
+from provisioner.audit.report import build_report
 from provisioner.audit.collect import _drift, collect
 from provisioner.cli import cli
+from provisioner.context import Context
 from provisioner.errors import Forbidden
 from provisioner.gateway import Gateway
 from provisioner.rules import Access
@@ -248,7 +249,7 @@ def test_cli_formats_and_exit_codes(planted, test_env, monkeypatch, tmp_path):
 
 
 def test_html_escapes_what_it_shows(report):
-    from provisioner.audit.report import Finding
+    from provisioner.audit.findings import Finding
 
     hostile = replace(report, findings=(Finding("high", "direct-role", "<script>x</script>", None, "d"),))
     assert "<script>x" not in render_html(hostile) and "&lt;script&gt;" in render_html(hostile)
@@ -320,7 +321,7 @@ def plant_configuration_drifts(gw: Gateway, undo: ExitStack) -> None:
     change_client("account-console", attributes={**console["attributes"], "pkce.code.challenge.method": ""})
     # offline access offered to a teleservice (as a default scope)
     offline = next((sc["id"] for sc in gw.get("/client-scopes") if sc["name"] == "offline_access"), None)
-    if offline is None:  # realm/ removes the scope (realm.plan.ABSENT_CLIENT_SCOPES): put it back for this drift
+    if offline is None:  # realm/ removes the scope (realm.desired.ABSENT_CLIENT_SCOPES): put it back for this drift
         offline = gw.post("/client-scopes", {"name": "offline_access", "protocol": "openid-connect"})
         undo.callback(gw.delete, f"/client-scopes/{offline}")
     teledeclaration = gw.client_by_client_id("teledeclaration")

@@ -9,8 +9,12 @@ import pytest
 
 from dataclasses import replace
 
-from provisioner.audit.report import (KINDS, Account, AdherentInfo, AdminEvent, AuditData, ClientConfig, Mapper, RealmConfig,
-                               ServiceAccounts, TrailEntry, build_report, render_csv, render_table, token_holders)
+from provisioner.audit.data import (Account, AdherentInfo, AdminEvent, AuditData, ClientConfig, Mapper, RealmConfig,
+                                    ServiceAccounts)
+from provisioner.audit.findings import KINDS
+from provisioner.audit.render import render_csv, render_table
+from provisioner.audit.report import build_report, token_holders
+from provisioner.trail import TrailEntry
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
 TELESERVICES = ("teledeclaration", "compte-adherent", "easypaiement", "eliquidation")
@@ -335,7 +339,7 @@ def test_adherents_being_terminated_and_overdue_purges():
 
 
 def test_open_access_reviews_and_their_completion():
-    from provisioner.audit.report import ReviewProgress
+    from provisioner.audit.data import ReviewProgress
 
     running = ReviewProgress(7, "Revue annuelle", NOW + timedelta(days=5), 40, 30, ("10000002", "10000003"))
     late = ReviewProgress(8, "Revue E@syPaiement", NOW - timedelta(days=1), 10, 10, ())

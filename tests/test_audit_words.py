@@ -11,7 +11,9 @@ from datetime import timedelta
 import pytest
 
 from provisioner.audit import words
-from provisioner.audit.report import KINDS, AdherentInfo, ReviewProgress, build_report
+from provisioner.audit.data import AdherentInfo, ReviewProgress
+from provisioner.audit.findings import KINDS
+from provisioner.audit.report import build_report
 from tests.test_audit_rules import A, ATTRIBUTE_CLAIM, NOW, client, data, leaf, user
 from tests.portal_pages import codes_in
 

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from provisioner.context import Context
 from provisioner import secret_questions
 from provisioner.bulk import COLUMNS, import_users, parse_csv
+from provisioner.context import Context
 from provisioner.errors import TenantViolation
 from provisioner.settings import PROJECT_ROOT
 from provisioner.tenancy import Actor

@@ -12,10 +12,11 @@ from click.testing import CliRunner
 
 from portal.views.delegate import _tabs
 from provisioner import rules
-from provisioner.audit.report import Account, AdherentInfo, AuditData, build_report
+from provisioner.audit.data import Account, AdherentInfo, AuditData
+from provisioner.audit.report import build_report
 from provisioner.catalogue import Catalogue
 from provisioner.cli import cli
-from provisioner.realm.plan import desired_state
+from provisioner.realm.desired import desired_state
 from provisioner.realm.schema import load_realm_spec
 from provisioner.rules import Access
 from provisioner.settings import PROJECT_ROOT

@@ -12,7 +12,7 @@ import requests
 from click.testing import CliRunner
 
 from provisioner.cli import cli
-from provisioner.realm.apply import plan_realm
+from provisioner.realm.plan import plan_realm
 from provisioner.trail import events
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from provisioner.context import Context
 from provisioner import users
 from provisioner import teleservice_users
 from provisioner.adherents import set_easypaiement_confirmations
 from provisioner.bulk import import_users
+from provisioner.context import Context
 from provisioner.errors import NotFound, RuleViolation, TenantViolation
 from provisioner.gateway import Gateway
 from provisioner.rules import Access

@@ -11,9 +11,9 @@ import uuid
 import pytest
 from click.testing import CliRunner
 
-from provisioner.context import Context
 from provisioner import dormant
 from provisioner.cli import cli
+from provisioner.context import Context
 from provisioner.errors import ConfigError
 from provisioner.tenancy import Actor
 from provisioner.trail import events

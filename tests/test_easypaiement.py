@@ -60,7 +60,7 @@ def validator(service_gw, admin_gw, services, me, n: str, powers=("validateur",)
 def test_the_brochures_order_two_confirmations_then_the_validators(service_gw, admin_gw, services, make_adherent,
                                                                   settings, spec):
     from provisioner.adherents import set_easypaiement_confirmations
-    from provisioner.easypaiement import completeness
+    from provisioner.adherents import completeness
     from provisioner.tenancy import Actor
     from provisioner.trail import events
 

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, insert, inspect, text as sql, update
 
-from provisioner.context import Context
 from provisioner.cli import cli
+from provisioner.context import Context
 from provisioner.core import Services
 from provisioner.db import Database, subscriptions
 from provisioner.errors import RuleViolation, TenantViolation, ValidationError

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from provisioner.context import Context
 from provisioner import access_reviews, reviews
 from provisioner.context import resolve_actor
+from provisioner.context import Context
 from tests.people import adherent_of, create_user
 from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, text
 from tests.provisioning import DELEGATE_PASSWORD

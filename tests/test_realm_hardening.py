@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from provisioner.realm.apply import apply_plan, plan_realm
-from provisioner.realm.plan import Plan
+from provisioner.realm.apply import apply_plan
+from provisioner.realm.plan import Plan, plan_realm
 from provisioner.tenancy import Actor
 from tests.oidc_flow import Browser, decode_unverified, redirect_uri, visible_text
 from tests.provisioning import DELEGATE_PASSWORD, make_user

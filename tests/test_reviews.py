@@ -13,9 +13,9 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from click.testing import CliRunner
 
-from provisioner.context import Context
 from provisioner import access_reviews, reviews
 from provisioner.cli import cli
+from provisioner.context import Context
 from provisioner.errors import NotAllowed, RuleViolation, TenantViolation, ValidationError
 from provisioner.tenancy import Actor
 from provisioner.context import resolve_actor

@@ -18,13 +18,14 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from provisioner.context import Context
 from provisioner.audit.collect import collect
-from provisioner.audit.report import AuditData, Account, build_report
+from provisioner.audit.data import Account, AuditData
+from provisioner.audit.report import build_report
 from provisioner.cli import cli
+from provisioner.context import Context
 from provisioner.errors import TenantViolation
 from provisioner.gateway import Gateway
-from provisioner.realm.plan import DEFAULT_FLOW, FLOW_PREFIX, desired_state
+from provisioner.realm.desired import DEFAULT_FLOW, FLOW_PREFIX, desired_state
 from provisioner.realm.schema import load_realm_spec
 from provisioner.second_factor import reset_user_second_factor
 from provisioner.settings import PROJECT_ROOT

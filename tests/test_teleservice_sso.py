@@ -8,8 +8,8 @@ import pytest
 import requests
 from joserfc.jwk import KeySet
 
-from provisioner.context import Context
 from provisioner.adherents import replace_delegate, suspend_adherent
+from provisioner.context import Context
 from provisioner.delegates import NewDelegate
 from provisioner.tenancy import Actor
 from provisioner.teleservice_users import disable_user

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from provisioner.context import Context
 from provisioner import adherents, bulk, users
 from provisioner import teleservice_users
+from provisioner.context import Context
 from provisioner.trail import events
 from provisioner.errors import TenantViolation
 from provisioner.rules import Access

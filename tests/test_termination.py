@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from provisioner.context import Context
 from provisioner import permissions
 from provisioner.cli import cli
+from provisioner.context import Context
 from provisioner.db import delegate_history, secret_questions, subscriptions
 from provisioner.errors import RuleViolation, TenantViolation
 from provisioner.tenancy import Actor

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from provisioner.context import Context
 from provisioner.adherents import reset_delegate_password
+from provisioner.context import Context
 from provisioner.trail import events, scrub
 from provisioner.db import audit_events
 from provisioner.errors import TenantViolation, ValidationError

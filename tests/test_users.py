@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from provisioner.context import Context
 from provisioner import secret_questions
 from provisioner.adherents import set_easypaiement_confirmations
+from provisioner.context import Context
 from provisioner.trail import events
 from provisioner.errors import NeedsConfirmation, RuleViolation, ValidationError
 from provisioner.rules import Access

@@ -13,7 +13,8 @@ from portal.forms import clean
 from portal.services import core_services, services, teleservice_names
 from provisioner import trail
 from provisioner.audit import words
-from provisioner.audit.report import SECTIONS, render_csv, render_html, render_json
+from provisioner.audit.render import render_csv, render_html, render_json
+from provisioner.audit.report import SECTIONS
 from provisioner.audit.collect import audit_realm
 from provisioner.errors import ConfigError, ProvisionerError
 

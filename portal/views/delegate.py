@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 
-from provisioner import adherents, bulk, easypaiement, second_factor, trail, users
+from provisioner import adherents, bulk, second_factor, trail, users
 from provisioner import teleservice_users
 from provisioner.errors import InputError, NeedsConfirmation, RuleViolation
 from provisioner.catalogue import Catalogue
@@ -90,7 +90,7 @@ def easypaiement_banner() -> dict:
     """The banner of every delegate page: what the adherent lacks for its 2 E@syPaiement confirmations (read when
     the page's layout asks for it, with the delegate's own token)."""
     def gap():
-        return easypaiement.completeness(context()).message
+        return adherents.completeness(context()).message
     return {"easypaiement_gap": gap}
 
 

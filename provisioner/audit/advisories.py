@@ -16,12 +16,13 @@ import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from provisioner.audit.findings import SEVERITIES
 from provisioner.errors import Message as M, RealmSpecError
+from provisioner.realm.desired import REFRESH_TOKEN_ONCE
+from provisioner.tree import ADHERENTS
 
-SEVERITIES = ("info", "low", "medium", "high", "critical")
 EXPOSURES = ("fixed", "mitigated", "not-exposed")
 REGISTER_FILE = "advisories.yaml"
-ADHERENTS_PREFIX = "/adherents/"
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,6 @@ class SecurityFacts:
 # --- the controls: each returns what is wrong (nothing: it holds) --------------------------------------------
 ADMINISTRATION = ("realm-admin", "manage-realm", "manage-clients", "create-client", "manage-identity-providers",
                   "impersonation", "manage-authorization")
-REFRESH_GUARD = "cimr-refresh-token-once"
 
 
 def _reset_off(f: SecurityFacts) -> list[M]:
@@ -210,7 +210,7 @@ def _admin_groups_closed(f: SecurityFacts) -> list[M]:
     manage-users lacks: joining it (CVE-2026-94000) would hand it over."""
     out = [M(f"{path} confère {', '.join(sorted(roles))}, et une personne déléguée en gère les membres",
              f"{path} confers {', '.join(sorted(roles))}, and delegates manage its members")
-           for path, roles in sorted(f.group_admin_roles.items()) if path.startswith(ADHERENTS_PREFIX) and roles]
+           for path, roles in sorted(f.group_admin_roles.items()) if path.startswith(f"/{ADHERENTS}/") and roles]
     holders = {who: roles for who, roles in f.account_admin_roles.items() if "manage-users" in roles}
     for path, roles in sorted(f.group_admin_roles.items()):
         for who, held in sorted(holders.items()):
@@ -234,10 +234,10 @@ def _no_auth_flow_enforcer(f: SecurityFacts) -> list[M]:
 
 
 def _refresh_token_once(f: SecurityFacts) -> list[M]:
-    if any(p.enabled and "any-client" in p.conditions and REFRESH_GUARD in p.executors for p in f.client_policies):
+    if any(p.enabled and "any-client" in p.conditions and REFRESH_TOKEN_ONCE in p.executors for p in f.client_policies):
         return []
-    return [M(f"aucune politique de clients active n'applique {REFRESH_GUARD} à tous les clients",
-              f"no enabled client policy applies {REFRESH_GUARD} to every client")]
+    return [M(f"aucune politique de clients active n'applique {REFRESH_TOKEN_ONCE} à tous les clients",
+              f"no enabled client policy applies {REFRESH_TOKEN_ONCE} to every client")]
 
 
 CONTROLS: dict[str, Callable[[SecurityFacts], list[M]]] = {

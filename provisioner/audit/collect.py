@@ -3,7 +3,7 @@
 Never one request per user (nor per group): the group tree, the users with their attributes and group
 memberships, last logins and admin events through our Keycloak extension (keycloak-extension/, pages of
 1,000+); the groups and users holding each role through the Admin API; several pages at once. See
-docs/audit.md for the reads, provisioner/audit/report.py for the rules.
+docs/audit.md for the reads, provisioner/audit/rules.py for the rules.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from sqlalchemy import or_, select
 
 from provisioner.audit.advisories import (AdminPermission, ClientPolicy, GroupPolicy, SecurityFacts,
                                           load_register)
-from provisioner.audit.report import (DELEGATE_ROLE, Account, AdherentInfo, AdminEvent, AuditData, ClientConfig, Mapper,
-                               RealmConfig, ReviewProgress, ServiceAccounts, TrailEntry)
+from provisioner.audit.data import (Account, AdherentInfo, AdminEvent, AuditData, ClientConfig, Mapper, RealmConfig,
+                                    ReviewProgress, ServiceAccounts, service_account_username)
+from provisioner.audit.report import CREATION_ACTIONS
 from provisioner.easypaiement import SINCE as INCOMPLETE_SINCE, parse_since
 from provisioner.db import Database, audit_events, secret_questions
 from provisioner.errors import Forbidden, KeycloakRejected, ProvisionerError
@@ -26,9 +27,10 @@ from provisioner.gateway import Gateway, Role
 from provisioner.permissions import audit_problems, authz_listings, is_ours
 from provisioner.realm.spec import RealmSpec
 from provisioner.realm.schema import realm_spec
-
-CREATION_PREFIXES = ("user.create", "subscription.submit", "staff.create.")
-
+from provisioner.tenancy import DELEGATE
+from provisioner.tree import TERMINATED_AT
+from provisioner.trail import TrailEntry
+from provisioner.tree import ACTIVE, ADHERENTS, TERMINATED
 
 def _paths(groups: dict[str, dict]) -> dict[str, str]:
     """Each group's path ("/adherents/<n>/..."), from the names and parents of the whole tree."""
@@ -137,14 +139,14 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
         credential_types=tuple(u["credentialTypes"]) if "credentialTypes" in u else None)
         for u in users)
 
-    top = next((g for g in groups.values() if g.get("parentId") is None and g["name"] == "adherents"), None)
+    top = next((g for g in groups.values() if g.get("parentId") is None and g["name"] == ADHERENTS), None)
     adherents = tuple(AdherentInfo(
         g["name"], (g["attributes"].get("raison_sociale") or [""])[0],
-        (g["attributes"].get("status") or ["active"])[0],
+        (g["attributes"].get("status") or [ACTIVE])[0],
         int((g["attributes"].get("easypaiement_confirmations") or ["1"])[0]),
         tuple(g["attributes"].get("categories") or ()),
         parse_since((g["attributes"].get(INCOMPLETE_SINCE) or [None])[0]),
-        parse_since((g["attributes"].get("terminated_at") or [None])[0]))
+        parse_since((g["attributes"].get(TERMINATED_AT) or [None])[0]))
         for g in sorted(groups.values(), key=lambda g: g["name"]) if top and g.get("parentId") == top["id"])
 
     lap("adherents (from the tree)")
@@ -157,7 +159,7 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
         admin_events.append(AdminEvent(_ms(e["time"]), _event_actor(e, gw.realm, username_of),
                                        e.get("operationType", ""), e.get("resourceType", ""), path, target))
     service_account = {a.service_account: a.username for a in accounts if a.service_account}
-    ours = ServiceAccounts(*(service_account.get(client_id, f"service-account-{client_id}".lower()) for client_id in
+    ours = ServiceAccounts(*(service_account.get(client_id, service_account_username(client_id)) for client_id in
                              (gw.settings.provisioner_client_id, gw.settings.delegations_client_id)))
 
     lap("login and admin events")
@@ -172,7 +174,7 @@ def collect(gw: Gateway, db: Database | None, spec: RealmSpec, activity_days: in
     except Forbidden:
         listings = None
     # Adherents without their Keycloak permission (those terminated lose it on purpose).
-    delegations = audit_problems(gw, [a.numero for a in adherents if a.status != "terminated"], listings)
+    delegations = audit_problems(gw, [a.numero for a in adherents if a.status != TERMINATED], listings)
     lap("admin permissions")
     config, config_note = _realm_config(gw, realm, clients, spec)
     lap("realm configuration")
@@ -219,7 +221,7 @@ def _realm_config(gw: Gateway, realm: dict, clients: list[dict], spec: RealmSpec
     if "bruteForceProtected" not in realm or any("publicClient" not in c for c in clients):
         return None, "Realm configuration not checked: this account may not read the realm's and clients' settings."
     try:
-        scopes, composites = gw.at_once(gw.client_scopes, partial(gw.realm_role_composites, DELEGATE_ROLE))
+        scopes, composites = gw.at_once(gw.client_scopes, partial(gw.realm_role_composites, DELEGATE))
         granted = _with_composites(gw, composites)
     except Forbidden as exc:
         return None, f"Realm configuration not checked: {exc}"
@@ -321,7 +323,7 @@ def _security_facts(gw: Gateway, realm: dict, clients: list[dict], spec: RealmSp
         redirect_uris={c["clientId"]: tuple(c.get("redirectUris") or ()) for c in clients if c.get("enabled")},
         group_admin_roles=by_group, account_admin_roles=by_user,
         delegate_roles=frozenset(config.delegate_roles) if config else frozenset(),
-        by_design={f"service-account-{c.client_id}".lower(): frozenset(dict(c.service_account_roles)
+        by_design={service_account_username(c.client_id): frozenset(dict(c.service_account_roles)
                                                                       .get("realm-management", ()))
                    for c in spec.clients if c.service_account_roles}), ""
 
@@ -359,7 +361,7 @@ def _read_database(db: Database | None, since: datetime) -> tuple[tuple[TrailEnt
     if db is None:
         return (), frozenset()
     c = audit_events.c
-    created = or_(*(c.action.startswith(p) for p in CREATION_PREFIXES))
+    created = or_(*(c.action.startswith(p) for p in CREATION_ACTIONS))
     with db.connect() as conn:
         rows = conn.execute(select(audit_events).where(or_(c.at >= since, created)).order_by(c.id))
         trail = tuple(TrailEntry(_aware(r.at), r.actor, r.actor_role, r.adherent, r.action, r.target, r.outcome,
@@ -381,7 +383,7 @@ def _open_reviews(db: Database | None) -> tuple[ReviewProgress, ...]:
 
 def _drift(gw: Gateway, spec: RealmSpec) -> tuple[tuple[str, ...] | None, str]:
     """The plan's changes when the account may read what plan reads; else None and why."""
-    from provisioner.realm.apply import plan_realm
+    from provisioner.realm.plan import plan_realm
 
     try:
         plan = plan_realm(gw, spec)

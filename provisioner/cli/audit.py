@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
-from provisioner.audit.report import SECTIONS, SEVERITIES, render_csv, render_html, render_json, render_table
+from provisioner.audit.findings import SEVERITIES
+from provisioner.audit.render import render_csv, render_html, render_json, render_table
+from provisioner.audit.report import SECTIONS
 from provisioner.cli.base import EXIT_FINDINGS, Invocation, cli
 
 

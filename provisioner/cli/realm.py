@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import click
 
-from provisioner.realm.schema import realm_spec
 from provisioner.cli.base import EXIT_FINDINGS, Invocation, cli
+from provisioner.realm.schema import realm_spec
 
 
 def _realm(ctx: Invocation):
@@ -20,11 +21,15 @@ def _realm(ctx: Invocation):
 @cli.command()
 @click.pass_obj
 def plan(ctx: Invocation) -> None:
-    """Show what apply would change (changes nothing). Exit 3 when the live realm drifted."""
-    from provisioner.realm.apply import plan_realm
+    """Show what apply would change (changes nothing), the adherents' Keycloak delegations it would repair included.
+    Exit 3 when the live realm drifted or a delegation needs repair."""
+    from provisioner.permissions import plan_repairs
+    from provisioner.realm.plan import plan_realm
 
     spec, gw = _realm(ctx)
     result = plan_realm(gw, spec)
+    # What apply repairs after the plan (needs the admin-permissions reads, as the master admin of `plan` may).
+    result = replace(result, repairs=plan_repairs(gw, spec, realm_exists=not result.creates_realm))
     ctx.emit(result, result.to_json())
     sys.exit(EXIT_FINDINGS if not result.empty else 0)
 
@@ -36,7 +41,8 @@ def plan(ctx: Invocation) -> None:
 def apply(ctx: Invocation, allow_delete: bool, force: bool) -> None:
     """Make the live realm match realm/ (safe order; deletions only with --allow-delete)."""
     from provisioner.permissions import repair_all
-    from provisioner.realm.apply import apply_plan, plan_realm
+    from provisioner.realm.apply import apply_plan
+    from provisioner.realm.plan import plan_realm
 
     spec, gw = _realm(ctx)
     result = plan_realm(gw, spec)

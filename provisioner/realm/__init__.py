@@ -1,2 +1,3 @@
-"""The realm as code: ``spec`` reads realm/ (checked), ``plan`` compares it with the live realm (pure, no I/O),
-``apply`` reads the live realm and carries a plan out through the gateway."""
+"""The realm as code: ``spec`` reads realm/ (checked), ``desired`` turns it into Keycloak objects (pure), ``live``
+reads the live realm in the same shape, ``plan`` compares the two (pure; ``plan_realm`` reads and plans), ``apply``
+carries a plan out through the gateway."""

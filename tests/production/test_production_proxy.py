@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from devstack.proxy import ERROR_PAGE, HSTS, browser_errors, error_pages
-from provisioner.context import Context
 from provisioner import trail
+from provisioner.context import Context
 from provisioner.errors import KeycloakUnavailable
 from provisioner.tenancy import Actor
 from provisioner.users import create_user

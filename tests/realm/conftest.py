@@ -13,7 +13,8 @@ import uuid
 import pytest
 
 from provisioner.gateway import Gateway
-from provisioner.realm.apply import apply_plan, plan_realm
+from provisioner.realm.apply import apply_plan
+from provisioner.realm.plan import plan_realm
 from provisioner.realm.schema import realm_spec
 from provisioner.settings import Settings
 

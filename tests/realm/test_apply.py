@@ -8,8 +8,12 @@ import subprocess
 import sys
 
 
-from provisioner.realm.apply import apply_plan, plan_realm
+from provisioner import permissions
+from provisioner.catalogue import Catalogue
+from provisioner.realm.apply import apply_plan
+from provisioner.realm.plan import plan_realm
 from provisioner.settings import PROJECT_ROOT
+from provisioner.tree import ACTIVE, adherent_path, delegate_group_path, ensure_tree
 
 
 def run_cli(env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -94,3 +98,41 @@ def test_service_account_holds_only_what_realm_yaml_grants(realm, admin_gw):
     assert names == ["manage-users", "query-clients", "query-groups", "query-users", "view-clients", "view-events",
                      "view-users"]
     assert "realm-admin" not in names and "manage-realm" not in names
+
+
+def test_plan_shows_the_delegation_apply_repairs_and_apply_repairs_it(realm, admin_gw, spec, test_env):
+    """`apply` also repairs the adherents' Keycloak delegations (permissions.repair_all): `plan` shows it first. One
+    adherent's permission deleted: `plan` reports it (exit 3), `apply` puts it back, `plan` is clean again."""
+    numero = "70000001"
+    ensure_tree(admin_gw, numero, {"status": [ACTIVE], "raison_sociale": ["Atelier Plan"]}, Catalogue.from_spec(spec))
+    permissions.ensure_root(admin_gw)
+    permissions.ensure_delegation(admin_gw, numero)
+    try:
+        clean = run_cli(test_env, "--json", "plan")
+        assert clean.returncode == 0, clean.stdout + clean.stderr
+        assert json.loads(clean.stdout)["repairs"] == []
+
+        admin_gw.delete_authz(admin_gw.authz_find("permission", permissions.permission_name(numero))["id"])
+        result = run_cli(test_env, "--json", "plan")
+        assert result.returncode == 3, result.stdout + result.stderr
+        planned = json.loads(result.stdout)
+        assert planned["changes"] == [] and not planned["empty"]
+        assert planned["repairs"] == [{"action": "create", "kind": "delegation", "key": f"adherent-{numero}",
+                                       "adherent": numero, "detail": f"adherent {numero} without its Keycloak permission"}]
+        text = run_cli(test_env, "plan")
+        assert text.returncode == 3
+        assert f"+ delegation adherent-{numero}\n" in text.stdout
+        assert "Repair: 1 Keycloak delegation(s) to create, 0 to fix." in text.stdout
+
+        applied = run_cli(test_env, "apply")
+        assert applied.returncode == 0, applied.stderr
+        assert f"Repaired Keycloak delegations: {numero}" in applied.stdout
+        assert permissions.check_delegation(admin_gw, numero) == []
+        after = run_cli(test_env, "plan")
+        assert after.returncode == 0, after.stdout + after.stderr
+        assert after.stdout.splitlines() == ["No changes: the live realm matches realm/.",
+                                             "Nothing to repair: every adherent has its Keycloak delegation."]
+    finally:
+        permissions.remove_delegation(admin_gw, numero)
+        for path in (adherent_path(numero), delegate_group_path(numero)):
+            admin_gw.delete_group(admin_gw.group_by_path(path).id)

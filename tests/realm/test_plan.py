@@ -7,7 +7,9 @@ import json
 import pytest
 
 from provisioner.errors import UnsafePlan
-from provisioner.realm.plan import compute_plan, desired_state, included
+from provisioner.realm.desired import desired_state
+from provisioner.realm.plan import Plan, compute_plan, included
+from provisioner.permissions import Repair, plan_repairs
 from provisioner.realm.schema import load_realm_spec
 from provisioner.settings import PROJECT_ROOT
 
@@ -51,6 +53,26 @@ def test_large_plans_need_force():
     plan = compute_plan(desired_state(SPEC), {})
     with pytest.raises(UnsafePlan, match="--force"):
         plan.raise_if_unsafe(allow_delete=False, force=False, max_changes=10)
+
+
+def test_the_delegations_apply_would_repair_make_the_plan_non_empty_and_are_said_like_changes():
+    missing = Repair("create", "adherent-70000001", "70000001", "adherent 70000001 without its Keycloak permission")
+    plan = Plan((), (missing,))
+    assert not plan.empty and Plan((), ()).empty and Plan(()).empty
+    plan.raise_if_unsafe(allow_delete=False, force=False, max_changes=0)  # not realm changes
+    assert str(plan).splitlines() == ["No changes: the live realm matches realm/.", "+ delegation adherent-70000001",
+                                      "    adherent 70000001 without its Keycloak permission",
+                                      "Repair: 1 Keycloak delegation(s) to create, 0 to fix."]
+    assert plan.to_json() == {"changes": [], "empty": False, "repairs": [
+        {"action": "create", "kind": "delegation", "key": "adherent-70000001", "adherent": "70000001",
+         "detail": "adherent 70000001 without its Keycloak permission"}]}
+    assert str(Plan((), ())).endswith("\nNothing to repair: every adherent has its Keycloak delegation.")
+    assert "repairs" not in Plan(()).to_json()  # not checked (the audit's drift, apply's own plan)
+
+
+def test_a_new_realm_gets_the_root_permission_after_the_plan_nothing_read():
+    [root] = plan_repairs(None, SPEC, realm_exists=False)
+    assert (root.action, root.key, root.adherent) == ("create", "adherents-root", None)
 
 
 def test_every_teleservice_refuses_users_without_its_roles():

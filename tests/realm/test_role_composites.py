@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from provisioner.errors import RealmSpecError
-from provisioner.realm.apply import apply_plan, plan_realm
-from provisioner.realm.plan import compute_plan, desired_state
+from provisioner.realm.apply import apply_plan
+from provisioner.realm.desired import desired_state
+from provisioner.realm.plan import compute_plan, plan_realm
 from provisioner.realm.schema import load_realm_spec
 from provisioner.settings import PROJECT_ROOT
 
