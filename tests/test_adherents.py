@@ -250,7 +250,7 @@ def test_a_link_the_mail_server_did_not_take_is_reported_and_sent_again(service_
 
     from provisioner.mailer import Mailer
     from provisioner.password_links import send_delegate_link
-    from tests.ports import free_port
+    from devstack.ports import free_port
 
     n = make_adherent()
     email = f"k.{n}@atlas.ma"

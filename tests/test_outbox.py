@@ -24,7 +24,7 @@ from provisioner.subscriptions import get_subscription, submit_subscription
 from provisioner.tenancy import Actor
 from tests.conftest import MailBox
 from tests.portal_support import STAFF_PASSWORD, Portal, csrf_token, login_client, text
-from tests.ports import free_port
+from devstack.ports import free_port
 from tests.provisioning import DELEGATE_PASSWORD, numero, subscription_form
 
 

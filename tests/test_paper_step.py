@@ -113,7 +113,7 @@ def postgres_url(tmp_path):
     from pathlib import Path
 
     from devstack.postgres import PostgresServer
-    from tests.ports import free_port
+    from devstack.ports import free_port
 
     base = Path(tempfile.mkdtemp(prefix="cimr-pg-"))
     base.chmod(0o755)  # the server runs as `postgres` when we are root: it must reach its data directory

@@ -131,7 +131,7 @@ def test_under_gunicorn_with_two_workers_metrics_add_up_every_workers_requests(t
 
     import requests
 
-    from tests.ports import free_port
+    from devstack.ports import free_port
 
     port, metrics_dir, log = free_port(), tmp_path / "metrics", tmp_path / "portal.log"
     metrics_dir.mkdir()

@@ -17,7 +17,7 @@ from teleservice import create_app
 from teleservice.config import TeleserviceConfig
 from tests import people
 from tests.oidc_flow import visible_text
-from tests.ports import free_port
+from devstack.ports import free_port
 from tests.totp import answer_second_factor
 
 
