@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from devstack.ports import free_port, port_is_free
 from provisioner.gateway import Gateway
 from devstack.keycloak_server import KeycloakServer
 from provisioner.permissions import repair_all
 from provisioner.realm.apply import apply_plan, plan_realm
 from provisioner.realm.schema import realm_spec
 from provisioner.settings import PROJECT_ROOT, Settings
-from devstack.ports import free_port, port_is_free
 
 pytest_plugins = ["tests.portal_support"]  # the portal's fixtures: portal, staff
 

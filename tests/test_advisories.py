@@ -375,7 +375,7 @@ RESTART_CLIENTS = ["portal", "account-console", "teledeclaration", "compte-adher
 def test_a_session_restart_before_the_first_totp_setup_still_demands_it(settings, spec, admin_gw, service_gw,
                                                                         services, make_adherent, client_id):
     from tests.provisioning import DELEGATE_PASSWORD
-    from tests.totp import SETUP_FORM
+    from devstack.totp import SETUP_FORM
 
     if client_id == "easypaiement":  # a new validator: its second factor is E@syPaiement's to ask
         user = make_user(service_gw, services, Actor.agent("agent.advisories"), make_adherent(), "easypaiement",
@@ -401,7 +401,7 @@ def test_keycloak_still_drops_an_enforced_totp_setup_on_a_restart(settings, admi
     TOTP. The restart forgets the policy's choice. The audit reports such a policy as soon as it exists."""
     from provisioner.realm.plan import DEFAULT_FLOW
     from tests.provisioning import DELEGATE_PASSWORD
-    from tests.totp import SETUP_FORM
+    from devstack.totp import SETUP_FORM
 
     name, redirect = f"planted-enforced-{uuid.uuid4().hex[:6]}", "http://127.0.0.1:9/callback"
     delegate = make_adherent()

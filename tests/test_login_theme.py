@@ -12,13 +12,14 @@ from urllib.parse import urlencode
 
 import pytest
 
+from devstack.logins import pkce_pair
+from devstack.totp import AUTHENTICATORS
 from provisioner.errors import RealmSpecError
 from provisioner.realm.schema import load_realm_spec
 from provisioner.settings import PROJECT_ROOT
 from tests import people
 from tests.browser_support import SHOTS, Checks, browser, page_width  # noqa: F401  (browser: a fixture)
-from tests.oidc_flow import Browser, pkce_pair, redirect_uri, visible_text
-from tests.totp import AUTHENTICATORS
+from tests.oidc_flow import Browser, redirect_uri, visible_text
 
 TELESERVICE_NAMES = {"teledeclaration": "Télédéclaration", "compte-adherent": "Compte Adhérent",
                      "easypaiement": "E@syPaiement", "eliquidation": "e-liquidation@"}

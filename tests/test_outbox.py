@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from devstack.ports import free_port
 from portal import create_app
 from provisioner import outbox
 from provisioner.cli import cli
@@ -24,7 +25,6 @@ from provisioner.subscriptions import get_subscription, submit_subscription
 from provisioner.tenancy import Actor
 from tests.conftest import MailBox
 from tests.portal_support import STAFF_PASSWORD, Portal, csrf_token, login_client, text
-from devstack.ports import free_port
 from tests.provisioning import DELEGATE_PASSWORD, numero, subscription_form
 
 

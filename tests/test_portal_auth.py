@@ -163,7 +163,7 @@ def test_a_teleservice_user_gets_no_portal_session_and_is_led_to_the_teleservice
     import uuid
     from urllib.parse import urlparse
 
-    from tests.portal_support import keycloak_login
+    from devstack.logins import keycloak_login
     username = f"plain{uuid.uuid4().hex[:6]}"
     user_id = admin_gw.create_user({"username": username, "enabled": True, "email": f"{username}@example.ma",
                                     "firstName": "Plain", "lastName": "User",
@@ -203,7 +203,7 @@ def test_login_gives_a_new_session_id_and_stores_only_its_hash(portal, staff):
     from sqlalchemy import select
 
     from portal.sessions import portal_sessions
-    from tests.portal_support import keycloak_login
+    from devstack.logins import keycloak_login
     client = portal.client()
     auth = client.get("/auth/login").headers["Location"]
     before = client.get_cookie("cimr_portal").value

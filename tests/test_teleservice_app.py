@@ -11,14 +11,14 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
+from devstack.ports import free_port
+from devstack.totp import answer_second_factor
 from provisioner.tenancy import Actor
 from provisioner.users import disable_user
 from teleservice import create_app
 from teleservice.config import TeleserviceConfig
 from tests import people
 from tests.oidc_flow import visible_text
-from devstack.ports import free_port
-from tests.totp import answer_second_factor
 
 
 
@@ -89,7 +89,7 @@ class Visitor:
         action = html.unescape(re.search(r'action="([^"]+)"', page.text).group(1))
         resp = self._trust(self.http.post(action, allow_redirects=False,
                                           data={"username": username, "password": password, "credentialId": ""}))
-        resp = answer_second_factor(self.http, resp, username)  # a validator's TOTP (tests/totp.py)
+        resp = answer_second_factor(self.http, resp, username)  # a validator's TOTP (devstack/totp.py)
         if resp.status_code in (302, 303):
             return self.get(resp.headers["Location"])
         return resp

@@ -11,12 +11,11 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
 
+from devstack.logins import PinnedBrowser, pkce_pair
 from provisioner.rules import Access
 from provisioner.tenancy import Actor
 from provisioner.users import NewUser, UserDetails, create_user
-from tests.oidc_flow import pkce_pair
 from tests.production.conftest import unique
-from tests.production.proxy_login import PinnedBrowser
 from tests.production.test_production_cluster import ANSWERS
 from tests.production.test_production_failover import portal_login
 from tests.provisioning import DELEGATE_PASSWORD

@@ -8,14 +8,14 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
 
+from devstack.logins import PinnedBrowser, pkce_pair
 from provisioner.gateway import Gateway
 from provisioner.rules import Access
 from provisioner.secret_questions import SecretAnswer
 from provisioner.tenancy import Actor
 from provisioner.users import NewUser, UserDetails, create_user
-from tests.oidc_flow import pkce_pair, redirect_uri
+from tests.oidc_flow import redirect_uri
 from tests.production.conftest import node_settings, unique
-from tests.production.proxy_login import PinnedBrowser
 
 ANSWERS = (SecretAnswer("Ville de naissance de votre père ?", "Fès"),
            SecretAnswer("Nom de votre premier animal de compagnie ?", "Mimi"))

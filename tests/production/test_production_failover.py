@@ -18,9 +18,9 @@ from urllib.parse import parse_qs, urlparse
 
 import requests
 
+from devstack.logins import LoopbackSession, PinnedBrowser
 from tests.portal_support import text
 from tests.production.conftest import unique
-from tests.production.proxy_login import LoopbackSession, PinnedBrowser
 from tests.provisioning import DELEGATE_PASSWORD
 
 FAILURE_WINDOW = 10  # seconds: at most this long from the first failed request at the proxy to the last (issue #24)

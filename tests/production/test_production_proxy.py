@@ -15,12 +15,12 @@ import time
 import pytest
 import requests
 
+from devstack.logins import PinnedBrowser
 from devstack.proxy import ERROR_PAGE, HSTS, browser_errors, error_pages
 from provisioner import trail
 from provisioner.errors import KeycloakUnavailable
 from provisioner.tenancy import Actor
 from provisioner.users import create_user
-from tests.production.proxy_login import PinnedBrowser
 from tests.production.test_production_failover import csrf, portal_login, text_of, user_form
 from tests.provisioning import DELEGATE_PASSWORD, new_user
 
