@@ -180,7 +180,7 @@ def agent():
 @pytest.fixture(scope="session")
 def make_adherent(service_gw: Gateway, services, agent):
     """A factory: submit and approve a subscription; returns the new numéro d'adhérent."""
-    from tests.provisioning import approved_adherent
+    from devstack.builders import approved_adherent
 
     return lambda **kw: approved_adherent(service_gw, services, agent, **kw)
 

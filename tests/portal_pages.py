@@ -9,11 +9,11 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
+from devstack.builders import DELEGATE_PASSWORD, login, new_user, subscription_form
 from provisioner import adherents, password_reset, reviews, subscriptions, users
 from provisioner.errors import InputError
 from provisioner.rules import Access
 from provisioner.tenancy import Actor, resolve_actor
-from tests.provisioning import DELEGATE_PASSWORD, login, new_user, subscription_form
 
 LONG_NAME = "Société Marocaine Interprofessionnelle de Confection et de Distribution Textile SARL"
 LONG_EMAIL = "responsable.administration.ressources.humaines@atlas-textile-et-confection.ma"

@@ -18,14 +18,13 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from werkzeug.serving import make_server
 
+from devstack.builders import DELEGATE_PASSWORD, STAFF_PASSWORD
 from devstack.logins import keycloak_login
 from provisioner.gateway import Gateway
 from provisioner.settings import Settings
 from provisioner.staff import StaffMember, create_staff
 from provisioner.tenancy import Actor
-from tests.provisioning import DELEGATE_PASSWORD
 
-STAFF_PASSWORD = "Staff2026"
 OPERATOR = Actor("test-operator", "agent")
 
 
@@ -110,8 +109,7 @@ def text(resp) -> str:
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))).strip()
 
 
-__all__ = ["portal", "staff", "login_client", "csrf_token", "text", "Portal", "STAFF_PASSWORD",
-           "auditor_secret"]
+__all__ = ["portal", "staff", "login_client", "csrf_token", "text", "Portal", "auditor_secret"]
 
 
 def subscription_data(n: str, **over) -> dict:

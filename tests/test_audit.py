@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 
+from devstack.builders import make_user
 from provisioner import secret_questions
 from provisioner.adherents import set_easypaiement_confirmations
 from provisioner.audit.report import build_report, render_csv, render_html
@@ -25,7 +26,6 @@ from provisioner.tenancy import Actor
 from provisioner.users import UserDetails, update_details
 from tests import people
 from tests.oidc_flow import Browser
-from tests.provisioning import make_user
 
 AUDITOR_SECRET = "dev-auditor-secret"  # realm/realm.yaml's development default
 

@@ -113,7 +113,7 @@ def test_the_refusal_names_the_teleservice_and_what_to_do(settings, spec, admin_
 
 def test_a_delegate_whose_subscription_awaits_approval_is_told_so(settings, spec, service_gw, services):
     from provisioner.subscriptions import submit_subscription
-    from tests.provisioning import DELEGATE_PASSWORD, subscription_form
+    from devstack.builders import DELEGATE_PASSWORD, subscription_form
 
     form = subscription_form()
     submit_subscription(service_gw, services, form)  # pending: the delegate's account waits, disabled

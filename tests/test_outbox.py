@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from devstack.builders import DELEGATE_PASSWORD, STAFF_PASSWORD, numero, subscription_form
 from devstack.ports import free_port
 from portal import create_app
 from provisioner import outbox
@@ -24,8 +25,7 @@ from provisioner.settings import PROJECT_ROOT, Settings
 from provisioner.subscriptions import get_subscription, submit_subscription
 from provisioner.tenancy import Actor
 from tests.conftest import MailBox
-from tests.portal_support import STAFF_PASSWORD, Portal, csrf_token, login_client, text
-from tests.provisioning import DELEGATE_PASSWORD, numero, subscription_form
+from tests.portal_support import Portal, csrf_token, login_client, text
 
 
 class Sink:

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
+from devstack.builders import DELEGATE_PASSWORD, STAFF_PASSWORD
 from provisioner.settings import Settings
-from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, text
-from tests.provisioning import DELEGATE_PASSWORD
+from tests.portal_support import csrf_token, login_client, text
 
 
 
@@ -265,7 +265,7 @@ def test_concurrent_requests_of_one_session_refresh_once(portal, make_adherent):
 
 def test_a_session_keycloak_ended_asks_to_log_in_again_instead_of_refusing(portal, make_adherent, admin_gw):
     from tests.portal_support import login_client
-    from tests.provisioning import DELEGATE_PASSWORD
+    from devstack.builders import DELEGATE_PASSWORD
 
     n = make_adherent()
     client = login_client(portal, n, DELEGATE_PASSWORD)

@@ -15,11 +15,11 @@ import re
 
 import pytest
 
+from devstack.builders import ANSWERS, STAFF_PASSWORD, numero
 from tests.browser_support import AXE_TAGS, Checks, browser, page_width, portal_login  # noqa: F401 (browser: a fixture)
 from tests.portal_pages import (LONG_EMAIL, LONG_NAME, agent_pages, auditor_pages, build_world, codes_in,
                                 delegate_pages, public_pages)
-from tests.portal_support import STAFF_PASSWORD, auditor_secret, subscription_data
-from tests.provisioning import ANSWERS, numero
+from tests.portal_support import auditor_secret, subscription_data
 
 pytestmark = pytest.mark.browser
 

@@ -10,11 +10,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from devstack.builders import DELEGATE_PASSWORD, STAFF_PASSWORD
 from provisioner import reviews
 from provisioner.tenancy import resolve_actor
 from tests.people import adherent_of, create_user
-from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, text
-from tests.provisioning import DELEGATE_PASSWORD
+from tests.portal_support import csrf_token, login_client, text
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from devstack.builders import DELEGATE_PASSWORD, STAFF_PASSWORD
 from devstack.totp import AUTHENTICATORS, OTP_FORM, SETUP_FORM, answer_second_factor, form_action, setup_secret, totp
 from provisioner.audit.collect import collect
 from provisioner.audit.report import AuditData, Account, build_report
@@ -33,8 +34,7 @@ from provisioner.trail import events
 from teleservice import step_up_satisfied
 from tests import people
 from tests.oidc_flow import Browser, decode_unverified, redirect_uri, visible_text
-from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, text
-from tests.provisioning import DELEGATE_PASSWORD
+from tests.portal_support import csrf_token, login_client, text
 from tests.test_teleservice_app import RunningApp, Visitor
 
 SPEC = load_realm_spec(PROJECT_ROOT / "realm", "cimr")

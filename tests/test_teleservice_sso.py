@@ -8,13 +8,14 @@ import pytest
 import requests
 from joserfc.jwk import KeySet
 
+from devstack.builders import DELEGATE_PASSWORD
 from provisioner.adherents import replace_delegate, suspend_adherent
 from provisioner.subscriptions import NewDelegate
 from provisioner.tenancy import Actor
 from provisioner.users import disable_user
 from teleservice.tokens import validate_access_token
 from tests import people
-from tests.provisioning import DELEGATE_PASSWORD, choose_delegate_password
+from tests.provisioning import choose_delegate_password
 from tests.oidc_flow import Browser, redirect_uri, visible_text
 
 TELESERVICES = ("teledeclaration", "compte-adherent", "easypaiement", "eliquidation")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from devstack.builders import make_user, new_user
 from provisioner import adherents, bulk, users
 from provisioner.trail import events
 from provisioner.errors import TenantViolation
@@ -11,7 +12,6 @@ from provisioner.rules import Access
 from provisioner.secret_questions import SecretAnswer
 from provisioner.tenancy import Actor, resolve_actor
 from provisioner.users import UserDetails
-from tests.provisioning import make_user, new_user
 
 
 ANSWERS = (SecretAnswer("Couleur ?", "Bleu"), SecretAnswer("Plat ?", "Tajine"))

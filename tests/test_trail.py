@@ -8,13 +8,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
+from devstack.builders import ANSWERS, DELEGATE_PASSWORD, USER_PASSWORD, make_user
 from provisioner.adherents import reset_delegate_password
 from provisioner.trail import events, scrub
 from provisioner.db import audit_events
 from provisioner.errors import TenantViolation, ValidationError
 from provisioner.tenancy import Actor
 from provisioner.users import disable_user, set_password
-from tests.provisioning import ANSWERS, DELEGATE_PASSWORD, USER_PASSWORD, make_user
 
 
 

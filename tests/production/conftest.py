@@ -115,7 +115,7 @@ def admin_gw(settings: Settings) -> Gateway:
 @pytest.fixture
 def make_adherent(service_gw: Gateway, services):
     """A factory: an approved adherent (through the proxy); returns its numéro."""
-    from tests.provisioning import approved_adherent
+    from devstack.builders import approved_adherent
 
     return lambda: approved_adherent(service_gw, services, Actor.agent("agent.production-tests"))
 

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
 
+from devstack.builders import DELEGATE_PASSWORD
 from devstack.logins import PinnedBrowser, pkce_pair
 from provisioner.rules import Access
 from provisioner.tenancy import Actor
@@ -18,7 +19,6 @@ from provisioner.users import NewUser, UserDetails, create_user
 from tests.production.conftest import unique
 from tests.production.test_production_cluster import ANSWERS
 from tests.production.test_production_failover import portal_login
-from tests.provisioning import DELEGATE_PASSWORD
 
 LOGIN_PACE = 1.2
 PASSWORD, NEW_PASSWORD = "User2026", "Roll2026"

@@ -73,7 +73,7 @@ def test_a_user_created_through_node_1_logs_in_through_node_2_at_once(stack, set
 
 def delegate_on_node_2(stack, settings, spec, numero: str) -> Gateway:
     """The delegate of ``numero`` logged in to the portal client through node 2, acting with its own token on node 2."""
-    from tests.provisioning import DELEGATE_PASSWORD
+    from devstack.builders import DELEGATE_PASSWORD
 
     browser = PinnedBrowser(stack.public_url, node=2)
     callback = redirect_uri(spec, "portal")
@@ -92,7 +92,7 @@ def test_an_adherent_approved_through_node_1_is_delegated_on_node_2_at_once(stac
     # The subscription approved through node 1 writes the delegate's fine-grained permissions there; node 2
     # must judge the delegate's very next request with them (Keycloak's cluster-wide cache invalidation).
     from provisioner import users
-    from tests.provisioning import approved_adherent
+    from devstack.builders import approved_adherent
 
     node1 = Gateway.as_service_account(node_settings(stack, settings, 0))
     n = approved_adherent(node1, services, Actor.agent("agent.production-tests"))
@@ -107,7 +107,7 @@ def test_a_restarted_node_serves_a_delegate_at_once(stack, settings, services, s
     # delegate's group paths answered 403 and our extension's listing 403, until something unconfined looked the
     # path up on that node (found when a node killed by another test served this package's next delegate).
     from provisioner import users
-    from tests.provisioning import approved_adherent
+    from devstack.builders import approved_adherent
 
     stack.stop_node(1)
     stack.start_node(1, warm=False)  # cold: the warm-up would read /adherents first (devstack/warmup.py)
