@@ -145,14 +145,14 @@ class MailBox:
 
 @pytest.fixture(scope="session")
 def smtp_server(tmp_path_factory: pytest.TempPathFactory) -> MailBox:
-    """tests/smtp_sink.py started once per session on a free port; stopped at the end."""
+    """devstack/smtp_sink.py started once per session on a free port; stopped at the end."""
     import subprocess
     import sys
 
     directory = tmp_path_factory.mktemp("mail")
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "tests" / "smtp_sink.py"), str(directory), str(port)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "devstack" / "smtp_sink.py"), str(directory),
+                             str(port)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready", "the test SMTP server did not start"
         yield MailBox(directory, port)

@@ -10,9 +10,9 @@ from dataclasses import replace
 import pytest
 
 from devstack.builders import STAFF_PASSWORD, subscription_form
+from devstack.portal_pages import LONG_EMAIL, LONG_NAME
 from provisioner.subscriptions import Responsable, submit_subscription
 from tests.browser_support import Checks, browser, portal_login  # noqa: F401 (browser: a fixture)
-from tests.portal_pages import LONG_EMAIL, LONG_NAME
 
 pytestmark = pytest.mark.browser
 

@@ -184,7 +184,7 @@ CALL_BUDGET = {
 
 @pytest.fixture(scope="module")
 def world(portal, service_gw, services, agent, staff):
-    from tests.portal_pages import build_world
+    from devstack.portal_pages import build_world
     from tests.portal_support import auditor_secret
 
     with auditor_secret(portal):
@@ -192,7 +192,7 @@ def world(portal, service_gw, services, agent, staff):
 
 
 def test_every_page_stays_within_its_keycloak_call_budget(portal, staff, world, captured_logs):
-    from tests.portal_pages import agent_pages, auditor_pages, delegate_pages, public_pages
+    from devstack.portal_pages import agent_pages, auditor_pages, delegate_pages, public_pages
     from devstack.builders import STAFF_PASSWORD
 
     people = [("", portal.client(), public_pages()),
