@@ -40,7 +40,7 @@ from provisioner.settings import Settings  # noqa: E402
 from provisioner.staff import StaffMember, create_staff  # noqa: E402
 from provisioner.tenancy import Actor  # noqa: E402
 from tests.portal_pages import agent_pages, auditor_pages, build_world, delegate_pages, public_pages  # noqa: E402
-from tests.portal_support import STAFF_PASSWORD, allow_portal_url, keycloak_login  # noqa: E402
+from tests.portal_support import STAFF_PASSWORD, keycloak_login  # noqa: E402
 from tests.ports import free_port  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -113,6 +113,7 @@ def main() -> None:
            "PROVISIONER_CLIENT_SECRET": "dev-provisioner-secret", "DELEGATIONS_CLIENT_SECRET": "dev-delegations-secret",
            "AUDITOR_CLIENT_SECRET": "dev-auditor-secret", "DATABASE_URL": f"sqlite:///{work}/cimr.db",
            "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "PORTAL_URL": portal_url,
+           "REALM_VAR_PORTAL_URL": portal_url,  # the realm's portal client is applied with this portal's address
            "PATH": os.environ.get("PATH", "")}
     settings = Settings.from_env(env)
     admin = Gateway.as_master_admin(settings)
@@ -121,7 +122,6 @@ def main() -> None:
         spec = load_realm_spec(settings.realm_dir, settings.realm, settings.realm_vars)
         apply_plan(admin, spec, plan_realm(admin, spec))
         repair_all(admin, deep=False)
-        allow_portal_url(admin, portal_url)
         services = Services.from_settings(settings, spec)
         service = Gateway.as_service_account(settings)
         staff = {}
