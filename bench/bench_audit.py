@@ -14,7 +14,7 @@ events, secret questions); then, in the same run:
 The realm is deleted at the end (--keep to keep it). Prints a Markdown table for docs/benchmarks.md and
 writes bench/results/audit.json.
 
-    /tmp/venv/bin/python bench/bench_audit.py [--adherents 2000] [--users-per-adherent 5] [--workers 4]
+    .venv/bin/python -m bench.bench_audit [--adherents 2000] [--users-per-adherent 5] [--workers 4]
 
 Seeded users have no password (argon2 hashing 10,000 passwords would measure Keycloak's hashing, not the
 audit, which never reads credentials).
@@ -39,18 +39,15 @@ from urllib.parse import urlsplit
 import requests
 from sqlalchemy import insert
 
+from provisioner.audit.collect import collect
+from provisioner.audit.report import build_report
+from provisioner.db import Database, audit_events, secret_questions
+from provisioner.gateway import Gateway
+from provisioner.realm.apply import apply_plan, plan_realm
+from provisioner.realm.schema import load_realm_spec
+from provisioner.settings import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from provisioner.audit.report import build_report  # noqa: E402
-from provisioner.audit.collect import collect  # noqa: E402
-from provisioner.db import Database, audit_events, secret_questions  # noqa: E402
-from provisioner.gateway import Gateway  # noqa: E402
-from provisioner.realm.apply import apply_plan  # noqa: E402
-from provisioner.realm.plan import plan_realm  # noqa: E402
-from provisioner.realm.schema import load_realm_spec  # noqa: E402
-from provisioner.settings import Settings  # noqa: E402
-
 POWERS = load_realm_spec(ROOT / "realm", "cimr").catalogue().powers()  # realm/'s teleservices
 RESULTS = ROOT / "bench" / "results"
 LEAVES = ["teledeclaration/fichier-preetabli", "compte-adherent/utilisateur", "easypaiement/ordonnateur",

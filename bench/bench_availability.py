@@ -26,7 +26,7 @@ by itself). At the end, the writes are checked against Keycloak: every user the 
 *before* is the code of --before (default: the commit this branch left main at), exported with `git archive` and
 run by this same script in a subprocess (its own devstack, portal, proxy configuration); *after* is this checkout.
 
-    .venv/bin/python bench/bench_availability.py [--before REV] [--shapes before,after] [--delegates 6]
+    .venv/bin/python -m bench.bench_availability [--before REV] [--shapes before,after] [--delegates 6]
 
 Results: bench/results/availability.json and a Markdown table (docs/benchmarks.md). About 25 minutes.
 """
@@ -36,16 +36,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import secrets
 import shutil
 import subprocess
 import sys
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
-from provisioner.context import Context
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlencode, urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,9 +165,8 @@ class Load:
             self.stop.wait(1.0)
 
     def logins(self, login: str) -> None:
-        from tests.oidc_flow import pkce_pair
-        from tests.production.proxy_login import PinnedBrowser
-
+        helpers = shape_helpers()
+        PinnedBrowser, pkce_pair = helpers.PinnedBrowser, helpers.pkce_pair
         client = self.spec.client("compte-adherent")
         callback = client.url + client.redirect_paths[0]
         base = f"{self.stack.public_url}/realms/{self.settings.realm}/protocol/openid-connect"
@@ -196,23 +194,49 @@ class Load:
 
 
 # --- one shape ----------------------------------------------------------------------------------------------------
+def shape_helpers() -> SimpleNamespace:
+    """The helpers that start and load a shape, from the shape's own code (on sys.path): devstack/ in this checkout;
+    a revision from before devstack/ held them, such as the default --before, kept them among its tests."""
+    try:
+        from devstack.builders import DELEGATE_PASSWORD, approved_adherent
+        from devstack.logins import PinnedBrowser, pkce_pair
+        from devstack.ports import production_stack
+    except ModuleNotFoundError:  # an older revision's own code
+        from tests.oidc_flow import pkce_pair
+        from tests.production.conftest import production_stack
+        from tests.production.proxy_login import PinnedBrowser
+        from tests.provisioning import DELEGATE_PASSWORD, approved_adherent
+    return SimpleNamespace(DELEGATE_PASSWORD=DELEGATE_PASSWORD, approved_adherent=approved_adherent,
+                           PinnedBrowser=PinnedBrowser, pkce_pair=pkce_pair, production_stack=production_stack)
+
+
 def run_shape(name: str, delegates_n: int, logins_n: int, faults: list[str], isolate: float, roll_to: str) -> dict:
     """Start a shape from the code on sys.path, load it, inject the faults; the figures."""
-    import requests
 
-    from tests.production.conftest import production_stack
-    from tests.production.proxy_login import PinnedBrowser
-    from tests.provisioning import DELEGATE_PASSWORD, approved_adherent
+    helpers = shape_helpers()
+    production_stack, PinnedBrowser = helpers.production_stack, helpers.PinnedBrowser
+    DELEGATE_PASSWORD, approved_adherent = helpers.DELEGATE_PASSWORD, helpers.approved_adherent
 
     from provisioner.core import Services
     from provisioner.gateway import Gateway
-    from provisioner.realm.schema import load_realm_spec
     from provisioner.rules import Access
     from provisioner.secret_questions import SecretAnswer
     from provisioner.settings import Settings
     from provisioner.tenancy import Actor
     from provisioner.users import create_user
-    from provisioner.teleservice_users import NewUser, UserDetails
+    try:  # the request Context and realm/'s loader, where this code keeps them; an older revision's otherwise
+        from provisioner.context import Context
+        from provisioner.realm.schema import load_realm_spec
+        from provisioner.teleservice_users import NewUser, UserDetails
+
+        def request(gw, services, actor, adherent):
+            return (Context(gw, services, actor, adherent),)
+    except ModuleNotFoundError:
+        from provisioner.realm.spec import load_realm_spec
+        from provisioner.users import NewUser, UserDetails
+
+        def request(gw, services, actor, adherent):
+            return gw, services, actor, adherent
 
     state = STATE / name
     from devstack.postgres import PostgresServer
@@ -250,7 +274,7 @@ def run_shape(name: str, delegates_n: int, logins_n: int, faults: list[str], iso
         users = {}
         for n in numeros:
             login = f"u.{secrets.token_hex(3)}"
-            create_user(Context(gw, services, Actor.delegate(n), n), NewUser(
+            create_user(*request(gw, services, Actor.delegate(n), n), NewUser(
                 login, UserDetails("Tazi", "Yasmine", f"{login}@atlas.ma"), Access("compte-adherent"), "User2026",
                 secret_answers=answers))
             users[n] = login
@@ -259,7 +283,7 @@ def run_shape(name: str, delegates_n: int, logins_n: int, faults: list[str], iso
         callback = client.url + client.redirect_paths[0]
         for k in range(logins_n):
             login = f"ts{k}.{secrets.token_hex(3)}"
-            create_user(Context(gw, services, Actor.delegate(numeros[0]), numeros[0]), NewUser(
+            create_user(*request(gw, services, Actor.delegate(numeros[0]), numeros[0]), NewUser(
                 login, UserDetails("Tazi", "Yasmine", f"{login}@atlas.ma"), Access("compte-adherent"), "User2026",
                 secret_answers=answers))
             first = PinnedBrowser(stack.public_url, node=1)
@@ -484,7 +508,7 @@ def main() -> int:
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     faults = args.faults.split(",")
-    if args.worker:  # one shape, in this process (sys.path: that shape's code)
+    if args.worker:  # one shape, in this process (PYTHONPATH: that shape's code)
         result = run_shape(args.worker, args.delegates, args.logins, faults, args.isolate, args.roll_to)
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
         return 0
@@ -493,6 +517,7 @@ def main() -> int:
         source = export(args.before) if shape == "before" else ROOT
         out = STATE / f"{shape}.json"
         out.unlink(missing_ok=True)
+        # The worker runs this file by its path with the shape's code on PYTHONPATH: "before" is another tree.
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", shape, "--out", str(out),
                "--faults", ",".join(faults), "--delegates", str(args.delegates), "--logins", str(args.logins),
                "--isolate", str(args.isolate), "--roll-to", args.roll_to]
@@ -513,8 +538,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if "--worker" in sys.argv:
-        sys.path.insert(0, os.getcwd())  # the shape's own code first
-    else:
-        sys.path.insert(0, str(ROOT))
     sys.exit(main())

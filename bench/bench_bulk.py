@@ -12,7 +12,7 @@ Runs against the shared Keycloak (KEYCLOAK_URL, default http://127.0.0.1:8080) i
 (cimr-bench-<random>, applied from realm/) and deletes that realm afterwards. Writes
 bench/results/bulk.json and prints the Markdown table for docs/benchmarks.md ("Bulk onboarding").
 
-    /tmp/venv/bin/python bench/bench_bulk.py [--users 1000] [--concurrency 8]
+    .venv/bin/python -m bench.bench_bulk [--users 1000] [--concurrency 8]
 """
 
 from __future__ import annotations
@@ -20,34 +20,30 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from aiosmtpd.controller import Controller
 
-from aiosmtpd.controller import Controller  # noqa: E402
-
-from provisioner.bulk import COLUMNS, import_users  # noqa: E402
+from provisioner.bulk import COLUMNS, import_users
 from provisioner.context import Context
-from provisioner.core import Services  # noqa: E402
-from provisioner.errors import KeycloakUnavailable  # noqa: E402
-from provisioner.gateway import Gateway  # noqa: E402
-from provisioner.realm.apply import apply_plan  # noqa: E402
-from provisioner.realm.plan import plan_realm  # noqa: E402
-from provisioner.realm.schema import realm_spec
-from provisioner.realm.schema import load_realm_spec  # noqa: E402
-from provisioner.rules import Access  # noqa: E402
-from provisioner.settings import Settings  # noqa: E402
-from provisioner.delegates import NewDelegate  # noqa: E402
-from provisioner.subscriptions import (Company, NewSubscription, Responsable,  # noqa: E402
-                                       approve_subscription, receive_paper, submit_subscription)
-from provisioner.tenancy import Actor  # noqa: E402
-from provisioner.teleservice_users import NewUser, UserDetails, user_rep  # noqa: E402
+from provisioner.core import Services
+from provisioner.delegates import NewDelegate
+from provisioner.errors import KeycloakUnavailable
+from provisioner.gateway import Gateway
+from provisioner.realm.apply import apply_plan
+from provisioner.realm.plan import plan_realm
+from provisioner.realm.schema import load_realm_spec, realm_spec
+from provisioner.rules import Access
+from provisioner.settings import Settings
+from provisioner.subscriptions import (Company, Responsable, NewSubscription, approve_subscription, receive_paper,
+                                       submit_subscription)
+from provisioner.teleservice_users import NewUser, UserDetails, user_rep
+from provisioner.tenancy import Actor
 
+ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PASSWORD = "Bench2026"
 # A realistic mix of one adherent's users: (teleservice, powers, user_type, provider)

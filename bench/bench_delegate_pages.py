@@ -12,7 +12,7 @@ permission each), gives one of them --users users, then measures sequential late
 concurrent delegates for --seconds each (pages/s, p50/p95). Writes bench/results/delegate_pages.json and
 prints a Markdown table for docs/benchmarks.md.
 
-    KEYCLOAK_HOME=/tmp/bench-pages/keycloak-26.7.0 .venv/bin/python bench/bench_delegate_pages.py [--adherents 20]
+    KEYCLOAK_HOME=/tmp/bench-pages/keycloak-26.7.0 .venv/bin/python -m bench.bench_delegate_pages [--adherents 20]
 """
 
 from __future__ import annotations
@@ -28,22 +28,20 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from devstack.keycloak_server import KeycloakServer  # noqa: E402
-from provisioner import adherents, users  # noqa: E402
+from devstack.builders import DELEGATE_PASSWORD, approved_adherent, make_user
+from devstack.keycloak_server import KeycloakServer
+from devstack.ports import free_port
+from provisioner import adherents, users
 from provisioner.context import Context
-from provisioner.core import Services  # noqa: E402
-from provisioner.gateway import Gateway  # noqa: E402
-from provisioner.realm.apply import apply_plan  # noqa: E402
-from provisioner.realm.plan import plan_realm  # noqa: E402
+from provisioner.core import Services
+from provisioner.gateway import Gateway
+from provisioner.realm.apply import apply_plan
+from provisioner.realm.plan import plan_realm
 from provisioner.realm.schema import realm_spec
-from provisioner.settings import Settings  # noqa: E402
-from provisioner.tenancy import Actor  # noqa: E402
-from tests.ports import free_port  # noqa: E402
-from tests.provisioning import DELEGATE_PASSWORD, approved_adherent, make_user  # noqa: E402
+from provisioner.settings import Settings
+from provisioner.tenancy import Actor
 
+ROOT = Path(__file__).resolve().parent.parent
 HTTP, MGMT = 8280, 9280
 RESULTS = ROOT / "bench" / "results"
 CLIENT = "bench-pages-cli"  # a public direct-grant client of the bench's own realm, for the delegate's token
@@ -115,8 +113,8 @@ def main() -> None:
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-pages-"))
-    smtp_port = free_port()  # approval mails go to the tests' SMTP sink
-    sink = subprocess.Popen([sys.executable, str(ROOT / "tests" / "smtp_sink.py"), str(work), str(smtp_port)],
+    smtp_port = free_port()  # approval mails go to devstack's SMTP sink
+    sink = subprocess.Popen([sys.executable, str(ROOT / "devstack" / "smtp_sink.py"), str(work), str(smtp_port)],
                             stdout=subprocess.PIPE, text=True)
     assert sink.stdout.readline().strip() == "ready"
     server = KeycloakServer(http_port=HTTP, management_port=MGMT, database="bench-pages", log_file=work / "kc.log")

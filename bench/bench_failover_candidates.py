@@ -14,7 +14,7 @@ prober asks Keycloak's discovery document through the proxy every 100 ms. Per ki
 long the survivor reported not ready, when JGroups installed the survivor's new view (its log). Results:
 bench/results/failover_candidates.json.
 
-    .venv/bin/python bench/bench_failover_candidates.py [--kills 2] [--candidates proxy-only,three-nodes,supervisor,fd-config]
+    .venv/bin/python -m bench.bench_failover_candidates [--kills 2] [--candidates proxy-only,three-nodes,supervisor,fd-config]
 """
 
 from __future__ import annotations
@@ -31,14 +31,11 @@ from pathlib import Path
 
 import requests
 
+from devstack.ports import PortPicker, port_is_free, production_stack
+from devstack.postgres import PostgresServer
+from devstack.production import NodePorts
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from devstack.postgres import PostgresServer  # noqa: E402
-from devstack.production import NodePorts  # noqa: E402
-from tests.production.conftest import PortPicker, production_stack  # noqa: E402
-from tests.ports import port_is_free  # noqa: E402
-
 STATE = ROOT / "var" / "bench-failover"
 RESULTS = ROOT / "bench" / "results" / "failover_candidates.json"
 VIEW = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+) .*ISPN000094: Received new cluster view .*\((\d+)\)", re.M)

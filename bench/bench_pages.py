@@ -2,13 +2,13 @@
 
 The portal runs as in ``scripts/start`` (gunicorn, 2 workers) against a Keycloak started with ``start-dev`` —
 KEYCLOAK_URL when given (a realm of its own, deleted at the end), else one started here on free ports. The company
-of the page tests (tests/portal_pages.py: long names, a user per teleservice, the E@syPaiement banner, an access
+of the page tests (devstack/portal_pages.py: long names, a user per teleservice, the E@syPaiement banner, an access
 review pending) is built through the provisioner's actions; the delegate, an agent and an auditor log in through
 Keycloak's real browser flow (second factor included); each page is then requested --warm times, then --samples
 times in a row. Writes bench/results/pages.json (``--tag`` keeps several runs side by side) and prints a
 Markdown table for docs/benchmarks.md.
 
-    KEYCLOAK_URL=http://127.0.0.1:8280 .venv/bin/python bench/bench_pages.py [--samples 15] [--tag after]
+    KEYCLOAK_URL=http://127.0.0.1:8280 .venv/bin/python -m bench.bench_pages [--samples 15] [--tag after]
 """
 
 from __future__ import annotations
@@ -27,23 +27,21 @@ from urllib.parse import parse_qs, urlparse
 
 import requests
 
+from devstack.builders import STAFF_PASSWORD
+from devstack.keycloak_server import KeycloakServer
+from devstack.logins import keycloak_login
+from devstack.portal_pages import agent_pages, auditor_pages, build_world, delegate_pages, public_pages
+from devstack.ports import free_port
+from provisioner.core import Services
+from provisioner.gateway import Gateway
+from provisioner.permissions import repair_all
+from provisioner.realm.apply import apply_plan, plan_realm
+from provisioner.realm.schema import load_realm_spec
+from provisioner.settings import Settings
+from provisioner.staff import StaffMember, create_staff
+from provisioner.tenancy import Actor
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from devstack.keycloak_server import KeycloakServer  # noqa: E402
-from provisioner.core import Services  # noqa: E402
-from provisioner.gateway import Gateway  # noqa: E402
-from provisioner.permissions import repair_all  # noqa: E402
-from provisioner.realm.apply import apply_plan  # noqa: E402
-from provisioner.realm.plan import plan_realm  # noqa: E402
-from provisioner.realm.schema import load_realm_spec  # noqa: E402
-from provisioner.settings import Settings  # noqa: E402
-from provisioner.staff import StaffMember, create_staff  # noqa: E402
-from provisioner.tenancy import Actor  # noqa: E402
-from tests.portal_pages import agent_pages, auditor_pages, build_world, delegate_pages, public_pages  # noqa: E402
-from tests.portal_support import STAFF_PASSWORD, allow_portal_url, keycloak_login  # noqa: E402
-from tests.ports import free_port  # noqa: E402
-
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -97,7 +95,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-every-page-"))
     smtp_port = free_port()
-    sink = subprocess.Popen([sys.executable, str(ROOT / "tests" / "smtp_sink.py"), str(work), str(smtp_port)],
+    sink = subprocess.Popen([sys.executable, str(ROOT / "devstack" / "smtp_sink.py"), str(work), str(smtp_port)],
                             stdout=subprocess.PIPE, text=True)
     assert sink.stdout.readline().strip() == "ready"
     server = None
@@ -114,6 +112,7 @@ def main() -> None:
            "PROVISIONER_CLIENT_SECRET": "dev-provisioner-secret", "DELEGATIONS_CLIENT_SECRET": "dev-delegations-secret",
            "AUDITOR_CLIENT_SECRET": "dev-auditor-secret", "DATABASE_URL": f"sqlite:///{work}/cimr.db",
            "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "PORTAL_URL": portal_url,
+           "REALM_VAR_PORTAL_URL": portal_url,  # the realm's portal client is applied with this portal's address
            "PATH": os.environ.get("PATH", "")}
     settings = Settings.from_env(env)
     admin = Gateway.as_master_admin(settings)
@@ -122,7 +121,6 @@ def main() -> None:
         spec = load_realm_spec(settings.realm_dir, settings.realm, settings.realm_vars)
         apply_plan(admin, spec, plan_realm(admin, spec))
         repair_all(admin, deep=False)
-        allow_portal_url(admin, portal_url)
         services = Services.from_settings(settings, spec)
         service = Gateway.as_service_account(settings)
         staff = {}

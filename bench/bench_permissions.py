@@ -8,7 +8,7 @@ realm/, then measures side by side, in one run:
   - Keycloak's restart time (stop -> /health/ready) and first-call latency at 10 and at N.
 Writes bench/results/permissions.json and prints a Markdown table for docs/benchmarks.md.
 
-    KEYCLOAK_HOME=/tmp/bench-perm/keycloak-26.7.0 /tmp/venv/bin/python bench/bench_permissions.py [--adherents 2000]
+    KEYCLOAK_HOME=/tmp/bench-perm/keycloak-26.7.0 .venv/bin/python -m bench.bench_permissions [--adherents 2000]
 
 Use a private copy of the distribution (KEYCLOAK_HOME) so that the bench's start-dev never rebuilds the
 distribution another Keycloak runs from.
@@ -21,24 +21,20 @@ import asyncio
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import requests
 
+from devstack.keycloak_server import KeycloakServer
+from provisioner import permissions
+from provisioner.gateway import Gateway
+from provisioner.realm.apply import apply_plan, plan_realm
+from provisioner.realm.schema import load_realm_spec
+from provisioner.settings import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from provisioner import permissions  # noqa: E402
-from provisioner.gateway import Gateway  # noqa: E402
-from devstack.keycloak_server import KeycloakServer  # noqa: E402
-from provisioner.realm.apply import apply_plan  # noqa: E402
-from provisioner.realm.plan import plan_realm  # noqa: E402
-from provisioner.realm.schema import load_realm_spec  # noqa: E402
-from provisioner.settings import Settings  # noqa: E402
-
 POWERS = load_realm_spec(ROOT / "realm", "cimr").catalogue().powers()  # realm/'s teleservices
 HTTP, MGMT = 8280, 9280
 REALM = "cimr"

@@ -15,7 +15,7 @@ absent; *doubled*: two users for one login, or a user the portal said it failed 
 portal said it disabled is disabled. Prints p50/p95/p99 per action, throughput, errors, lost/doubled writes, and a
 Markdown table for docs/benchmarks.md; writes bench/results/production_load.json.
 
-    .venv/bin/python bench/bench_production_load.py [--shape both|production|dev] [--delegates 20] [--seconds 180]
+    .venv/bin/python -m bench.bench_production_load [--shape both|production|dev] [--delegates 20] [--seconds 180]
 """
 
 from __future__ import annotations
@@ -36,27 +36,23 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from devstack.keycloak_server import KeycloakServer  # noqa: E402
-from devstack.production import ProductionStack, wait_http  # noqa: E402
+from devstack.builders import DELEGATE_PASSWORD, approved_adherent
+from devstack.keycloak_server import KeycloakServer
+from devstack.logins import PinnedBrowser, pkce_pair
+from devstack.ports import free_port, production_stack
+from devstack.production import ProductionStack, wait_http
 from provisioner.context import Context
-from provisioner.core import Services  # noqa: E402
-from provisioner.gateway import Gateway  # noqa: E402
+from provisioner.core import Services
+from provisioner.gateway import Gateway
 from provisioner.realm.schema import realm_spec
-from provisioner.rules import Access  # noqa: E402
-from provisioner.secret_questions import SecretAnswer  # noqa: E402
-from provisioner.settings import Settings  # noqa: E402
-from provisioner.tenancy import Actor  # noqa: E402
-from provisioner.users import create_user  # noqa: E402
+from provisioner.rules import Access
+from provisioner.secret_questions import SecretAnswer
+from provisioner.settings import Settings
 from provisioner.teleservice_users import NewUser, UserDetails
-from tests.oidc_flow import pkce_pair  # noqa: E402
-from tests.ports import free_port  # noqa: E402
-from tests.production.conftest import production_stack  # noqa: E402
-from tests.production.proxy_login import PinnedBrowser  # noqa: E402
-from tests.provisioning import DELEGATE_PASSWORD, approved_adherent  # noqa: E402
+from provisioner.tenancy import Actor
+from provisioner.users import create_user
 
+ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 STATE = ROOT / "var" / "bench-load"
 ANSWERS = (SecretAnswer("Ville de naissance de votre père ?", "Fès"),

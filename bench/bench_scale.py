@@ -1,16 +1,16 @@
 """CIMR at its real size on the production shape: 10,000 adherents, 50,000 accounts, 10,000 delegations.
 
 The stack is devstack/production.py (PostgreSQL, two clustered Keycloak nodes `start --optimized` behind HAProxy
-with TLS, the portal under gunicorn, an SMTP sink), on free loopback ports picked once (tests/production/
-conftest.py's PortPicker) and kept in var/bench-scale/ports.json: the realm's URLs depend on them. Its state
+with TLS, the portal under gunicorn, an SMTP sink), on free loopback ports picked once (devstack/ports.py's
+PortPicker) and kept in var/bench-scale/ports.json: the realm's URLs depend on them. Its state
 (PostgreSQL's data, secrets, TLS, logs) lives in var/bench-scale/ and is kept between runs, so the hour of seeding
 is paid once:
 
-    .venv/bin/python bench/bench_scale.py seed      [--adherents 10000] [--users-per 5] [--fresh]
-    .venv/bin/python bench/bench_scale.py measure   [--only audit,plan,pages,logins,approval,bulk] [--seconds 60]
-    .venv/bin/python bench/bench_scale.py stop      # a stack left running (--keep-running, or a killed run)
-    .venv/bin/python bench/bench_scale.py start     # start it on the seeded state and leave it running
-    .venv/bin/python bench/bench_scale.py report    # print the tables of bench/results/scale.json again
+    .venv/bin/python -m bench.bench_scale seed      [--adherents 10000] [--users-per 5] [--fresh]
+    .venv/bin/python -m bench.bench_scale measure   [--only audit,plan,pages,logins,approval,bulk] [--seconds 60]
+    .venv/bin/python -m bench.bench_scale stop      # a stack left running (--keep-running, or a killed run)
+    .venv/bin/python -m bench.bench_scale start     # start it on the seeded state and leave it running
+    .venv/bin/python -m bench.bench_scale report    # print the tables of bench/results/scale.json again
 
 `seed` and `measure` start the stack (never wiping its state), and stop it at the end unless --keep-running; the
 PIDs of what they started are in var/bench-scale/pids.json, which `stop` reads (each process checked by its
@@ -31,8 +31,8 @@ What `seed` lays out, chunk by chunk (--chunk adherents at a time), each part ti
   - our database as the real approval and user creation leave it per adherent: the approved subscription, the
     delegate's term, the trail (submit, paper, approve, each user's creation) and two secret questions per
     teleservice user (one real argon2 hash reused: the audit only reads who has questions);
-  - then --delegates adherents through the real path (tests.provisioning.approved_adherent), each with 5 users
-    (tests.provisioning.make_user), and each delegate logged in once to the portal through the proxy to enrol
+  - then --delegates adherents through the real path (devstack.builders.approved_adherent), each with 5 users
+    (devstack.builders.make_user), and each delegate logged in once to the portal through the proxy to enrol
     its TOTP (the secret is kept in seed.json for the measures' logins).
 
 What `measure` measures (bench/results/scale.json, a Markdown table per phase on stdout):
@@ -74,39 +74,33 @@ from pathlib import Path
 import requests
 from sqlalchemy import delete, insert
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(1, str(ROOT / "bench"))
-
-import bench_audit  # noqa: E402
-import bench_bulk  # noqa: E402
-from bench_permissions import _post_all, _reroot, tree_rep  # noqa: E402
-from bench_production_load import (Recorder, percentile, portal_login, run_together,  # noqa: E402
-                                   teleservice_login)
-from devstack.keycloak_server import KEYCLOAK_VERSION  # noqa: E402
-from devstack.postgres import PostgresServer  # noqa: E402
-from devstack.production import NodePorts, ProductionStack  # noqa: E402
-from provisioner import permissions  # noqa: E402
-from provisioner.audit.collect import collect  # noqa: E402
-from provisioner.audit.report import build_report  # noqa: E402
-from provisioner.catalogue import Catalogue  # noqa: E402
-from provisioner.core import Services  # noqa: E402
-from provisioner.db import Database, audit_events, delegate_history, secret_questions, subscriptions  # noqa: E402
-from provisioner.errors import ProvisionerError  # noqa: E402
-from provisioner.gateway import Gateway  # noqa: E402
+from bench import bench_audit, bench_bulk
+from bench.bench_permissions import _post_all, _reroot, tree_rep
+from bench.bench_production_load import Recorder, percentile, portal_login, run_together, teleservice_login
+from devstack.builders import ANSWERS, DELEGATE_PASSWORD, approved_adherent, make_user, subscription_form
+from devstack.keycloak_server import KEYCLOAK_VERSION
+from devstack.ports import TELESERVICE_HOST, PortPicker, port_is_free
+from devstack.postgres import PostgresServer
+from devstack.production import NodePorts, ProductionStack
+from devstack.totp import AUTHENTICATORS
+from provisioner import permissions
+from provisioner.audit.collect import collect
+from provisioner.audit.report import build_report
+from provisioner.catalogue import Catalogue
+from provisioner.core import Services
+from provisioner.db import Database, audit_events, delegate_history, secret_questions, subscriptions
+from provisioner.errors import ProvisionerError
+from provisioner.gateway import Gateway
 from provisioner.realm.schema import realm_spec
-from provisioner.rules import Access  # noqa: E402
-from provisioner.secret_questions import hash_answer  # noqa: E402
-from provisioner.settings import Settings  # noqa: E402
-from provisioner.delegates import delegate_rep  # noqa: E402
-from provisioner.tenancy import Actor  # noqa: E402
-from provisioner.tree import delegate_group_path  # noqa: E402
-from provisioner.teleservice_users import NewUser, UserDetails, user_rep  # noqa: E402
-from tests.ports import port_is_free  # noqa: E402
-from tests.production.conftest import TELESERVICE_HOST, PortPicker  # noqa: E402
-from tests.provisioning import ANSWERS, DELEGATE_PASSWORD, approved_adherent, make_user, subscription_form  # noqa: E402
-from tests.totp import AUTHENTICATORS  # noqa: E402
+from provisioner.delegates import delegate_rep
+from provisioner.rules import Access
+from provisioner.secret_questions import hash_answer
+from provisioner.settings import Settings
+from provisioner.teleservice_users import NewUser, UserDetails, user_rep
+from provisioner.tenancy import Actor
+from provisioner.tree import delegate_group_path
 
+ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / "var" / "bench-scale"
 PORTS_FILE, SEED_FILE, PIDS_FILE = STATE / "ports.json", STATE / "seed.json", STATE / "pids.json"
 RESULTS_FILE = ROOT / "bench" / "results" / "scale.json"
@@ -121,7 +115,7 @@ ACCESSES = (Access("compte-adherent"), Access("teledeclaration", ("fichier-preet
             Access("easypaiement", ("ordonnateur",)), Access("eliquidation"),
             Access("easypaiement", ("validateur",)),
             Access("teledeclaration", ("formulaire-saisie",), "externe", "Fiduciaire Amal"))
-# The users each real-path adherent gets (tests.provisioning.make_user: teleservice, powers).
+# The users each real-path adherent gets (devstack.builders.make_user: teleservice, powers).
 REAL_USERS = (("compte-adherent", ()), ("compte-adherent", ()), ("compte-adherent", ()),
               ("easypaiement", ("ordonnateur",)), ("teledeclaration", ("fichier-preetabli",)))
 PHASES = ("audit", "plan", "pages", "logins", "approval", "bulk")
@@ -184,7 +178,7 @@ def _jgroups_free(port: int) -> bool:
 
 def make_stack(heap: str | None, portal_workers: int | None, portal_threads: int | None = None,
                node_options: list[str] | None = None) -> ProductionStack:
-    """The stack on the ports of ports.json, picked the first time as tests/production/conftest.py's
+    """The stack on the ports of ports.json, picked the first time as devstack/ports.py's
     production_stack() picks them (PortPicker), in our own ranges. The proxy's and the portal's ports are in the
     realm (issuer, redirect URIs): they must be free again; the others are picked anew when taken."""
     saved = read_json(PORTS_FILE)
@@ -197,7 +191,7 @@ def make_stack(heap: str | None, portal_workers: int | None, portal_threads: int
                 time.sleep(2)
             if not port_is_free(port):
                 raise SystemExit(f"port {port} ({what}, recorded in {PORTS_FILE}) is taken: the realm's URLs use it. "
-                                 f"Is the stack still running (`{Path(__file__).name} stop`)?")
+                                 f"Is the stack still running (`python -m bench.bench_scale stop`)?")
         picker.taken |= {saved["proxy"], saved["proxy"] + 1000, saved["portal"]}
         proxy, portal = saved["proxy"], saved["portal"]
     else:
@@ -299,7 +293,7 @@ class Ctx:
 def start(args) -> Ctx:
     if running_recorded():
         raise SystemExit(f"a stack of this bench is running ({', '.join(running_recorded())}): "
-                         f"`{Path(__file__).name} stop` first")
+                         f"`python -m bench.bench_scale stop` first")
     stack = make_stack(args.heap, args.portal_workers, args.portal_threads, args.keycloak_option)
     t0 = time.perf_counter()
     try:
@@ -329,7 +323,7 @@ def finish(ctx: Ctx | None, keep_running: bool) -> None:
         return
     if keep_running:
         record_pids(ctx.stack)
-        say(f"stack left running (`{Path(__file__).name} stop` stops it)\n{ctx.stack.summary()}")
+        say(f"stack left running (`python -m bench.bench_scale stop` stops it)\n{ctx.stack.summary()}")
         return
     say("stopping the stack")
     ctx.stack.stop()
@@ -969,7 +963,7 @@ def cache_stats(stack: ProductionStack) -> dict:
 def measure(args) -> int:
     seeded = read_json(SEED_FILE)
     if not seeded or not seeded.get("complete"):
-        raise SystemExit(f"no complete seed in {STATE}: run `{Path(__file__).name} seed` first")
+        raise SystemExit(f"no complete seed in {STATE}: run `python -m bench.bench_scale seed` first")
     only = [p.strip() for p in args.only.split(",")] if args.only else list(PHASES)
     unknown = set(only) - set(PHASES)
     if unknown:

@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -33,15 +32,29 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 CLIENT = "bench-transport-cli"  # a public direct-grant client of the bench realm, for the delegate's token
 
-# Run by each version's own Python path (cwd = that version's tree; the code comes on stdin): only the APIs both
-# versions share. argv[1]: the workload, argv[2]: JSON arguments. Prints one JSON line.
+# Run by each version's own Python path (cwd = that version's tree; the code comes on stdin): the APIs both versions
+# share, and where they moved (the request Context, realm/'s loader, plan_realm), either place. argv[1]: the
+# workload, argv[2]: JSON arguments. Prints one JSON line.
 WORKER = r'''
 import json, statistics, sys, time
-from provisioner.context import Context
 from provisioner.settings import Settings
 from provisioner.gateway import Gateway
-from provisioner.realm.spec import RealmSpec
-from provisioner.realm.schema import realm_spec
+try:
+    from provisioner.context import Context
+    def request(gw, services, actor, adherent):
+        return (Context(gw, services, actor, adherent),)
+except ImportError:  # before the request Context: the four values themselves
+    def request(gw, services, actor, adherent):
+        return gw, services, actor, adherent
+try:
+    from provisioner.realm.schema import realm_spec
+except ImportError:
+    from provisioner.realm.spec import RealmSpec
+    realm_spec = RealmSpec.from_settings
+try:
+    from provisioner.realm.plan import plan_realm
+except ImportError:
+    from provisioner.realm.apply import plan_realm
 workload, args = sys.argv[1], json.loads(sys.argv[2])
 settings = Settings.from_env(args["env"])
 spec = realm_spec(settings)
@@ -54,7 +67,6 @@ if workload == "audit":
     build_report(data)
     print(json.dumps({"seconds": time.perf_counter() - t, "requests": data.reads}))
 elif workload == "plan":
-    from provisioner.realm.plan import plan_realm
     gw = Gateway.as_master_admin(settings)
     plan_realm(gw, spec)  # the token, once
     times = []
@@ -69,11 +81,11 @@ elif workload == "page":
     from provisioner.tenancy import Actor
     services = Services.from_settings(settings, spec)
     me = Actor.delegate(args["numero"])
-    users.overview(Gateway.with_token(settings, args["token"]), services, me, args["numero"])  # warm
+    users.overview(*request(Gateway.with_token(settings, args["token"]), services, me, args["numero"]))  # warm
     times = []
     for _ in range(args["repeat"]):
         t = time.perf_counter()
-        users.overview(Gateway.with_token(settings, args["token"]), services, me, args["numero"])
+        users.overview(*request(Gateway.with_token(settings, args["token"]), services, me, args["numero"]))
         times.append(time.perf_counter() - t)
     times.sort()
     print(json.dumps({"seconds": statistics.median(times), "p95": times[int(0.95 * len(times)) - 1]}))
@@ -84,7 +96,8 @@ elif workload == "bulk":
     services = Services.from_settings(settings, spec)
     gw = Gateway.as_service_account(settings)
     t = time.perf_counter()
-    report = import_users(gw, services, Actor.delegate(args["numero"]), args["numero"], args["csv"], concurrency=8)
+    report = import_users(*request(gw, services, Actor.delegate(args["numero"]), args["numero"]), args["csv"],
+                          concurrency=8)
     elapsed = time.perf_counter() - t
     assert not report.errors, [e.message.en for e in report.errors[:3]]
     print(json.dumps({"seconds": elapsed, "created": len(report.created)}))
@@ -188,6 +201,7 @@ def delegate(settings, admin, service, services) -> tuple[str, Callable[[], str]
 
     from bench.bench_bulk import new_adherent
     from provisioner.bulk import import_users
+    from provisioner.context import Context
     from provisioner.tenancy import Actor
 
     numero = new_adherent(service, services)

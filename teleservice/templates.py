@@ -10,10 +10,10 @@ dt{font-weight:bold}small{color:#555}.err{color:#a00}.ok{color:#060}</style></he
 <main>
 {% if message %}
   <p class="ok" role="status" id="message">{{ message.fr }}<br><small lang="en">{{ message.en }}</small></p>
-  <p><a href="{{ url_for('home') }}">Retour / Back</a></p>
+  <p><a href="{{ url_for('teleservice.home') }}">Retour / Back</a></p>
 {% elif error %}
   <p class="err" role="alert">{{ error.fr }}<br><small lang="en">{{ error.en }}</small></p>
-  <p><a href="{{ url_for('home') }}">Retour / Back</a></p>
+  <p><a href="{{ url_for('teleservice.home') }}">Retour / Back</a></p>
 {% elif me %}
   <h2>Vous êtes connecté(e) <small lang="en">/ You are logged in</small></h2>
   <dl>
@@ -43,20 +43,20 @@ dt{font-weight:bold}small{color:#555}.err{color:#a00}.ok{color:#060}</style></he
   {% endif %}
   {% if "validateur" in me.roles %}
   <h2>Paiements à confirmer <small lang="en">/ Payments to confirm</small></h2>
-  <form method="post" action="{{ url_for('confirm_payment') }}">
+  <form method="post" action="{{ url_for('teleservice.confirm_payment') }}">
     <input type="hidden" name="csrf" value="{{ csrf }}">
     <p>Ordre de paiement des cotisations (exemple) — la confirmation demande votre second facteur.
        <small lang="en">Contribution payment order (example) — confirming asks for your second factor.</small></p>
     <button type="submit" id="confirm-payment">Confirmer un paiement / Confirm a payment</button>
   </form>
   {% endif %}
-  <form method="post" action="{{ url_for('logout') }}">
+  <form method="post" action="{{ url_for('teleservice.logout') }}">
     <input type="hidden" name="csrf" value="{{ csrf }}">
     <button type="submit">Se déconnecter / Log out</button>
   </form>
 {% else %}
   <p>Vous n'êtes pas connecté(e). <small lang="en">You are not logged in.</small></p>
-  <p><a id="login" href="{{ url_for('login') }}">Se connecter / Log in</a></p>
+  <p><a id="login" href="{{ url_for('teleservice.login') }}">Se connecter / Log in</a></p>
 {% endif %}
 </main>
 </body></html>

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from devstack.totp import AUTHENTICATORS
 from provisioner.settings import PROJECT_ROOT
-from tests.totp import AUTHENTICATORS
 
 SHOTS = PROJECT_ROOT / "test-output" / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -56,7 +56,7 @@ def keycloak_login(page, username: str, password: str) -> None:
 
 
 def second_factor(page, portal, username: str) -> None:
-    """Keycloak's TOTP pages, as the account's owner with their phone (tests/totp.py): the setup page at the first
+    """Keycloak's TOTP pages, as the account's owner with their phone (devstack/totp.py): the setup page at the first
     login (the secret read from the page), the code at the next ones."""
     page.wait_for_url(re.compile(r".*(/login-actions/|" + re.escape(portal.url) + ").*"))
     page.wait_for_load_state()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack.ports import free_port, port_is_free
 from provisioner.gateway import Gateway
 from devstack.keycloak_server import KeycloakServer
 from provisioner.permissions import repair_all
@@ -15,7 +16,6 @@ from provisioner.realm.apply import apply_plan
 from provisioner.realm.plan import plan_realm
 from provisioner.realm.schema import realm_spec
 from provisioner.settings import PROJECT_ROOT, Settings
-from tests.ports import free_port, port_is_free
 
 pytest_plugins = ["tests.portal_support"]  # the portal's fixtures: portal, staff
 
@@ -146,14 +146,14 @@ class MailBox:
 
 @pytest.fixture(scope="session")
 def smtp_server(tmp_path_factory: pytest.TempPathFactory) -> MailBox:
-    """tests/smtp_sink.py started once per session on a free port; stopped at the end."""
+    """devstack/smtp_sink.py started once per session on a free port; stopped at the end."""
     import subprocess
     import sys
 
     directory = tmp_path_factory.mktemp("mail")
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "tests" / "smtp_sink.py"), str(directory), str(port)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "devstack" / "smtp_sink.py"), str(directory),
+                             str(port)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready", "the test SMTP server did not start"
         yield MailBox(directory, port)
@@ -181,7 +181,7 @@ def agent():
 @pytest.fixture(scope="session")
 def make_adherent(service_gw: Gateway, services, agent):
     """A factory: submit and approve a subscription; returns the new numéro d'adhérent."""
-    from tests.provisioning import approved_adherent
+    from devstack.builders import approved_adherent
 
     return lambda **kw: approved_adherent(service_gw, services, agent, **kw)
 

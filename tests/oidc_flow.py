@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import re
 import secrets
@@ -12,7 +11,8 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
 
-from tests.totp import answer_second_factor
+from devstack.logins import pkce_pair
+from devstack.totp import answer_second_factor
 
 
 @dataclass
@@ -21,12 +21,6 @@ class LoginResult:
     page: str  # the last HTML page Keycloak showed (error or login form)
     status: int
     verifier: str = ""
-
-
-def pkce_pair() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
 
 
 class Browser:
@@ -41,7 +35,7 @@ class Browser:
               password: str | None = None, pkce: bool = True, second_factor: bool = True,
               **extra: str) -> LoginResult:
         """Start an authorization-code (+ PKCE) request; post the form if one is shown, then (``second_factor``)
-        Keycloak's TOTP setup or OTP page as the account's owner would (tests/totp.py). ``extra``: more
+        Keycloak's TOTP setup or OTP page as the account's owner would (devstack/totp.py). ``extra``: more
         parameters of the request (``prompt="none"``, ``scope=...``, ``acr_values=...``)."""
         verifier, challenge = pkce_pair()
         params = {"client_id": client_id, "redirect_uri": redirect_uri, "response_type": "code",

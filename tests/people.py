@@ -2,7 +2,7 @@
 
 The SSO and audit tests need users with a final (not temporary) password, to log in through the browser
 flow, and broken objects the provisioner's actions would refuse to create; adherents, disabling,
-suspension and delegate replacement go through the provisioner's actions (tests/provisioning.py).
+suspension and delegate replacement go through the provisioner's actions (devstack/builders.py).
 """
 
 from __future__ import annotations

@@ -16,17 +16,15 @@ from dataclasses import dataclass, replace
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-import requests
 from werkzeug.serving import make_server
 
+from devstack.builders import DELEGATE_PASSWORD, STAFF_PASSWORD
+from devstack.logins import keycloak_login
 from provisioner.gateway import Gateway
 from provisioner.settings import Settings
 from provisioner.staff import StaffMember, create_staff
 from provisioner.tenancy import Actor
-from tests.totp import answer_second_factor
-from tests.provisioning import DELEGATE_PASSWORD
 
-STAFF_PASSWORD = "Staff2026"
 OPERATOR = Actor("test-operator", "agent")
 
 
@@ -86,22 +84,6 @@ def auditor_secret(portal: Portal):
         services.settings = saved
 
 
-def keycloak_login(auth_url: str, username: str, password: str) -> str:
-    """Follow Keycloak's login page like a browser (form post, cookies); returns the redirect to the callback."""
-    s = requests.Session()
-    resp = s.get(auth_url, allow_redirects=False)
-    assert resp.status_code == 200 and 'id="kc-form-login"' in resp.text, resp.text[:500]
-    action = html.unescape(re.search(r'action="([^"]+)"', resp.text).group(1))
-    for cookie in s.cookies:
-        cookie.secure = False
-    resp = s.post(action, data={"username": username, "password": password, "credentialId": ""},
-                  allow_redirects=False)
-    # Delegates, agents and auditors have a second factor: enrolled at their first login, asked at every one.
-    resp = answer_second_factor(s, resp, username)
-    assert resp.status_code in (302, 303), f"login refused for {username}: {resp.status_code}"
-    return resp.headers["Location"]
-
-
 def login_client(portal: Portal, username: str, password: str):
     """A Flask test client logged in to the portal through Keycloak's browser flow (code + PKCE)."""
     client = portal.client()
@@ -127,8 +109,7 @@ def text(resp) -> str:
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))).strip()
 
 
-__all__ = ["portal", "staff", "login_client", "csrf_token", "text", "keycloak_login", "Portal", "STAFF_PASSWORD",
-           "auditor_secret"]
+__all__ = ["portal", "staff", "login_client", "csrf_token", "text", "Portal", "auditor_secret"]
 
 
 def subscription_data(n: str, **over) -> dict:

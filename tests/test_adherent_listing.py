@@ -10,12 +10,12 @@ from __future__ import annotations
 import pytest
 import requests
 
+from devstack.builders import DELEGATE_PASSWORD, make_user
 from provisioner import users
 from provisioner.context import Context
 from provisioner.gateway import Gateway
 from provisioner.tenancy import Actor
 from tests.oidc_flow import password_login, password_token
-from tests.provisioning import DELEGATE_PASSWORD, make_user
 
 pytestmark = pytest.mark.usefixtures("password_grant_client")
 PASSWORD = "List2026"

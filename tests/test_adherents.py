@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from devstack.builders import DELEGATE_PASSWORD, USER_PASSWORD, make_user, new_user
 from provisioner.adherents import (change_delegate_email, delegate_history, get_adherent, reactivate_adherent,
                                    replace_delegate, reset_delegate_password, suspend_adherent)
 from provisioner.context import Context
@@ -15,8 +16,7 @@ from provisioner.tenancy import Actor
 from provisioner.users import create_user, enable_user
 from tests.oidc_flow import password_login
 from provisioner.password_links import PATH
-from tests.provisioning import (DELEGATE_PASSWORD, USER_PASSWORD, choose_delegate_password, mailed_link, make_user,
-                                new_user)
+from tests.provisioning import choose_delegate_password, mailed_link
 
 pytestmark = pytest.mark.usefixtures("password_grant_client")
 
@@ -133,7 +133,7 @@ def test_replace_delegate_cuts_the_previous_one_off_and_the_new_one_chooses_its_
 def test_a_details_only_update_of_the_delegate_in_office_keeps_its_password(service_gw, services, agent,
                                                                            make_adherent, settings, smtp_server):
     n = make_adherent()
-    email = f"delegue.{n}@atlas-textile.ma"  # the delegate in office (tests/provisioning.py), new phone number
+    email = f"delegue.{n}@atlas-textile.ma"  # the delegate in office (devstack/builders.py), new phone number
     same = NewDelegate("Bennani", "Salma", "Responsable RH", email, civilite="Mme", telephone="+212 522 99 88 77")
     assert replace_delegate(Context(service_gw, services, agent, n), same) is None
     assert password_login(settings, n, DELEGATE_PASSWORD).status_code == 200
@@ -252,8 +252,8 @@ def test_a_link_the_mail_server_did_not_take_is_reported_and_sent_again(service_
     from dataclasses import replace
 
     from provisioner.mailer import Mailer
+    from devstack.ports import free_port
     from provisioner.adherents import send_delegate_link
-    from tests.ports import free_port
 
     n = make_adherent()
     email = f"k.{n}@atlas.ma"

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from devstack.builders import make_user
 from provisioner.context import Context
 from provisioner.realm.desired import REFRESH_TOKEN_ONCE
 from provisioner.tenancy import Actor
 from tests.oidc_flow import Browser, decode_unverified, redirect_uri, visible_text
-from tests.provisioning import make_user
 
 PASSWORD = "Adv2026ok"
 
@@ -163,7 +163,7 @@ def test_a_delegate_cannot_strip_the_delegate_roles_composites(admin_gw, as_a):
 def numbered_adherent(service_gw, services, numero: str) -> str:
     """An approved adherent with this numéro (the real approval: tree, delegation, delegate enabled)."""
     from provisioner.subscriptions import approve_subscription, receive_paper, submit_subscription
-    from tests.provisioning import subscription_form
+    from devstack.builders import subscription_form
 
     agent = Actor.agent("agent.advisories")
     sub = submit_subscription(service_gw, services, subscription_form(numero))
@@ -177,7 +177,7 @@ def test_every_group_policy_names_exact_groups_by_membership(settings, admin_gw,
     """Numéros of 4 to 10 digits: /delegates/<n> is a string prefix of /delegates/<n>9. With extendChildren (or a
     token's group claim), the longer numéro's delegate would pass the shorter one's policy."""
     from tests.oidc_flow import password_token
-    from tests.provisioning import DELEGATE_PASSWORD
+    from devstack.builders import DELEGATE_PASSWORD
     from tests.test_keycloak_confinement import Api
 
     short = numbered_adherent(service_gw, services, str(uuid.uuid4().int % 10**6).rjust(6, "5"))
@@ -375,8 +375,8 @@ RESTART_CLIENTS = ["portal", "account-console", "teledeclaration", "compte-adher
 @pytest.mark.parametrize("client_id", RESTART_CLIENTS)
 def test_a_session_restart_before_the_first_totp_setup_still_demands_it(settings, spec, admin_gw, service_gw,
                                                                         services, make_adherent, client_id):
-    from tests.provisioning import DELEGATE_PASSWORD
-    from tests.totp import SETUP_FORM
+    from devstack.builders import DELEGATE_PASSWORD
+    from devstack.totp import SETUP_FORM
 
     if client_id == "easypaiement":  # a new validator: its second factor is E@syPaiement's to ask
         user = make_user(service_gw, services, Actor.agent("agent.advisories"), make_adherent(), "easypaiement",
@@ -400,9 +400,9 @@ def test_keycloak_still_drops_an_enforced_totp_setup_on_a_restart(settings, admi
     """CVE-2026-94218 as Keycloak 26.7 does it today, on what our realm never does: a client logging in through
     Keycloak's plain browser flow, with a client policy (auth-flow-enforcer) picking our flow that demands the
     TOTP. The restart forgets the policy's choice. The audit reports such a policy as soon as it exists."""
+    from devstack.builders import DELEGATE_PASSWORD
+    from devstack.totp import SETUP_FORM
     from provisioner.realm.desired import DEFAULT_FLOW
-    from tests.provisioning import DELEGATE_PASSWORD
-    from tests.totp import SETUP_FORM
 
     name, redirect = f"planted-enforced-{uuid.uuid4().hex[:6]}", "http://127.0.0.1:9/callback"
     delegate = make_adherent()

@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 
+from devstack.builders import make_user
 from provisioner import secret_questions
 from provisioner.adherents import set_easypaiement_confirmations
 from provisioner.audit.render import render_csv, render_html
@@ -28,7 +29,6 @@ from provisioner.users import update_details
 from provisioner.teleservice_users import UserDetails
 from tests import people
 from tests.oidc_flow import Browser
-from tests.provisioning import make_user
 
 AUDITOR_SECRET = "dev-auditor-secret"  # realm/realm.yaml's development default
 

@@ -10,13 +10,13 @@ from dataclasses import replace
 import pytest
 import requests
 
+from devstack.builders import DELEGATE_PASSWORD, make_user
 from provisioner.audit.collect import _paths, collect
 from provisioner.errors import KeycloakRejected
 from provisioner.gateway import Gateway
 from provisioner.tenancy import Actor
 from tests import people
 from tests.oidc_flow import Browser
-from tests.provisioning import DELEGATE_PASSWORD, make_user
 
 AUDITOR_SECRET = "dev-auditor-secret"
 LISTINGS = ("users", "groups", "last-logins", "admin-events")

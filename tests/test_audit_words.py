@@ -14,8 +14,8 @@ from provisioner.audit import words
 from provisioner.audit.data import AdherentInfo, ReviewProgress
 from provisioner.audit.findings import KINDS
 from provisioner.audit.report import build_report
+from tests.page_words import codes_in
 from tests.test_audit_rules import A, ATTRIBUTE_CLAIM, NOW, client, data, leaf, user
-from tests.portal_pages import codes_in
 
 NAMES = {"teledeclaration": "Télédéclaration", "compte-adherent": "Compte Adhérent", "easypaiement": "E@syPaiement",
          "eliquidation": "e-liquidation@"}

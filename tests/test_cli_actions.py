@@ -11,10 +11,11 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import update
 
+from devstack.builders import numero
 from provisioner.trail import events
 from provisioner.cli import cli
 from provisioner.db import subscriptions
-from tests.provisioning import mailed_link, numero
+from tests.provisioning import mailed_link
 
 
 

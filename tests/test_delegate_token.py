@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from devstack.builders import DELEGATE_PASSWORD, make_user, new_user
 from provisioner import users
 from provisioner import teleservice_users
 from provisioner.adherents import set_easypaiement_confirmations
@@ -16,7 +17,6 @@ from provisioner.rules import Access
 from provisioner.tenancy import Actor
 from provisioner.teleservice_users import UserDetails
 from tests.oidc_flow import password_login
-from tests.provisioning import DELEGATE_PASSWORD, make_user, new_user
 
 pytestmark = pytest.mark.usefixtures("password_grant_client")
 

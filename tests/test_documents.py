@@ -13,11 +13,11 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from pypdf import PdfReader
 from sqlalchemy import insert
 
+from devstack.builders import DELEGATE_PASSWORD, STAFF_PASSWORD, numero, subscription_form
 from portal import create_app, documents, summary_links
 from provisioner.db import subscriptions
 from provisioner.settings import Settings
-from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, subscription_data, text
-from tests.provisioning import DELEGATE_PASSWORD, numero, subscription_form
+from tests.portal_support import csrf_token, login_client, subscription_data, text
 
 LETTER_TITLES = {
     "reinitialisation-mot-de-passe": "Objet : Réinitialisation du mot de passe de la personne déléguée",

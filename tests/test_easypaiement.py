@@ -50,7 +50,7 @@ PASSWORD = "Pass2026"
 
 def validator(service_gw, admin_gw, services, me, n: str, powers=("validateur",)):
     """A validator created by the delegate's action, with a final password to log in to E@syPaiement."""
-    from tests.provisioning import make_user
+    from devstack.builders import make_user
 
     user = make_user(service_gw, services, me, n, "easypaiement", powers)
     admin_gw.set_password(user.id, PASSWORD, temporary=False)

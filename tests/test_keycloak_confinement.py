@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import pytest
 import requests
 
+from devstack.builders import DELEGATE_PASSWORD, make_user
 from provisioner import permissions
 from provisioner.tenancy import Actor
 from tests.oidc_flow import PASSWORD_CLIENT, password_token
-from tests.provisioning import DELEGATE_PASSWORD, make_user
 
 
 

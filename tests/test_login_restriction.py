@@ -58,7 +58,7 @@ def test_token_carries_the_contract_claims(realm, admin_gw, service_gw, services
                                           spec):
     """adherent and categories come from the user's groups (docs/teleservices.md), user_type from its attribute."""
     from provisioner.rules import Access
-    from tests.provisioning import make_user
+    from devstack.builders import make_user
 
     numero = make_adherent(categories=("cadres", "employes", "ouvriers"))
     user = make_user(service_gw, services, agent, numero, access=Access(

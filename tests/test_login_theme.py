@@ -12,13 +12,14 @@ from urllib.parse import urlencode
 
 import pytest
 
+from devstack.logins import pkce_pair
+from devstack.totp import AUTHENTICATORS
 from provisioner.errors import RealmSpecError
 from provisioner.realm.schema import load_realm_spec
 from provisioner.settings import PROJECT_ROOT
 from tests import people
 from tests.browser_support import SHOTS, Checks, browser, page_width  # noqa: F401  (browser: a fixture)
-from tests.oidc_flow import Browser, pkce_pair, redirect_uri, visible_text
-from tests.totp import AUTHENTICATORS
+from tests.oidc_flow import Browser, redirect_uri, visible_text
 
 TELESERVICE_NAMES = {"teledeclaration": "Télédéclaration", "compte-adherent": "Compte Adhérent",
                      "easypaiement": "E@syPaiement", "eliquidation": "e-liquidation@"}
@@ -112,7 +113,7 @@ def test_the_refusal_names_the_teleservice_and_what_to_do(settings, spec, admin_
 
 def test_a_delegate_whose_subscription_awaits_approval_is_told_so(settings, spec, service_gw, services):
     from provisioner.subscriptions import submit_subscription
-    from tests.provisioning import DELEGATE_PASSWORD, subscription_form
+    from devstack.builders import DELEGATE_PASSWORD, subscription_form
 
     form = subscription_form()
     submit_subscription(service_gw, services, form)  # pending: the delegate's account waits, disabled

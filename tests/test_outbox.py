@@ -1,6 +1,6 @@
 """SMTP down during an action: the action holds, its mail waits in the outbox with the error (the agent sees it
 « non envoyé »), and goes out exactly once when the server is back — through the agent's « Renvoyer », the cron
-verb `provisioner mail flush`, or the next mail sent. Against the real SMTP sink (tests/smtp_sink.py), stopped and
+verb `provisioner mail flush`, or the next mail sent. Against the real SMTP sink (devstack/smtp_sink.py), stopped and
 started here on a port of its own."""
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from devstack.builders import DELEGATE_PASSWORD, STAFF_PASSWORD, numero, subscription_form
+from devstack.ports import free_port
 from portal import create_app
 from provisioner import outbox
 from provisioner.cli import cli
@@ -23,19 +25,17 @@ from provisioner.settings import PROJECT_ROOT, Settings
 from provisioner.subscriptions import get_subscription, submit_subscription
 from provisioner.tenancy import Actor
 from tests.conftest import MailBox
-from tests.portal_support import STAFF_PASSWORD, Portal, csrf_token, login_client, text
-from tests.ports import free_port
-from tests.provisioning import DELEGATE_PASSWORD, numero, subscription_form
+from tests.portal_support import Portal, csrf_token, login_client, text
 
 
 class Sink:
-    """tests/smtp_sink.py in its own process, on a fixed port, that a test stops and starts."""
+    """devstack/smtp_sink.py in its own process, on a fixed port, that a test stops and starts."""
 
     def __init__(self, directory, port: int):
         self.box, self.port, self.proc = MailBox(directory, port), port, None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "tests" / "smtp_sink.py"),
+        self.proc = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "devstack" / "smtp_sink.py"),
                                       str(self.box.directory), str(self.port)], stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout.readline().strip() == "ready", "the SMTP sink did not start"
 

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, insert, inspect, text as sql, update
 
+from devstack.builders import STAFF_PASSWORD, numero, subscription_form
 from provisioner.cli import cli
 from provisioner.context import Context
 from provisioner.core import Services
@@ -21,8 +22,7 @@ from provisioner.subscriptions import (approve_subscription, get_subscription, l
                                        submit_subscription)
 from provisioner.tenancy import Actor
 from provisioner.trail import events
-from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, text
-from tests.provisioning import numero, subscription_form
+from tests.portal_support import csrf_token, login_client, text
 
 AGENT = Actor.agent("agent.papier")
 NOW = datetime.now(timezone.utc)
@@ -114,7 +114,7 @@ def postgres_url(tmp_path):
     from pathlib import Path
 
     from devstack.postgres import PostgresServer
-    from tests.ports import free_port
+    from devstack.ports import free_port
 
     base = Path(tempfile.mkdtemp(prefix="cimr-pg-"))
     base.chmod(0o755)  # the server runs as `postgres` when we are root: it must reach its data directory

@@ -7,9 +7,10 @@ import io
 
 import pytest
 
-from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, text
+from devstack.builders import DELEGATE_PASSWORD, STAFF_PASSWORD
 from provisioner.context import Context
-from tests.provisioning import DELEGATE_PASSWORD, mailed_link
+from tests.portal_support import csrf_token, login_client, text
+from tests.provisioning import mailed_link
 
 
 
@@ -141,7 +142,7 @@ def test_the_agent_keeps_the_active_categories_as_choices(agent_client, make_adh
     from provisioner.adherents import get_adherent
     from provisioner.rules import Access
     from provisioner.tenancy import Actor
-    from tests.provisioning import make_user
+    from devstack.builders import make_user
 
     n = make_adherent()
     ouvrier = make_user(service_gw, services, Actor.delegate(n), n, "teledeclaration", access=Access(
@@ -182,7 +183,7 @@ def test_the_agent_terminates_and_reinstates_an_adherent(portal, agent_client, m
 
 def test_the_subscription_page_speaks_words_not_keys(agent_client, service_gw, services):
     from provisioner.subscriptions import submit_subscription
-    from tests.provisioning import subscription_form
+    from devstack.builders import subscription_form
 
     sub = submit_subscription(service_gw, services, subscription_form())
     page = text(agent_client.get(f"/agent/abonnements/{sub.id}"))

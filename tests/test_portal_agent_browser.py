@@ -9,11 +9,10 @@ from dataclasses import replace
 
 import pytest
 
+from devstack.builders import STAFF_PASSWORD, subscription_form
+from devstack.portal_pages import LONG_EMAIL, LONG_NAME
 from provisioner.subscriptions import Responsable, submit_subscription
 from tests.browser_support import Checks, browser, portal_login  # noqa: F401 (browser: a fixture)
-from tests.portal_pages import LONG_EMAIL, LONG_NAME
-from tests.portal_support import STAFF_PASSWORD
-from tests.provisioning import subscription_form
 
 pytestmark = pytest.mark.browser
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.portal_support import STAFF_PASSWORD, auditor_secret, login_client, text
+from devstack.builders import STAFF_PASSWORD
+from tests.portal_support import auditor_secret, login_client, text
 
 
 @pytest.fixture

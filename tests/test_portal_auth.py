@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
+from devstack.builders import DELEGATE_PASSWORD, STAFF_PASSWORD
 from provisioner.settings import Settings
-from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, text
-from tests.provisioning import DELEGATE_PASSWORD
+from tests.portal_support import csrf_token, login_client, text
 
 
 
@@ -163,7 +163,7 @@ def test_a_teleservice_user_gets_no_portal_session_and_is_led_to_the_teleservice
     import uuid
     from urllib.parse import urlparse
 
-    from tests.portal_support import keycloak_login
+    from devstack.logins import keycloak_login
     username = f"plain{uuid.uuid4().hex[:6]}"
     user_id = admin_gw.create_user({"username": username, "enabled": True, "email": f"{username}@example.ma",
                                     "firstName": "Plain", "lastName": "User",
@@ -203,7 +203,7 @@ def test_login_gives_a_new_session_id_and_stores_only_its_hash(portal, staff):
     from sqlalchemy import select
 
     from portal.sessions import portal_sessions
-    from tests.portal_support import keycloak_login
+    from devstack.logins import keycloak_login
     client = portal.client()
     auth = client.get("/auth/login").headers["Location"]
     before = client.get_cookie("cimr_portal").value
@@ -265,7 +265,7 @@ def test_concurrent_requests_of_one_session_refresh_once(portal, make_adherent):
 
 def test_a_session_keycloak_ended_asks_to_log_in_again_instead_of_refusing(portal, make_adherent, admin_gw):
     from tests.portal_support import login_client
-    from tests.provisioning import DELEGATE_PASSWORD
+    from devstack.builders import DELEGATE_PASSWORD
 
     n = make_adherent()
     client = login_client(portal, n, DELEGATE_PASSWORD)

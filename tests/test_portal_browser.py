@@ -7,9 +7,9 @@ import re
 
 import pytest
 
+from devstack.builders import STAFF_PASSWORD, numero
 from tests.browser_support import SHOTS, Checks, browser, portal_login  # noqa: F401 (browser: a fixture)
-from tests.portal_support import STAFF_PASSWORD, subscription_data
-from tests.provisioning import numero
+from tests.portal_support import subscription_data
 
 pytestmark = pytest.mark.browser
 DELEGATE_PASSWORD = "Deleg2026"

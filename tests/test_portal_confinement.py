@@ -12,8 +12,8 @@ import io
 
 import pytest
 
+from devstack.builders import DELEGATE_PASSWORD, login, make_user
 from tests.portal_support import csrf_token, login_client, text
-from tests.provisioning import DELEGATE_PASSWORD, login, make_user
 
 B_USERS = [("compte-adherent", ()), ("eliquidation", ()), ("easypaiement", ("ordonnateur", "validateur")),
            ("teledeclaration", ("formulaire-saisie",))]

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from devstack.ports import free_port
 from devstack.postgres import PostgresServer
 from portal import create_app
 from provisioner.settings import Settings
 from tests.portal_support import text
-from tests.ports import free_port
 
 OUTAGE_TITLE = "Service momentanément indisponible"
 OUTAGE_TEXT = "Le portail ne peut pas accéder à ses données pour le moment"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.provisioning import DELEGATE_PASSWORD
+from devstack.builders import DELEGATE_PASSWORD
 from tests.browser_support import Checks, browser, portal_login  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.browser

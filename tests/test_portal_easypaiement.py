@@ -7,10 +7,10 @@ import re
 
 import pytest
 
+from devstack.builders import DELEGATE_PASSWORD, make_user
 from provisioner.context import Context
 from provisioner.tenancy import Actor
 from tests.portal_support import csrf_token, login_client, text
-from tests.provisioning import DELEGATE_PASSWORD, make_user
 
 PAGES = ("/delegue/", "/delegue/t/easypaiement", "/delegue/t/compte-adherent",
          "/delegue/journal", "/delegue/import", "/delegue/logins", "/delegue/t/easypaiement/nouveau")

@@ -7,11 +7,11 @@ import html
 
 import pytest
 
+from devstack.builders import DELEGATE_PASSWORD, make_user
 from provisioner import secret_questions
 from provisioner.tenancy import Actor
 from provisioner.trail import events
 from tests.portal_support import csrf_token, login_client, text
-from tests.provisioning import DELEGATE_PASSWORD, make_user
 from tests.test_portal_forms import field_error, field_value
 
 GOOD = {"civilite": "Mme", "nom": "Benjelloun", "prenom": "Nadia", "email": "n.benjelloun@atlas.ma",
@@ -44,7 +44,7 @@ def test_the_edit_page_shows_the_details_and_the_questions_never_the_answers(del
     assert resp.status_code == 200
     assert field_value(page, "nom") == "El Idrissi" and field_value(page, "email") == user.details.email
     assert "Ville de naissance de votre père ?" in html.unescape(page)
-    assert "Fès" not in html.unescape(page) and "Mimi" not in page  # the current answers (tests/provisioning.py)
+    assert "Fès" not in html.unescape(page) and "Mimi" not in page  # the current answers (devstack/builders.py)
     assert f'href="/delegue/utilisateurs/{user.login}/modifier"' in client.get(
         f"/delegue/utilisateurs/{user.login}").get_data(as_text=True)
 

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, subscription_data, text
-from tests.provisioning import DELEGATE_PASSWORD, numero
+from devstack.builders import DELEGATE_PASSWORD, STAFF_PASSWORD, numero
+from tests.portal_support import csrf_token, login_client, subscription_data, text
 
 
 

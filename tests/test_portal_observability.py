@@ -8,12 +8,12 @@ import logging
 
 import pytest
 
+from devstack.builders import DELEGATE_PASSWORD, login
 from portal import create_app, observability
 from portal.sessions import _hash, _serializer, portal_sessions
 from provisioner.errors import ConfigError
 from provisioner.settings import Settings
 from tests.portal_support import csrf_token, login_client
-from tests.provisioning import DELEGATE_PASSWORD, login
 
 TOKEN = "metrics-token-for-the-tests"
 
@@ -131,7 +131,7 @@ def test_under_gunicorn_with_two_workers_metrics_add_up_every_workers_requests(t
 
     import requests
 
-    from tests.ports import free_port
+    from devstack.ports import free_port
 
     port, metrics_dir, log = free_port(), tmp_path / "metrics", tmp_path / "portal.log"
     metrics_dir.mkdir()
@@ -184,7 +184,7 @@ CALL_BUDGET = {
 
 @pytest.fixture(scope="module")
 def world(portal, service_gw, services, agent, staff):
-    from tests.portal_pages import build_world
+    from devstack.portal_pages import build_world
     from tests.portal_support import auditor_secret
 
     with auditor_secret(portal):
@@ -192,8 +192,8 @@ def world(portal, service_gw, services, agent, staff):
 
 
 def test_every_page_stays_within_its_keycloak_call_budget(portal, staff, world, captured_logs):
-    from tests.portal_pages import agent_pages, auditor_pages, delegate_pages, public_pages
-    from tests.portal_support import STAFF_PASSWORD
+    from devstack.portal_pages import agent_pages, auditor_pages, delegate_pages, public_pages
+    from devstack.builders import STAFF_PASSWORD
 
     people = [("", portal.client(), public_pages()),
               ("@delegate", login_client(portal, world.numero, world.password), delegate_pages(world)),

@@ -1,4 +1,4 @@
-"""Every page a person sees, as each of them would see it (tests/portal_pages.py): the public, a delegate whose
+"""Every page a person sees, as each of them would see it (devstack/portal_pages.py): the public, a delegate whose
 company has long names, a pending access review and the E@syPaiement banner, a CIMR agent, an auditor; each form
 also sent empty, to show its errors. In Chromium at a phone's width (375 px) and a desktop's (1280 px):
 
@@ -15,11 +15,12 @@ import re
 
 import pytest
 
+from devstack.builders import ANSWERS, STAFF_PASSWORD, numero
+from devstack.portal_pages import (LONG_EMAIL, LONG_NAME, agent_pages, auditor_pages, build_world, delegate_pages,
+                                   public_pages)
 from tests.browser_support import AXE_TAGS, Checks, browser, page_width, portal_login  # noqa: F401 (browser: a fixture)
-from tests.portal_pages import (LONG_EMAIL, LONG_NAME, agent_pages, auditor_pages, build_world, codes_in,
-                                delegate_pages, public_pages)
-from tests.portal_support import STAFF_PASSWORD, auditor_secret, subscription_data
-from tests.provisioning import ANSWERS, numero
+from tests.page_words import codes_in
+from tests.portal_support import auditor_secret, subscription_data
 
 pytestmark = pytest.mark.browser
 

@@ -8,9 +8,9 @@ import re
 
 import pytest
 
+from devstack.builders import make_user
 from tests.oidc_flow import Browser
 from tests.portal_support import csrf_token, text
-from tests.provisioning import make_user
 
 _addresses = itertools.count(10)
 NEW_PASSWORD = "Neuf2026"

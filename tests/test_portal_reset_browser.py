@@ -9,9 +9,9 @@ import re
 
 import pytest
 
+from devstack.builders import USER_PASSWORD, make_user
 from provisioner.tenancy import Actor
 from tests.browser_support import Checks, browser, keycloak_login  # noqa: F401 (browser: a fixture)
-from tests.provisioning import USER_PASSWORD, make_user
 
 pytestmark = pytest.mark.browser
 

@@ -10,12 +10,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from provisioner import access_reviews, reviews
-from provisioner.context import resolve_actor
-from provisioner.context import Context
+from devstack.builders import DELEGATE_PASSWORD, STAFF_PASSWORD
+from provisioner import reviews, access_reviews
+from provisioner.context import resolve_actor, Context
 from tests.people import adherent_of, create_user
-from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, text
-from tests.provisioning import DELEGATE_PASSWORD
+from tests.portal_support import csrf_token, login_client, text
 
 
 @pytest.fixture(scope="module")

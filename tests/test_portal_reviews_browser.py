@@ -8,11 +8,11 @@ from datetime import date, timedelta
 
 import pytest
 
+from devstack.builders import STAFF_PASSWORD, make_user
 from provisioner import access_reviews
 from provisioner.tenancy import Actor
-from tests.browser_support import Checks, browser, portal_login  # noqa: F401 (browser: a fixture)
-from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client
-from tests.provisioning import make_user
+from tests.browser_support import Checks, portal_login
+from tests.portal_support import csrf_token, login_client
 
 pytestmark = pytest.mark.browser
 

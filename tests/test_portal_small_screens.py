@@ -8,12 +8,11 @@ from dataclasses import replace
 
 import pytest
 
+from devstack.builders import DELEGATE_PASSWORD, STAFF_PASSWORD, make_user
 from provisioner.context import Context
 from provisioner.rules import Access
 from provisioner.tenancy import Actor
 from tests.browser_support import SERIOUS, SHOTS, Checks, browser, page_width, portal_login  # noqa: F401 (fixture)
-from tests.portal_support import STAFF_PASSWORD
-from tests.provisioning import DELEGATE_PASSWORD, make_user
 
 pytestmark = pytest.mark.browser
 # What sticks out of the window, outside the tables' own scrolling regions (to say which element to fix).
@@ -38,7 +37,7 @@ def company(make_adherent, service_gw, services, agent):
     change_delegate_email(Context(service_gw, services, agent, n), LONG_EMAIL)  # the agent's page shows it
     # The agent's pending list with what makes it wide: no paper yet, paper received, a long company name.
     from provisioner.subscriptions import receive_paper, submit_subscription
-    from tests.provisioning import subscription_form
+    from devstack.builders import subscription_form
     submit_subscription(service_gw, services, subscription_form())
     received = submit_subscription(service_gw, services, replace(subscription_form(), company=replace(
         subscription_form().company, raison_sociale="Société Marocaine Interprofessionnelle de Confection et de "

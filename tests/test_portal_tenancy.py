@@ -6,8 +6,8 @@ import io
 
 import pytest
 
+from devstack.builders import DELEGATE_PASSWORD, make_user
 from tests.portal_support import csrf_token, login_client, text
-from tests.provisioning import DELEGATE_PASSWORD, make_user
 
 
 

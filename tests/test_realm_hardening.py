@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import pytest
 import requests
 
+from devstack.builders import DELEGATE_PASSWORD, make_user
 from provisioner.realm.apply import apply_plan
-from provisioner.realm.plan import Plan, plan_realm
+from provisioner.realm.plan import plan_realm, Plan
 from provisioner.tenancy import Actor
 from tests.oidc_flow import Browser, decode_unverified, redirect_uri, visible_text
-from tests.provisioning import DELEGATE_PASSWORD, make_user
 
 PASSWORD = "Tok2026ok"  # a permanent password of our own for the users logging in here
 # The clients Keycloak creates in every realm (and admin-permissions, with fine-grained permissions).

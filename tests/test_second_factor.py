@@ -4,7 +4,7 @@ payment (step-up, acr); reset on a lost phone by the agent (delegate, signed let
 validators only); reported by the audit when missing.
 
 Keycloak's pages are driven over HTTP (tests/oidc_flow.py) with ``second_factor=False`` where the test looks at
-what Keycloak asks; tests/totp.py computes the codes (RFC 6238) from the secret the setup page shows.
+what Keycloak asks; devstack/totp.py computes the codes (RFC 6238) from the secret the setup page shows.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from devstack.builders import DELEGATE_PASSWORD, STAFF_PASSWORD
+from devstack.totp import AUTHENTICATORS, OTP_FORM, SETUP_FORM, answer_second_factor, form_action, setup_secret, totp
 from provisioner.audit.collect import collect
 from provisioner.audit.data import Account, AuditData
 from provisioner.audit.report import build_report
@@ -34,10 +36,8 @@ from provisioner.trail import events
 from teleservice import step_up_satisfied
 from tests import people
 from tests.oidc_flow import Browser, decode_unverified, redirect_uri, visible_text
-from tests.portal_support import STAFF_PASSWORD, csrf_token, login_client, text
-from tests.provisioning import DELEGATE_PASSWORD
+from tests.portal_support import csrf_token, login_client, text
 from tests.test_teleservice_app import RunningApp, Visitor
-from tests.totp import AUTHENTICATORS, OTP_FORM, SETUP_FORM, answer_second_factor, form_action, setup_secret, totp
 
 SPEC = load_realm_spec(PROJECT_ROOT / "realm", "cimr")
 

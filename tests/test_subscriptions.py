@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from devstack.builders import DELEGATE_PASSWORD, subscription_form
 from provisioner.context import Context
 from provisioner.trail import events
 from provisioner.errors import RuleViolation, TenantViolation, ValidationError
@@ -14,7 +15,6 @@ from provisioner.subscriptions import (approve_subscription, get_subscription, l
                                        receive_paper, reject_subscription, submit_subscription)
 from provisioner.tenancy import Actor
 from tests.oidc_flow import password_login
-from tests.provisioning import DELEGATE_PASSWORD, subscription_form
 
 pytestmark = pytest.mark.usefixtures("password_grant_client")
 

@@ -11,6 +11,8 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
+from devstack.ports import free_port
+from devstack.totp import answer_second_factor
 from provisioner.context import Context
 from provisioner.tenancy import Actor
 from provisioner.teleservice_users import disable_user
@@ -18,8 +20,6 @@ from teleservice import create_app
 from teleservice.config import TeleserviceConfig
 from tests import people
 from tests.oidc_flow import visible_text
-from tests.ports import free_port
-from tests.totp import answer_second_factor
 
 
 
@@ -90,7 +90,7 @@ class Visitor:
         action = html.unescape(re.search(r'action="([^"]+)"', page.text).group(1))
         resp = self._trust(self.http.post(action, allow_redirects=False,
                                           data={"username": username, "password": password, "credentialId": ""}))
-        resp = answer_second_factor(self.http, resp, username)  # a validator's TOTP (tests/totp.py)
+        resp = answer_second_factor(self.http, resp, username)  # a validator's TOTP (devstack/totp.py)
         if resp.status_code in (302, 303):
             return self.get(resp.headers["Location"])
         return resp

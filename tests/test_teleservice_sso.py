@@ -8,6 +8,7 @@ import pytest
 import requests
 from joserfc.jwk import KeySet
 
+from devstack.builders import DELEGATE_PASSWORD
 from provisioner.adherents import replace_delegate, suspend_adherent
 from provisioner.context import Context
 from provisioner.delegates import NewDelegate
@@ -15,7 +16,7 @@ from provisioner.tenancy import Actor
 from provisioner.teleservice_users import disable_user
 from teleservice.tokens import validate_access_token
 from tests import people
-from tests.provisioning import DELEGATE_PASSWORD, choose_delegate_password
+from tests.provisioning import choose_delegate_password
 from tests.oidc_flow import Browser, redirect_uri, visible_text
 
 TELESERVICES = ("teledeclaration", "compte-adherent", "easypaiement", "eliquidation")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from devstack.builders import make_user, new_user
 from provisioner import adherents, bulk, users
 from provisioner import teleservice_users
 from provisioner.context import Context
@@ -11,10 +12,9 @@ from provisioner.trail import events
 from provisioner.errors import TenantViolation
 from provisioner.rules import Access
 from provisioner.secret_questions import SecretAnswer
-from provisioner.tenancy import Actor
 from provisioner.context import resolve_actor
 from provisioner.teleservice_users import UserDetails
-from tests.provisioning import make_user, new_user
+from provisioner.tenancy import Actor
 
 
 ANSWERS = (SecretAnswer("Couleur ?", "Bleu"), SecretAnswer("Plat ?", "Tajine"))

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from devstack.builders import DELEGATE_PASSWORD, USER_PASSWORD, make_user, new_user
 from provisioner import permissions
 from provisioner.cli import cli
 from provisioner.context import Context
@@ -20,7 +21,6 @@ from provisioner.trail import events
 from provisioner.users import create_user
 from provisioner.teleservice_users import disable_user
 from tests.oidc_flow import password_login
-from tests.provisioning import DELEGATE_PASSWORD, USER_PASSWORD, make_user, new_user
 
 pytestmark = pytest.mark.usefixtures("password_grant_client")
 LATER = timedelta(days=31)  # past the 30-day grace period

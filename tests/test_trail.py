@@ -8,15 +8,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
+from devstack.builders import ANSWERS, DELEGATE_PASSWORD, USER_PASSWORD, make_user
 from provisioner.adherents import reset_delegate_password
 from provisioner.context import Context
 from provisioner.trail import events, scrub
 from provisioner.db import audit_events
 from provisioner.errors import TenantViolation, ValidationError
 from provisioner.tenancy import Actor
-from provisioner.users import set_password
 from provisioner.teleservice_users import disable_user
-from tests.provisioning import ANSWERS, DELEGATE_PASSWORD, USER_PASSWORD, make_user
+from provisioner.users import set_password
 
 
 

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from devstack.builders import USER_PASSWORD, login, make_user, new_user
 from provisioner import secret_questions
 from provisioner.adherents import set_easypaiement_confirmations
 from provisioner.context import Context
@@ -17,7 +18,6 @@ from provisioner.tenancy import Actor
 from provisioner.users import change_access, create_user, enable_user, find_logins, get_user, list_users, set_password, set_secret_questions, unlock_user, update_details
 from provisioner.teleservice_users import UserDetails, disable_user
 from tests.oidc_flow import password_login
-from tests.provisioning import USER_PASSWORD, login, make_user, new_user
 
 pytestmark = pytest.mark.usefixtures("password_grant_client")
 

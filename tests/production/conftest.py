@@ -1,31 +1,30 @@
 """The production shape, started once for this package (devstack/production.py): PostgreSQL, two clustered
 Keycloak nodes (`start --optimized`) behind HAProxy with TLS, the portal under gunicorn, one teleservice.
 
-Everything on loopback, on ports found free in fixed ranges (8400-8499 HTTP, 9400-9499 management and proxy
-statistics, 55400-55499 PostgreSQL, 7850-7899 JGroups); state and logs under test-output/production/ (kept for
-reading after a failure). Package-scoped: it is stopped before the rest of the suite starts its own Keycloak.
+Everything on loopback, on ports found free in fixed ranges (devstack/ports.py: 8400-8499 HTTP, 9400-9499
+management and proxy statistics, 55400-55499 PostgreSQL, 7850-7899 JGroups); state and logs under
+test-output/production/ (kept for reading after a failure). Package-scoped: it is stopped before the rest of the
+suite starts its own Keycloak.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 import time
 import uuid
 from dataclasses import replace
 
 import pytest
 
-from devstack.production import PREVIOUS_KEYCLOAK_VERSION, NodePorts, ProductionStack
+from devstack.ports import production_stack
+from devstack.production import PREVIOUS_KEYCLOAK_VERSION, ProductionStack
 from provisioner.gateway import Gateway
 from provisioner.realm.schema import realm_spec
 from provisioner.settings import PROJECT_ROOT, Settings
 from provisioner.tenancy import Actor
-from tests.ports import free_port, port_is_free
 
 STATE = PROJECT_ROOT / "test-output" / "production"
-TELESERVICE_HOST = "127.0.0.2"  # realm/ fixes the teleservices' ports; another loopback address avoids clashes
 
 
 ROLLING = "test_production_rolling.py"
@@ -50,46 +49,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items[ours[0]:ours[-1] + 1] = rolling + middle + partition
 
 
-def _free_on(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-class PortPicker:
-    """Free loopback ports from fixed ranges, never the same one twice."""
-
-    def __init__(self) -> None:
-        self.taken: set[int] = set()
-
-    def pick(self, low: int, high: int, also=lambda p: True) -> int:
-        for port in range(low, high + 1):
-            if port not in self.taken and port_is_free(port) and also(port):
-                self.taken.add(port)
-                return port
-        raise RuntimeError(f"no free port in {low}-{high}")
-
-
-def production_stack(state=STATE) -> ProductionStack:
-    """A ProductionStack on free test ports (not started)."""
-    ports = PortPicker()
-    proxy = ports.pick(8400, 8499, lambda p: port_is_free(p + 1000))  # + 1000: its statistics page
-    ports.taken.add(proxy + 1000)
-    nodes = tuple(NodePorts(ports.pick(8400, 8499), ports.pick(9400, 9499),
-                            # JGroups' failure detection listens on bind port + 50000
-                            ports.pick(7850, 7899, lambda p: port_is_free(p + 50000)))
-                  for _ in range(2))
-    teleservices = {"compte-adherent": 8102} if _free_on(TELESERVICE_HOST, 8102) else {}
-    backends = {c: ports.pick(8400, 8499, lambda p: _free_on(TELESERVICE_HOST, p)) for c in teleservices}
-    return ProductionStack(state=state, proxy_port=proxy, nodes=nodes, postgres_port=ports.pick(55400, 55499),
-                           portal_port=ports.pick(8400, 8499), portal_backend_port=ports.pick(8400, 8499),
-                           smtp_port=free_port(), teleservices=teleservices, teleservice_backends=backends,
-                           teleservices_host=TELESERVICE_HOST)
-
-
 @pytest.fixture(scope="package")
 def stack(request: pytest.FixtureRequest) -> ProductionStack:
     """The production shape, fresh (new database), started once for the package; stopped at its end. On the
@@ -98,7 +57,7 @@ def stack(request: pytest.FixtureRequest) -> ProductionStack:
 
     PostgresServer(STATE / "postgres", 0).stop()  # a crashed run's server, by the PID in its data directory
     shutil.rmtree(STATE, ignore_errors=True)
-    stack = production_stack()
+    stack = production_stack(STATE)
     if any(item.name == ROLLING_TEST for item in request.session.items):
         stack.keycloak_version = PREVIOUS_KEYCLOAK_VERSION
     stack.start()
@@ -156,7 +115,7 @@ def admin_gw(settings: Settings) -> Gateway:
 @pytest.fixture
 def make_adherent(service_gw: Gateway, services):
     """A factory: an approved adherent (through the proxy); returns its numéro."""
-    from tests.provisioning import approved_adherent
+    from devstack.builders import approved_adherent
 
     return lambda: approved_adherent(service_gw, services, Actor.agent("agent.production-tests"))
 

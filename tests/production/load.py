@@ -11,17 +11,16 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
 
+from devstack.builders import DELEGATE_PASSWORD
+from devstack.logins import PinnedBrowser, pkce_pair
 from provisioner.context import Context
 from provisioner.rules import Access
+from provisioner.teleservice_users import NewUser, UserDetails
 from provisioner.tenancy import Actor
 from provisioner.users import create_user
-from provisioner.teleservice_users import NewUser, UserDetails
-from tests.oidc_flow import pkce_pair
 from tests.production.conftest import unique
-from tests.production.proxy_login import PinnedBrowser
 from tests.production.test_production_cluster import ANSWERS
 from tests.production.test_production_failover import portal_login
-from tests.provisioning import DELEGATE_PASSWORD
 
 LOGIN_PACE = 1.2
 PASSWORD, NEW_PASSWORD = "User2026", "Roll2026"

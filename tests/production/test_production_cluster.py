@@ -8,16 +8,16 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
 
+from devstack.logins import PinnedBrowser, pkce_pair
 from provisioner.context import Context
 from provisioner.gateway import Gateway
 from provisioner.rules import Access
 from provisioner.secret_questions import SecretAnswer
 from provisioner.tenancy import Actor
-from provisioner.users import create_user
 from provisioner.teleservice_users import NewUser, UserDetails
-from tests.oidc_flow import pkce_pair, redirect_uri
+from provisioner.users import create_user
+from tests.oidc_flow import redirect_uri
 from tests.production.conftest import node_settings, unique
-from tests.production.proxy_login import PinnedBrowser
 
 ANSWERS = (SecretAnswer("Ville de naissance de votre père ?", "Fès"),
            SecretAnswer("Nom de votre premier animal de compagnie ?", "Mimi"))
@@ -75,7 +75,7 @@ def test_a_user_created_through_node_1_logs_in_through_node_2_at_once(stack, set
 
 def delegate_on_node_2(stack, settings, spec, numero: str) -> Gateway:
     """The delegate of ``numero`` logged in to the portal client through node 2, acting with its own token on node 2."""
-    from tests.provisioning import DELEGATE_PASSWORD
+    from devstack.builders import DELEGATE_PASSWORD
 
     browser = PinnedBrowser(stack.public_url, node=2)
     callback = redirect_uri(spec, "portal")
@@ -94,7 +94,7 @@ def test_an_adherent_approved_through_node_1_is_delegated_on_node_2_at_once(stac
     # The subscription approved through node 1 writes the delegate's fine-grained permissions there; node 2
     # must judge the delegate's very next request with them (Keycloak's cluster-wide cache invalidation).
     from provisioner import users
-    from tests.provisioning import approved_adherent
+    from devstack.builders import approved_adherent
 
     node1 = Gateway.as_service_account(node_settings(stack, settings, 0))
     n = approved_adherent(node1, services, Actor.agent("agent.production-tests"))
@@ -109,7 +109,7 @@ def test_a_restarted_node_serves_a_delegate_at_once(stack, settings, services, s
     # delegate's group paths answered 403 and our extension's listing 403, until something unconfined looked the
     # path up on that node (found when a node killed by another test served this package's next delegate).
     from provisioner import users
-    from tests.provisioning import approved_adherent
+    from devstack.builders import approved_adherent
 
     stack.stop_node(1)
     stack.start_node(1, warm=False)  # cold: the warm-up would read /adherents first (devstack/warmup.py)

@@ -11,10 +11,10 @@ from collections import Counter
 
 import requests
 
+from devstack.builders import DELEGATE_PASSWORD
+from devstack.logins import LoopbackSession, PinnedBrowser
 from tests.production.conftest import unique
-from tests.production.proxy_login import LoopbackSession, PinnedBrowser
 from tests.production.test_production_failover import csrf, portal_login, text_of, user_form
-from tests.provisioning import DELEGATE_PASSWORD
 
 DOWN_FOR = 10  # seconds PostgreSQL stays down
 WORKERS = 4

@@ -18,10 +18,10 @@ from urllib.parse import parse_qs, urlparse
 
 import requests
 
+from devstack.builders import DELEGATE_PASSWORD
+from devstack.logins import LoopbackSession, PinnedBrowser
 from tests.portal_support import text
 from tests.production.conftest import unique
-from tests.production.proxy_login import LoopbackSession, PinnedBrowser
-from tests.provisioning import DELEGATE_PASSWORD
 
 FAILURE_WINDOW = 10  # seconds: at most this long from the first failed request at the proxy to the last (issue #24)
 BACK_BOUND = 300     # seconds for the killed node to be back in the cluster on a loaded 2-core machine

@@ -15,15 +15,15 @@ import time
 import pytest
 import requests
 
+from devstack.builders import DELEGATE_PASSWORD, new_user
+from devstack.logins import PinnedBrowser
 from devstack.proxy import ERROR_PAGE, HSTS, browser_errors, error_pages
 from provisioner import trail
 from provisioner.context import Context
 from provisioner.errors import KeycloakUnavailable
 from provisioner.tenancy import Actor
 from provisioner.users import create_user
-from tests.production.proxy_login import PinnedBrowser
 from tests.production.test_production_failover import csrf, portal_login, text_of, user_form
-from tests.provisioning import DELEGATE_PASSWORD, new_user
 
 CBC_TLS12 = ["ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA", "ECDHE-ECDSA-AES128-SHA256",
              "ECDHE-ECDSA-AES256-SHA384", "ECDHE-RSA-AES128-SHA", "AES128-SHA", "AES256-SHA"]

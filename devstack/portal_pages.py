@@ -1,23 +1,20 @@
 """Every page a person of the portal sees, and a company that makes them as hard to show as they get: a long name
 and long e-mail addresses, a user in every teleservice, 2 E@syPaiement confirmations with one validator (the
 banner), an access review waiting for the delegate, refusals in its journal, a pending subscription with a long
-name. The page tests walk these pages (tests/test_portal_pages.py, tests/test_portal_observability.py)."""
+name. The page tests walk these pages (tests/test_portal_pages.py, tests/test_portal_observability.py), and so does
+the page benchmark (bench/bench_pages.py)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
-from provisioner import adherents, password_reset, reviews, subscriptions, users
-from provisioner import access_reviews
-from provisioner import teleservice_users
-from provisioner.context import Context
+from devstack.builders import DELEGATE_PASSWORD, login, new_user, subscription_form
+from provisioner import access_reviews, adherents, password_reset, reviews, subscriptions, teleservice_users, users
+from provisioner.context import Context, resolve_actor
 from provisioner.errors import InputError
 from provisioner.rules import Access
 from provisioner.tenancy import Actor
-from provisioner.context import resolve_actor
-from tests.provisioning import DELEGATE_PASSWORD, login, new_user, subscription_form
 
 LONG_NAME = "Société Marocaine Interprofessionnelle de Confection et de Distribution Textile SARL"
 LONG_EMAIL = "responsable.administration.ressources.humaines@atlas-textile-et-confection.ma"
@@ -83,32 +80,6 @@ def build_world(gw, services, agent: Actor, auditor: str) -> World:
     subscriptions.receive_paper(services, agent, pending.id)
     unpapered = subscriptions.submit_subscription(gw, services, subscription_form())
     return World(n, made, campaign, pending.id, unpapered.id)
-
-
-# Codes where words belong (a French page; e-mail addresses and links are left out before looking, and what a page
-# shows as code on purpose — the CSV columns a file must have — in <code>).
-CODES = {
-    "Python None": r"\bNone\b",
-    "action code": r"\b(?:user|review|subscription|adherent|delegate|password|bulk|mail|client|staff)\.[a-z_]+",
-    "role code": r"\((?:delegate|agent|auditor|user|system|subscriber)\)",
-    "trail key": r"\b(?:subscriber|subscription|campaign|mail|client):",
-    "raw key": r"\b[a-z]+_[a-z_]+\b",
-    "exception": r"\b\w+(?:Error|Violation|Exception)\b|\b(?:NotFound|Conflict|Forbidden|KeycloakRejected|"
-                 r"NeedsConfirmation|NotAllowed|SessionExpired)\b",
-    "teleservice slug": r"\b(?:teledeclaration|compte-adherent|easypaiement|eliquidation)\b",
-    "English": r"\b(?:holds|credentials|deadline|reviewed|refused|pending|disabled|enabled|none|high|medium|low|"
-               r"critical|findings|holdings|activity|keep|revoke|disable|report|closed|since|computed|resumed|"
-               r"the|is|are|not|with|from|has|have|required)\b",
-    "ok": r"(?<![\w.-])ok(?![\w.-])",   # an outcome's code, not part of a login (ok.pwd1234)
-}
-NOT_TEXT = re.compile(r"\S+@\S+|https?://\S+")
-
-
-def codes_in(text: str) -> list[str]:
-    """Each code found in a page's visible text, with what it is and where (the words around it)."""
-    text = NOT_TEXT.sub(" ", text)
-    return [f"{what}: {m.group(0)!r} in …{text[max(0, m.start() - 40):m.end() + 40]!r}…"
-            for what, pattern in CODES.items() for m in re.finditer(pattern, text)][:5]
 
 
 # --- the pages, by person ----------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """A real SMTP server (aiosmtpd) that writes every message it receives to a directory, one .eml file each.
 
-Run: python tests/smtp_sink.py DIRECTORY PORT   (the tests' session fixture starts it)
+Run: python devstack/smtp_sink.py DIRECTORY PORT   (the tests' session fixture and the page benchmarks start it)
 """
 
 from __future__ import annotations

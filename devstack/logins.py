@@ -1,20 +1,49 @@
-"""Logins through the proxy like a browser, pinned to one Keycloak node by HAProxy's route cookie.
+"""Logins through Keycloak's pages as a browser makes them (form posts, cookies, the TOTP pages answered as the
+account's owner would: devstack/totp.py), for the tests and the benchmarks.
 
-HAProxy keeps a client on one node with the cookie ``KC_ROUTE`` (kc1, kc2) and names the node that answered in
-``X-Served-By``; a dead node's clients go to the other node. A browser session here records every answer's node.
+``keycloak_login`` follows the login page once. ``PinnedBrowser`` logs in through the production shape's proxy,
+pinned to one Keycloak node by HAProxy's route cookie: HAProxy keeps a client on one node with the cookie
+``KC_ROUTE`` (kc1, kc2) and names the node that answered in ``X-Served-By``; a dead node's clients go to the other
+node. A browser session here records every answer's node.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import re
+import secrets
 from urllib.parse import urlparse
 
 import requests
 
-from tests.totp import answer_second_factor
+from devstack.totp import answer_second_factor
 
 PASSWORD_UPDATE_FORM = "kc-passwd-update-form"
+
+
+def pkce_pair() -> tuple[str, str]:
+    """A PKCE verifier and its S256 challenge."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def keycloak_login(auth_url: str, username: str, password: str) -> str:
+    """Follow Keycloak's login page like a browser (form post, cookies); returns the redirect to the callback."""
+    s = requests.Session()
+    resp = s.get(auth_url, allow_redirects=False)
+    assert resp.status_code == 200 and 'id="kc-form-login"' in resp.text, resp.text[:500]
+    action = html.unescape(re.search(r'action="([^"]+)"', resp.text).group(1))
+    for cookie in s.cookies:
+        cookie.secure = False
+    resp = s.post(action, data={"username": username, "password": password, "credentialId": ""},
+                  allow_redirects=False)
+    # Delegates, agents and auditors have a second factor: enrolled at their first login, asked at every one.
+    resp = answer_second_factor(s, resp, username)
+    assert resp.status_code in (302, 303), f"login refused for {username}: {resp.status_code}"
+    return resp.headers["Location"]
 
 
 class LoopbackSession(requests.Session):
