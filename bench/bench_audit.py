@@ -43,7 +43,8 @@ from provisioner.audit.collect import collect
 from provisioner.audit.report import build_report
 from provisioner.db import Database, audit_events, secret_questions
 from provisioner.gateway import Gateway
-from provisioner.realm.apply import apply_plan, plan_realm
+from provisioner.realm.apply import apply_plan
+from provisioner.realm.plan import plan_realm
 from provisioner.realm.schema import load_realm_spec
 from provisioner.settings import Settings
 

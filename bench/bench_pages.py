@@ -35,7 +35,8 @@ from devstack.ports import free_port
 from provisioner.core import Services
 from provisioner.gateway import Gateway
 from provisioner.permissions import repair_all
-from provisioner.realm.apply import apply_plan, plan_realm
+from provisioner.realm.apply import apply_plan
+from provisioner.realm.plan import plan_realm
 from provisioner.realm.schema import load_realm_spec
 from provisioner.settings import Settings
 from provisioner.staff import StaffMember, create_staff

@@ -30,7 +30,8 @@ import requests
 from devstack.keycloak_server import KeycloakServer
 from provisioner import permissions
 from provisioner.gateway import Gateway
-from provisioner.realm.apply import apply_plan, plan_realm
+from provisioner.realm.apply import apply_plan
+from provisioner.realm.plan import plan_realm
 from provisioner.realm.schema import load_realm_spec
 from provisioner.settings import Settings
 
