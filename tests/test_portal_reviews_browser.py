@@ -11,7 +11,7 @@ import pytest
 from devstack.builders import STAFF_PASSWORD, make_user
 from provisioner import access_reviews
 from provisioner.tenancy import Actor
-from tests.browser_support import Checks, portal_login
+from tests.browser_support import Checks, browser, portal_login  # noqa: F401 (browser: a fixture)
 from tests.portal_support import csrf_token, login_client
 
 pytestmark = pytest.mark.browser

@@ -9,7 +9,6 @@ import sys
 
 
 from provisioner import permissions
-from provisioner.catalogue import Catalogue
 from provisioner.realm.apply import apply_plan
 from provisioner.realm.plan import plan_realm
 from provisioner.settings import PROJECT_ROOT
@@ -104,7 +103,7 @@ def test_plan_shows_the_delegation_apply_repairs_and_apply_repairs_it(realm, adm
     """`apply` also repairs the adherents' Keycloak delegations (permissions.repair_all): `plan` shows it first. One
     adherent's permission deleted: `plan` reports it (exit 3), `apply` puts it back, `plan` is clean again."""
     numero = "70000001"
-    ensure_tree(admin_gw, numero, {"status": [ACTIVE], "raison_sociale": ["Atelier Plan"]}, Catalogue.from_spec(spec))
+    ensure_tree(admin_gw, numero, {"status": [ACTIVE], "raison_sociale": ["Atelier Plan"]}, spec.catalogue())
     permissions.ensure_root(admin_gw)
     permissions.ensure_delegation(admin_gw, numero)
     try:
