@@ -154,7 +154,7 @@ def fd_config() -> dict:
     """Start one node with a JGroups stack of our own; what Keycloak says."""
     stack = stack_for("fd-config", 2, supervise=False)
     stack.logs.mkdir(parents=True, exist_ok=True)
-    from devstack.production import load_secrets, optimized_keycloak
+    from devstack.artifacts import load_secrets, optimized_keycloak
 
     stack.secrets = load_secrets(stack.state / "secrets.json")
     stack.start_postgres()

@@ -40,7 +40,8 @@ from devstack.builders import DELEGATE_PASSWORD, approved_adherent
 from devstack.keycloak_server import KeycloakServer
 from devstack.logins import PinnedBrowser, pkce_pair
 from devstack.ports import free_port, production_stack
-from devstack.production import ProductionStack, wait_http
+from devstack.processes import wait_http
+from devstack.production import ProductionStack
 from provisioner.context import Context
 from provisioner.core import Services
 from provisioner.gateway import Gateway

@@ -221,7 +221,8 @@ def write(stack, directory: Path, **kw) -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
-    from devstack.production import ProductionStack, load_secrets, optimized_keycloak
+    from devstack.artifacts import load_secrets, optimized_keycloak
+    from devstack.production import ProductionStack
 
     parser = argparse.ArgumentParser(prog="python -m devstack.systemd", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

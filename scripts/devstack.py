@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devstack.keycloak_server import KeycloakServer  # noqa: E402
-from devstack.production import wait_http  # noqa: E402
+from devstack.processes import wait_http  # noqa: E402
 
 VAR = ROOT / "var"
 DB = VAR / "cimr.db"  # our database, unless DATABASE_URL says otherwise

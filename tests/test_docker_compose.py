@@ -33,7 +33,7 @@ def test_keycloak_is_one_image_built_once_for_production_with_our_extension():
     assert f"ARG KEYCLOAK_IMAGE=quay.io/keycloak/keycloak:{KEYCLOAK_VERSION}" in dockerfile
     assert "COPY keycloak-extension/src/main" in dockerfile and "/opt/keycloak/providers/" in dockerfile
     # Built with the options devstack/production.py builds with, and started without rebuilding.
-    from devstack.production import BUILD_OPTIONS
+    from devstack.artifacts import BUILD_OPTIONS
 
     assert f"kc.sh build {' '.join(BUILD_OPTIONS)}" in dockerfile
     for name in KEYCLOAKS:
