@@ -527,10 +527,14 @@ def main() -> int:
         if out.exists():
             results.append(json.loads(out.read_text()))
     RESULTS.parent.mkdir(exist_ok=True)
-    if RESULTS.exists() and args.faults != ",".join(FAULTS):  # a partial run: keep the other faults' figures
+    if RESULTS.exists() and (args.faults != ",".join(FAULTS) or args.shapes != "before,after"):
+        # a partial run: keep the other faults' and the other shape's figures
         previous = {r["shape"]: r for r in json.loads(RESULTS.read_text())["results"]}
         for r in results:
             r["faults"] = {**previous.get(r["shape"], {}).get("faults", {}), **r["faults"]}
+        ran = {r["shape"] for r in results}
+        results = [previous[s] for s in ("before", "after") if s in previous and s not in ran] + results
+        results.sort(key=lambda r: ("before", "after").index(r["shape"]) if r["shape"] in ("before", "after") else 2)
     RESULTS.write_text(json.dumps({"at": time.strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count(),
                                    "before": args.before, "results": results}, indent=2) + "\n")
     print(table(results))
