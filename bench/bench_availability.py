@@ -224,14 +224,15 @@ def run_shape(name: str, delegates_n: int, logins_n: int, faults: list[str], iso
     from provisioner.settings import Settings
     from provisioner.tenancy import Actor
     from provisioner.users import create_user
-    try:  # the request Context and realm/'s loader, where this code keeps them; an older revision's otherwise
+    import inspect
+    if next(iter(inspect.signature(create_user).parameters)) == "ctx":  # the request Context (this code's)
         from provisioner.context import Context
         from provisioner.realm.schema import load_realm_spec
         from provisioner.teleservice_users import NewUser, UserDetails
 
         def request(gw, services, actor, adherent):
             return (Context(gw, services, actor, adherent),)
-    except ModuleNotFoundError:
+    else:  # an older revision's: the four values, its own modules
         from provisioner.realm.spec import load_realm_spec
         from provisioner.users import NewUser, UserDetails
 
