@@ -9,12 +9,13 @@ from datetime import date
 from typing import Mapping
 
 from provisioner.errors import Message as M
+from provisioner.tenancy import AGENT, AUDITOR, DELEGATE
 from provisioner.trail import ACTIONS, REFUSAL, TrailEntry, action_words
 
 ROLES = {
-    "delegate": M("personne déléguée", "delegate"),
-    "agent": M("agent CIMR", "CIMR agent"),
-    "auditor": M("équipe sécurité", "security team"),
+    DELEGATE: M("personne déléguée", "delegate"),
+    AGENT: M("agent CIMR", "CIMR agent"),
+    AUDITOR: M("équipe sécurité", "security team"),
     "system": M("tâche planifiée", "scheduled task"),
     "user": M("utilisateur", "user"),
     "subscriber": M("demande d'abonnement", "subscription request"),

@@ -13,11 +13,11 @@ from typing import Callable, Mapping
 from provisioner.errors import Message as M
 from provisioner.rules import category_label, power_label
 from provisioner.tenancy import AGENT, AUDITOR, DELEGATE
+from provisioner.trail_words import ROLES
 
 SEVERITIES = {"critical": M("critique", "critical"), "high": M("élevée", "high"), "medium": M("moyenne", "medium"),
               "low": M("faible", "low"), "info": M("information", "information")}
-REALM_ROLES = {DELEGATE: M("personne déléguée", "delegate"), AGENT: M("agent CIMR", "CIMR agent"),
-               AUDITOR: M("équipe sécurité", "security team")}
+REALM_ROLES = {role: ROLES[role] for role in (DELEGATE, AGENT, AUDITOR)}  # in the journals' words
 CREDENTIALS = {"password": M("mot de passe", "password"), "otp": M("application d'authentification", "authenticator"),
                "webauthn": M("clé de sécurité", "security key"), "none": M("aucun", "none")}
 CHANGES = {"+": M("à créer", "to create"), "~": M("à modifier", "to update"), "-": M("à supprimer", "to delete")}
