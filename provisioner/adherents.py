@@ -171,7 +171,7 @@ def reactivate_adherent(ctx: Context) -> int:
                 set_enabled(ctx.gw, user.id, True, suspended=False)
                 count += 1
         ctx.gw.set_group_attributes(state.group, {"status": [ACTIVE]})
-        easypaiement.record(ctx.gw, ctx.services, ctx.adherent)  # its validators are back (or not)
+        easypaiement.record(ctx.gw, ctx.adherent, ctx.automation)  # its validators are back (or not)
         entry.before, entry.after = {"status": state.status}, {"status": ACTIVE, "enabled": count}
         return count
 

@@ -196,7 +196,7 @@ def _create(ctx: Context, todo: list[tuple[int, NewUser]],
         asyncio.run(ctx.gw.create_users_concurrently(reps[first:first + CHUNK], concurrency,
                                                  lambda i, result: on_done(first + i, result)))
     if any(VALIDATEUR in a.powers for a in accesses):
-        easypaiement.record(ctx.gw, ctx.services, ctx.adherent)  # new validators may complete a 2-confirmation adherent
+        easypaiement.record(ctx.gw, ctx.adherent, ctx.automation)  # new validators may complete a 2-confirmation adherent
 
 
 def _hash_all(users: list[NewUser]) -> list[list[str]]:

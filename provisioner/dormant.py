@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 
 from provisioner import clock
 from provisioner import easypaiement, outbox
+from provisioner.context import Context
 from provisioner.core import Services
 from provisioner.errors import ConfigError, ProvisionerError
 from provisioner.gateway import Gateway
@@ -103,7 +104,8 @@ def disable(gw: Gateway, services: Services, found: list[DormantUser], days: int
                 entry.before, entry.after = {"enabled": True}, {"enabled": False, MARK: today}
                 entry.detail = f"no login since {user.since:%Y-%m-%d} (threshold {days} days)"
                 if user.teleservice == EASYPAIEMENT:
-                    easypaiement.record(gw, services, user.adherent)  # a validator may leave the adherent short
+                    # a validator may leave the adherent short
+                    easypaiement.record(gw, user.adherent, Context(gw, services, SYSTEM).automation)
             done.append(user)
         except ProvisionerError as exc:
             failed.append((user, f"{type(exc).__name__}: {exc}"))

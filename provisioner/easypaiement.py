@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Callable
 
 from provisioner import clock
 from provisioner import rules
-from provisioner.core import Services
 from provisioner.errors import Message, ProvisionerError
 from provisioner.gateway import Gateway
 from provisioner.rules import EASYPAIEMENT, VALIDATEUR
@@ -78,9 +78,10 @@ def with_confirmations(gw: Gateway, state: AdherentState, confirmations: int) ->
     return after, {"easypaiement_confirmations": [str(confirmations)], **change}
 
 
-def record(gw: Gateway, services: Services, adherent: str) -> Completeness | None:
-    """Re-read the adherent after a change of its validators or confirmations and keep ``SINCE`` up to date (with
-    the service account: a delegate's token may not write its adherent group).
+def record(gw: Gateway, adherent: str, writer: Callable[[], Gateway]) -> Completeness | None:
+    """Re-read the adherent after a change of its validators or confirmations and keep ``SINCE`` up to date, written
+    through ``writer`` when it changes (the request's ``Context.automation``: a delegate's token may not write its
+    adherent group).
 
     Bookkeeping after an action that is already done: a failure here is logged, not raised (None), so that the
     action is not reported as failed. The audit then finds no record and reports an incomplete adherent at once."""
@@ -88,7 +89,7 @@ def record(gw: Gateway, services: Services, adherent: str) -> Completeness | Non
         state, current = read(gw, adherent)
         change = since_attribute(clock.now(), current)
         if change is not None:
-            services.automation_gateway(gw).set_group_attributes(state.group, change)
+            writer().set_group_attributes(state.group, change)
         return current
     except ProvisionerError as exc:
         log.warning("E@syPaiement completeness of adherent %s not recorded: %s: %s", adherent, type(exc).__name__, exc)

@@ -282,6 +282,6 @@ def _disable_unreviewed(ctx: Context, c: Campaign, item: Item, rep: dict,
         ctx.gw.update_user(item.user_id, {**rep, "enabled": False})
         ctx.gw.logout_user(item.user_id)
         if item.teleservice == EASYPAIEMENT:
-            easypaiement.record(ctx.gw, ctx.services, item.adherent)  # a validator may leave the adherent short
+            easypaiement.record(ctx.gw, item.adherent, ctx.automation)  # a validator may leave the adherent short
 
 

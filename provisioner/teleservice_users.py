@@ -119,7 +119,7 @@ def active_state(ctx: Context, target: str) -> AdherentState:
 def validators_changed(ctx: Context, powers: tuple[str, ...]) -> None:
     """After a change touching a validator: keep the adherent's E@syPaiement completeness record up to date."""
     if VALIDATEUR in powers:
-        easypaiement.record(ctx.gw, ctx.services, ctx.adherent)
+        easypaiement.record(ctx.gw, ctx.adherent, ctx.automation)
 
 
 def disable_user(ctx: Context, login: str,
@@ -136,7 +136,7 @@ def disable_user(ctx: Context, login: str,
         entry.before, entry.after = {"enabled": user.enabled}, {"enabled": False}
         set_enabled(ctx.gw, user.id, False)
         ctx.gw.logout_user(user.id)
-        after = easypaiement.record(ctx.gw, ctx.services, ctx.adherent) if validator else None
+        after = easypaiement.record(ctx.gw, ctx.adherent, ctx.automation) if validator else None
         if after is not None and after.missing:
             entry.after["validators_missing"] = after.missing
             entry.detail = "confirmed: leaves the adherent without enough validators"
